@@ -1,0 +1,119 @@
+"""The Source protocol, the item and page types, connector errors and the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import aiohttp
+from pydantic import BaseModel
+
+from monitor.clock import Clock
+
+Cursor = Mapping[str, Any]
+"""A connector's position, JSON-serialisable; stored by the poller, never by the connector."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One public post or comment as a connector saw it."""
+
+    source_id: str
+    external_id: str
+    url: str
+    text: str
+    published_at: datetime
+    author: str | None = None
+    edited: bool = False
+    kind: str = "post"
+    parent_external_id: str | None = None
+    is_official: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What one fetch returns: items (oldest first), the next cursor, and parse notices."""
+
+    items: list[Item]
+    next_cursor: Cursor
+    notices: list[str] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A polled origin of items; `fetch` must not store anything."""
+
+    id: str
+
+    async def fetch(self, cursor: Cursor | None) -> Page:
+        """Return items newer than the cursor (and recent edits) with the next cursor."""
+        ...
+
+
+class SourceError(Exception):
+    """Base of every connector failure."""
+
+
+class TransientSourceError(SourceError):
+    """Timeout, 429, 5xx: retry later, honouring `retry_after` seconds when given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SourceAuthError(SourceError):
+    """The credentials were refused: pause the source and tell staff once."""
+
+
+class PermanentSourceError(SourceError):
+    """Anything else: the source cannot be read as configured."""
+
+
+class SourceSettings(BaseModel):
+    """Fields every `[[sources]]` table has; connectors subclass it with their own keys."""
+
+    id: str
+    network: str
+    interval: timedelta = timedelta(minutes=5)
+    jitter: timedelta = timedelta(seconds=30)
+    lookback: timedelta = timedelta(days=1)
+    enabled: bool = True
+    token_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """Resources a connector receives from the app; connectors create none of their own."""
+
+    http: aiohttp.ClientSession
+    clock: Clock
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSpec:
+    """How the app turns a `[[sources]]` table of one network into a Source."""
+
+    network: str
+    settings_model: type[SourceSettings]
+    create: Callable[[Any, SourceContext], Source]
+    needs_token: bool = False
+
+
+_REGISTRY: dict[str, ConnectorSpec] = {}
+
+
+def register(spec: ConnectorSpec) -> ConnectorSpec:
+    """Make a network available to the config and the app."""
+    if spec.network in _REGISTRY and _REGISTRY[spec.network] is not spec:
+        msg = f"connector for network {spec.network!r} is already registered"
+        raise ValueError(msg)
+    _REGISTRY[spec.network] = spec
+    return spec
+
+
+def registry() -> Mapping[str, ConnectorSpec]:
+    """Return the registered connectors by network name."""
+    return dict(_REGISTRY)

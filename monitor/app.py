@@ -1,0 +1,179 @@
+"""The app object: owns the database, the HTTP session and the bot; runs the scheduled jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+import connectors
+from connectors.base import SourceContext
+from monitor.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.clock import Clock, SystemClock
+from monitor.config import AppConfig
+from monitor.poller import Intake, SourcePoller
+from monitor.telegram import TelegramAuthError, TelegramSender
+from monitor.workcal import WorkingCalendar
+from rules import compile_rules
+from storage import Database, PollResult
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """One owner of every resource, opened and closed in one `async with`."""
+
+    def __init__(
+        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._env = os.environ if env is None else env
+        self._stack = AsyncExitStack()
+        self._running: set[asyncio.Task[object]] = set()
+        self.sender: TelegramSender | None = None
+        self.pollers: dict[str, SourcePoller] = {}
+
+    async def __aenter__(self) -> App:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _open(self) -> None:
+        config = self.config
+        self.calendar = WorkingCalendar(config.calendar)
+        self.intake = Intake(config, compile_rules(config.topics, config.rules), self.calendar)
+        self.db = await Database.open(config.database_path)
+        self._stack.push_async_callback(self.db.close)
+        self.http = await self._stack.enter_async_context(
+            aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})
+        )
+        await self._open_sender()
+        self._build_pollers()
+
+    async def _open_sender(self) -> None:
+        tg = self.config.telegram
+        token = self._env.get(tg.token_env)
+        if not token:
+            log.warning("no bot token in $%s: alerts will be written to the log only", tg.token_env)
+            return
+        if not tg.chats:
+            log.warning("no [[telegram.chats]] configured: alerts will be written to the log only")
+            return
+        try:
+            self.sender = await self._stack.enter_async_context(TelegramSender(tg, token))
+        except TelegramAuthError as exc:
+            log.error("Telegram refused the bot token in $%s (%s): alerts will be written "
+                      "to the log only", tg.token_env, exc)
+
+    def _build_pollers(self) -> None:
+        specs = connectors.registry()
+        for settings in self.config.sources:
+            spec = specs[settings.network]
+            if not settings.enabled:
+                log.info("source %s is disabled in the config", settings.id)
+                continue
+            token = self._env.get(settings.token_env) if settings.token_env else None
+            if spec.needs_token and not token:
+                log.warning("source %s skipped: no token in $%s", settings.id,
+                            settings.token_env or "(token_env not set)")
+                continue
+            source = spec.create(settings, SourceContext(self.http, self.clock, token))
+            self.pollers[settings.id] = SourcePoller(source, settings, self.db, self.intake,
+                                                     self.clock)
+
+    async def poll(self, source_id: str) -> PollResult | None:
+        """Poll one source now."""
+        return await self.pollers[source_id].poll()
+
+    async def poll_all(self) -> None:
+        """Poll every active source once, concurrently."""
+        await asyncio.gather(*(p.poll() for p in self.pollers.values()))
+
+    async def deadline_tick(self) -> int:
+        """Queue the warnings and overdue alerts that are due now."""
+        chats = [chat.id for chat in self.config.telegram.chats] if self.sender else []
+        return await queue_due_alerts(self.db, self.clock, chats, self.config.calendar.zone)
+
+    async def flush_outbox(self) -> FlushResult:
+        """Send what the outbox holds."""
+        return await flush_outbox(self.db, self.sender, self.clock, self.config.telegram)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the scheduled jobs until `stop` is set, then drain within the grace period."""
+        daemon = self.config.daemon
+        scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1,
+            "misfire_grace_time": max(1, int(daemon.misfire_grace.total_seconds())),
+        })
+        now = datetime.now(UTC)  # the scheduler runs on wall time; deadlines use self.clock
+        for source_id, poller in self.pollers.items():
+            interval = poller.settings.interval
+            spread = min(interval, daemon.first_poll_spread).total_seconds()
+            self._add_job(scheduler, f"poll:{source_id}", poller.poll, interval,
+                          poller.settings.jitter, now + timedelta(seconds=random.uniform(0, spread)))
+        self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
+                      None, now)
+        self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        scheduler.start()
+        log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
+                 "to Telegram" if self.sender else "to the log")
+        try:
+            await stop.wait()
+        finally:
+            scheduler.pause()
+            await self._drain(daemon.shutdown_grace)
+            scheduler.shutdown(wait=False)
+            log.info("monitor stopped")
+
+    def _add_job(
+        self, scheduler: AsyncIOScheduler, job_id: str, job: Callable[[], Awaitable[object]],
+        every: timedelta, jitter: timedelta | None, first: datetime,
+    ) -> None:
+        seconds = max(every.total_seconds(), 0.1)
+        jitter_s = int(jitter.total_seconds()) if jitter else None
+        scheduler.add_job(self._tracked, IntervalTrigger(seconds=seconds, jitter=jitter_s,
+                                                         timezone=UTC),
+                          args=[job_id, job], id=job_id, next_run_time=first)
+
+    async def _tracked(self, job_id: str, job: Callable[[], Awaitable[object]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s failed; it will run again at its next time", job_id)
+        finally:
+            self._running.discard(task)
+
+    async def _drain(self, grace: timedelta) -> None:
+        running = set(self._running)
+        if not running:
+            return
+        log.info("waiting up to %ss for %s running job(s)", grace.total_seconds(), len(running))
+        _, pending = await asyncio.wait(running, timeout=grace.total_seconds())
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("cancelled %s job(s) still running after the grace period", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,118 @@
+"""`monitor classify`: classify texts from the command line or a CSV/JSONL file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from monitor.config import AppConfig
+from rules import classify, compile_rules
+
+MAX_FIELD = 10_000_000
+
+
+class InputError(Exception):
+    """The input file cannot be read at all."""
+
+
+def read_texts(path: Path, text_column: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield (line, text, error) per record of a CSV or JSONL file, in order, streaming."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        msg = f"файл {path} не открыт: {exc.strerror or exc}"
+        raise InputError(msg) from None
+    with handle:
+        try:
+            if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+                yield from _jsonl(handle)
+            else:
+                yield from _csv(handle, text_column, path)
+        except UnicodeDecodeError as exc:
+            msg = f"файл {path} не в кодировке UTF-8 (байт {exc.start})"
+            raise InputError(msg) from None
+
+
+def _jsonl(handle: object) -> Iterator[tuple[int, str | None, str | None]]:
+    for number, line in enumerate(handle, start=1):  # type: ignore[call-overload]
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"строка {number}: не JSON ({exc.msg})"
+            continue
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str):
+            yield number, None, f"строка {number}: нет строкового поля \"text\""
+            continue
+        yield number, text, None
+
+
+def _csv(handle: object, column: str, path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.DictReader(handle)  # type: ignore[arg-type]
+    try:
+        fields = reader.fieldnames or []
+        if column not in fields:
+            msg = f"в {path} нет колонки {column!r}; есть: {', '.join(fields) or 'ничего'}"
+            raise InputError(msg)
+        for row in reader:
+            text = row.get(column)
+            if text is None:
+                yield reader.line_num, None, f"строка {reader.line_num}: колонка пуста"
+            else:
+                yield reader.line_num, text, None
+    except csv.Error as exc:
+        msg = f"{path}, строка {reader.line_num}: CSV повреждён ({exc})"
+        raise InputError(msg) from None
+
+
+def classify_command(
+    config: AppConfig, texts: list[str], input_path: str | None, text_column: str, fmt: str
+) -> int:
+    """Print one classification per text, in input order; return the exit code."""
+    if not texts and not input_path:
+        print("Укажите тексты или --input FILE", file=sys.stderr)
+        return 2
+    ruleset = compile_rules(config.topics, config.rules)
+    records: Iterator[tuple[int, str | None, str | None]] = iter(
+        (n, t, None) for n, t in enumerate(texts, start=1)
+    )
+    if input_path:
+        records = read_texts(Path(input_path), text_column)
+    errors = 0
+    try:
+        for number, text, error in records:
+            if error is not None or text is None:
+                errors += 1
+                _print_error(number, error or "", fmt)
+                continue
+            result = classify(text, ruleset)
+            _print_result(text, result.as_dict(), fmt)
+    except InputError as exc:
+        print(f"Ошибка: {exc}", file=sys.stderr)
+        return 2
+    return 1 if errors else 0
+
+
+def _print_error(number: int, error: str, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps({"line": number, "error": error, "group": None, "topic": None,
+                          "actionable": False, "score": 0, "why": []}, ensure_ascii=False))
+    print(f"Ошибка: {error}", file=sys.stderr)
+
+
+def _print_result(text: str, result: dict[str, object], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    short = " ".join(text.split())
+    short = short[:77] + "…" if len(short) > 78 else short
+    group = result["group"] or "—"
+    mark = "нужна реакция" if result["actionable"] else "без реакции"
+    why = "; ".join(str(w) for w in result["why"]) or "ничего не совпало"  # type: ignore[attr-defined]
+    print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}]: {why}")

@@ -1,0 +1,104 @@
+"""The `monitor` command: run, check-config, classify, incidents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from monitor.clock import SystemClock
+from monitor.config import AppConfig, ConfigError, LoadedConfig, load_config
+from monitor.summary import config_summary
+
+log = logging.getLogger("monitor")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_CONFIG
+    command = {"check-config": _check_config, "run": _run, "classify": _classify,
+               "incidents": _incidents}[args.command]
+    return int(command(loaded, args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description="Монитор соцсетей МЦУ")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "запустить демон"), ("check-config", "проверить конфигурацию"),
+                       ("classify", "классифицировать тексты"),
+                       ("incidents", "показать инциденты")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--config", required=True, help="путь к TOML-файлу конфигурации")
+    classify = sub.choices["classify"]
+    classify.add_argument("texts", nargs="*", help="тексты для классификации")
+    classify.add_argument("--input", help="CSV или JSONL файл с текстами")
+    classify.add_argument("--text-column", default="text", help="колонка с текстом в CSV")
+    classify.add_argument("--format", choices=["text", "json"], default="text")
+    incidents = sub.choices["incidents"]
+    incidents.add_argument("--overdue", action="store_true", help="только просроченные")
+    incidents.add_argument("--format", choices=["text", "json"], default="text")
+    return parser
+
+
+def _load(path: str) -> LoadedConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"Конфигурация {path} содержит ошибки ({len(exc.problems)}):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    print(config_summary(loaded))
+    return EXIT_OK
+
+
+def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    asyncio.run(_daemon(loaded.config))
+    return EXIT_OK
+
+
+async def _daemon(config: AppConfig) -> None:
+    from monitor.app import App
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with App(config) as app:
+        await app.run(stop)
+
+
+def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.classify_cmd import classify_command
+
+    return classify_command(loaded.config, args.texts, args.input, args.text_column,
+                            args.format)
+
+
+def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.incidents_cmd import print_incidents
+
+    return asyncio.run(print_incidents(loaded.config, SystemClock(), args.overdue, args.format))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Human durations in config: "90s", "30m", "8h", "2d", "1h30m"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_PART = re.compile(r"(\d+)\s*([smhd])")
+_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhd]\s*)+$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Turn "8h", "30m", "1h30m" or a number of seconds into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(_error(value))
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if not isinstance(value, str) or not _WHOLE.match(value.lower()):
+        raise ValueError(_error(value))
+    seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Write a timedelta back the way config spells it ("1h30m")."""
+    seconds = int(delta.total_seconds())
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _error(value: object) -> str:
+    return f"длительность {value!r} не распознана: пишите, например, \"90s\", \"30m\", \"8h\", \"2d\""
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A pydantic field type that reads "8h"-style durations."""

@@ -1,0 +1,36 @@
+"""`monitor incidents`: list stored incidents as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+
+from monitor.clock import Clock
+from monitor.config import AppConfig
+from storage import Database, list_incidents
+
+
+async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: str) -> int:
+    """Print incidents (only open overdue ones with `overdue`); return the exit code."""
+    if not config.database_path.exists():
+        rows = []
+    else:
+        db = await Database.open(config.database_path)
+        try:
+            rows = await list_incidents(db, overdue_at=clock.now() if overdue else None)
+        finally:
+            await db.close()
+    if fmt == "json":
+        print(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("Инцидентов нет." if not overdue else "Просроченных инцидентов нет.")
+        return 0
+    zone = config.calendar.zone
+    for r in rows:
+        due = r.due_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+        late = " ПРОСРОЧЕН" if r.status == "open" and r.due_at <= clock.now() else ""
+        text = " ".join(r.text.split())
+        text = text[:97] + "…" if len(text) > 98 else text
+        print(f"#{r.id} [{r.status}{late}] срок {due} {r.group_name or '—'} / "
+              f"{r.topic_name or '—'}\n    {r.url}\n    {text}")
+    return 0

@@ -1,0 +1,157 @@
+"""Typed, frozen models of every config section except sources and topics."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from monitor.durations import Duration
+from rules.model import Priority
+
+_INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _parse_interval(value: object) -> tuple[time, time]:
+    if isinstance(value, tuple):
+        return value  # type: ignore[return-value]
+    match = _INTERVAL.match(value) if isinstance(value, str) else None
+    if not match:
+        msg = f"интервал {value!r} не распознан: пишите \"09:00-13:00\""
+        raise ValueError(msg)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h2 == 24 and m2 == 0:
+        h2, m2 = 23, 59
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError as exc:
+        msg = f"интервал {value!r}: {exc}"
+        raise ValueError(msg) from None
+    if start >= end:
+        msg = f"интервал {value!r}: начало должно быть раньше конца"
+        raise ValueError(msg)
+    return start, end
+
+
+TimeInterval = Annotated[tuple[time, time], BeforeValidator(_parse_interval)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY = ("09:00-13:00", "14:00-18:00")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class WeekHours(_Section):
+    """Working intervals per weekday; an empty list is a day off."""
+
+    mon: tuple[TimeInterval, ...] = _DAY  # type: ignore[assignment]
+    tue: tuple[TimeInterval, ...] = _DAY  # type: ignore[assignment]
+    wed: tuple[TimeInterval, ...] = _DAY  # type: ignore[assignment]
+    thu: tuple[TimeInterval, ...] = _DAY  # type: ignore[assignment]
+    fri: tuple[TimeInterval, ...] = _DAY  # type: ignore[assignment]
+    sat: tuple[TimeInterval, ...] = ()
+    sun: tuple[TimeInterval, ...] = ()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_overlap(cls, value: tuple[tuple[time, time], ...]) -> tuple[tuple[time, time], ...]:
+        ordered = tuple(sorted(value))
+        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+            if start < end:
+                msg = "интервалы рабочего времени пересекаются"
+                raise ValueError(msg)
+        return ordered
+
+    def for_weekday(self, index: int) -> tuple[tuple[time, time], ...]:
+        """Return the intervals of a weekday, Monday being 0."""
+        return getattr(self, WEEKDAYS[index])  # type: ignore[no-any-return]
+
+
+class CalendarConfig(_Section):
+    """`[calendar]`: the municipality's time zone and working calendar."""
+
+    timezone: str = "Asia/Yekaterinburg"
+    hours: WeekHours = WeekHours()
+    russian_holidays: bool = True
+    pre_holiday_shortening: Duration = timedelta(hours=1)
+    moved_working_day_hours: Weekday = "mon"
+    days_off: tuple[date, ...] = ()
+    working_days: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"часовой пояс {value!r} неизвестен (пример: \"Asia/Yekaterinburg\")"
+            raise ValueError(msg) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the municipality's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+class SlaPolicy(_Section):
+    """A response deadline: how long, on which clock, and how early to warn."""
+
+    first_response: Duration = timedelta(hours=8)
+    clock: Literal["working", "calendar"] = "working"
+    warn_before: Duration = timedelta(hours=1)
+
+    @field_validator("first_response")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            msg = "срок должен быть больше нуля"
+            raise ValueError(msg)
+        return value
+
+
+class SlaConfig(SlaPolicy):
+    """`[sla]`: the default policy, named policies, and policies per priority."""
+
+    policies: dict[str, SlaPolicy] = Field(default_factory=dict)
+    by_priority: dict[Priority, SlaPolicy] = Field(default_factory=dict)
+
+
+class TelegramChat(_Section):
+    """A staff chat that receives alerts."""
+
+    id: int
+    name: str = Field(min_length=1)
+
+
+class TelegramConfig(_Section):
+    """`[telegram]`: the alert bot; its token comes only from the environment."""
+
+    token_env: str = "MONITOR_BOT_TOKEN"
+    base_url: str = "https://api.telegram.org/bot"
+    timeout: Duration = timedelta(seconds=10)
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base: Duration = timedelta(seconds=15)
+    chats: tuple[TelegramChat, ...] = ()
+
+
+class StorageConfig(_Section):
+    """`[storage]`: the SQLite file, relative to the config file's folder."""
+
+    path: str = "monitor.db"
+
+
+class DaemonConfig(_Section):
+    """`[daemon]`: how often the background jobs run and how long shutdown may take."""
+
+    deadline_tick: Duration = timedelta(seconds=30)
+    outbox_interval: Duration = timedelta(seconds=10)
+    misfire_grace: Duration = timedelta(seconds=60)
+    shutdown_grace: Duration = timedelta(seconds=20)
+    first_poll_spread: Duration = timedelta(seconds=10)
+    user_agent: str = "mcu-monitor/0.1 (+municipal control centre; polite polling)"

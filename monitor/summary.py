@@ -1,0 +1,51 @@
+"""The one-screen summary `monitor check-config` prints for a valid config."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from monitor.config import LoadedConfig
+from monitor.durations import format_duration
+from monitor.settings import WEEKDAYS, SlaPolicy
+
+_DAY_NAMES = dict(zip(WEEKDAYS, ("пн", "вт", "ср", "чт", "пт", "сб", "вс"), strict=True))
+
+
+def _policy(policy: SlaPolicy) -> str:
+    clock = "рабочее время" if policy.clock == "working" else "круглосуточно"
+    return (f"{format_duration(policy.first_response)} ({clock}), "
+            f"предупреждение за {format_duration(policy.warn_before)}")
+
+
+def config_summary(loaded: LoadedConfig) -> str:
+    """Describe sources, topics, chats and SLA in a few Russian lines."""
+    cfg = loaded.config
+    cal = cfg.calendar
+    lines = [f"Конфигурация {cfg.path} в порядке.", f"База данных: {cfg.database_path}"]
+    hours = []
+    for day in WEEKDAYS:
+        spans = getattr(cal.hours, day)
+        text = ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in spans) or "выходной"
+        hours.append(f"{_DAY_NAMES[day]} {text}")
+    lines.append(f"Календарь: {cal.timezone}; праздники РФ: {'да' if cal.russian_holidays else 'нет'}")
+    lines.append("  " + "; ".join(hours))
+    lines.append(f"SLA по умолчанию: {_policy(cfg.sla)}")
+    for name, policy in cfg.sla.policies.items():
+        lines.append(f"  политика {name}: {_policy(policy)}")
+    for priority, policy in cfg.sla.by_priority.items():
+        lines.append(f"  приоритет {priority}: {_policy(policy)}")
+    lines.append(f"Источники ({len(cfg.sources)}):")
+    for s in cfg.sources:
+        state = "" if s.enabled else " (отключён)"
+        target = getattr(s, "channel", "")
+        lines.append(f"  {s.id}: {s.network} {target}, каждые {format_duration(s.interval)}, "
+                     f"догонять до {format_duration(s.lookback)}{state}")
+    groups = Counter(t.group for t in cfg.topics)
+    lines.append(f"Темы ({len(cfg.topics)}) в {len(groups)} группах: "
+                 + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())))
+    chats = ", ".join(f"{c.name} ({c.id})" for c in cfg.telegram.chats) or "нет"
+    lines.append(f"Чаты оповещений: {chats}")
+    if loaded.warnings:
+        lines.append(f"Предупреждения ({len(loaded.warnings)}):")
+        lines.extend(f"  {w}" for w in loaded.warnings)
+    return "\n".join(lines)

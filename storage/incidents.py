@@ -1,0 +1,114 @@
+"""Incidents: listing them, finding those whose alert is due, queueing alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.db import Database, from_db, to_db
+
+_COLUMNS = (
+    "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
+    " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """An incident as stored."""
+
+    id: int
+    source_id: str
+    group_name: str | None
+    topic: str | None
+    topic_name: str | None
+    organisation: str | None
+    priority: str
+    status: str
+    opened_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    warned_at: datetime | None
+    overdue_at: datetime | None
+    answered_at: datetime | None
+    url: str
+    text: str
+
+    def as_json(self) -> dict[str, object]:
+        """Return the incident as the JSON the CLI prints (ISO 8601 with offset)."""
+        return {
+            "id": self.id, "source": self.source_id, "group": self.group_name,
+            "topic": self.topic, "topic_name": self.topic_name,
+            "organisation": self.organisation, "priority": self.priority, "status": self.status,
+            "opened_at": self.opened_at.isoformat(), "warn_at": self.warn_at.isoformat(),
+            "due_at": self.due_at.isoformat(),
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "url": self.url, "text": self.text,
+        }
+
+
+def _row(row: object) -> IncidentRow:
+    r = dict(row)  # type: ignore[call-overload]
+    for key in ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered_at"):
+        r[key] = from_db(r[key])
+    return IncidentRow(**r)
+
+
+async def list_incidents(db: Database, overdue_at: datetime | None = None) -> list[IncidentRow]:
+    """Return incidents, oldest first; with `overdue_at`, only open ones past due then."""
+    if overdue_at is None:
+        rows = await db.fetchall(f"SELECT {_COLUMNS} FROM incidents ORDER BY id")
+    else:
+        rows = await db.fetchall(
+            f"SELECT {_COLUMNS} FROM incidents WHERE status = 'open' AND due_at <= ? ORDER BY id",
+            (to_db(overdue_at),),
+        )
+    return [_row(r) for r in rows]
+
+
+async def incidents_needing_alert(db: Database, now: datetime) -> list[IncidentRow]:
+    """Return open incidents whose warning or overdue alert is due and not yet queued."""
+    moment = to_db(now)
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM incidents WHERE status = 'open' AND ("
+        " (warned_at IS NULL AND warn_at <= ?) OR (overdue_at IS NULL AND due_at <= ?))"
+        " ORDER BY due_at, id",
+        (moment, moment),
+    )
+    return [_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One alert to one chat (chat 0 means the log)."""
+
+    chat_id: int
+    text: str
+    link: str | None
+
+
+async def queue_alert(
+    db: Database, incident_id: int, reason: str, messages: Sequence[AlertMessage], now: datetime
+) -> int:
+    """Write alerts to the outbox and mark the incident, in one transaction; return rows added."""
+    moment = to_db(now)
+    column = {"warning": "warned_at", "overdue": "overdue_at"}[reason]
+    added = 0
+    async with db.transaction() as tx:
+        for message in messages:
+            cursor = await tx.execute(
+                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
+                (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
+            )
+            added += cursor.rowcount
+        await tx.execute(f"UPDATE incidents SET {column} = ? WHERE id = ?", (moment, incident_id))
+        if reason == "overdue":
+            # An overdue alert makes the earlier warning pointless: never send it afterwards.
+            await tx.execute(
+                "UPDATE incidents SET warned_at = ? WHERE id = ? AND warned_at IS NULL",
+                (moment, incident_id),
+            )
+    return added

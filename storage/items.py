@@ -1,0 +1,143 @@
+"""Items, their versions, classifications, cursors and new incidents: saved in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiosqlite
+
+from connectors.base import Cursor, Item
+from storage.db import Database, to_db
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """What to open when an item that needs a reaction is stored."""
+
+    topic_name: str | None
+    organisation: str | None
+    priority: str
+    warn_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifiedItem:
+    """An item with its content hash, classification and, if it needs one, an incident."""
+
+    item: Item
+    network: str
+    content_hash: str
+    group: str | None
+    topic: str | None
+    actionable: bool
+    score: float
+    why: tuple[str, ...]
+    incident: NewIncident | None = None
+
+
+@dataclass(slots=True)
+class PollResult:
+    """What one saved poll changed."""
+
+    new_items: int = 0
+    new_versions: int = 0
+    incidents: list[int] = field(default_factory=list)
+
+
+async def load_cursor(db: Database, source_id: str) -> Cursor | None:
+    """Return the stored cursor of a source, or None before its first poll."""
+    row = await db.fetchone("SELECT cursor FROM cursors WHERE source_id = ?", (source_id,))
+    return None if row is None else json.loads(row["cursor"])
+
+
+async def save_items_and_cursor(
+    db: Database, source_id: str, entries: Sequence[ClassifiedItem], cursor: Cursor, now: datetime
+) -> PollResult:
+    """Store items (edits as new versions), open their incidents and move the cursor, atomically."""
+    result = PollResult()
+    seen_at = to_db(now)
+    async with db.transaction() as tx:
+        for entry in entries:
+            item_id, changed = await _upsert_item(tx, entry, seen_at, result)
+            if changed and entry.incident is not None:
+                incident_id = await _open_incident(tx, item_id, entry, seen_at)
+                if incident_id is not None:
+                    result.incidents.append(incident_id)
+        await tx.execute(
+            "INSERT INTO cursors (source_id, cursor, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (source_id) DO UPDATE SET cursor = excluded.cursor, "
+            "updated_at = excluded.updated_at",
+            (source_id, json.dumps(dict(cursor), sort_keys=True), seen_at),
+        )
+    return result
+
+
+async def _upsert_item(
+    tx: aiosqlite.Connection, entry: ClassifiedItem, seen_at: str, result: PollResult
+) -> tuple[int, bool]:
+    item = entry.item
+    async with tx.execute(
+        "SELECT id, content_hash, version FROM items WHERE source_id = ? AND external_id = ?",
+        (item.source_id, item.external_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    classification = (entry.group, entry.topic, int(entry.actionable), entry.score,
+                      json.dumps(list(entry.why), ensure_ascii=False))
+    if row is None:
+        cursor = await tx.execute(
+            "INSERT INTO items (source_id, external_id, network, kind, url, author, is_official,"
+            " published_at, first_seen_at, last_seen_at, text, content_hash, version,"
+            " group_name, topic, actionable, score, why)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            (item.source_id, item.external_id, entry.network, item.kind, item.url, item.author,
+             int(item.is_official), to_db(item.published_at), seen_at, seen_at, item.text,
+             entry.content_hash, *classification),
+        )
+        item_id, version = int(cursor.lastrowid or 0), 1
+        result.new_items += 1
+    elif row["content_hash"] != entry.content_hash:
+        item_id, version = int(row["id"]), int(row["version"]) + 1
+        await tx.execute(
+            "UPDATE items SET text = ?, content_hash = ?, version = ?, last_seen_at = ?,"
+            " group_name = ?, topic = ?, actionable = ?, score = ?, why = ? WHERE id = ?",
+            (item.text, entry.content_hash, version, seen_at, *classification, item_id),
+        )
+        result.new_versions += 1
+    else:
+        return int(row["id"]), False
+    await tx.execute(
+        "INSERT INTO item_versions (item_id, version, text, content_hash, seen_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (item_id, version, item.text, entry.content_hash, seen_at),
+    )
+    return item_id, True
+
+
+async def _open_incident(
+    tx: aiosqlite.Connection, item_id: int, entry: ClassifiedItem, seen_at: str
+) -> int | None:
+    incident = entry.incident
+    assert incident is not None
+    cursor = await tx.execute(
+        "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
+        " priority, opened_at, warn_at, due_at, url, text)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+        (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
+         incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
+         to_db(incident.due_at), entry.item.url, entry.item.text),
+    )
+    return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
+
+
+async def item_versions(db: Database, source_id: str, external_id: str) -> list[str]:
+    """Return the texts of every stored version of an item, oldest first."""
+    rows = await db.fetchall(
+        "SELECT v.text FROM item_versions v JOIN items i ON i.id = v.item_id"
+        " WHERE i.source_id = ? AND i.external_id = ? ORDER BY v.version",
+        (source_id, external_id),
+    )
+    return [row["text"] for row in rows]

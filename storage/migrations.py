@@ -1,0 +1,102 @@
+"""Schema migrations: registered steps, each applied with its bookkeeping row in one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiosqlite
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("0001_initial", [
+        """CREATE TABLE cursors (
+            source_id TEXT PRIMARY KEY,
+            cursor TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            network TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL,
+            author TEXT,
+            is_official INTEGER NOT NULL DEFAULT 0,
+            published_at TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            group_name TEXT,
+            topic TEXT,
+            actionable INTEGER NOT NULL,
+            score REAL NOT NULL,
+            why TEXT NOT NULL,
+            UNIQUE (source_id, external_id))""",
+        """CREATE TABLE item_versions (
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            version INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (item_id, version))""",
+        """CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL UNIQUE REFERENCES items(id),
+            source_id TEXT NOT NULL,
+            group_name TEXT,
+            topic TEXT,
+            topic_name TEXT,
+            organisation TEXT,
+            priority TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open',
+            opened_at TEXT NOT NULL,
+            warn_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            warned_at TEXT,
+            overdue_at TEXT,
+            answered_at TEXT,
+            url TEXT NOT NULL,
+            text TEXT NOT NULL)""",
+        "CREATE INDEX incidents_open_warn ON incidents (status, warn_at)",
+        "CREATE INDEX incidents_open_due ON incidents (status, due_at)",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            reason TEXT NOT NULL,
+            chat_id INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            link TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            message_id INTEGER,
+            last_error TEXT,
+            UNIQUE (incident_id, reason, chat_id))""",
+        "CREATE INDEX outbox_pending ON outbox (status, next_attempt_at)",
+    ]),
+]
+
+
+async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
+    """Apply every migration not yet recorded; the caller holds the transaction."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
+        done = {row[0] for row in await cursor.fetchall()}
+    applied = []
+    for name, statements in MIGRATIONS:
+        if name in done:
+            continue
+        for statement in statements:
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+            (name, datetime.now(UTC).isoformat()),
+        )
+        applied.append(name)
+    return applied

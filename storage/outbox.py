@@ -1,0 +1,69 @@
+"""The alert outbox: rows are written before sending and marked after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.db import Database, to_db
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An alert waiting to be sent."""
+
+    id: int
+    incident_id: int
+    reason: str
+    chat_id: int
+    text: str
+    link: str | None
+    attempts: int
+
+
+async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[OutboxRow]:
+    """Return unsent alerts whose next attempt is due, oldest first."""
+    rows = await db.fetchall(
+        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        (to_db(now), limit),
+    )
+    return [OutboxRow(**dict(r)) for r in rows]
+
+
+async def mark_sent(db: Database, row_id: int, message_id: int | None, now: datetime) -> None:
+    """Record a delivered alert."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?,"
+            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            (to_db(now), message_id, row_id),
+        )
+
+
+async def mark_retry(db: Database, row_id: int, next_attempt_at: datetime, error: str) -> None:
+    """Record a failed attempt to be retried later."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE id = ?",
+            (to_db(next_attempt_at), error[:500], row_id),
+        )
+
+
+async def mark_failed(db: Database, row_id: int, error: str) -> None:
+    """Give up on an alert for good."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ?",
+            (error[:500], row_id),
+        )
+
+
+async def outbox_counts(db: Database) -> dict[str, int]:
+    """Return how many alerts are pending, sent and failed."""
+    rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+    counts = {"pending": 0, "sent": 0, "failed": 0}
+    counts.update({r["status"]: r["n"] for r in rows})
+    return counts

@@ -1,0 +1,35 @@
+"""Shared test helpers: config files on disk and a manual clock."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import ManualClock
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = ROOT / "config.example.toml"
+
+# httpx (under python-telegram-bot) honours proxy variables; tests talk to 127.0.0.1 only.
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock frozen on a Wednesday morning in Yekaterinburg (04:00 UTC = 09:00 local)."""
+    return ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a TOML config into a temporary folder and return its path."""
+
+    def write(text: str, name: str = "config.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
