@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from monitor.clock import Clock
+from monitor.durations import Duration
 
 Cursor = Mapping[str, Any]
 """A connector's position, JSON-serialisable; stored by the poller, never by the connector."""
@@ -76,11 +77,27 @@ class SourceSettings(BaseModel):
 
     id: str
     network: str
-    interval: timedelta = timedelta(minutes=5)
-    jitter: timedelta = timedelta(seconds=30)
-    lookback: timedelta = timedelta(days=1)
+    interval: Duration = timedelta(minutes=5)
+    jitter: Duration = timedelta(seconds=30)
+    lookback: Duration = timedelta(days=1)
     enabled: bool = True
     token_env: str | None = None
+
+    @field_validator("interval")
+    @classmethod
+    def _sane_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            msg = "интервал опроса должен быть не меньше 1s"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("jitter", "lookback")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            msg = "длительность не может быть отрицательной"
+            raise ValueError(msg)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,8 @@ def render_alert(incident: IncidentRow, reason: str, zone: ZoneInfo, now: dateti
     if reason == "warning":
         left = max(incident.due_at - now, timedelta(0))
         minutes = int(left.total_seconds() // 60)
-        title = f"⏳ <b>Скоро истекает срок ответа</b> (осталось {minutes // 60} ч {minutes % 60} мин)"
+        left_text = f"осталось {minutes // 60} ч {minutes % 60} мин"
+        title = f"⏳ <b>Скоро истекает срок ответа</b> ({left_text})"
     else:
         title = "🔴 <b>Срок ответа истёк</b>"
     topic = " / ".join(x for x in (incident.group_name, incident.topic_name) if x) or "без темы"
@@ -73,7 +74,8 @@ def render_alert(incident: IncidentRow, reason: str, zone: ZoneInfo, now: dateti
         f"Источник: {html.escape(incident.source_id)}",
     ])
     tail = f'\n<a href="{html.escape(incident.url, quote=True)}">Открыть пост</a>'
-    body = _fit(_CONTROL.sub("", incident.text).strip(), TELEGRAM_LIMIT - _utf16_len(head + tail) - 4)
+    budget = TELEGRAM_LIMIT - _utf16_len(head + tail) - 4
+    body = _fit(_CONTROL.sub("", incident.text).strip(), budget)
     return f"{head}\n\n{body}{tail}"
 
 

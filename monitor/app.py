@@ -127,8 +127,9 @@ class App:
         for source_id, poller in self.pollers.items():
             interval = poller.settings.interval
             spread = min(interval, daemon.first_poll_spread).total_seconds()
+            first = now + timedelta(seconds=random.uniform(0, spread))
             self._add_job(scheduler, f"poll:{source_id}", poller.poll, interval,
-                          poller.settings.jitter, now + timedelta(seconds=random.uniform(0, spread)))
+                          poller.settings.jitter, first)
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from monitor.tomllines import LineIndex
 from rules.model import RulesConfig, TopicConfig
 
 MAX_CONFIG_BYTES = 5_000_000
+_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 class AppConfig(BaseModel):
@@ -132,8 +134,11 @@ def _read_text(path: Path) -> str:
 
 
 def _syntax_problem(file: str, exc: tomllib.TOMLDecodeError) -> Problem:
-    line = getattr(exc, "lineno", None)
-    message = getattr(exc, "msg", str(exc))
+    message = str(exc)
+    found = _AT_LINE.search(message)
+    line = int(found.group(1)) if found else None
+    if found:
+        message = message[: found.start()].strip() + f" (столбец {found.group(2)})"
     return Problem(file, line, "", f"ошибка синтаксиса TOML: {message}")
 
 

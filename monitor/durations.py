@@ -41,7 +41,8 @@ def format_duration(delta: timedelta) -> str:
 
 
 def _error(value: object) -> str:
-    return f"длительность {value!r} не распознана: пишите, например, \"90s\", \"30m\", \"8h\", \"2d\""
+    examples = '"90s", "30m", "8h", "2d"'
+    return f"длительность {value!r} не распознана: пишите, например, {examples}"
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

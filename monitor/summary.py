@@ -27,7 +27,8 @@ def config_summary(loaded: LoadedConfig) -> str:
         spans = getattr(cal.hours, day)
         text = ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in spans) or "выходной"
         hours.append(f"{_DAY_NAMES[day]} {text}")
-    lines.append(f"Календарь: {cal.timezone}; праздники РФ: {'да' if cal.russian_holidays else 'нет'}")
+    holidays = "да" if cal.russian_holidays else "нет"
+    lines.append(f"Календарь: {cal.timezone}; праздники РФ: {holidays}")
     lines.append("  " + "; ".join(hours))
     lines.append(f"SLA по умолчанию: {_policy(cfg.sla)}")
     for name, policy in cfg.sla.policies.items():

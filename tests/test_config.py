@@ -51,20 +51,20 @@ def test_broken_toml_names_the_line(write_config) -> None:  # type: ignore[no-un
 def test_every_problem_is_reported_at_once_with_line_and_key(write_config) -> None:  # type: ignore[no-untyped-def]
     path = write_config(
         MINIMAL
-        + 'interval = "5 minutes"\n'          # line 10: bad duration
-        + "colour = 1\n"                      # line 11: unknown key in a source
-        + "[sla]\nfirst_response = true\n"    # line 13: wrong type
-        + "[calendar]\ntimezone = \"Mars/Olympus\"\n"  # line 15
-        + "[[telegram.chats]]\nid = \"abc\"\nname = \"Дежурные\"\n"  # line 17
+        + 'interval = "5 minutes"\n'          # line 9: bad duration
+        + "colour = 1\n"                      # line 10: unknown key in a source
+        + "[sla]\nfirst_response = true\n"    # line 12: wrong type
+        + "[calendar]\ntimezone = \"Mars/Olympus\"\n"  # line 14
+        + "[[telegram.chats]]\nid = \"abc\"\nname = \"Дежурные\"\n"  # line 16
     )
     found = problems_of(path)
     assert len(found) == 5, found
     text = "\n".join(found)
-    assert f"{path}:10: sources[0].interval: длительность '5 minutes' не распознана" in text
-    assert f"{path}:11: sources[0].colour: неизвестный ключ" in text
-    assert f"{path}:13: sla.first_response:" in text
-    assert f"{path}:15: calendar.timezone: часовой пояс 'Mars/Olympus' неизвестен" in text
-    assert f"{path}:17: telegram.chats[0].id: ожидалось целое число" in text
+    assert f"{path}:9: sources[0].interval: длительность '5 minutes' не распознана" in text
+    assert f"{path}:10: sources[0].colour: неизвестный ключ" in text
+    assert f"{path}:12: sla.first_response:" in text
+    assert f"{path}:14: calendar.timezone: часовой пояс 'Mars/Olympus' неизвестен" in text
+    assert f"{path}:16: telegram.chats[0].id: ожидалось целое число" in text
 
 
 def test_unknown_keys_anywhere_are_rejected(write_config) -> None:  # type: ignore[no-untyped-def]
@@ -95,9 +95,9 @@ def test_duplicate_ids_unknown_network_and_dangling_references(write_config) -> 
         + '[[topics]]\nid = "pits"\ngroup = "Дороги"\nname = "Ямы"\norganisation = "УГХ"\n'
     )
     found = problems_of(path)
-    assert f"{path}:11: sources[1].id: повторяется id 'news' (уже есть в элементе 1)" in found
-    assert any(p.startswith(f"{path}:20: topics[0].sla: политика 'nope'") for p in found)
-    assert any(p.startswith(f"{path}:22: topics[1].id: повторяется id 'pits'") for p in found)
+    assert f"{path}:10: sources[1].id: повторяется id 'news' (уже есть в элементе 1)" in found
+    assert any(p.startswith(f"{path}:18: topics[0].sla: политика 'nope'") for p in found)
+    assert any(p.startswith(f"{path}:21: topics[1].id: повторяется id 'pits'") for p in found)
 
 
 def test_missing_file_non_utf8_and_oversized_files(tmp_path: Path) -> None:

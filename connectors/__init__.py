@@ -1,0 +1,35 @@
+"""Connectors: the Source protocol and every built-in network, registered on import."""
+
+# Built-in connectors register exactly as a new one would: by being imported.
+from connectors import telegram_web  # noqa: F401
+from connectors.base import (
+    ConnectorSpec,
+    Cursor,
+    Item,
+    Page,
+    PermanentSourceError,
+    Source,
+    SourceAuthError,
+    SourceContext,
+    SourceError,
+    SourceSettings,
+    TransientSourceError,
+    register,
+    registry,
+)
+
+__all__ = [
+    "ConnectorSpec",
+    "Cursor",
+    "Item",
+    "Page",
+    "PermanentSourceError",
+    "Source",
+    "SourceAuthError",
+    "SourceContext",
+    "SourceError",
+    "SourceSettings",
+    "TransientSourceError",
+    "register",
+    "registry",
+]

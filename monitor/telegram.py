@@ -1,0 +1,295 @@
+"""Staff alerts through the Telegram Bot API: one send, one classified outcome."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import warnings
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from monitor.settings import TelegramConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+OPEN_POST_LABEL = "Открыть пост"
+TOKEN_MASK = "<token>"
+# Loggers that print the request URL, which carries the token.
+_URL_LOGGERS = ("httpx", "telegram.Bot")
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?)", re.IGNORECASE)
+_FORMATTING_TAG = re.compile(
+    r"</?(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|tg-spoiler|span|tg-emoji)"
+    r"""(?:\s+[^<>]*)?>""",
+    re.IGNORECASE,
+)
+_ERROR_LIMIT = 300
+
+SendStatus = Literal["sent", "retry", "failed", "auth"]
+
+
+class TelegramAuthError(Exception):
+    """Telegram refused the bot token."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """Result of one alert: sent, retry later, failed for good, or token refused."""
+
+    status: SendStatus
+    message_id: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class _FloodControl(TelegramError):
+    """A 429 caught by our transport before PTB builds RetryAfter (which warns in PTB 22)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, description: str, seconds: float | None) -> None:
+        super().__init__(description)
+        self.seconds = seconds
+
+
+class _Transport(HTTPXRequest):
+    """HTTPXRequest that turns 429 into _FloodControl, with or without `parameters`."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        """Make the request; raise _FloodControl for HTTP 429."""
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == HTTPStatus.TOO_MANY_REQUESTS:
+            raise _flood_control(payload)
+        return code, payload
+
+
+def _flood_control(payload: bytes) -> _FloodControl:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    description = str(body.get("description") or "Too Many Requests")
+    parameters = body.get("parameters")
+    seconds = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        # Before Bot API 3.x the wait was only in the text: "Too Many Requests: retry after 3".
+        match = _RETRY_AFTER_TEXT.search(description)
+        seconds = float(match.group(1)) if match else None
+    return _FloodControl(description, None if seconds is None else float(seconds))
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    """Read RetryAfter.retry_after as seconds, with or without PTB_TIMEDELTA, warning-free."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def outcome_of(exc: TelegramError) -> SendOutcome:
+    """Classify a PTB error: flood and network trouble retry, a refused token is auth."""
+    if isinstance(exc, _FloodControl):
+        return SendOutcome("retry", retry_after=exc.seconds, error=exc.message)
+    if isinstance(exc, RetryAfter):
+        return SendOutcome("retry", retry_after=_retry_after_seconds(exc), error="Flood control")
+    if isinstance(exc, InvalidToken):
+        # PTB's own message for this case quotes the token.
+        return SendOutcome("auth", error="Telegram refused the bot token")
+    if isinstance(exc, ChatMigrated):
+        error = f"Group migrated to a supergroup, new chat id {exc.new_chat_id}"
+        return SendOutcome("failed", error=error)
+    if isinstance(exc, Forbidden | BadRequest):
+        return SendOutcome("failed", error=exc.message)
+    if isinstance(exc, NetworkError):  # TimedOut, 5xx, refused connections
+        return SendOutcome("retry", error=exc.message)
+    return SendOutcome("failed", error=exc.message)
+
+
+def _open_post_button(link: str | None) -> InlineKeyboardMarkup | None:
+    if not link:
+        return None
+    parts = urlsplit(link)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        _LOGGER.debug("no button for non-http link %r", link)
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_POST_LABEL, url=link)]])
+
+
+def plain_text(html_text: str) -> str:
+    """Drop Telegram formatting tags and decode entities, leaving what a reader would see."""
+    return html.unescape(_FORMATTING_TAG.sub("", html_text))
+
+
+class _RedactToken(logging.Filter):
+    """Replace the token in records of loggers that print Bot API URLs."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, TOKEN_MASK), None
+        return True
+
+
+class TelegramSender:
+    """Sends staff alerts; owns the PTB Bot and its HTTP clients.
+
+    Startup: `async with` calls getMe. A refused token raises TelegramAuthError, so a daemon
+    with a wrong token stops at once. A network failure (timeout, 5xx, 429, no route) is
+    only logged: the sender stays usable and repeats getMe before the next send, which
+    reports "retry" until Telegram answers, so alerts wait in the outbox meanwhile.
+
+    The token never leaves this object: HTTP clients ignore proxy variables, the "httpx"
+    logger is quieted to WARNING unless configured, records of URL-printing loggers are
+    redacted while the sender is open, and error texts are scrubbed.
+    """
+
+    def __init__(self, cfg: TelegramConfig, token: str) -> None:
+        self._cfg = cfg
+        self._token = token
+        self._redactor = _RedactToken(token)
+        self._requests: tuple[HTTPXRequest, ...] = ()
+        self._bot: Bot | None = None
+        self._initialized = False
+
+    async def __aenter__(self) -> Self:
+        if not self._token.strip():
+            raise TelegramAuthError("the bot token is empty")
+        _guard_loggers(self._redactor)
+        try:
+            failure = await self._start()
+        except BaseException:
+            await self._close()
+            raise
+        if failure is not None and failure.status == "auth":
+            await self._close()
+            raise TelegramAuthError(failure.error)
+        if failure is not None:
+            _LOGGER.warning(
+                "Telegram Bot API unreachable at startup (%s); will retry before the first alert",
+                failure.error,
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def send(self, chat_id: int, html_text: str, link: str | None = None) -> SendOutcome:
+        """Send one HTML alert with an «Открыть пост» button; never raises for API failures."""
+        bot = self._bot
+        if bot is None:
+            raise RuntimeError("TelegramSender is not open; use `async with`")
+        if not self._initialized:
+            failure = await self._initialize(bot)
+            if failure is not None:
+                return failure
+        markup = _open_post_button(link)
+        outcome = await self._attempt(bot, chat_id, html_text, ParseMode.HTML, markup)
+        if outcome.status == "failed" and "can't parse entities" in (outcome.error or "").lower():
+            # A formatting bug must not swallow the alert: staff still get the words.
+            _LOGGER.warning(
+                "alert for chat %s has broken HTML (%s); resending as plain text",
+                chat_id, outcome.error,
+            )
+            outcome = await self._attempt(bot, chat_id, plain_text(html_text), None, markup)
+        return outcome
+
+    async def _start(self) -> SendOutcome | None:
+        seconds = self._cfg.timeout.total_seconds()
+        self._requests = tuple(_transport(seconds) for _ in range(2))
+        self._bot = Bot(
+            self._token,
+            base_url=self._cfg.base_url,
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
+        )
+        return await self._initialize(self._bot)
+
+    async def _attempt(
+        self,
+        bot: Bot,
+        chat_id: int,
+        text: str,
+        parse_mode: str | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> SendOutcome:
+        try:
+            message = await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=parse_mode,
+                link_preview_options=_NO_PREVIEW,
+                reply_markup=markup,
+            )
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        return SendOutcome("sent", message_id=message.message_id)
+
+    async def _initialize(self, bot: Bot) -> SendOutcome | None:
+        try:
+            await bot.initialize()
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        self._initialized = True
+        return None
+
+    def _scrubbed(self, outcome: SendOutcome) -> SendOutcome:
+        error = (outcome.error or "").replace(self._token, TOKEN_MASK)[:_ERROR_LIMIT]
+        return replace(outcome, error=error or None)
+
+    async def _close(self) -> None:
+        try:
+            for request in self._requests:
+                await request.shutdown()
+        finally:
+            self._requests, self._bot, self._initialized = (), None, False
+            for name in _URL_LOGGERS:
+                logging.getLogger(name).removeFilter(self._redactor)
+
+
+def _transport(seconds: float) -> HTTPXRequest:
+    return _Transport(
+        connect_timeout=seconds,
+        read_timeout=seconds,
+        write_timeout=seconds,
+        pool_timeout=seconds,
+        httpx_kwargs={"trust_env": False},
+    )
+
+
+def _guard_loggers(redactor: logging.Filter) -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if httpx_logger.level == logging.NOTSET:
+        # httpx logs every request URL at INFO; the operator may still opt in explicitly.
+        httpx_logger.setLevel(logging.WARNING)
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).addFilter(redactor)

@@ -1,0 +1,77 @@
+"""Russian word normalisation and lemmatisation for the rule engine (pymorphy3, memoised)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import pymorphy3
+
+_WORD_CHARS = "0-9a-z\u0400-\u04ff\u0300\u0301\u00ad"
+WORD_RE = re.compile(f"[{_WORD_CHARS}]+(?:-[{_WORD_CHARS}]+)*")
+"""A word of lower-cased text: Cyrillic, Latin or digits, hyphenated parts allowed."""
+
+_CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
+_LATIN_RE = re.compile("[a-z]")
+_LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
+_STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
+
+# Beyond this a "word" is noise (base64, a keyboard mash); the guesser is not worth its time.
+MAX_WORD_LENGTH = 40
+CACHE_SIZE = 1 << 18
+
+_analyzer: pymorphy3.MorphAnalyzer | None = None
+_analyzer_lock = threading.Lock()
+
+
+def analyzer() -> pymorphy3.MorphAnalyzer:
+    """The shared MorphAnalyzer, loaded on first use."""
+    global _analyzer
+    if _analyzer is None:
+        with _analyzer_lock:
+            if _analyzer is None:
+                _analyzer = pymorphy3.MorphAnalyzer()
+    return _analyzer
+
+
+def tokenise(text: str) -> list[str]:
+    """Lower-case `text` and return its words as they are written."""
+    return WORD_RE.findall(text.lower())
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def normalise_word(token: str) -> str:
+    """One word in canonical spelling: lower case, ё→е, no stress marks, Latin look-alikes fixed."""
+    word = token.lower().translate(_STRIP)
+    if _LATIN_RE.search(word) and _CYRILLIC_RE.search(word):
+        word = word.translate(_LOOKALIKES)
+    return word
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def lemmas(token: str) -> frozenset[str]:
+    """Every normal form pymorphy3 offers for the word (all parses, not just the likeliest)."""
+    word = normalise_word(token)
+    if not word:
+        return frozenset()
+    if len(word) > MAX_WORD_LENGTH:
+        return frozenset((word,))
+    forms = {parse.normal_form.replace("ё", "е") for parse in analyzer().parse(word)}
+    return frozenset(forms or (word,))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def dictionary_lemmas(word: str) -> frozenset[str]:
+    """Lemmas a rule author meant: a dictionary form keeps itself and its likeliest lemma.
+
+    «дорога» is a noun in its dictionary form and also a short form of «дорогой»; the rule
+    word «дорога» must not match «дорогие жители». An inflected rule word («ямы») keeps every
+    lemma it may come from, since the author's intent is unknown.
+    """
+    normal = normalise_word(word)
+    every = lemmas(normal)
+    if normal not in every or len(every) == 1:
+        return every
+    likeliest = analyzer().parse(normal)[0].normal_form.replace("ё", "е")
+    return frozenset((normal, likeliest)) & every

@@ -1,0 +1,364 @@
+"""Fake Telegram Bot API on 127.0.0.1: getMe and sendMessage in Telegram's wire format.
+
+Bodies follow the captures in tests/fixtures/telegram_bot/ (compact JSON, non-ASCII as
+\\uXXXX, the real HTTP status, which is what PTB maps errors by). Deliberate differences
+from api.telegram.org: a bare `&` that starts no entity is refused (Telegram shows it
+literally) so escaping bugs surface; only HTML parse mode is modelled; text length is
+counted in code points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
+DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
+MAX_TEXT_LENGTH = 4096
+
+_TOKEN_SHAPE = re.compile(r"^\d+:[\w-]+$")
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
+_TAG_NAME = re.compile(r"</?([^\s/>]*)")
+_START_TAG = re.compile(
+    r"""<([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*>"""
+)
+_END_TAG = re.compile(r"</([a-zA-Z][a-zA-Z0-9-]*)\s*>")
+_ATTRIBUTE = re.compile(r"""([a-zA-Z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+_ALLOWED_TAGS = frozenset(
+    {
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+        "blockquote", "tg-spoiler", "span", "tg-emoji",
+    }
+)
+_BUTTON_URL = re.compile(r"^(?:https?|tg)://[^\s/]+", re.IGNORECASE)
+
+
+class EntityError(ValueError):
+    """HTML that Telegram refuses with "can't parse entities"."""
+
+
+def _body(payload: object) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _captured_unauthorized() -> bytes:
+    cassette = (FIXTURES / "vcr_cassette_getMe_401_unauthorized_2023-07-17.yml").read_text()
+    match = re.search(r"string: '(\{.*\})'", cassette)
+    assert match, "401 body missing from the captured cassette"
+    return match.group(1).encode()
+
+
+UNAUTHORIZED_BODY = _captured_unauthorized()
+
+
+def _offset(text: str, index: int) -> int:
+    return len(text[:index].encode())
+
+
+def visible_text(text: str) -> str:
+    """Return what Telegram shows for HTML-formatted text, or raise EntityError."""
+    shown: list[str] = []
+    open_tags: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "&":
+            match = _ENTITY.match(text, index)
+            if match is None:
+                msg = f"Character '&' at byte offset {_offset(text, index)} starts no entity"
+                raise EntityError(msg)
+            shown.append(html.unescape(match.group()))
+            index = match.end()
+        elif char == "<":
+            index = _consume_tag(text, index, open_tags)
+        else:
+            shown.append(char)
+            index += 1
+    if open_tags:
+        msg = f'Can\'t find end tag corresponding to start tag "{open_tags[-1]}"'
+        raise EntityError(msg)
+    return "".join(shown)
+
+
+def _consume_tag(text: str, index: int, open_tags: list[str]) -> int:
+    offset = _offset(text, index)
+    name_match = _TAG_NAME.match(text, index)
+    name = name_match.group(1).lower() if name_match else ""
+    if text.startswith("</", index):
+        end = _END_TAG.match(text, index)
+        if end is None:
+            raise EntityError(f"Unclosed end tag at byte offset {offset}")
+        if not open_tags:
+            raise EntityError(f"Unexpected end tag at byte offset {offset}")
+        if open_tags[-1] != name:
+            msg = (
+                f'Unmatched end tag at byte offset {offset}, expected "</{open_tags[-1]}>", '
+                f'found "</{name}>"'
+            )
+            raise EntityError(msg)
+        open_tags.pop()
+        return end.end()
+    if name not in _ALLOWED_TAGS:
+        raise EntityError(f'Unsupported start tag "{name}" at byte offset {offset}')
+    start = _START_TAG.match(text, index)
+    if start is None:
+        raise EntityError(f"Unclosed start tag at byte offset {offset}")
+    attributes = {
+        m.group(1).lower(): html.unescape(m.group(2) or m.group(3) or m.group(4) or "")
+        for m in _ATTRIBUTE.finditer(start.group(2))
+    }
+    if name == "span" and attributes.get("class") != "tg-spoiler":
+        raise EntityError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
+    open_tags.append(name)
+    return start.end()
+
+
+def error_body(
+    status: int,
+    description: str,
+    retry_after: int | None = None,
+    migrate_to_chat_id: int | None = None,
+) -> bytes:
+    """Return an error body shaped like Telegram's, `parameters` only when there are any."""
+    payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    parameters: dict[str, int] = {}
+    if migrate_to_chat_id is not None:
+        parameters["migrate_to_chat_id"] = migrate_to_chat_id
+    if retry_after is not None:
+        parameters["retry_after"] = retry_after
+    if parameters:
+        payload["parameters"] = parameters
+    return _body(payload)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def response(self) -> web.Response:
+        return web.Response(
+            status=self.status, body=self.body, content_type="application/json",
+            headers=self.headers,
+        )
+
+
+def _error(status: int, description: str) -> web.Response:
+    return _Reply(status, error_body(status, description), {}).response()
+
+
+def _ok(result: object) -> web.Response:
+    return _Reply(200, _body({"ok": True, "result": result}), {}).response()
+
+
+def _decoded(value: object) -> Any:
+    """Form bodies carry complex values as JSON strings; JSON bodies carry them as is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _chat_id(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    return None
+
+
+def _button_urls(markup: object) -> list[str]:
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    return [str(b["url"]) for row in rows for b in row if isinstance(b, dict) and "url" in b]
+
+
+class FakeBotApi:
+    """A Bot API server accepting one token; unused scripted replies fail the test."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        username: str = "mcu_alert_bot",
+        channels: Iterable[int] = (),
+    ) -> None:
+        self.token = token
+        self.username = username
+        self.channels = frozenset(channels)
+        self.base_url = ""
+        self.calls: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self._replies: dict[str, deque[_Reply]] = defaultdict(deque)
+        self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._last_message_id = 0
+
+    def fail_next(
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        times: int = 1,
+        *,
+        migrate_to_chat_id: int | None = None,
+        method: str = "sendMessage",
+    ) -> None:
+        """Answer the next `times` calls of `method` with this Telegram error."""
+        if status < 400 or times < 1:
+            raise ValueError("fail_next needs an HTTP error status and times >= 1")
+        body = error_body(status, description, retry_after, migrate_to_chat_id)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        self._replies[method.lower()].extend(_Reply(status, body, headers) for _ in range(times))
+
+    def delay_next(self, seconds: float, *, method: str = "sendMessage") -> None:
+        """Hold the next response to `method` for `seconds` (cut short when the fake stops)."""
+        self._delays[method.lower()].append(seconds)
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/bot"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        unused = {
+            method: (len(self._replies[method]), len(self._delays[method]))
+            for method in {*self._replies, *self._delays}
+            if self._replies[method] or self._delays[method]
+        }
+        if exc_type is None and unused:
+            msg = f"expected requests never came, (failures, delays) left per method: {unused}"
+            raise AssertionError(msg)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        self.calls.append(method)
+        if not _TOKEN_SHAPE.match(token):
+            return _error(404, "Not Found")
+        if token != self.token:
+            return _Reply(401, UNAUTHORIZED_BODY, {}).response()
+        params = await _params(request)
+        name = method.lower()
+        if name == "sendmessage":
+            self.sent.append(_send_message_call(params))
+        if name not in ("getme", "sendmessage"):
+            return _error(404, "Not Found")
+        if self._delays[name] and await self._held(self._delays[name].popleft()):
+            return _error(500, "Internal Server Error: fake is stopping")
+        if self._replies[name]:
+            return self._replies[name].popleft().response()
+        return _ok(self._me()) if name == "getme" else self._deliver(self.sent[-1])
+
+    async def _held(self, seconds: float) -> bool:
+        """Wait `seconds`; True if the fake was stopped meanwhile."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _me(self) -> dict[str, Any]:
+        return {
+            "id": int(self.token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": "МЦУ оповещения",
+            "username": self.username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    def _deliver(self, call: dict[str, Any]) -> web.Response:
+        if call["chat_id"] is None:
+            return _error(400, "Bad Request: chat not found")
+        parse_mode = str(call["parse_mode"] or "").lower()
+        text = call["text"]
+        if parse_mode == "html":
+            try:
+                text = visible_text(text)
+            except EntityError as exc:
+                return _error(400, f"Bad Request: can't parse entities: {exc}")
+        elif parse_mode:
+            return _error(400, "Bad Request: unsupported parse_mode")
+        text = text.strip()
+        if not text:
+            return _error(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT_LENGTH:
+            return _error(400, "Bad Request: message is too long")
+        if any(not _BUTTON_URL.match(url) for url in _button_urls(call["reply_markup"])):
+            return _error(400, "Bad Request: BUTTON_URL_INVALID")
+        message = self._message(call["chat_id"], text, call["reply_markup"])
+        self.delivered.append(message)
+        return _ok(message)
+
+    def _message(self, chat_id: int, text: str, reply_markup: object) -> dict[str, Any]:
+        self._last_message_id += 1
+        message: dict[str, Any] = {"message_id": self._last_message_id}
+        if chat_id in self.channels:
+            chat = {"id": chat_id, "title": "Оповещения", "type": "channel"}
+            message["sender_chat"] = chat
+        else:
+            message["from"] = {k: v for k, v in self._me().items() if k in _USER_KEYS}
+            chat = _chat(chat_id)
+        message.update(chat=chat, date=int(time.time()), text=text)
+        if reply_markup:
+            message["reply_markup"] = reply_markup
+        return message
+
+
+_USER_KEYS = ("id", "is_bot", "first_name", "username")
+
+
+def _chat(chat_id: int) -> dict[str, Any]:
+    if chat_id > 0:
+        return {"id": chat_id, "first_name": "Дежурный", "type": "private"}
+    kind = "supergroup" if chat_id <= -1_000_000_000_000 else "group"
+    return {"id": chat_id, "title": "Дежурная смена", "type": kind}
+
+
+def _send_message_call(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "chat_id": _chat_id(params.get("chat_id")),
+        "text": str(params.get("text", "")),
+        "parse_mode": params.get("parse_mode"),
+        "reply_markup": _decoded(params.get("reply_markup")),
+        "link_preview_options": _decoded(params.get("link_preview_options")),
+    }
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        payload = await request.json()
+        return dict(payload) if isinstance(payload, dict) else {}
+    form = await request.post()
+    return {key: value for key, value in form.items() if isinstance(value, str)}

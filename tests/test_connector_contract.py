@@ -1,0 +1,156 @@
+"""One contract every registered connector keeps, run against each network's fake world."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import aiohttp
+import pytest
+
+import connectors
+from connectors.base import Page, Source, SourceContext, TransientSourceError
+from monitor.clock import ManualClock
+from tests.fakes.tme import FakeTme
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+# Taken at import, so networks that other tests register for themselves later don't count.
+REGISTERED = sorted(connectors.registry())
+MORE_THAN_ONE_PAGE = 45
+
+
+class World(Protocol):
+    """A network's fake server with one source pointed at it."""
+
+    source: Source
+
+    def publish(self, count: int) -> None:
+        """Make `count` new public items appear, newest at the clock's now."""
+
+    def fail_next(self, status: int) -> None:
+        """Make the next request answer with this HTTP status."""
+
+
+WorldFactory = Callable[
+    [aiohttp.ClientSession, ManualClock], AbstractAsyncContextManager[World]
+]
+
+
+class TelegramWebWorld:
+    """A fake t.me with one channel and a telegram_web source reading it."""
+
+    def __init__(self, tme: FakeTme, source: Source, clock: ManualClock) -> None:
+        self.tme = tme
+        self.source = source
+        self.clock = clock
+        self.next_id = 1
+
+    def publish(self, count: int) -> None:
+        """Post `count` messages a minute apart, the last one now."""
+        for offset in range(count - 1, -1, -1):
+            when = self.clock.now() - timedelta(minutes=offset)
+            self.tme.add_post(self.next_id, when, f"Контрактный пост {self.next_id}")
+            self.next_id += 1
+
+    def fail_next(self, status: int) -> None:
+        """The next page request answers with `status`."""
+        self.tme.answer_status(status, times=1)
+
+
+@asynccontextmanager
+async def telegram_web_world(
+    http: aiohttp.ClientSession, clock: ManualClock
+) -> AsyncIterator[World]:
+    async with FakeTme("contract_channel") as tme:
+        spec = connectors.registry()["telegram_web"]
+        settings = spec.settings_model.model_validate(
+            {"id": "contract", "network": "telegram_web", "channel": "contract_channel",
+             "base_url": tme.base_url}
+        )  # fmt: skip
+        yield TelegramWebWorld(tme, spec.create(settings, SourceContext(http, clock)), clock)
+
+
+# Every registered network needs an entry here: a new connector adds its fake world.
+WORLDS: dict[str, WorldFactory] = {
+    "telegram_web": telegram_web_world,
+}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+@pytest.fixture(params=REGISTERED)
+async def world(
+    request: pytest.FixtureRequest, http: aiohttp.ClientSession, clock: ManualClock
+) -> AsyncIterator[World]:
+    network = request.param
+    if network not in WORLDS:
+        pytest.fail(f"network {network!r} is registered but has no fake world in WORLDS")
+    async with WORLDS[network](http, clock) as fake_world:
+        yield fake_world
+
+
+def external_ids(page: Page) -> list[str]:
+    return [item.external_id for item in page.items]
+
+
+def test_every_registered_network_has_a_world() -> None:
+    missing = set(REGISTERED) - set(WORLDS)
+    assert not missing, f"add a fake world to WORLDS for: {sorted(missing)}"
+
+
+async def test_from_no_cursor_it_returns_items(world: World) -> None:
+    world.publish(3)
+    page = await world.source.fetch(None)
+    assert len(page.items) == 3
+    assert all(item.source_id == world.source.id for item in page.items)
+    assert all(item.published_at.tzinfo is not None for item in page.items)
+
+
+async def test_no_duplicates_across_pages(world: World) -> None:
+    world.publish(MORE_THAN_ONE_PAGE)
+    page = await world.source.fetch(None)
+    ids = external_ids(page)
+    assert len(ids) == MORE_THAN_ONE_PAGE
+    assert len(set(ids)) == len(ids)
+    assert [item.published_at for item in page.items] == sorted(i.published_at for i in page.items)
+
+
+async def test_rerun_from_the_saved_cursor_brings_no_new_ids(world: World) -> None:
+    world.publish(MORE_THAN_ONE_PAGE)
+    first = await world.source.fetch(None)
+    again = await world.source.fetch(first.next_cursor)
+    assert set(external_ids(again)) <= set(external_ids(first))
+    assert again.next_cursor == first.next_cursor
+
+
+async def test_the_cursor_moves_forward(world: World, clock: ManualClock) -> None:
+    world.publish(5)
+    first = await world.source.fetch(None)
+    clock.advance(timedelta(minutes=10))
+    world.publish(MORE_THAN_ONE_PAGE)
+    second = await world.source.fetch(first.next_cursor)
+    new_ids = set(external_ids(second)) - set(external_ids(first))
+    assert len(new_ids) == MORE_THAN_ONE_PAGE
+    assert second.next_cursor != first.next_cursor
+    third = await world.source.fetch(second.next_cursor)
+    assert set(external_ids(third)) <= set(external_ids(first)) | new_ids
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors_are_transient(world: World, status: int) -> None:
+    world.publish(1)
+    world.fail_next(status)
+    with pytest.raises(TransientSourceError):
+        await world.source.fetch(None)
+    assert len((await world.source.fetch(None)).items) == 1
