@@ -15,11 +15,14 @@ from rules.model import RulesConfig, TopicConfig
 EXACT = "="
 """A rule word written as «=продам» matches only that written form, not every form of the lemma."""
 
-# Tokens resolved to their matching terms, per rule set; cleared when full so memory stays bounded.
+# Tokens resolved to the terms they can match, per rule set; cleared when full to bound memory.
 MEMO_SIZE = 1 << 17
 _MAX_HYPHEN_PARTS = 4
 _TERM_WORD_RE = re.compile(f"({EXACT}?)({morph.WORD_RE.pattern})")
 _EXACT_MARK_RE = re.compile(f"(?<!\\S){EXACT}")
+
+Slots = tuple[frozenset[str], ...]
+MemoEntry = tuple[()] | tuple[tuple[int, ...], tuple[int, ...]]
 
 
 class TermKind(Enum):
@@ -32,14 +35,26 @@ class TermKind(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Term:
-    """One rule word or phrase, pre-lemmatised: each text word must share a key with its slot."""
+class Rule:
+    """What one matched term means for one topic (topic -1: for the noise vocabulary)."""
 
     kind: TermKind
     topic: int
     text: str
     points: float
-    words: tuple[frozenset[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase shared by every rule that spells it: text words must hit its slots.
+
+    `anchor` is the slot the phrase is indexed by: its rarest-looking word, so that phrases
+    starting with «не», «в», «нет» are not tried at every «не» of every text.
+    """
+
+    words: Slots
+    anchor: int
+    rules: tuple[Rule, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +97,23 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class RuleSet:
-    """Compiled rules: terms and two inverted indexes keyed by lemma (or «=form»)."""
+    """Compiled rules: shared terms, and indexes from a lemma (or «=form») to term ids."""
 
     topics: tuple[TopicConfig, ...]
     min_score: float
     terms: tuple[Term, ...]
     word_index: Mapping[str, tuple[int, ...]]
     phrase_index: Mapping[str, tuple[int, ...]]
-    memo: dict[str, tuple[()] | tuple[tuple[int, ...], tuple[int, ...]]] = field(
-        default_factory=dict, repr=False
-    )
+    memo: dict[str, MemoEntry] = field(default_factory=dict, repr=False)
 
-    def resolve(self, token: str) -> tuple[()] | tuple[tuple[int, ...], tuple[int, ...]]:
-        """Terms a text word can start: (single-word term ids, phrase term ids), or () if none."""
+    def resolve(self, token: str) -> MemoEntry:
+        """Terms a text word can match: (word term ids, anchored phrase term ids), or ()."""
         words: set[int] = set()
         phrases: set[int] = set()
         for key in token_keys(token):
             words.update(self.word_index.get(key, ()))
             phrases.update(self.phrase_index.get(key, ()))
-        entry: tuple[()] | tuple[tuple[int, ...], tuple[int, ...]] = ()
+        entry: MemoEntry = ()
         if words or phrases:
             entry = (tuple(sorted(words)), tuple(sorted(phrases)))
         if len(self.memo) >= MEMO_SIZE:
@@ -121,7 +134,7 @@ def token_keys(token: str) -> frozenset[str]:
     return frozenset(keys)
 
 
-def term_words(term: str) -> tuple[frozenset[str], ...]:
+def term_words(term: str) -> Slots:
     """Index keys for each word of a rule term, in order."""
     slots: list[frozenset[str]] = []
     for exact, word in _TERM_WORD_RE.findall(term.lower()):
@@ -136,62 +149,56 @@ def compile_rules(topics: Sequence[TopicConfig], rules: RulesConfig) -> RuleSet:
     """Lemmatise every rule term and index it, so classification cost ignores topic count."""
     problems: list[str] = []
     seen: set[str] = set()
-    terms: list[Term] = []
+    spelled: list[tuple[Slots, Rule]] = []
     for index, topic in enumerate(topics):
         if topic.id in seen:
             problems.append(f"тема {topic.id!r} описана дважды")
         seen.add(topic.id)
-        terms += _topic_terms(index, topic, rules.phrase_weight, problems)
+        spelled += _topic_rules(index, topic, rules.phrase_weight, problems)
     noise = TermKind.NOISE
-    terms += _terms(noise, -1, rules.noise_words, 0.0, "[rules] noise_words", problems, single=True)
-    terms += _terms(noise, -1, rules.noise_phrases, 0.0, "[rules] noise_phrases", problems)
+    spelled += _rules(noise, -1, rules.noise_words, 0.0, "[rules] noise_words", problems, True)
+    spelled += _rules(noise, -1, rules.noise_phrases, 0.0, "[rules] noise_phrases", problems)
     if problems:
         raise RulesError(problems)
+    terms = _shared_terms(spelled)
     word_index: dict[str, list[int]] = {}
     phrase_index: dict[str, list[int]] = {}
     for term_id, term in enumerate(terms):
         index_ = word_index if len(term.words) == 1 else phrase_index
-        for key in term.words[0]:
+        for key in term.words[term.anchor]:
             index_.setdefault(key, []).append(term_id)
     return RuleSet(
         topics=tuple(topics),
         min_score=rules.min_score,
-        terms=tuple(terms),
+        terms=terms,
         word_index={key: tuple(ids) for key, ids in word_index.items()},
         phrase_index={key: tuple(ids) for key, ids in phrase_index.items()},
     )
 
 
-def _topic_terms(
+def _topic_rules(
     index: int, topic: TopicConfig, phrase_weight: float, problems: list[str]
-) -> list[Term]:
+) -> list[tuple[Slots, Rule]]:
     where = f"тема {topic.id!r}"
-    words = _terms(
-        TermKind.WORD, index, topic.words, topic.weight, f"{where}, words", problems, single=True
+    words = _rules(
+        TermKind.WORD, index, topic.words, topic.weight, f"{where}, words", problems, True
     )
-    phrases = _terms(
-        TermKind.PHRASE,
-        index,
-        topic.phrases,
-        phrase_weight * topic.weight,
-        f"{where}, phrases",
-        problems,
-    )
-    excludes = _terms(TermKind.EXCLUDE, index, topic.exclude, 0.0, f"{where}, exclude", problems)
-    return _merge_same_words(words) + _merge_same_words(phrases) + excludes
+    points = phrase_weight * topic.weight
+    phrases = _rules(TermKind.PHRASE, index, topic.phrases, points, f"{where}, phrases", problems)
+    excludes = _rules(TermKind.EXCLUDE, index, topic.exclude, 0.0, f"{where}, exclude", problems)
+    return _merge_same(words) + _merge_same(phrases) + excludes
 
 
-def _terms(
+def _rules(
     kind: TermKind,
     topic: int,
     texts: Sequence[str],
     points: float,
     where: str,
     problems: list[str],
-    *,
     single: bool = False,
-) -> list[Term]:
-    terms = []
+) -> list[tuple[Slots, Rule]]:
+    found = []
     for text in texts:
         words = term_words(text)
         if not words:
@@ -199,27 +206,41 @@ def _terms(
         elif single and len(words) > 1:
             problems.append(f"{where}: «{text}» — не одно слово, перенесите во фразы")
         else:
-            terms.append(Term(kind, topic, _EXACT_MARK_RE.sub("", text.strip()), points, words))
-    return terms
+            shown = _EXACT_MARK_RE.sub("", text.strip())
+            found.append((words, Rule(kind, topic, shown, points)))
+    return found
 
 
-def _merge_same_words(terms: list[Term]) -> list[Term]:
+def _merge_same(rules: list[tuple[Slots, Rule]]) -> list[tuple[Slots, Rule]]:
     """Count «яма» and «ямы» in one topic once: terms whose every word shares a lemma are one."""
-    merged: list[Term] = []
-    for term in terms:
-        same = next((other for other in merged if _same_words(other, term)), None)
+    merged: list[tuple[Slots, Rule]] = []
+    for words, rule in rules:
+        same = next((n for n, (other, _) in enumerate(merged) if _same(other, words)), None)
         if same is None:
-            merged.append(term)
+            merged.append((words, rule))
             continue
-        union = tuple(a | b for a, b in zip(same.words, term.words, strict=True))
-        merged[merged.index(same)] = Term(same.kind, same.topic, same.text, same.points, union)
+        other, first = merged[same]
+        merged[same] = (tuple(a | b for a, b in zip(other, words, strict=True)), first)
     return merged
 
 
-def _same_words(one: Term, other: Term) -> bool:
-    return len(one.words) == len(other.words) and all(
-        not a.isdisjoint(b) for a, b in zip(one.words, other.words, strict=True)
+def _same(one: Slots, other: Slots) -> bool:
+    return len(one) == len(other) and all(
+        not a.isdisjoint(b) for a, b in zip(one, other, strict=True)
     )
+
+
+def _shared_terms(spelled: list[tuple[Slots, Rule]]) -> tuple[Term, ...]:
+    """One term per distinct spelling, whatever the number of topics that use it."""
+    by_words: dict[Slots, list[Rule]] = {}
+    for words, rule in spelled:
+        by_words.setdefault(words, []).append(rule)
+    return tuple(Term(words, _anchor(words), tuple(rules)) for words, rules in by_words.items())
+
+
+def _anchor(words: Slots) -> int:
+    """The slot whose shortest form is longest: content words, not «в», «не», «нет»."""
+    return max(range(len(words)), key=lambda slot: (min(map(len, words[slot])), -slot))
 
 
 def classify(text: str, ruleset: RuleSet) -> Classification:
@@ -250,57 +271,45 @@ def _match(tokens: list[str], ruleset: RuleSet) -> dict[int, str]:
                 matched[term_id] = token
         for term_id in phrases:
             if term_id not in matched:
-                form = _phrase_at(tokens, position, terms[term_id].words)
+                form = _phrase_at(tokens, position, terms[term_id])
                 if form is not None:
                     matched[term_id] = form
     return matched
 
 
-def _phrase_at(tokens: list[str], start: int, words: tuple[frozenset[str], ...]) -> str | None:
-    end = start + len(words)
-    if end > len(tokens):
+def _phrase_at(tokens: list[str], position: int, term: Term) -> str | None:
+    start = position - term.anchor
+    end = start + len(term.words)
+    if start < 0 or end > len(tokens):
         return None
-    for token, keys in zip(tokens[start + 1 : end], words[1:], strict=True):
-        if keys.isdisjoint(token_keys(token)):
+    for offset, keys in enumerate(term.words):
+        if offset != term.anchor and keys.isdisjoint(token_keys(tokens[start + offset])):
             return None
     return " ".join(tokens[start:end])
 
 
 def _decide(matched: dict[int, str], ruleset: RuleSet) -> Classification:
     scores: dict[int, float] = {}
-    evidence: dict[int, list[str]] = {}
-    vetoes: dict[int, list[str]] = {}
-    noise: list[str] = []
-    for term_id, form in matched.items():
-        term = ruleset.terms[term_id]
-        note = f"«{term.text}» ({form})"
-        if term.kind is TermKind.NOISE:
-            noise.append(f"шум: {note}")
-        elif term.kind is TermKind.EXCLUDE:
-            vetoes.setdefault(term.topic, []).append(note)
-        else:
-            scores[term.topic] = scores.get(term.topic, 0.0) + term.points
-            prefix = "фраза " if term.kind is TermKind.PHRASE else ""
-            evidence.setdefault(term.topic, []).append(prefix + note)
-    vetoed = [
-        f"тема {ruleset.topics[index].id} снята исключением {', '.join(notes)}"
-        for index, notes in sorted(vetoes.items())
-        if index in scores
-    ]
-    candidates = [index for index in scores if index not in vetoes]
-    if not candidates:
-        return Classification(why=tuple(noise + vetoed))
-    best = min(candidates, key=lambda index: (-scores[index], index))
-    return _verdict(ruleset, best, scores[best], evidence[best] + noise + vetoed, not noise)
-
-
-def _verdict(
-    ruleset: RuleSet, index: int, score: float, why: list[str], quiet: bool
-) -> Classification:
-    topic = ruleset.topics[index]
+    vetoed: set[int] = set()
+    quiet = True
+    for term_id in matched:
+        for rule in ruleset.terms[term_id].rules:
+            if rule.kind is TermKind.NOISE:
+                quiet = False
+            elif rule.kind is TermKind.EXCLUDE:
+                vetoed.add(rule.topic)
+            else:
+                scores[rule.topic] = scores.get(rule.topic, 0.0) + rule.points
+    candidates = [index for index in scores if index not in vetoed]
+    best = min(candidates, key=lambda index: (-scores[index], index)) if candidates else -1
+    why = _explain(matched, ruleset, best, vetoed.intersection(scores))
+    if best < 0:
+        return Classification(why=why)
+    topic = ruleset.topics[best]
+    score = scores[best]
     enough = score >= ruleset.min_score
     if not enough:
-        why.append(f"балл {score:g} ниже порога {ruleset.min_score:g}")
+        why += (f"балл {score:g} ниже порога {ruleset.min_score:g}",)
     return Classification(
         group=topic.group,
         topic=topic.id,
@@ -310,5 +319,26 @@ def _verdict(
         sla=topic.sla,
         actionable=enough and quiet,
         score=score,
-        why=tuple(why),
+        why=why,
     )
+
+
+def _explain(
+    matched: dict[int, str], ruleset: RuleSet, best: int, vetoed: set[int]
+) -> tuple[str, ...]:
+    """Evidence for the winner, then noise that fired, then topics removed by exclusions."""
+    evidence: list[str] = []
+    noise: list[str] = []
+    vetoes: list[str] = []
+    for term_id, form in matched.items():
+        for rule in ruleset.terms[term_id].rules:
+            if rule.kind is TermKind.NOISE:
+                noise.append(f"шум: «{rule.text}» ({form})")
+            elif rule.kind is TermKind.EXCLUDE:
+                if rule.topic in vetoed:
+                    topic_id = ruleset.topics[rule.topic].id
+                    vetoes.append(f"тема {topic_id} снята исключением «{rule.text}» ({form})")
+            elif rule.topic == best:
+                prefix = "фраза " if rule.kind is TermKind.PHRASE else ""
+                evidence.append(f"{prefix}«{rule.text}» ({form})")
+    return tuple(evidence + noise + vetoes)

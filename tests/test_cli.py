@@ -1,0 +1,107 @@
+"""The classify and incidents commands, including malformed and hostile input files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from connectors.base import Item
+from monitor.cli import main
+from storage import ClassifiedItem, Database, NewIncident, save_items_and_cursor
+from tests.conftest import EXAMPLE_CONFIG
+
+CONFIG = ["--config", str(EXAMPLE_CONFIG)]
+
+
+def json_lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_classify_texts_as_json_in_input_order(capsys) -> None:  # type: ignore[no-untyped-def]
+    texts = ["На дороге по Ленина огромные ямы", "Продам гараж, недорого", "😀😀😀", ""]
+    assert main(["classify", *CONFIG, "--format", "json", *texts]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert len(rows) == 4
+    assert rows[0]["group"] == "Дороги" and rows[0]["actionable"] is True
+    assert rows[1]["actionable"] is False
+    assert rows[2]["group"] is None and rows[3]["group"] is None
+    for row in rows:
+        assert {"group", "topic", "actionable", "score", "why"} <= set(row)
+
+
+def test_classify_text_output_explains_the_match(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["classify", *CONFIG, "Во дворе огромная яма"]) == 0
+    out = capsys.readouterr().out
+    assert "нужна реакция" in out and "ям" in out
+
+
+def test_classify_csv_with_a_text_column(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "in.csv"
+    data.write_text('id,message\n1,"Нет горячей воды, третий день"\n2,Спасибо за праздник!\n',
+                    encoding="utf-8-sig")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data),
+                 "--text-column", "message"]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert [r["group"] for r in rows] == ["ЖКХ", rows[1]["group"]]
+    assert rows[1]["actionable"] is False
+
+
+def test_classify_jsonl_reports_bad_lines_in_place(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"text": "Яма на дороге"}\n{broken\n[1, 2]\n{"text": 5}\n\n'
+                    '{"text": "<script>alert(1)</script> \\u0000 яма"}\n', encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 1
+    captured = capsys.readouterr()
+    rows = json_lines(captured.out)
+    assert len(rows) == 5
+    assert rows[0]["group"] == "Дороги" and rows[4]["group"] == "Дороги"
+    assert [r.get("line") for r in rows[1:4]] == [2, 3, 4]
+    assert "строка 2: не JSON" in captured.err
+
+
+def test_classify_unreadable_inputs_fail_clearly(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    missing_column = tmp_path / "a.csv"
+    missing_column.write_text("id,body\n1,яма\n", encoding="utf-8")
+    assert main(["classify", *CONFIG, "--input", str(missing_column)]) == 2
+    assert "нет колонки 'text'" in capsys.readouterr().err
+    latin = tmp_path / "b.csv"
+    latin.write_bytes("text\nяма\n".encode("cp1251"))
+    assert main(["classify", *CONFIG, "--input", str(latin)]) == 2
+    assert "не в кодировке UTF-8" in capsys.readouterr().err
+    huge = tmp_path / "c.csv"
+    huge.write_text('text\n"' + "я" * 11_000_000 + '"\n', encoding="utf-8")
+    assert main(["classify", *CONFIG, "--input", str(huge)]) == 2
+    assert "CSV повреждён" in capsys.readouterr().err
+    assert main(["classify", *CONFIG, "--input", str(tmp_path / "none.csv")]) == 2
+    assert main(["classify", *CONFIG]) == 2
+
+
+def test_incidents_json_and_overdue_filter(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.toml"
+    config.write_text('[storage]\npath = "m.db"\n', encoding="utf-8")
+    now = datetime.now(UTC)
+
+    async def seed() -> None:
+        db = await Database.open(tmp_path / "m.db")
+        entries = []
+        for number, due in (("1", now - timedelta(hours=1)), ("2", now + timedelta(days=1))):
+            item = Item("news", number, f"https://t.me/news/{number}", f"яма {number}", now)
+            incident = NewIncident("Ямы", "УГХ", "normal", due - timedelta(hours=1), due)
+            entries.append(ClassifiedItem(item, "telegram_web", number, "Дороги", "pits", True,
+                                          1.0, (), incident))
+        await save_items_and_cursor(db, "news", entries, {}, now - timedelta(hours=9))
+        await db.close()
+
+    asyncio.run(seed())
+    assert main(["incidents", "--config", str(config), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["url"] for r in rows] == ["https://t.me/news/1", "https://t.me/news/2"]
+    for row in rows:
+        assert {"id", "topic", "status", "opened_at", "due_at", "url", "text"} <= set(row)
+        assert datetime.fromisoformat(row["due_at"]).tzinfo is not None
+    assert main(["incidents", "--config", str(config), "--overdue", "--format", "json"]) == 0
+    assert [r["url"] for r in json.loads(capsys.readouterr().out)] == ["https://t.me/news/1"]
+    assert main(["incidents", "--config", str(config), "--overdue"]) == 0
+    assert "ПРОСРОЧЕН" in capsys.readouterr().out

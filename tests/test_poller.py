@@ -1,0 +1,116 @@
+"""Per-source polling health: backoff, transitions logged once, one bad source harms no other."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.base import ConnectorSpec, register, registry
+from monitor.app import App
+from monitor.clock import ManualClock
+from monitor.config import load_config
+from storage import list_incidents
+from tests.fakes.tme import FakeTme
+from tests.test_config import TokenSettings, _TokenSource
+
+START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+CONFIG = """
+[storage]
+path = "m.db"
+
+[[sources]]
+id = "news"
+network = "telegram_web"
+channel = "kamensk_news"
+base_url = "{url}"
+interval = "5m"
+
+[[sources]]
+id = "gone"
+network = "telegram_web"
+channel = "no_such_channel"
+base_url = "{url}"
+interval = "5m"
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[tuple[FakeTme, App, ManualClock]]:
+    clock = ManualClock(START)
+    async with FakeTme("kamensk_news") as tme:
+        tme.add_post(1, START - timedelta(minutes=5), "Яма у подъезда")
+        path = tmp_path / "config.toml"
+        path.write_text(CONFIG.format(url=tme.base_url), encoding="utf-8")
+        async with App(load_config(path, env={}).config, clock=clock, env={}) as app:
+            yield tme, app, clock
+
+
+async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplog) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = world
+    caplog.set_level(logging.DEBUG, logger="monitor.poller")
+    tme.answer_status(500)
+    for _ in range(3):
+        await app.poll("news")
+        clock.advance(timedelta(minutes=1))
+    assert len(tme.requests) == 1, "no retry before the backoff (5m) has passed"
+    clock.advance(timedelta(minutes=3))
+    await app.poll("news")
+    assert len(tme.requests) == 2
+    assert caplog.text.count("source news is failing (transient)") == 1
+    tme.answer_normally()
+    clock.advance(timedelta(minutes=11))
+    result = await app.poll("news")
+    assert result is not None and result.new_items == 1
+    assert caplog.text.count("source news recovered after 2 failed poll(s)") == 1
+
+
+async def test_retry_after_is_honoured(world) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = world
+    tme.answer_status(429, retry_after="3600", times=1)
+    await app.poll("news")
+    assert app.pollers["news"].retry_at == START + timedelta(hours=1)
+
+
+async def test_one_broken_source_does_not_stop_the_others(world, caplog) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = world
+    await app.poll_all()
+    assert len(await list_incidents(app.db)) == 1
+    assert "source gone is failing (permanent)" in caplog.text
+
+
+async def test_content_it_does_not_understand_is_reported_once(world, caplog) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = world
+    tme.answer_truncated(times=2)
+    counts = []
+    for _ in range(2):
+        await app.poll("news")
+        counts.append(sum("does not understand" in r.getMessage() for r in caplog.records))
+    assert counts[0] >= 1 and counts[1] == counts[0], "each kind of notice is logged once"
+
+
+async def test_a_source_without_its_token_is_skipped_with_one_warning(  # type: ignore[no-untyped-def]
+    tmp_path: Path, caplog
+) -> None:
+    if "test_tokened" not in registry():
+        register(ConnectorSpec("test_tokened", TokenSettings, _TokenSource, needs_token=True))
+    path = tmp_path / "config.toml"
+    path.write_text('[[sources]]\nid = "vk"\nnetwork = "test_tokened"\n'
+                    'token_env = "MONITOR_TEST_TOKEN"\n', encoding="utf-8")
+    config = load_config(path, env={}).config
+    async with App(config, env={}) as app:
+        assert app.pollers == {}
+    assert caplog.text.count("source vk skipped: no token in $MONITOR_TEST_TOKEN") == 1
+    async with App(config, env={"MONITOR_TEST_TOKEN": "t"}) as app:
+        assert list(app.pollers) == ["vk"]
