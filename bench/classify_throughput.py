@@ -96,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"classify, warm (best of 3):    {warm:,.0f} texts/s")
     print(f"tokenise only (floor):         {floor:,.0f} texts/s")
     print(f"classify / tokenise:           {warm / floor:.2f}")
-    print(f"classify, {SCALE}x topics ({len(big.topics)}):   {warm_big:,.0f} texts/s"
-          f" ({warm_big / warm:.2f} of 1x)")
+    print(
+        f"classify, {SCALE}x topics ({len(big.topics)}):   {warm_big:,.0f} texts/s"
+        f" ({warm_big / warm:.2f} of 1x)"
+    )
     return 0
 
 

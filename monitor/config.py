@@ -23,9 +23,11 @@ from monitor.settings import (
     TelegramConfig,
 )
 from monitor.tomllines import LineIndex
+from rules import RulesError, compile_rules
 from rules.model import RulesConfig, TopicConfig
 
 MAX_CONFIG_BYTES = 5_000_000
+_TOPIC_NAMED = re.compile(r"тема '([^']+)'")
 _AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -110,6 +112,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     if config is not None and sources is not None:
         config = config.model_copy(update={"sources": tuple(sources)})
         problems.extend(_cross_references(config, file, lines))
+        if not problems:
+            problems.extend(_rule_problems(config, file, lines))
     if problems or config is None:
         raise ConfigError(problems)
     return LoadedConfig(config, _secret_warnings(config, file, lines, env))
@@ -178,6 +182,23 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
             known = ", ".join(sorted(config.sla.policies)) or "нет ни одной"
             msg = f"политика {topic.sla!r} не описана в [sla.policies] (описаны: {known})"
             yield Problem(file, lines.line_of(where), _key(where), msg)
+
+
+def _rule_problems(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
+    """Compile the rules once, so a term the classifier cannot use is a config error too."""
+    try:
+        compile_rules(config.topics, config.rules)
+    except RulesError as exc:
+        ids = {topic.id: index for index, topic in enumerate(config.topics)}
+        found = []
+        for message in exc.problems:
+            named = _TOPIC_NAMED.search(message)
+            where: tuple[str | int, ...] = (
+                ("topics", ids[named.group(1)]) if named and named.group(1) in ids else ("rules",)
+            )
+            found.append(Problem(file, lines.line_of(where), _key(where), message))
+        return found
+    return []
 
 
 def _duplicates(

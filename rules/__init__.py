@@ -1,7 +1,6 @@
 """Topic rules: declarative models, their compilation and the pure classifier."""
 
 from rules.engine import (
-    EXACT,
     Classification,
     RulesError,
     RuleSet,
@@ -10,7 +9,7 @@ from rules.engine import (
 )
 from rules.groups import GROUPS
 from rules.model import Priority, RulesConfig, TopicConfig
-from rules.morph import lemmas, tokenise
+from rules.morph import EXACT, lemmas, tokenise
 
 __all__ = [
     "EXACT",

@@ -7,21 +7,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from functools import lru_cache
 
 from rules import morph
 from rules.model import RulesConfig, TopicConfig
-
-EXACT = "="
-"""A rule word written as «=продам» matches only that written form, not every form of the lemma."""
+from rules.morph import EXACT, Slots, term_words, token_keys
 
 # Tokens resolved to the terms they can match, per rule set; cleared when full to bound memory.
 MEMO_SIZE = 1 << 17
-_MAX_HYPHEN_PARTS = 4
-_TERM_WORD_RE = re.compile(f"({EXACT}?)({morph.WORD_RE.pattern})")
 _EXACT_MARK_RE = re.compile(f"(?<!\\S){EXACT}")
 
-Slots = tuple[frozenset[str], ...]
 MemoEntry = tuple[()] | tuple[tuple[int, ...], tuple[int, ...]]
 
 
@@ -46,15 +40,41 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """A word or phrase shared by every rule that spells it: text words must hit its slots.
+    """A word or phrase, shared by every rule that spells it, with its rules sorted by kind."""
 
-    `anchor` is the slot the phrase is indexed by: its rarest-looking word, so that phrases
-    starting with «не», «в», «нет» are not tried at every «не» of every text.
-    """
-
+    # A phrase is indexed by its `anchor`, its rarest-looking word, so phrases that start with
+    # «не», «в», «нет» are not tried at every «не» of every text; `after` and `others`
+    # (offset from the anchor, keys) place the other words. Rules are pre-sorted by what they
+    # do so that deciding costs no per-rule branching, whatever the number of topics.
     words: Slots
     anchor: int
-    rules: tuple[Rule, ...]
+    after: int
+    others: tuple[tuple[int, frozenset[str]], ...]
+    scoring: Mapping[int, float]
+    by_topic: Mapping[int, tuple[Rule, ...]]
+    excludes: tuple[Rule, ...]
+    noise: tuple[Rule, ...]
+
+    @classmethod
+    def build(cls, words: Slots, rules: Sequence[Rule]) -> Term:
+        """A term and the views of its rules that classification needs."""
+        by_topic: dict[int, list[Rule]] = {}
+        scoring: dict[int, float] = {}
+        for rule in rules:
+            if rule.kind in (TermKind.WORD, TermKind.PHRASE):
+                by_topic.setdefault(rule.topic, []).append(rule)
+                scoring[rule.topic] = scoring.get(rule.topic, 0.0) + rule.points
+        anchor = _anchor(words)
+        return cls(
+            words=words,
+            anchor=anchor,
+            after=len(words) - 1 - anchor,
+            others=tuple((n - anchor, keys) for n, keys in enumerate(words) if n != anchor),
+            scoring=scoring,
+            by_topic={topic: tuple(found) for topic, found in by_topic.items()},
+            excludes=tuple(r for r in rules if r.kind is TermKind.EXCLUDE),
+            noise=tuple(r for r in rules if r.kind is TermKind.NOISE),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,29 +142,6 @@ class RuleSet:
         return entry
 
 
-@lru_cache(maxsize=morph.CACHE_SIZE)
-def token_keys(token: str) -> frozenset[str]:
-    """Index keys of a text word: its lemmas, «=form», and the lemmas of hyphenated parts."""
-    keys = set(morph.lemmas(token))
-    keys.add(EXACT + morph.normalise_word(token))
-    parts = token.split("-")
-    if 1 < len(parts) <= _MAX_HYPHEN_PARTS:
-        for part in parts:
-            keys.update(morph.lemmas(part))
-    return frozenset(keys)
-
-
-def term_words(term: str) -> Slots:
-    """Index keys for each word of a rule term, in order."""
-    slots: list[frozenset[str]] = []
-    for exact, word in _TERM_WORD_RE.findall(term.lower()):
-        normal = morph.normalise_word(word)
-        if not normal:
-            continue
-        slots.append(frozenset((EXACT + normal,)) if exact else morph.dictionary_lemmas(word))
-    return tuple(slots)
-
-
 def compile_rules(topics: Sequence[TopicConfig], rules: RulesConfig) -> RuleSet:
     """Lemmatise every rule term and index it, so classification cost ignores topic count."""
     problems: list[str] = []
@@ -156,7 +153,9 @@ def compile_rules(topics: Sequence[TopicConfig], rules: RulesConfig) -> RuleSet:
         seen.add(topic.id)
         spelled += _topic_rules(index, topic, rules.phrase_weight, problems)
     noise = TermKind.NOISE
-    spelled += _rules(noise, -1, rules.noise_words, 0.0, "[rules] noise_words", problems, True)
+    spelled += _rules(
+        noise, -1, rules.noise_words, 0.0, "[rules] noise_words", problems, single=True
+    )
     spelled += _rules(noise, -1, rules.noise_phrases, 0.0, "[rules] noise_phrases", problems)
     if problems:
         raise RulesError(problems)
@@ -181,7 +180,7 @@ def _topic_rules(
 ) -> list[tuple[Slots, Rule]]:
     where = f"тема {topic.id!r}"
     words = _rules(
-        TermKind.WORD, index, topic.words, topic.weight, f"{where}, words", problems, True
+        TermKind.WORD, index, topic.words, topic.weight, f"{where}, words", problems, single=True
     )
     points = phrase_weight * topic.weight
     phrases = _rules(TermKind.PHRASE, index, topic.phrases, points, f"{where}, phrases", problems)
@@ -196,8 +195,10 @@ def _rules(
     points: float,
     where: str,
     problems: list[str],
+    *,
     single: bool = False,
 ) -> list[tuple[Slots, Rule]]:
+    """Rules of one kind with their lemmatised words; unusable texts go to `problems`."""
     found = []
     for text in texts:
         words = term_words(text)
@@ -235,7 +236,7 @@ def _shared_terms(spelled: list[tuple[Slots, Rule]]) -> tuple[Term, ...]:
     by_words: dict[Slots, list[Rule]] = {}
     for words, rule in spelled:
         by_words.setdefault(words, []).append(rule)
-    return tuple(Term(words, _anchor(words), tuple(rules)) for words, rules in by_words.items())
+    return tuple(Term.build(words, rules) for words, rules in by_words.items())
 
 
 def _anchor(words: Slots) -> int:
@@ -257,7 +258,6 @@ def classify(text: str, ruleset: RuleSet) -> Classification:
 def _match(tokens: list[str], ruleset: RuleSet) -> dict[int, str]:
     """Matched term ids → the text's own words that matched, in text order."""
     memo_get = ruleset.memo.get
-    terms = ruleset.terms
     matched: dict[int, str] = {}
     for position, token in enumerate(tokens):
         entry = memo_get(token)
@@ -269,47 +269,43 @@ def _match(tokens: list[str], ruleset: RuleSet) -> dict[int, str]:
         for term_id in words:
             if term_id not in matched:
                 matched[term_id] = token
-        for term_id in phrases:
-            if term_id not in matched:
-                form = _phrase_at(tokens, position, terms[term_id])
-                if form is not None:
-                    matched[term_id] = form
+        if phrases:
+            _match_phrases(tokens, position, phrases, ruleset.terms, matched)
     return matched
 
 
-def _phrase_at(tokens: list[str], position: int, term: Term) -> str | None:
-    start = position - term.anchor
-    end = start + len(term.words)
-    if start < 0 or end > len(tokens):
-        return None
-    for offset, keys in enumerate(term.words):
-        if offset != term.anchor and keys.isdisjoint(token_keys(tokens[start + offset])):
-            return None
-    return " ".join(tokens[start:end])
+def _match_phrases(
+    tokens: list[str],
+    position: int,
+    phrases: tuple[int, ...],
+    terms: tuple[Term, ...],
+    matched: dict[int, str],
+) -> None:
+    """Record the phrases anchored at `position` whose other words surround it."""
+    last = len(tokens) - 1
+    for term_id in phrases:
+        term = terms[term_id]
+        start = position - term.anchor
+        end = position + term.after
+        if term_id in matched or start < 0 or end > last:
+            continue
+        for offset, keys in term.others:
+            if keys.isdisjoint(token_keys(tokens[position + offset])):
+                break
+        else:
+            matched[term_id] = " ".join(tokens[start : end + 1])
 
 
 def _decide(matched: dict[int, str], ruleset: RuleSet) -> Classification:
-    scores: dict[int, float] = {}
-    vetoed: set[int] = set()
-    quiet = True
-    for term_id in matched:
-        for rule in ruleset.terms[term_id].rules:
-            if rule.kind is TermKind.NOISE:
-                quiet = False
-            elif rule.kind is TermKind.EXCLUDE:
-                vetoed.add(rule.topic)
-            else:
-                scores[rule.topic] = scores.get(rule.topic, 0.0) + rule.points
-    candidates = [index for index in scores if index not in vetoed]
-    best = min(candidates, key=lambda index: (-scores[index], index)) if candidates else -1
-    why = _explain(matched, ruleset, best, vetoed.intersection(scores))
+    scores, vetoed, quiet = _score(matched, ruleset.terms)
+    best, score = _best(scores)
+    why = _explain(matched, ruleset, best, vetoed)
     if best < 0:
         return Classification(why=why)
     topic = ruleset.topics[best]
-    score = scores[best]
     enough = score >= ruleset.min_score
     if not enough:
-        why += (f"балл {score:g} ниже порога {ruleset.min_score:g}",)
+        why += (f"балл {round(score, 2):g} ниже порога {ruleset.min_score:g}",)
     return Classification(
         group=topic.group,
         topic=topic.id,
@@ -323,6 +319,39 @@ def _decide(matched: dict[int, str], ruleset: RuleSet) -> Classification:
     )
 
 
+def _score(
+    matched: dict[int, str], terms: tuple[Term, ...]
+) -> tuple[dict[int, float], set[int], bool]:
+    """Scores of topics not vetoed, the vetoed topics that had scored, and whether it is quiet."""
+    scores: dict[int, float] = {}
+    get = scores.get
+    vetoed: set[int] = set()
+    quiet = True
+    for term_id in matched:
+        term = terms[term_id]
+        if scores.keys().isdisjoint(term.scoring):
+            scores.update(term.scoring)
+        else:
+            for index, points in term.scoring.items():
+                scores[index] = get(index, 0.0) + points
+        if term.excludes:
+            vetoed.update(rule.topic for rule in term.excludes)
+        if term.noise:
+            quiet = False
+    vetoed.intersection_update(scores)
+    for index in vetoed:
+        del scores[index]
+    return scores, vetoed, quiet
+
+
+def _best(scores: dict[int, float]) -> tuple[int, float]:
+    """The highest score; among equals the topic written first in the config."""
+    if not scores:
+        return -1, 0.0
+    top = max(scores.values())
+    return min([topic for topic, score in scores.items() if score == top]), top
+
+
 def _explain(
     matched: dict[int, str], ruleset: RuleSet, best: int, vetoed: set[int]
 ) -> tuple[str, ...]:
@@ -331,14 +360,14 @@ def _explain(
     noise: list[str] = []
     vetoes: list[str] = []
     for term_id, form in matched.items():
-        for rule in ruleset.terms[term_id].rules:
-            if rule.kind is TermKind.NOISE:
-                noise.append(f"шум: «{rule.text}» ({form})")
-            elif rule.kind is TermKind.EXCLUDE:
-                if rule.topic in vetoed:
-                    topic_id = ruleset.topics[rule.topic].id
-                    vetoes.append(f"тема {topic_id} снята исключением «{rule.text}» ({form})")
-            elif rule.topic == best:
-                prefix = "фраза " if rule.kind is TermKind.PHRASE else ""
-                evidence.append(f"{prefix}«{rule.text}» ({form})")
+        term = ruleset.terms[term_id]
+        for rule in term.by_topic.get(best, ()):
+            prefix = "фраза " if rule.kind is TermKind.PHRASE else ""
+            evidence.append(f"{prefix}«{rule.text}» ({form})")
+        for rule in term.noise:
+            noise.append(f"шум: «{rule.text}» ({form})")
+        for rule in term.excludes if vetoed else ():
+            if rule.topic in vetoed:
+                topic_id = ruleset.topics[rule.topic].id
+                vetoes.append(f"тема {topic_id} снята исключением «{rule.text}» ({form})")
     return tuple(evidence + noise + vetoes)

@@ -1,4 +1,4 @@
-"""Russian word normalisation and lemmatisation for the rule engine (pymorphy3, memoised)."""
+"""Russian words to index keys: normalisation, all pymorphy3 lemmas (memoised), rule slots."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import threading
 from functools import lru_cache
 
 import pymorphy3
+
+EXACT = "="
+"""A rule word written as «=продам» matches only that written form, not every form of the lemma."""
 
 _WORD_CHARS = "0-9a-z\u0400-\u04ff\u0300\u0301\u00ad"
 WORD_RE = re.compile(f"[{_WORD_CHARS}]+(?:-[{_WORD_CHARS}]+)*")
@@ -17,9 +20,15 @@ _LATIN_RE = re.compile("[a-z]")
 _LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 _STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
 
+_TERM_WORD_RE = re.compile(f"({EXACT}?)({WORD_RE.pattern})")
+
 # Beyond this a "word" is noise (base64, a keyboard mash); the guesser is not worth its time.
 MAX_WORD_LENGTH = 40
-CACHE_SIZE = 1 << 18
+CACHE_SIZE = 1 << 17
+_MAX_HYPHEN_PARTS = 4
+
+Slots = tuple[frozenset[str], ...]
+"""Index keys for each word of a rule term: a text word matches a slot if they share a key."""
 
 _analyzer: pymorphy3.MorphAnalyzer | None = None
 _analyzer_lock = threading.Lock()
@@ -63,15 +72,36 @@ def lemmas(token: str) -> frozenset[str]:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def dictionary_lemmas(word: str) -> frozenset[str]:
-    """Lemmas a rule author meant: a dictionary form keeps itself and its likeliest lemma.
-
-    «дорога» is a noun in its dictionary form and also a short form of «дорогой»; the rule
-    word «дорога» must not match «дорогие жители». An inflected rule word («ямы») keeps every
-    lemma it may come from, since the author's intent is unknown.
-    """
+    """Lemmas a rule author meant: a dictionary form keeps itself and its likeliest lemma."""
+    # «дорога» is a noun in its dictionary form but also a short form of «дорогой»: the rule
+    # word «дорога» must not match «дорогие жители». An inflected rule word («ямы») keeps
+    # every lemma it may come from, since which one the author meant is unknown.
     normal = normalise_word(word)
     every = lemmas(normal)
     if normal not in every or len(every) == 1:
         return every
     likeliest = analyzer().parse(normal)[0].normal_form.replace("ё", "е")
     return frozenset((normal, likeliest)) & every
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def token_keys(token: str) -> frozenset[str]:
+    """Index keys of a text word: its lemmas, «=form», and the lemmas of hyphenated parts."""
+    keys = set(lemmas(token))
+    keys.add(EXACT + normalise_word(token))
+    parts = token.split("-")
+    if 1 < len(parts) <= _MAX_HYPHEN_PARTS:
+        for part in parts:
+            keys.update(lemmas(part))
+    return frozenset(keys)
+
+
+def term_words(term: str) -> Slots:
+    """Index keys for each word of a rule term, in order."""
+    slots: list[frozenset[str]] = []
+    for exact, word in _TERM_WORD_RE.findall(term.lower()):
+        normal = normalise_word(word)
+        if not normal:
+            continue
+        slots.append(frozenset((EXACT + normal,)) if exact else dictionary_lemmas(word))
+    return tuple(slots)

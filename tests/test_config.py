@@ -149,3 +149,11 @@ def test_check_config_command_exit_codes(write_config, capsys) -> None:  # type:
     err = capsys.readouterr().err
     assert "storage.paht" in err and ":2:" in err
     assert main(["run", "--config", str(bad)]) == 2
+
+
+def test_rule_terms_the_classifier_cannot_use_are_config_errors(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config('[[topics]]\nid = "pits"\ngroup = "Дороги"\nname = "Ямы"\n'
+                        'organisation = "УГХ"\nwords = ["яма на дороге", "!!!"]\n')
+    found = problems_of(path)
+    assert len(found) == 2
+    assert all(p.startswith(f"{path}:1: topics[0]: тема 'pits'") for p in found), found

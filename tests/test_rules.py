@@ -1,0 +1,342 @@
+"""Tables of texts and the topic the rules must give them."""
+
+from __future__ import annotations
+
+import json
+import random
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from rules import (
+    Classification,
+    RulesConfig,
+    RulesError,
+    RuleSet,
+    TopicConfig,
+    classify,
+    compile_rules,
+    lemmas,
+)
+from rules.morph import normalise_word, tokenise
+
+CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"
+
+
+def topic(id: str, group: str, **fields: object) -> TopicConfig:
+    """A topic with a placeholder name and organisation."""
+    return TopicConfig(id=id, group=group, name=id, organisation="Администрация", **fields)
+
+
+TOPICS = (
+    topic(
+        "roads",
+        "Дороги",
+        words=("яма", "выбоина", "дорога"),
+        phrases=("ремонт дороги", "не чистят дорогу"),
+        exclude=("выгребная яма",),
+    ),
+    topic("light", "Энергетика", priority="critical", words=("электричество",),
+          phrases=("нет света", "света нет")),
+    topic("waste", "Обращение с отходами", words=("мусорка", "контейнер"),
+          phrases=("не вывозят мусор",)),
+    topic("housing", "ЖКХ", sla="sutki", words=("ук", "лифт", "отопление")),
+    topic("trees", "Благоустройство", words=("ёлка", "дерево")),
+    topic("internet", "Связь и телевидение", words=("интернет",), exclude=("интернет-приемная",)),
+)
+RULES = RulesConfig(
+    min_score=1.0,
+    phrase_weight=2.0,
+    noise_words=("=продам", "=куплю", "=поздравляем"),
+    noise_phrases=("спасибо за ремонт", "=с =новым =годом"),
+)
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return compile_rules(TOPICS, RULES)
+
+
+# (text, expected topic id or None, actionable)
+CASES = [
+    # any form of a rule word
+    ("Ямы", "roads", True),
+    ("Весь двор перекопан, сплошные ямы", "roads", True),
+    ("Машина провалилась в яму", "roads", True),
+    ("Замучились объезжать дорогу с ямами", "roads", True),
+    ("ЯМА!!!", "roads", True),
+    ("я́ма у подъезда", "roads", True),
+    # ё and е are one letter
+    ("Ёлку на площади так и не убрали", "trees", True),
+    ("елку на площади так и не убрали", "trees", True),
+    ("ЁЛКИ-ПАЛКИ, опять ёлки во дворе", "trees", True),
+    # Latin look-alikes inside Cyrillic words
+    ("Огромная Ямa во дворе", "roads", True),  # Latin a
+    ("Уk не отвечает на звонки", "housing", True),  # Latin k
+    ("Лuфт не работает", None, False),  # Latin u is no look-alike of и
+    ("Kонтейнер переполнен", "waste", True),  # Latin K
+    ("мусоpка горит", "waste", True),  # Latin p
+    # phrases: consecutive words in order, each in any form
+    ("Опять нет света!", "light", True),
+    ("Света нет с утра", "light", True),
+    ("Третий день не вывозят мусор", "waste", True),
+    ("мусор не вывозят", None, False),
+    ("нет у нас света", None, False),
+    # a dictionary-form rule word keeps its meaning: «дорога» is not «дорогой»
+    ("Дорогие жители, приглашаем на праздник", None, False),
+    # exclusions veto their topic
+    ("Выгребная яма переполнена", None, False),
+    ("Пишу в интернет-приёмную губернатора", None, False),
+    ("Интернет-провайдер опять без связи", "internet", True),
+    # noise keeps the topic but needs no reaction
+    ("Продам гараж", None, False),
+    ("Продам контейнер для мусора", "waste", False),
+    ("Куплю ёлку", "trees", False),
+    ("Спасибо за ремонт дороги!", "roads", False),
+    ("Поздравляем с Новым годом! Ёлка на площади чудесная", "trees", False),
+    # the same words in other forms are complaints, not noise
+    ("Нам продали сломанный контейнер", "waste", True),
+    ("С нового года не вывозят мусор", "waste", True),
+    # nothing to read
+    ("", None, False),
+    ("   \n\t  ", None, False),
+    ("🙂🔥👍🏻", None, False),
+    ("!!! ??? ...", None, False),
+    # markup, control characters, mixed scripts
+    ("<p>Во дворе&nbsp;<b>яма</b></p><br/>", "roads", True),
+    ("\x00\x07яма\x1b[0m\ufeff", "roads", True),
+    ("Яма 🚗 на дороге, фото: https://t.me/x?y=1 #яма", "roads", True),
+    ("Лифт 不工作 again, УК молчит", "housing", True),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "actionable"), CASES)
+def test_classify(ruleset: RuleSet, text: str, expected: str | None, actionable: bool) -> None:
+    result = classify(text, ruleset)
+    assert (result.topic, result.actionable) == (expected, actionable), result.why
+
+
+def test_topic_fields_come_from_config(ruleset: RuleSet) -> None:
+    result = classify("Опять отключили электричество", ruleset)
+    assert (result.group, result.topic, result.priority, result.sla) == (
+        "Энергетика", "light", "critical", None,
+    )
+    assert classify("Лифт не работает", ruleset).sla == "sutki"
+
+
+# (text, expected why)
+WHY = [
+    ("Одни ямы", ("«яма» (ямы)",)),
+    ("Опять нет света", ("фраза «нет света» (нет света)",)),
+    ("Ямa", ("«яма» (ямa)",)),
+    ("Продам гараж", ("шум: «продам» (продам)",)),
+    (
+        "Спасибо за ремонт дороги",
+        ("фраза «ремонт дороги» (ремонт дороги)", "«дорога» (дороги)",
+         "шум: «спасибо за ремонт» (спасибо за ремонт)"),
+    ),
+    ("Выгребная яма", ("тема roads снята исключением «выгребная яма» (выгребная яма)",)),
+    ("Котики", ()),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), WHY)
+def test_why_explains_the_match(ruleset: RuleSet, text: str, why: tuple[str, ...]) -> None:
+    assert classify(text, ruleset).why == why
+
+
+# (text, score): each distinct word once, a phrase phrase_weight times
+SCORES = [
+    ("яма", 1.0),
+    ("яма, яма, ещё яма и ямы", 1.0),
+    ("яма и выбоина", 2.0),
+    ("нет света", 2.0),
+    ("ремонт дороги", 3.0),
+]
+
+
+@pytest.mark.parametrize(("text", "score"), SCORES)
+def test_score(ruleset: RuleSet, text: str, score: float) -> None:
+    assert classify(text, ruleset).score == score
+
+
+def test_best_score_wins(ruleset: RuleSet) -> None:
+    assert classify("Яма у мусорки, выбоина и ямы на дороге", ruleset).topic == "roads"
+    assert classify("Мусорка и контейнер возле ямы", ruleset).topic == "waste"
+
+
+def test_ties_go_to_the_topic_written_first() -> None:
+    first = topic("parking-a", "Благоустройство", words=("шлагбаум",))
+    second = topic("parking-b", "Дороги", words=("шлагбаум",))
+    text = "Поставили шлагбаум"
+    assert classify(text, compile_rules((first, second), RULES)).topic == "parking-a"
+    assert classify(text, compile_rules((second, first), RULES)).topic == "parking-b"
+    ruleset = compile_rules((first, second), RULES)
+    assert len({classify(text, ruleset) for _ in range(20)}) == 1
+
+
+def test_below_min_score_keeps_topic_but_needs_no_reaction() -> None:
+    ruleset = compile_rules(TOPICS, RULES.model_copy(update={"min_score": 2.0}))
+    result = classify("Яма", ruleset)
+    assert (result.topic, result.actionable) == ("roads", False)
+    assert result.why[-1] == "балл 1 ниже порога 2"
+    assert classify("Яма и выбоина", ruleset).actionable
+
+
+def test_topic_weight_scales_words_and_phrases() -> None:
+    heavy = topic("light", "Энергетика", words=("электричество",), phrases=("нет света",),
+                  weight=3.0)
+    ruleset = compile_rules((heavy,), RULES)
+    assert classify("нет света, электричество обещают к вечеру", ruleset).score == 9.0
+
+
+def test_as_dict_has_exactly_the_published_fields(ruleset: RuleSet) -> None:
+    heavy = topic("t", "ЖКХ", words=("лифт",), weight=1 / 3)
+    data = classify("лифт", compile_rules((heavy,), RULES)).as_dict()
+    assert list(data) == [
+        "group", "topic", "topic_name", "organisation", "priority", "actionable", "score", "why",
+    ]
+    assert data["score"] == 0.33
+    assert data["why"] == ["«лифт» (лифт)", "балл 0.33 ниже порога 1"]
+    parsed = json.loads(classify("Ямы", ruleset).to_json())
+    assert parsed["group"] == "Дороги"
+    assert "Дороги" in classify("Ямы", ruleset).to_json()
+
+
+def test_nothing_matched_is_empty(ruleset: RuleSet) -> None:
+    assert classify("Погода хорошая", ruleset) == Classification()
+
+
+def test_long_texts(ruleset: RuleSet) -> None:
+    filler = "бла " * 2490
+    assert classify(filler + "яма на дороге", ruleset).topic == "roads"
+    assert classify("я" * 10_000, ruleset).topic is None
+    assert classify("-".join(["ямы"] * 3_000), ruleset).topic is None
+    assert classify("яма " * 2_500, ruleset).why == ("«яма» (яма)",)
+
+
+def test_never_raises_on_garbage(ruleset: RuleSet) -> None:
+    alphabet = "ямаЯМAaeopcxЁё- \n\t\x00\x1f<>/&;#@🙂\u0301\u00ad\u200b\ud800漢字١٢"
+    generator = random.Random(20240601)
+    for _ in range(500):
+        text = "".join(generator.choices(alphabet, k=generator.randint(0, 300)))
+        result = classify(text, ruleset)
+        assert isinstance(result, Classification)
+        json.loads(result.to_json())
+
+
+# rule sets that cannot be compiled, and the problem reported
+BAD_RULES = [
+    ((topic("a", "ЖКХ", words=("горячая вода",)),), "не одно слово"),
+    ((topic("a", "ЖКХ", words=("!!!",)),), "не содержит слов"),
+    ((topic("a", "ЖКХ", words=("лифт",)), topic("a", "ЖКХ", words=("ук",))), "дважды"),
+]
+
+
+@pytest.mark.parametrize(("topics", "problem"), BAD_RULES)
+def test_bad_rules_are_rejected(topics: tuple[TopicConfig, ...], problem: str) -> None:
+    with pytest.raises(RulesError, match=problem):
+        compile_rules(topics, RULES)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    bad = topic("a", "ЖКХ", words=("горячая вода", "???"), phrases=("...",))
+    with pytest.raises(RulesError) as caught:
+        compile_rules((bad,), RULES.model_copy(update={"noise_words": ("с праздником",)}))
+    assert len(caught.value.problems) == 4
+
+
+def test_forms_of_one_word_in_a_topic_count_once() -> None:
+    ruleset = compile_rules((topic("r", "Дороги", words=("яма", "ямы", "ямами")),), RULES)
+    assert classify("яма", ruleset).score == 1.0
+    assert classify("ямы и ямами", ruleset).score == 1.0
+
+
+# (token, lemmas it must include)
+LEMMAS = [
+    ("ямы", {"яма", "ям"}),
+    ("ямами", {"яма"}),
+    ("Ёлки", {"елка"}),
+    ("ямa", {"яма"}),
+    ("сосульки", {"сосулька"}),
+    ("хвс", {"хвс"}),
+]
+
+
+@pytest.mark.parametrize(("token", "expected"), LEMMAS)
+def test_lemmas(token: str, expected: set[str]) -> None:
+    assert expected <= lemmas(token)
+
+
+# (written, normalised)
+SPELLINGS = [
+    ("ЯМА", "яма"),
+    ("ёлка", "елка"),
+    ("я́ма", "яма"),
+    ("Yк", "ук"),
+    ("wifi", "wifi"),
+    ("CTOП", "стоп"),
+]
+
+
+@pytest.mark.parametrize(("written", "normal"), SPELLINGS)
+def test_normalise_word(written: str, normal: str) -> None:
+    assert normalise_word(written) == normal
+
+
+def test_tokenise_keeps_hyphenated_words() -> None:
+    assert tokenise("Кто-то сломал Wi-Fi, а 03 не отвечает!") == [
+        "кто-то", "сломал", "wi-fi", "а", "03", "не", "отвечает",
+    ]
+
+
+# --- the example config, on messages written the way residents write in comments ------
+
+RESIDENTS = [
+    ("Когда уже залатают ямы на Ленина?? Вчера колесо пробил", "Дороги", True),
+    ("Тротуар не чистят, бабушки падают, всё во льду", "Дороги", True),
+    ("Третий день нет горячей воды, УК трубку не берёт", "ЖКХ", True),
+    ("Батареи ледяные, дети дома в куртках сидят, сделайте что-нибудь!", "ЖКХ", True),
+    ("С крыши свисают огромные сосульки прямо над входом в подъезд", "ЖКХ", True),
+    ("Во дворе опять темно, фонари не горят с ноября", "Благоустройство", True),
+    ("Качели на детской площадке сломаны, дети могут покалечиться", "Благоустройство", True),
+    ("Во дворе на Садовой опять не вывезли мусор, баки переполнены", "Обращение с отходами",
+     True),
+    ("Пазик по 40 минут ждём, водители хамят", "Общественный транспорт", True),
+    ("Света нет с утра по всей улице, когда дадут???", "Энергетика", True),
+    ("В поликлинику не дозвониться, записаться к терапевту невозможно", "Здравоохранение", True),
+    ("Скорую ждали два часа, бабушке плохо", "Здравоохранение", True),
+    ("Уже год стоим в очереди в садик, мест нет", "Образование", True),
+    ("Стая бродячих собак у школы, дети боятся ходить", "Безопасность и правопорядок", True),
+    ("Опять соседи шумят до трёх ночи, музыка орёт", "Безопасность и правопорядок", True),
+    ("Завод опять дымит, ночью дышать нечем", "Экология", True),
+    ("Маме 80 лет, инвалид, пандуса нет, на улицу выйти не может",
+     "Социальное обслуживание и защита", True),
+    ("Интернет пропадает каждый вечер, Ростелеком только обещает", "Связь и телевидение", True),
+    ("Продам гараж недорого, звоните", None, False),
+    ("Спасибо за ремонт дороги на Мира!", "Дороги", False),
+    ("Поздравляем всех с Днём города!", None, False),
+]
+
+
+@pytest.fixture(scope="module")
+def example() -> RuleSet:
+    with CONFIG.open("rb") as handle:
+        data = tomllib.load(handle)
+    topics = [TopicConfig(**table) for table in data["topics"]]
+    return compile_rules(topics, RulesConfig(**data["rules"]))
+
+
+@pytest.mark.parametrize(("text", "group", "actionable"), RESIDENTS)
+def test_example_config_on_resident_messages(
+    example: RuleSet, text: str, group: str | None, actionable: bool
+) -> None:
+    result = classify(text, example)
+    assert (result.group, result.actionable) == (group, actionable), result.why
+
+
+def test_example_config_marks_emergencies(example: RuleSet) -> None:
+    assert classify("Прорвало трубу в подвале, кипяток хлещет", example).priority == "critical"
+    assert classify("Пахнет газом в подъезде", example).priority == "critical"
+    assert any(t.sla == "sutki" for t in example.topics)
