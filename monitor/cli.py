@@ -24,7 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "pymorphy3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
@@ -70,8 +71,7 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    for warning in loaded.warnings:
-        log.warning("%s", warning)
+    # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
     asyncio.run(_daemon(loaded.config))
     return EXIT_OK
 
