@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.clock import Clock
 from monitor.settings import TelegramConfig
+from monitor.telegram import SendOutcome
 from storage import (
     AlertMessage,
     Database,
@@ -34,19 +35,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202
 _MAX_BACKOFF = timedelta(hours=1)
 
 
-class Outcome(Protocol):
-    """What a sender reports for one message."""
-
-    status: str
-    message_id: int | None
-    retry_after: float | None
-    error: str | None
-
-
 class Sender(Protocol):
     """Anything that can deliver an alert to a chat."""
 
-    async def send(self, chat_id: int, html_text: str, link: str | None = None) -> Outcome:
+    async def send(self, chat_id: int, html_text: str, link: str | None = None) -> SendOutcome:
         """Deliver one message."""
         ...
 
@@ -137,7 +129,7 @@ async def flush_outbox(
 
 
 async def _record(
-    db: Database, row: OutboxRow, outcome: Outcome, now: datetime, cfg: TelegramConfig,
+    db: Database, row: OutboxRow, outcome: SendOutcome, now: datetime, cfg: TelegramConfig,
     result: FlushResult,
 ) -> bool:
     """Store one send outcome; return True when the whole pass should stop."""

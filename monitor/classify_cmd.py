@@ -5,20 +5,22 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from monitor.config import AppConfig
 from rules import classify, compile_rules
 
 MAX_FIELD = 10_000_000
+Record = tuple[int, str | None, str | None]
+"""(line number, text or None, error or None) for one input record."""
 
 
 class InputError(Exception):
     """The input file cannot be read at all."""
 
 
-def read_texts(path: Path, text_column: str) -> Iterator[tuple[int, str | None, str | None]]:
+def read_texts(path: Path, text_column: str) -> Iterator[Record]:
     """Yield (line, text, error) per record of a CSV or JSONL file, in order, streaming."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -36,8 +38,8 @@ def read_texts(path: Path, text_column: str) -> Iterator[tuple[int, str | None, 
             raise InputError(msg) from None
 
 
-def _jsonl(handle: object) -> Iterator[tuple[int, str | None, str | None]]:
-    for number, line in enumerate(handle, start=1):  # type: ignore[call-overload]
+def _jsonl(handle: Iterable[str]) -> Iterator[Record]:
+    for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
         try:
@@ -52,9 +54,9 @@ def _jsonl(handle: object) -> Iterator[tuple[int, str | None, str | None]]:
         yield number, text, None
 
 
-def _csv(handle: object, column: str, path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+def _csv(handle: Iterable[str], column: str, path: Path) -> Iterator[Record]:
     csv.field_size_limit(MAX_FIELD)
-    reader = csv.DictReader(handle)  # type: ignore[arg-type]
+    reader = csv.DictReader(handle)
     try:
         fields = reader.fieldnames or []
         if column not in fields:
@@ -79,7 +81,7 @@ def classify_command(
         print("Укажите тексты или --input FILE", file=sys.stderr)
         return 2
     ruleset = compile_rules(config.topics, config.rules)
-    records: Iterator[tuple[int, str | None, str | None]] = iter(
+    records: Iterator[Record] = iter(
         (n, t, None) for n, t in enumerate(texts, start=1)
     )
     if input_path:
