@@ -91,14 +91,6 @@ class SourceSettings(BaseModel):
             raise ValueError(msg)
         return value
 
-    @field_validator("jitter", "lookback")
-    @classmethod
-    def _not_negative(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):
-            msg = "длительность не может быть отрицательной"
-            raise ValueError(msg)
-        return value
-
 
 @dataclass(frozen=True, slots=True)
 class SourceContext:

@@ -24,7 +24,7 @@ from connectors.base import (
     TransientSourceError,
     register,
 )
-from monitor.durations import Duration
+from monitor.durations import PositiveDuration
 
 USER_AGENT = "mcu-monitor/0.1"
 NETWORK = "telegram_web"
@@ -47,7 +47,7 @@ class TelegramWebSettings(SourceSettings):
     network: Literal["telegram_web"]
     channel: str
     base_url: str = "https://t.me"
-    timeout: Duration = timedelta(seconds=20)
+    timeout: PositiveDuration = timedelta(seconds=20)
     max_pages: int = Field(default=20, ge=1, le=200)
     max_page_bytes: int = Field(default=3_000_000, ge=1024)
 
@@ -65,14 +65,6 @@ class TelegramWebSettings(SourceSettings):
             msg = f'адрес {value!r} не подходит: нужен вид "https://t.me" (http:// или https://)'
             raise ValueError(msg)
         return value.rstrip("/")
-
-    @field_validator("timeout")
-    @classmethod
-    def _check_timeout(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            msg = "timeout должен быть больше нуля"
-            raise ValueError(msg)
-        return value
 
 
 def _channel_error(value: str) -> str:

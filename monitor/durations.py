@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _PART = re.compile(r"(\d+)\s*([smhd])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhd]\s*)+$")
@@ -45,5 +45,22 @@ def _error(value: object) -> str:
     return f"длительность {value!r} не распознана: пишите, например, {examples}"
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-"""A pydantic field type that reads "8h"-style durations."""
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        msg = "длительность должна быть больше нуля"
+        raise ValueError(msg)
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        msg = "длительность не может быть отрицательной"
+        raise ValueError(msg)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)]
+"""A pydantic field type that reads "8h"-style durations (zero allowed)."""
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+"""A duration that must be longer than zero (deadlines, timeouts, intervals)."""

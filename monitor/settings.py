@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from monitor.durations import Duration
+from monitor.durations import Duration, PositiveDuration
 from rules.model import Priority
 
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -102,17 +102,9 @@ class CalendarConfig(_Section):
 class SlaPolicy(_Section):
     """A response deadline: how long, on which clock, and how early to warn."""
 
-    first_response: Duration = timedelta(hours=8)
+    first_response: PositiveDuration = timedelta(hours=8)
     clock: Literal["working", "calendar"] = "working"
     warn_before: Duration = timedelta(hours=1)
-
-    @field_validator("first_response")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            msg = "срок должен быть больше нуля"
-            raise ValueError(msg)
-        return value
 
 
 class SlaConfig(SlaPolicy):
@@ -134,9 +126,9 @@ class TelegramConfig(_Section):
 
     token_env: str = "MONITOR_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
-    timeout: Duration = timedelta(seconds=10)
+    timeout: PositiveDuration = timedelta(seconds=10)
     max_attempts: int = Field(8, ge=1, le=100)
-    retry_base: Duration = timedelta(seconds=15)
+    retry_base: PositiveDuration = timedelta(seconds=15)
     chats: tuple[TelegramChat, ...] = ()
 
 
@@ -149,8 +141,8 @@ class StorageConfig(_Section):
 class DaemonConfig(_Section):
     """`[daemon]`: how often the background jobs run and how long shutdown may take."""
 
-    deadline_tick: Duration = timedelta(seconds=30)
-    outbox_interval: Duration = timedelta(seconds=10)
+    deadline_tick: PositiveDuration = timedelta(seconds=30)
+    outbox_interval: PositiveDuration = timedelta(seconds=10)
     misfire_grace: Duration = timedelta(seconds=60)
     shutdown_grace: Duration = timedelta(seconds=20)
     first_poll_spread: Duration = timedelta(seconds=10)

@@ -114,3 +114,17 @@ async def test_a_source_without_its_token_is_skipped_with_one_warning(  # type: 
     assert caplog.text.count("source vk skipped: no token in $MONITOR_TEST_TOKEN") == 1
     async with App(config, env={"MONITOR_TEST_TOKEN": "t"}) as app:
         assert list(app.pollers) == ["vk"]
+
+
+async def test_an_edited_post_is_stored_as_a_new_version(world) -> None:  # type: ignore[no-untyped-def]
+    from storage import item_versions
+
+    tme, app, clock = world
+    await app.poll("news")
+    tme.edit_post(1, "Яму у подъезда засыпали, спасибо")
+    clock.advance(timedelta(minutes=5))
+    result = await app.poll("news")
+    assert result is not None and (result.new_items, result.new_versions) == (0, 1)
+    assert await item_versions(app.db, "news", "1") == [
+        "Яма у подъезда", "Яму у подъезда засыпали, спасибо"]
+    assert len(await list_incidents(app.db)) == 1, "an edit never opens a second incident"
