@@ -82,6 +82,7 @@ class SourceSettings(BaseModel):
     lookback: Duration = timedelta(days=1)
     enabled: bool = True
     token_env: str | None = None
+    require_place: bool = False
 
     @field_validator("interval")
     @classmethod

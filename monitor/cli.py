@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from monitor.clock import SystemClock
-from monitor.config import AppConfig, ConfigError, LoadedConfig, load_config
+from monitor.config import AppConfig, LoadedConfig, load_config
+from monitor.problems import ConfigError
 from monitor.summary import config_summary
 
 log = logging.getLogger("monitor")

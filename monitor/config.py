@@ -14,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
+from monitor.problems import ConfigError, Problem, key_path, problems_from
 from monitor.settings import (
     CalendarConfig,
     DaemonConfig,
+    DuplicatesConfig,
+    PlacesConfig,
     SlaConfig,
     SlaPolicy,
     StorageConfig,
@@ -41,6 +44,8 @@ class AppConfig(BaseModel):
     sla: SlaConfig = SlaConfig()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
+    places: PlacesConfig = PlacesConfig()
+    duplicates: DuplicatesConfig = DuplicatesConfig()
     rules: RulesConfig = RulesConfig()
     topics: tuple[TopicConfig, ...] = ()
     sources: tuple[SourceSettings, ...] = Field(default=())
@@ -60,28 +65,6 @@ class AppConfig(BaseModel):
     def topic(self, topic_id: str | None) -> TopicConfig | None:
         """Return a topic by id."""
         return next((t for t in self.topics if t.id == topic_id), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong (or worth a warning) in the config, located for a human."""
-
-    file: str
-    line: int | None
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config cannot be used; `problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +91,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     try:
         config = AppConfig.model_validate({**raw, "path": Path(path)})
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, file, lines, ()))
+        problems.extend(problems_from(exc, file, lines, ()))
     if config is not None and sources is not None:
         config = config.model_copy(update={"sources": tuple(sources)})
         problems.extend(_cross_references(config, file, lines))
@@ -162,12 +145,12 @@ def _validate_sources(
             known = ", ".join(sorted(specs))
             msg = f"неизвестная сеть {network!r}; доступны: {known}"
             problems.append(Problem(file, lines.line_of((*where, "network")),
-                                    _key(where) + ".network", msg))
+                                    key_path(where) + ".network", msg))
             continue
         try:
             result.append(specs[network].settings_model.model_validate(table))
         except ValidationError as exc:
-            problems.extend(_problems_from(exc, file, lines, where))
+            problems.extend(problems_from(exc, file, lines, where))
     return result
 
 
@@ -181,7 +164,7 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
             where = ("topics", index, "sla")
             known = ", ".join(sorted(config.sla.policies)) or "нет ни одной"
             msg = f"политика {topic.sla!r} не описана в [sla.policies] (описаны: {known})"
-            yield Problem(file, lines.line_of(where), _key(where), msg)
+            yield Problem(file, lines.line_of(where), key_path(where), msg)
 
 
 def _rule_problems(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
@@ -196,7 +179,7 @@ def _rule_problems(config: AppConfig, file: str, lines: LineIndex) -> list[Probl
             where: tuple[str | int, ...] = (
                 ("topics", ids[named.group(1)]) if named and named.group(1) in ids else ("rules",)
             )
-            found.append(Problem(file, lines.line_of(where), _key(where), message))
+            found.append(Problem(file, lines.line_of(where), key_path(where), message))
         return found
     return []
 
@@ -210,7 +193,7 @@ def _duplicates(
         if value in seen:
             where: tuple[str | int, ...] = (*prefix, index, field)
             msg = f"повторяется {field} {value!r} (уже есть в элементе {seen[value] + 1})"
-            yield Problem(file, lines.line_of(where), _key(where), msg)
+            yield Problem(file, lines.line_of(where), key_path(where), msg)
         else:
             seen[value] = index
 
@@ -231,12 +214,12 @@ def _secret_warnings(
                    f"источник {source.id!r} будет пропущен")
         else:
             continue
-        warnings.append(Problem(file, lines.line_of(where), _key(where), msg))
+        warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     if not env.get(config.telegram.token_env):
         where = ("telegram", "token_env")
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "
                "оповещения будут писаться только в журнал")
-        warnings.append(Problem(file, lines.line_of(where), _key(where), msg))
+        warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     elif not config.telegram.chats:
         where = ("telegram",)
         msg = "не указан ни один чат [[telegram.chats]]: оповещения будут писаться только в журнал"
@@ -244,58 +227,3 @@ def _secret_warnings(
     return warnings
 
 
-def _problems_from(
-    exc: ValidationError, file: str, lines: LineIndex, prefix: tuple[str | int, ...]
-) -> list[Problem]:
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc: tuple[str | int, ...] = (*prefix, *error["loc"])
-        problems.append(Problem(file, lines.line_of(loc), _key(loc), _russian(error)))
-    return problems
-
-
-def _key(loc: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-_MESSAGES = {
-    "missing": "обязательный ключ отсутствует",
-    "extra_forbidden": "неизвестный ключ (опечатка?)",
-    "int_type": "ожидалось целое число",
-    "int_parsing": "ожидалось целое число",
-    "int_from_float": "ожидалось целое число",
-    "float_type": "ожидалось число",
-    "float_parsing": "ожидалось число",
-    "bool_type": "ожидалось true или false",
-    "bool_parsing": "ожидалось true или false",
-    "string_type": "ожидалась строка в кавычках",
-    "list_type": "ожидался список [...]",
-    "tuple_type": "ожидался список [...]",
-    "dict_type": "ожидалась таблица",
-    "model_type": "ожидалась таблица",
-    "model_attributes_type": "ожидалась таблица",
-    "date_type": "ожидалась дата вида 2026-01-31",
-    "date_parsing": "ожидалась дата вида 2026-01-31",
-    "date_from_datetime_parsing": "ожидалась дата вида 2026-01-31",
-    "string_too_short": "строка не должна быть пустой",
-}
-
-
-def _russian(error: Any) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return f"недопустимое значение; допустимые: {ctx.get('expected', '')}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        sign = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<",
-                "less_than_equal": "≤"}[kind]
-        bound = next(iter(ctx.values()), "")
-        return f"значение должно быть {sign} {bound}"
-    if kind == "string_pattern_mismatch":
-        return f"строка не подходит под шаблон {ctx.get('pattern', '')}"
-    return _MESSAGES.get(kind, str(error["msg"]))

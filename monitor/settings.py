@@ -147,3 +147,26 @@ class DaemonConfig(_Section):
     shutdown_grace: Duration = timedelta(seconds=20)
     first_poll_spread: Duration = timedelta(seconds=10)
     user_agent: str = "mcu-monitor/0.1 (+municipal control centre; polite polling)"
+
+
+class Settlement(_Section):
+    """A settlement of the municipality, with other spellings and its streets."""
+
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    streets: tuple[str, ...] = ()
+
+
+class PlacesConfig(_Section):
+    """`[places]`: the municipality's gazetteer, used to tell where a message is about."""
+
+    municipality: str = ""
+    settlements: tuple[Settlement, ...] = ()
+
+
+class DuplicatesConfig(_Section):
+    """`[duplicates]`: when a repeated complaint joins an open incident instead of a new one."""
+
+    enabled: bool = True
+    window: PositiveDuration = timedelta(days=3)
+    similarity: float = Field(0.8, gt=0, le=1)

@@ -8,7 +8,8 @@ import pytest
 
 from connectors.base import ConnectorSpec, Page, SourceSettings, register, registry
 from monitor.cli import main
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
+from monitor.problems import ConfigError
 from tests.conftest import EXAMPLE_CONFIG
 
 MINIMAL = """
