@@ -19,11 +19,10 @@ import connectors
 from connectors.base import SourceContext
 from monitor.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.clock import Clock, SystemClock
-from monitor.config import AppConfig
+from monitor.config import AppConfig, build_ruleset
 from monitor.poller import Intake, SourcePoller
 from monitor.telegram import TelegramAuthError, TelegramSender
 from monitor.workcal import WorkingCalendar
-from rules import compile_rules
 from storage import Database, PollResult
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class App:
     async def _open(self) -> None:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
-        self.intake = Intake(config, compile_rules(config.topics, config.rules), self.calendar)
+        self.intake = Intake(config, build_ruleset(config), self.calendar)
         self.db = await Database.open(config.database_path)
         self._stack.push_async_callback(self.db.close)
         self.http = await self._stack.enter_async_context(

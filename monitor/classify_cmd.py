@@ -8,8 +8,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from monitor.config import AppConfig
-from rules import classify, compile_rules
+from monitor.config import AppConfig, build_ruleset
+from rules import classify
 
 MAX_FIELD = 10_000_000
 Record = tuple[int, str | None, str | None]
@@ -80,7 +80,7 @@ def classify_command(
     if not texts and not input_path:
         print("Укажите тексты или --input FILE", file=sys.stderr)
         return 2
-    ruleset = compile_rules(config.topics, config.rules)
+    ruleset = build_ruleset(config)
     records: Iterator[Record] = iter(
         (n, t, None) for n, t in enumerate(texts, start=1)
     )

@@ -26,7 +26,7 @@ from monitor.settings import (
     TelegramConfig,
 )
 from monitor.tomllines import LineIndex
-from rules import RulesError, compile_rules
+from rules import RulesError, RuleSet, compile_rules
 from rules.model import RulesConfig, TopicConfig
 
 MAX_CONFIG_BYTES = 5_000_000
@@ -167,10 +167,15 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
             yield Problem(file, lines.line_of(where), key_path(where), msg)
 
 
+def build_ruleset(config: AppConfig) -> RuleSet:
+    """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
+    return compile_rules(config.topics, config.rules)
+
+
 def _rule_problems(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
     """Compile the rules once, so a term the classifier cannot use is a config error too."""
     try:
-        compile_rules(config.topics, config.rules)
+        build_ruleset(config)
     except RulesError as exc:
         ids = {topic.id: index for index, topic in enumerate(config.topics)}
         found = []
