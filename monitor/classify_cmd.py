@@ -104,7 +104,8 @@ def classify_command(
 def _print_error(number: int, error: str, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({"line": number, "error": error, "group": None, "topic": None,
-                          "actionable": False, "score": 0, "why": []}, ensure_ascii=False))
+                          "actionable": False, "settlement": None, "score": 0, "why": []},
+                         ensure_ascii=False))
     print(f"Ошибка: {error}", file=sys.stderr)
 
 
@@ -116,5 +117,7 @@ def _print_result(text: str, result: dict[str, object], fmt: str) -> None:
     short = short[:77] + "…" if len(short) > 78 else short
     group = result["group"] or "—"
     mark = "нужна реакция" if result["actionable"] else "без реакции"
+    place = result["settlement"] or "место не найдено"
     why = "; ".join(str(w) for w in result["why"]) or "ничего не совпало"  # type: ignore[attr-defined]
-    print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}]: {why}")
+    print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}, {place}]:"
+          f" {why}")

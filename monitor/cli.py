@@ -1,4 +1,4 @@
-"""The `monitor` command: run, check-config, classify, incidents."""
+"""The `monitor` command: run, check-config, classify, incidents, eval, rules test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from monitor.clock import SystemClock
 from monitor.config import AppConfig, LoadedConfig, load_config
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loaded is None:
         return EXIT_CONFIG
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
-               "incidents": _incidents}[args.command]
+               "incidents": _incidents, "eval": _eval, "rules": _rules}[args.command]
     return int(command(loaded, args))
 
 
@@ -42,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "запустить демон"), ("check-config", "проверить конфигурацию"),
                        ("classify", "классифицировать тексты"),
-                       ("incidents", "показать инциденты")):
+                       ("incidents", "показать инциденты"),
+                       ("eval", "оценить правила на размеченных текстах")):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--config", required=True, help="путь к TOML-файлу конфигурации")
+        _config_argument(command)
     classify = sub.choices["classify"]
     classify.add_argument("texts", nargs="*", help="тексты для классификации")
     classify.add_argument("--input", help="CSV или JSONL файл с текстами")
@@ -53,7 +55,43 @@ def _parser() -> argparse.ArgumentParser:
     incidents = sub.choices["incidents"]
     incidents.add_argument("--overdue", action="store_true", help="только просроченные")
     incidents.add_argument("--format", choices=["text", "json"], default="text")
+    _eval_arguments(sub.choices["eval"])
+    rules = sub.add_parser("rules", help="работа с файлами правил")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
+    _config_argument(test)
+    test.add_argument("--rules", required=True, help="новый TOML-файл правил")
+    test.add_argument("--limit", type=_at_least(0), default=20,
+                      help="примеров в каждом списке (0 — только числа)")
+    test.add_argument("--format", choices=["text", "json"], default="text")
     return parser
+
+
+def _config_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", required=True, help="путь к TOML-файлу конфигурации")
+
+
+def _eval_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--data", required=True, help="CSV с текстами и метками")
+    command.add_argument("--text-column", required=True, help="колонка с текстом")
+    command.add_argument("--label-column", required=True, help="колонка с меткой")
+    command.add_argument("--label-map", help="CSV label,group: метка → группа ЦУР")
+    command.add_argument("--skip-unmapped", action="store_true",
+                         help="не учитывать строки с метками, которых нет в карте")
+    command.add_argument("--min-support", type=_at_least(1), default=20,
+                         help="macro-F1 по группам, где строк не меньше этого")
+    command.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < minimum:
+            msg = f"ожидалось целое ≥ {minimum}, получено {value}"
+            raise argparse.ArgumentTypeError(msg)
+        return number
+
+    return parse
 
 
 def _load(path: str) -> LoadedConfig | None:
@@ -99,6 +137,20 @@ def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.incidents_cmd import print_incidents
 
     return asyncio.run(print_incidents(loaded.config, SystemClock(), args.overdue, args.format))
+
+
+def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.eval_cmd import EvalInput, eval_command
+
+    source = EvalInput(Path(args.data), args.text_column, args.label_column,
+                       Path(args.label_map) if args.label_map else None, args.skip_unmapped)
+    return eval_command(loaded.config, source, args.min_support, args.format)
+
+
+def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.replay_cmd import rules_test_command
+
+    return rules_test_command(loaded.config, args.rules, args.limit, args.format)
 
 
 if __name__ == "__main__":

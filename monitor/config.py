@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import connectors
 from connectors.base import SourceSettings
 from monitor.problems import ConfigError, Problem, key_path, problems_from
+from monitor.rulefiles import RULE_ARRAYS, Origin, RuleBook, RuleContext, read_rule_book, read_toml
 from monitor.settings import (
     CalendarConfig,
     DaemonConfig,
@@ -26,12 +25,11 @@ from monitor.settings import (
     TelegramConfig,
 )
 from monitor.tomllines import LineIndex
-from rules import RulesError, RuleSet, compile_rules
-from rules.model import RulesConfig, TopicConfig
+from rules import RuleSet, compile_rules
+from rules.model import ListConfig, NoiseConfig, RulesConfig, TopicConfig
 
-MAX_CONFIG_BYTES = 5_000_000
-_TOPIC_NAMED = re.compile(r"тема '([^']+)'")
-_AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+RULE_PARTS = (*RULE_ARRAYS, "lists")
+"""Top-level keys of the rule part besides `[rules]`: `[[topics]]`, `[[noise]]`, … `[lists.*]`."""
 
 
 class AppConfig(BaseModel):
@@ -48,6 +46,8 @@ class AppConfig(BaseModel):
     duplicates: DuplicatesConfig = DuplicatesConfig()
     rules: RulesConfig = RulesConfig()
     topics: tuple[TopicConfig, ...] = ()
+    noise: tuple[NoiseConfig, ...] = ()
+    lists: dict[str, ListConfig] = Field(default_factory=dict)
     sources: tuple[SourceSettings, ...] = Field(default=())
     path: Path = Path("config.toml")
 
@@ -79,12 +79,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read, parse and validate a config file; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
     file = str(path)
-    text = _read_text(Path(path))
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([_syntax_problem(file, exc)]) from None
-    lines = LineIndex(text)
+    raw, lines = read_toml(Path(path))
+    rule_part = {key: raw.pop(key) for key in RULE_PARTS if key in raw}
     problems: list[Problem] = []
     sources = _validate_sources(raw.pop("sources", []), file, lines, problems)
     config: AppConfig | None = None
@@ -92,41 +88,73 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         config = AppConfig.model_validate({**raw, "path": Path(path)})
     except ValidationError as exc:
         problems.extend(problems_from(exc, file, lines, ()))
+    context = None
     if config is not None and sources is not None:
         config = config.model_copy(update={"sources": tuple(sources)})
         problems.extend(_cross_references(config, file, lines))
-        if not problems:
-            problems.extend(_rule_problems(config, file, lines))
+        context = rule_context(config)
+    settings = raw.get("rules")
+    include = settings.get("include", []) if isinstance(settings, dict) else []
+    origin = Origin(file, lines, ("rules", "include"))
+    book, found = read_rule_book(rule_part, include, origin, Path(path).parent, context)
+    problems.extend(found)
     if problems or config is None:
         raise ConfigError(problems)
+    config = _with_book(config, book)
     return LoadedConfig(config, _secret_warnings(config, file, lines, env))
 
 
-def _read_text(path: Path) -> str:
+def with_rules_from(config: AppConfig, path: Path) -> AppConfig:
+    """A copy of `config` whose whole rule part comes from another file of the same syntax."""
+    raw, lines = read_toml(path)
+    file = str(path)
+    allowed = ("rules", *RULE_PARTS)
+    problems = [
+        Problem(file, lines.line_of((key,)), key,
+                f"в файле правил допустимы только {', '.join(allowed)}")
+        for key in raw if key not in allowed
+    ]
+    settings = RulesConfig()
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), None, "", "файл не найден")]) from None
-    except OSError as exc:
-        msg = f"файл не прочитан: {exc.strerror or exc}"
-        raise ConfigError([Problem(str(path), None, "", msg)]) from None
-    if len(data) > MAX_CONFIG_BYTES:
-        msg = f"файл слишком большой ({len(data)} байт, предел {MAX_CONFIG_BYTES})"
-        raise ConfigError([Problem(str(path), None, "", msg)])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        msg = f"файл не в кодировке UTF-8 (байт {exc.start})"
-        raise ConfigError([Problem(str(path), None, "", msg)]) from None
+        settings = RulesConfig.model_validate(raw.get("rules", {}))
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, file, lines, ("rules",)))
+    rule_part = {key: raw[key] for key in RULE_PARTS if key in raw}
+    origin = Origin(file, lines, ("rules", "include"))
+    book, found = read_rule_book(rule_part, list(settings.include), origin, path.parent,
+                                 rule_context(config))
+    problems.extend(found)
+    if problems:
+        raise ConfigError(problems)
+    return _with_book(config.model_copy(update={"rules": settings}), book)
 
 
-def _syntax_problem(file: str, exc: tomllib.TOMLDecodeError) -> Problem:
-    message = str(exc)
-    found = _AT_LINE.search(message)
-    line = int(found.group(1)) if found else None
-    if found:
-        message = message[: found.start()].strip() + f" (столбец {found.group(2)})"
-    return Problem(file, line, "", f"ошибка синтаксиса TOML: {message}")
+def rule_context(config: AppConfig) -> RuleContext:
+    """The names a rule file may refer to in this config."""
+    return RuleContext(
+        sla_policies=frozenset(config.sla.policies),
+        sources=frozenset(s.id for s in config.sources),
+        networks=frozenset(connectors.registry()),
+        settlements=frozenset(s.name for s in config.places.settlements),
+    )
+
+
+def build_ruleset(config: AppConfig) -> RuleSet:
+    """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
+    return compile_rules(
+        config.topics,
+        config.rules,
+        noise=config.noise,
+        lists=config.lists,
+        settlements=config.places.settlements,
+        place_required=[s.id for s in config.sources if s.require_place],
+    )
+
+
+def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
+    return config.model_copy(
+        update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists)}
+    )
 
 
 def _validate_sources(
@@ -156,37 +184,10 @@ def _validate_sources(
 
 def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:
     yield from _duplicates([s.id for s in config.sources], "sources", "id", file, lines)
-    yield from _duplicates([t.id for t in config.topics], "topics", "id", file, lines)
     yield from _duplicates([c.id for c in config.telegram.chats], ("telegram", "chats"), "id",
                            file, lines)
-    for index, topic in enumerate(config.topics):
-        if topic.sla is not None and topic.sla not in config.sla.policies:
-            where = ("topics", index, "sla")
-            known = ", ".join(sorted(config.sla.policies)) or "нет ни одной"
-            msg = f"политика {topic.sla!r} не описана в [sla.policies] (описаны: {known})"
-            yield Problem(file, lines.line_of(where), key_path(where), msg)
-
-
-def build_ruleset(config: AppConfig) -> RuleSet:
-    """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
-    return compile_rules(config.topics, config.rules)
-
-
-def _rule_problems(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
-    """Compile the rules once, so a term the classifier cannot use is a config error too."""
-    try:
-        build_ruleset(config)
-    except RulesError as exc:
-        ids = {topic.id: index for index, topic in enumerate(config.topics)}
-        found = []
-        for message in exc.problems:
-            named = _TOPIC_NAMED.search(message)
-            where: tuple[str | int, ...] = (
-                ("topics", ids[named.group(1)]) if named and named.group(1) in ids else ("rules",)
-            )
-            found.append(Problem(file, lines.line_of(where), key_path(where), message))
-        return found
-    return []
+    yield from _duplicates([s.name for s in config.places.settlements], ("places", "settlements"),
+                           "name", file, lines)
 
 
 def _duplicates(

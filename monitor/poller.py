@@ -19,11 +19,13 @@ from connectors.base import (
 )
 from monitor.clock import Clock
 from monitor.config import AppConfig
+from monitor.dedup import text_print
 from monitor.workcal import WorkingCalendar, deadline
 from rules import RuleSet, classify
 from storage import (
     ClassifiedItem,
     Database,
+    DuplicateRule,
     NewIncident,
     PollResult,
     load_cursor,
@@ -41,26 +43,41 @@ def content_hash(item: Item) -> str:
 
 
 class Intake:
-    """Classifies items and works out their deadlines: the part of a poll that is pure."""
+    """Classifies items and works out their deadlines: the part of a poll that is pure.
+
+    `duplicates` says when a repeated complaint joins an open incident (None: never).
+    """
 
     def __init__(self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar) -> None:
         self._config = config
         self._ruleset = ruleset
         self._calendar = calendar
+        repeats = config.duplicates
+        self.duplicates = (
+            DuplicateRule(repeats.window, repeats.similarity) if repeats.enabled else None
+        )
 
-    def classify(self, item: Item, network: str, now: datetime) -> ClassifiedItem:
-        """Classify one item and, if it needs a reaction, describe its incident."""
-        result = classify(item.text, self._ruleset)
+    def classify(
+        self, item: Item, network: str, now: datetime, *, require_place: bool = False
+    ) -> ClassifiedItem:
+        """Classify one item and, if it needs a reaction, describe its incident.
+
+        With `require_place`, an item that names none of our settlements needs no reaction.
+        """
+        result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        if require_place:
+            result = result.place_required()
         incident = None
         if result.actionable and not item.is_official:
             policy = self._config.policy_for(result.sla, result.priority or "normal")
             warn_at, due_at = deadline(now, policy, self._calendar)
+            text = text_print(item.text) if self.duplicates is not None else None
             incident = NewIncident(result.topic_name, result.organisation,
-                                   result.priority or "normal", warn_at, due_at)
+                                   result.priority or "normal", warn_at, due_at, text)
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,
             topic=result.topic, actionable=result.actionable, score=result.score,
-            why=tuple(result.why), incident=incident,
+            why=tuple(result.why), incident=incident, settlement=result.settlement,
         )
 
 
@@ -98,9 +115,13 @@ class SourcePoller:
             log.exception("source %s: unexpected error while fetching", self.settings.id)
             self._failed(None, now)
             return None
-        entries = [self._intake.classify(i, self.settings.network, now) for i in page.items]
+        entries = [
+            self._intake.classify(i, self.settings.network, now,
+                                  require_place=self.settings.require_place)
+            for i in page.items
+        ]
         result = await save_items_and_cursor(self._db, self.settings.id, entries,
-                                             page.next_cursor, now)
+                                             page.next_cursor, now, self._intake.duplicates)
         self._succeeded(now, page.notices, result)
         return result
 
@@ -136,7 +157,7 @@ class SourcePoller:
                 self._notices.add(kind)
                 log.warning("source %s: skipped content it does not understand: %s",
                             self.settings.id, notice)
-        if result.new_items or result.new_versions or result.incidents:
-            log.info("source %s: %s new item(s), %s edit(s), %s new incident(s)",
-                     self.settings.id, result.new_items, result.new_versions,
-                     len(result.incidents))
+        if result.new_items or result.new_versions or result.incidents or result.joined:
+            log.info("source %s: %s new item(s), %s edit(s), %s new incident(s),"
+                     " %s repeat(s) joined open incidents", self.settings.id, result.new_items,
+                     result.new_versions, len(result.incidents), len(result.joined))

@@ -8,18 +8,34 @@ from rules.engine import (
     compile_rules,
 )
 from rules.groups import GROUPS
-from rules.model import Priority, RulesConfig, TopicConfig
+from rules.model import (
+    ListConfig,
+    NearRule,
+    NoiseConfig,
+    OverrideConfig,
+    Priority,
+    RegexRule,
+    RulesConfig,
+    TopicConfig,
+    WeightedTerm,
+)
 from rules.morph import EXACT, lemmas, tokenise
 
 __all__ = [
     "EXACT",
     "GROUPS",
     "Classification",
+    "ListConfig",
+    "NearRule",
+    "NoiseConfig",
+    "OverrideConfig",
     "Priority",
+    "RegexRule",
     "RuleSet",
     "RulesConfig",
     "RulesError",
     "TopicConfig",
+    "WeightedTerm",
     "classify",
     "compile_rules",
     "lemmas",

@@ -21,6 +21,7 @@ _LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 _STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
 
 _TERM_WORD_RE = re.compile(f"({EXACT}?)({WORD_RE.pattern})")
+_REPEATS_RE = re.compile(r"([а-я])\1+")
 
 # Beyond this a "word" is noise (base64, a keyboard mash); the guesser is not worth its time.
 MAX_WORD_LENGTH = 40
@@ -31,6 +32,7 @@ Slots = tuple[frozenset[str], ...]
 """Index keys for each word of a rule term: a text word matches a slot if they share a key."""
 
 _analyzer: pymorphy3.MorphAnalyzer | None = None
+_unordered: pymorphy3.MorphAnalyzer | None = None
 _analyzer_lock = threading.Lock()
 
 
@@ -42,6 +44,21 @@ def analyzer() -> pymorphy3.MorphAnalyzer:
             if _analyzer is None:
                 _analyzer = pymorphy3.MorphAnalyzer()
     return _analyzer
+
+
+def unordered_analyzer() -> pymorphy3.MorphAnalyzer:
+    """The shared analyzer without P(tag|word) ordering: the same parses, 40% sooner."""
+    # Lemma sets do not depend on the order of parses, and ordering them is 40% of a parse:
+    # it decides start-up time for a big rubricator. A shallow copy shares the dictionary
+    # already loaded (a second MorphAnalyzer would load it again, +20 MB).
+    global _unordered
+    if _unordered is None:
+        full = analyzer()
+        unordered = object.__new__(type(full))
+        unordered.__dict__.update(vars(full))
+        unordered.prob_estimator = None
+        _unordered = unordered
+    return _unordered
 
 
 def tokenise(text: str) -> list[str]:
@@ -59,6 +76,18 @@ def normalise_word(token: str) -> str:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
+def respelled(word: str) -> str | None:
+    """A dictionary word for a stretched spelling («ямммы» → «ямы»), or None."""
+    # Only unknown words are touched: «касса», «ванна» keep their double letters.
+    if not _REPEATS_RE.search(word) or unordered_analyzer().word_is_known(word):
+        return None
+    for candidate in (_REPEATS_RE.sub(r"\1", word), _REPEATS_RE.sub(r"\1\1", word)):
+        if candidate != word and unordered_analyzer().word_is_known(candidate):
+            return candidate
+    return None
+
+
+@lru_cache(maxsize=CACHE_SIZE)
 def lemmas(token: str) -> frozenset[str]:
     """Every normal form pymorphy3 offers for the word (all parses, not just the likeliest)."""
     word = normalise_word(token)
@@ -66,7 +95,11 @@ def lemmas(token: str) -> frozenset[str]:
         return frozenset()
     if len(word) > MAX_WORD_LENGTH:
         return frozenset((word,))
-    forms = {parse.normal_form.replace("ё", "е") for parse in analyzer().parse(word)}
+    parse = unordered_analyzer().parse
+    forms = {found.normal_form.replace("ё", "е") for found in parse(word)}
+    fixed = respelled(word)
+    if fixed is not None:
+        forms.update(found.normal_form.replace("ё", "е") for found in parse(fixed))
     return frozenset(forms or (word,))
 
 
@@ -88,12 +121,32 @@ def dictionary_lemmas(word: str) -> frozenset[str]:
 def token_keys(token: str) -> frozenset[str]:
     """Index keys of a text word: its lemmas, «=form», and the lemmas of hyphenated parts."""
     keys = set(lemmas(token))
-    keys.add(EXACT + normalise_word(token))
+    word = normalise_word(token)
+    keys.add(EXACT + word)
+    fixed = respelled(word) if len(word) <= MAX_WORD_LENGTH else None
+    if fixed is not None:
+        keys.add(EXACT + fixed)
     parts = token.split("-")
     if 1 < len(parts) <= _MAX_HYPHEN_PARTS:
         for part in parts:
             keys.update(lemmas(part))
     return frozenset(keys)
+
+
+def word_count(term: str) -> int:
+    """How many words a rule term has (no morphology needed)."""
+    return sum(1 for _, word in _TERM_WORD_RE.findall(term.lower()) if normalise_word(word))
+
+
+def normalise_text(lowered: str, tokens: list[str]) -> str:
+    """Lower-cased text in canonical spelling (ё→е, look-alikes fixed) for `regex` rules."""
+    text = lowered.replace("ё", "е") if "ё" in lowered else lowered
+    for token in set(tokens):
+        plain = token.replace("ё", "е")
+        word = normalise_word(token)
+        if word != plain:
+            text = text.replace(plain, word)
+    return text
 
 
 def term_words(term: str) -> Slots:

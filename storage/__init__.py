@@ -6,6 +6,7 @@ from storage.incidents import (
     IncidentRow,
     incidents_needing_alert,
     list_incidents,
+    mark_answered,
     queue_alert,
 )
 from storage.items import (
@@ -16,6 +17,7 @@ from storage.items import (
     load_cursor,
     save_items_and_cursor,
 )
+from storage.mentions import DuplicateRule, Mention, mentions_of
 from storage.outbox import (
     OutboxRow,
     mark_failed,
@@ -26,8 +28,9 @@ from storage.outbox import (
 )
 
 __all__ = [
-    "AlertMessage", "ClassifiedItem", "Database", "IncidentRow", "NewIncident", "OutboxRow",
-    "PollResult", "from_db", "incidents_needing_alert", "item_versions", "list_incidents",
-    "load_cursor", "mark_failed", "mark_retry", "mark_sent", "outbox_counts", "pending_alerts",
-    "queue_alert", "save_items_and_cursor", "to_db",
+    "AlertMessage", "ClassifiedItem", "Database", "DuplicateRule", "IncidentRow", "Mention",
+    "NewIncident", "OutboxRow", "PollResult", "from_db", "incidents_needing_alert",
+    "item_versions", "list_incidents", "load_cursor", "mark_answered", "mark_failed",
+    "mark_retry", "mark_sent", "mentions_of", "outbox_counts", "pending_alerts", "queue_alert",
+    "save_items_and_cursor", "to_db",
 ]

@@ -1,4 +1,4 @@
-"""Incidents: listing them, finding those whose alert is due, queueing alerts."""
+"""Incidents: listing them, finding those whose alert is due, queueing alerts, answering."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from storage.db import Database, from_db, to_db
 
 _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
-    " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text"
+    " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text, settlement,"
+    " (SELECT COUNT(*) FROM incident_mentions m WHERE m.incident_id = incidents.id) AS mentions"
 )
 
 
@@ -34,6 +35,8 @@ class IncidentRow:
     answered_at: datetime | None
     url: str
     text: str
+    settlement: str | None = None
+    mentions: int = 0
 
     def as_json(self) -> dict[str, object]:
         """Return the incident as the JSON the CLI prints (ISO 8601 with offset)."""
@@ -44,7 +47,8 @@ class IncidentRow:
             "opened_at": self.opened_at.isoformat(), "warn_at": self.warn_at.isoformat(),
             "due_at": self.due_at.isoformat(),
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
-            "url": self.url, "text": self.text,
+            "url": self.url, "text": self.text, "settlement": self.settlement,
+            "mentions": self.mentions,
         }
 
 
@@ -112,3 +116,15 @@ async def queue_alert(
                 (moment, incident_id),
             )
     return added
+
+
+async def mark_answered(db: Database, incident_id: int, now: datetime) -> bool:
+    """Close an open incident as answered; repeats no longer join it. False if it was not open."""
+    async with db.transaction() as tx:
+        cursor = await tx.execute(
+            "UPDATE incidents SET status = 'answered', answered_at = ?"
+            " WHERE id = ? AND status = 'open'",
+            (to_db(now), incident_id),
+        )
+        await tx.execute("DELETE FROM incident_bands WHERE incident_id = ?", (incident_id,))
+    return cursor.rowcount == 1

@@ -10,18 +10,28 @@ from datetime import datetime
 import aiosqlite
 
 from connectors.base import Cursor, Item
+from monitor.dedup import TextPrint
 from storage.db import Database, to_db
+from storage.mentions import (
+    DuplicateRule,
+    add_mention,
+    find_repeated_incident,
+    forget_texts_before,
+    has_incident,
+    remember_bands,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class NewIncident:
-    """What to open when an item that needs a reaction is stored."""
+    """What to open when an item that needs a reaction is stored; `text` finds its repeats."""
 
     topic_name: str | None
     organisation: str | None
     priority: str
     warn_at: datetime
     due_at: datetime
+    text: TextPrint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +47,7 @@ class ClassifiedItem:
     score: float
     why: tuple[str, ...]
     incident: NewIncident | None = None
+    settlement: str | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +57,7 @@ class PollResult:
     new_items: int = 0
     new_versions: int = 0
     incidents: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -55,18 +67,29 @@ async def load_cursor(db: Database, source_id: str) -> Cursor | None:
 
 
 async def save_items_and_cursor(
-    db: Database, source_id: str, entries: Sequence[ClassifiedItem], cursor: Cursor, now: datetime
+    db: Database,
+    source_id: str,
+    entries: Sequence[ClassifiedItem],
+    cursor: Cursor,
+    now: datetime,
+    duplicates: DuplicateRule | None = None,
 ) -> PollResult:
-    """Store items (edits as new versions), open their incidents and move the cursor, atomically."""
+    """Store items (edits as new versions), open their incidents and move the cursor, atomically.
+
+    With `duplicates`, an item that repeats an open incident joins it as a mention instead.
+    """
     result = PollResult()
     seen_at = to_db(now)
     async with db.transaction() as tx:
+        if duplicates is not None:
+            await forget_texts_before(tx, now - duplicates.window)
         for entry in entries:
-            item_id, changed = await _upsert_item(tx, entry, seen_at, result)
-            if changed and entry.incident is not None:
-                incident_id = await _open_incident(tx, item_id, entry, seen_at)
-                if incident_id is not None:
-                    result.incidents.append(incident_id)
+            item_id, changed, is_new = await _upsert_item(tx, entry, seen_at, result)
+            if not changed or entry.incident is None:
+                continue
+            if not is_new and await has_incident(tx, item_id):
+                continue  # an edit never opens a second incident nor joins another
+            await _open_or_join(tx, item_id, entry, now, duplicates, result)
         await tx.execute(
             "INSERT INTO cursors (source_id, cursor, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (source_id) DO UPDATE SET cursor = excluded.cursor, "
@@ -76,9 +99,36 @@ async def save_items_and_cursor(
     return result
 
 
+async def _open_or_join(
+    tx: aiosqlite.Connection,
+    item_id: int,
+    entry: ClassifiedItem,
+    now: datetime,
+    duplicates: DuplicateRule | None,
+    result: PollResult,
+) -> None:
+    """Join the open incident the item repeats, if any; otherwise open the item's own."""
+    seen_at = to_db(now)
+    text = entry.incident.text if entry.incident is not None else None
+    if duplicates is not None and text is not None:
+        found = await find_repeated_incident(tx, text, entry.group, duplicates, now)
+        if found is not None:
+            incident_id, similarity = found
+            await add_mention(tx, incident_id, item_id, similarity, seen_at)
+            result.joined.append(incident_id)
+            return
+    opened = await _open_incident(tx, item_id, entry, seen_at)
+    if opened is None:
+        return
+    if text is not None:
+        await remember_bands(tx, opened, text, seen_at)
+    result.incidents.append(opened)
+
+
 async def _upsert_item(
     tx: aiosqlite.Connection, entry: ClassifiedItem, seen_at: str, result: PollResult
-) -> tuple[int, bool]:
+) -> tuple[int, bool, bool]:
+    """Insert or update an item; return its id, whether it changed and whether it is new."""
     item = entry.item
     async with tx.execute(
         "SELECT id, content_hash, version FROM items WHERE source_id = ? AND external_id = ?",
@@ -86,35 +136,36 @@ async def _upsert_item(
     ) as cursor:
         row = await cursor.fetchone()
     classification = (entry.group, entry.topic, int(entry.actionable), entry.score,
-                      json.dumps(list(entry.why), ensure_ascii=False))
+                      json.dumps(list(entry.why), ensure_ascii=False), entry.settlement)
     if row is None:
         cursor = await tx.execute(
             "INSERT INTO items (source_id, external_id, network, kind, url, author, is_official,"
             " published_at, first_seen_at, last_seen_at, text, content_hash, version,"
-            " group_name, topic, actionable, score, why)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            " group_name, topic, actionable, score, why, settlement)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (item.source_id, item.external_id, entry.network, item.kind, item.url, item.author,
              int(item.is_official), to_db(item.published_at), seen_at, seen_at, item.text,
              entry.content_hash, *classification),
         )
-        item_id, version = int(cursor.lastrowid or 0), 1
+        item_id, version, is_new = int(cursor.lastrowid or 0), 1, True
         result.new_items += 1
     elif row["content_hash"] != entry.content_hash:
-        item_id, version = int(row["id"]), int(row["version"]) + 1
+        item_id, version, is_new = int(row["id"]), int(row["version"]) + 1, False
         await tx.execute(
             "UPDATE items SET text = ?, content_hash = ?, version = ?, last_seen_at = ?,"
-            " group_name = ?, topic = ?, actionable = ?, score = ?, why = ? WHERE id = ?",
+            " group_name = ?, topic = ?, actionable = ?, score = ?, why = ?, settlement = ?"
+            " WHERE id = ?",
             (item.text, entry.content_hash, version, seen_at, *classification, item_id),
         )
         result.new_versions += 1
     else:
-        return int(row["id"]), False
+        return int(row["id"]), False, False
     await tx.execute(
         "INSERT INTO item_versions (item_id, version, text, content_hash, seen_at)"
         " VALUES (?, ?, ?, ?, ?)",
         (item_id, version, item.text, entry.content_hash, seen_at),
     )
-    return item_id, True
+    return item_id, True, is_new
 
 
 async def _open_incident(
@@ -124,11 +175,12 @@ async def _open_incident(
     assert incident is not None
     cursor = await tx.execute(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
-        " priority, opened_at, warn_at, due_at, url, text)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+        " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
         (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
-         to_db(incident.due_at), entry.item.url, entry.item.text),
+         to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
+         incident.text.fingerprint if incident.text is not None else None),
     )
     return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
 

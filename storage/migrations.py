@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import aiosqlite
@@ -77,10 +78,31 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             UNIQUE (incident_id, reason, chat_id))""",
         "CREATE INDEX outbox_pending ON outbox (status, next_attempt_at)",
     ]),
+    ("0002_settlements_and_mentions", [
+        "ALTER TABLE items ADD COLUMN settlement TEXT",
+        "ALTER TABLE incidents ADD COLUMN settlement TEXT",
+        "ALTER TABLE incidents ADD COLUMN fingerprint TEXT",
+        "CREATE INDEX incidents_fingerprint ON incidents (fingerprint, opened_at)",
+        """CREATE TABLE incident_mentions (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            item_id INTEGER NOT NULL UNIQUE REFERENCES items(id),
+            joined_at TEXT NOT NULL,
+            similarity REAL NOT NULL,
+            PRIMARY KEY (incident_id, item_id))""",
+        """CREATE TABLE incident_bands (
+            band INTEGER NOT NULL,
+            opened_at TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            PRIMARY KEY (band, opened_at, incident_id)) WITHOUT ROWID""",
+        "CREATE INDEX incident_bands_incident ON incident_bands (incident_id)",
+        "CREATE INDEX incident_bands_opened ON incident_bands (opened_at)",
+    ]),
 ]
 
 
-async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
+async def apply_migrations(
+    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[str]]] = MIGRATIONS
+) -> list[str]:
     """Apply every migration not yet recorded; the caller holds the transaction."""
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -89,7 +111,7 @@ async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
     async with conn.execute("SELECT name FROM schema_migrations") as cursor:
         done = {row[0] for row in await cursor.fetchall()}
     applied = []
-    for name, statements in MIGRATIONS:
+    for name, statements in migrations:
         if name in done:
             continue
         for statement in statements:

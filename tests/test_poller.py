@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConnectorSpec, register, registry
+from connectors.base import ConnectorSpec, Item, register, registry
 from monitor.app import App
 from monitor.clock import ManualClock
-from monitor.config import load_config
-from storage import list_incidents
+from monitor.config import build_ruleset, load_config
+from monitor.poller import Intake
+from monitor.workcal import WorkingCalendar
+from rules.engine import NO_PLACE
+from storage import list_incidents, mentions_of
 from tests.fakes.tme import FakeTme
 from tests.test_config import TokenSettings, _TokenSource
 
@@ -128,3 +131,128 @@ async def test_an_edited_post_is_stored_as_a_new_version(world) -> None:  # type
     assert await item_versions(app.db, "news", "1") == [
         "Яма у подъезда", "Яму у подъезда засыпали, спасибо"]
     assert len(await list_incidents(app.db)) == 1, "an edit never opens a second incident"
+
+
+REPEATS_CONFIG = """
+[storage]
+path = "m.db"
+
+[duplicates]
+window = "3d"
+similarity = 0.8
+
+[places]
+municipality = "Каменский городской округ"
+
+[[places.settlements]]
+name = "Мартюш"
+
+[[sources]]
+id = "news"
+network = "telegram_web"
+channel = "kamensk_news"
+base_url = "{url}"
+
+[[sources]]
+id = "chat"
+network = "telegram_web"
+channel = "kamensk_chat"
+base_url = "{url}"
+
+[[sources]]
+id = "strict"
+network = "telegram_web"
+channel = "martyush"
+base_url = "{url}"
+require_place = true
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+
+COMPLAINT = ("На улице Садовой возле школы огромная яма на дороге, машины объезжают по тротуару, "
+             "дети ходят рядом, когда отремонтируют?")
+
+
+@pytest.fixture
+async def region(tmp_path: Path) -> AsyncIterator[tuple[FakeTme, App, ManualClock]]:
+    clock = ManualClock(START)
+    async with FakeTme("kamensk_news") as tme:
+        tme.add_channel("kamensk_chat")
+        tme.add_channel("martyush")
+        path = tmp_path / "config.toml"
+        path.write_text(REPEATS_CONFIG.format(url=tme.base_url), encoding="utf-8")
+        async with App(load_config(path, env={}).config, clock=clock, env={}) as app:
+            yield tme, app, clock
+
+
+async def test_a_repost_in_another_community_joins_the_open_incident(region, caplog) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = region
+    caplog.set_level(logging.INFO, logger="monitor.poller")
+    tme.add_post(1, START - timedelta(minutes=30), COMPLAINT)
+    tme.channels["kamensk_chat"].add_post(
+        7, START - timedelta(minutes=10), "Репост 👉 " + COMPLAINT + " #Каменск https://t.me/x/1")
+    await app.poll_all()
+    [incident] = await list_incidents(app.db)
+    assert (incident.url, incident.mentions) == ("https://t.me/kamensk_news/1", 1)
+    [mention] = await mentions_of(app.db, incident.id)
+    assert mention.url == "https://t.me/kamensk_chat/7"
+    assert "1 repeat(s) joined open incidents" in caplog.text
+
+
+async def test_a_repost_after_the_window_opens_a_new_incident(region) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = region
+    tme.add_post(1, START - timedelta(minutes=30), COMPLAINT)
+    await app.poll("news")
+    clock.advance(timedelta(days=3, minutes=1))
+    tme.channels["kamensk_chat"].add_post(7, clock.now() - timedelta(minutes=5), COMPLAINT)
+    await app.poll("chat")
+    incidents = await list_incidents(app.db)
+    assert [(i.url, i.mentions) for i in incidents] == [
+        ("https://t.me/kamensk_news/1", 0), ("https://t.me/kamensk_chat/7", 0)]
+
+
+async def test_a_source_that_requires_a_place_ignores_complaints_without_one(region) -> None:  # type: ignore[no-untyped-def]
+    tme, app, clock = region
+    tme.channels["martyush"].add_post(3, START - timedelta(minutes=5), "Яма у подъезда")
+    result = await app.poll("strict")
+    assert result is not None and (result.new_items, result.incidents) == (1, [])
+    assert await list_incidents(app.db) == []
+
+
+def intake_for(tmp_path: Path) -> Intake:
+    path = tmp_path / "config.toml"
+    path.write_text(REPEATS_CONFIG.format(url="https://t.me"), encoding="utf-8")
+    config = load_config(path, env={}).config
+    return Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+
+
+def test_require_place_without_a_settlement_says_why(tmp_path: Path) -> None:
+    intake = intake_for(tmp_path)
+    elsewhere = Item("news", "3", "https://t.me/kamensk_news/3", "Яма у подъезда", START)
+    free = intake.classify(elsewhere, "telegram_web", START)
+    assert free.actionable and free.incident is not None and free.settlement is None
+    item = Item("strict", "3", "https://t.me/martyush/3", "Яма у подъезда", START)
+    strict = intake.classify(item, "telegram_web", START, require_place=True)
+    assert (strict.actionable, strict.incident, strict.topic) == (False, None, "pits")
+    assert strict.why[-1] == NO_PLACE
+
+
+def test_require_place_with_a_settlement_opens_the_incident(tmp_path: Path) -> None:
+    intake = intake_for(tmp_path)
+    item = Item("strict", "4", "https://t.me/martyush/4", "Яма у подъезда в Мартюше", START)
+    found = intake.classify(item, "telegram_web", START, require_place=True)
+    assert found.actionable and found.incident is not None
+    assert found.settlement == "Мартюш" and NO_PLACE not in found.why
+
+
+def test_duplicates_can_be_switched_off(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[duplicates]\nenabled = false\n", encoding="utf-8")
+    config = load_config(path, env={}).config
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    assert intake.duplicates is None

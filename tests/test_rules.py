@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-import tomllib
 from pathlib import Path
 
 import pytest
 
+from monitor.config import build_ruleset, load_config
 from rules import (
     Classification,
+    NoiseConfig,
     RulesConfig,
     RulesError,
     RuleSet,
@@ -19,6 +20,7 @@ from rules import (
     compile_rules,
     lemmas,
 )
+from rules.model import ListConfig
 from rules.morph import normalise_word, tokenise
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"
@@ -45,17 +47,24 @@ TOPICS = (
     topic("trees", "Благоустройство", words=("ёлка", "дерево")),
     topic("internet", "Связь и телевидение", words=("интернет",), exclude=("интернет-приемная",)),
 )
-RULES = RulesConfig(
-    min_score=1.0,
-    phrase_weight=2.0,
-    noise_words=("=продам", "=куплю", "=поздравляем"),
-    noise_phrases=("спасибо за ремонт", "=с =новым =годом"),
+RULES = RulesConfig(min_score=1.0, phrase_weight=2.0)
+NOISE = (
+    NoiseConfig(id="ads", name="Объявления", words=("=продам", "=куплю")),
+    NoiseConfig(id="greetings", name="Поздравления",
+                words=("=поздравляем",), phrases=("=с =новым =годом",)),
+    NoiseConfig(id="thanks", name="Благодарности", phrases=("спасибо за ремонт",)),
 )
+
+
+def compiled(topics: tuple[TopicConfig, ...] = TOPICS, rules: RulesConfig = RULES,
+             **options: object) -> RuleSet:
+    """The topics with the shared noise rules."""
+    return compile_rules(topics, rules, noise=NOISE, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def ruleset() -> RuleSet:
-    return compile_rules(TOPICS, RULES)
+    return compiled()
 
 
 # (text, expected topic id or None, actionable)
@@ -130,11 +139,11 @@ WHY = [
     ("Одни ямы", ("«яма» (ямы)",)),
     ("Опять нет света", ("фраза «нет света» (нет света)",)),
     ("Ямa", ("«яма» (ямa)",)),
-    ("Продам гараж", ("шум: «продам» (продам)",)),
+    ("Продам гараж", ("шум ads: «продам» (продам)",)),
     (
         "Спасибо за ремонт дороги",
         ("фраза «ремонт дороги» (ремонт дороги)", "«дорога» (дороги)",
-         "шум: «спасибо за ремонт» (спасибо за ремонт)"),
+         "шум thanks: фраза «спасибо за ремонт» (спасибо за ремонт)"),
     ),
     ("Выгребная яма", ("тема roads снята исключением «выгребная яма» (выгребная яма)",)),
     ("Котики", ()),
@@ -170,14 +179,14 @@ def test_ties_go_to_the_topic_written_first() -> None:
     first = topic("parking-a", "Благоустройство", words=("шлагбаум",))
     second = topic("parking-b", "Дороги", words=("шлагбаум",))
     text = "Поставили шлагбаум"
-    assert classify(text, compile_rules((first, second), RULES)).topic == "parking-a"
-    assert classify(text, compile_rules((second, first), RULES)).topic == "parking-b"
-    ruleset = compile_rules((first, second), RULES)
+    assert classify(text, compiled((first, second))).topic == "parking-a"
+    assert classify(text, compiled((second, first))).topic == "parking-b"
+    ruleset = compiled((first, second))
     assert len({classify(text, ruleset) for _ in range(20)}) == 1
 
 
 def test_below_min_score_keeps_topic_but_needs_no_reaction() -> None:
-    ruleset = compile_rules(TOPICS, RULES.model_copy(update={"min_score": 2.0}))
+    ruleset = compiled(TOPICS, RULES.model_copy(update={"min_score": 2.0}))
     result = classify("Яма", ruleset)
     assert (result.topic, result.actionable) == ("roads", False)
     assert result.why[-1] == "балл 1 ниже порога 2"
@@ -187,15 +196,15 @@ def test_below_min_score_keeps_topic_but_needs_no_reaction() -> None:
 def test_topic_weight_scales_words_and_phrases() -> None:
     heavy = topic("light", "Энергетика", words=("электричество",), phrases=("нет света",),
                   weight=3.0)
-    ruleset = compile_rules((heavy,), RULES)
-    assert classify("нет света, электричество обещают к вечеру", ruleset).score == 9.0
+    assert classify("нет света, электричество обещают к вечеру", compiled((heavy,))).score == 9.0
 
 
 def test_as_dict_has_exactly_the_published_fields(ruleset: RuleSet) -> None:
     heavy = topic("t", "ЖКХ", words=("лифт",), weight=1 / 3)
-    data = classify("лифт", compile_rules((heavy,), RULES)).as_dict()
+    data = classify("лифт", compiled((heavy,))).as_dict()
     assert list(data) == [
         "group", "topic", "topic_name", "organisation", "priority", "actionable", "score", "why",
+        "settlement",
     ]
     assert data["score"] == 0.33
     assert data["why"] == ["«лифт» (лифт)", "балл 0.33 ниже порога 1"]
@@ -237,18 +246,20 @@ BAD_RULES = [
 @pytest.mark.parametrize(("topics", "problem"), BAD_RULES)
 def test_bad_rules_are_rejected(topics: tuple[TopicConfig, ...], problem: str) -> None:
     with pytest.raises(RulesError, match=problem):
-        compile_rules(topics, RULES)
+        compiled(topics)
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    bad = topic("a", "ЖКХ", words=("горячая вода", "???"), phrases=("...",))
+    bad = topic("a", "ЖКХ", words=("горячая вода", "???"), phrases=("...",), exclude=("@nope",))
+    noise = NoiseConfig(id="n", name="n", words=("с праздником",))
     with pytest.raises(RulesError) as caught:
-        compile_rules((bad,), RULES.model_copy(update={"noise_words": ("с праздником",)}))
-    assert len(caught.value.problems) == 4
+        compile_rules((bad,), RULES, noise=(noise,))
+    assert len(caught.value.problems) == 5
+    assert "шум 'n', words: «с праздником» — не одно слово" in caught.value.problems[-1]
 
 
 def test_forms_of_one_word_in_a_topic_count_once() -> None:
-    ruleset = compile_rules((topic("r", "Дороги", words=("яма", "ямы", "ямами")),), RULES)
+    ruleset = compiled((topic("r", "Дороги", words=("яма", "ямы", "ямами")),))
     assert classify("яма", ruleset).score == 1.0
     assert classify("ямы и ямами", ruleset).score == 1.0
 
@@ -322,10 +333,7 @@ RESIDENTS = [
 
 @pytest.fixture(scope="module")
 def example() -> RuleSet:
-    with CONFIG.open("rb") as handle:
-        data = tomllib.load(handle)
-    topics = [TopicConfig(**table) for table in data["topics"]]
-    return compile_rules(topics, RulesConfig(**data["rules"]))
+    return build_ruleset(load_config(CONFIG, env={}).config)
 
 
 @pytest.mark.parametrize(("text", "group", "actionable"), RESIDENTS)
@@ -340,3 +348,178 @@ def test_example_config_marks_emergencies(example: RuleSet) -> None:
     assert classify("Прорвало трубу в подвале, кипяток хлещет", example).priority == "critical"
     assert classify("Пахнет газом в подъезде", example).priority == "critical"
     assert any(t.sla == "sutki" for t in example.topics)
+
+
+# --- the rest of the rule language: weights, lists, near, require, regex, scopes ----------
+
+LISTS = {
+    "ads": ListConfig(terms=("=продам", "сдается квартира")),
+    "pits": ListConfig(terms=("яма", {"text": "выбоина", "weight": 3})),  # type: ignore[arg-type]
+}
+LANGUAGE = (
+    topic("roads", "Дороги", words=("@pits", {"text": "колдобина", "weight": 5}),
+          phrases=({"text": "разбитая дорога", "weight": 4},),
+          near=({"terms": ("асфальт", "провалиться"), "within": 3},),
+          exclude=("@ads",)),
+    topic("water", "ЖКХ", words=("вода",), require=("нет", "@pits"), weight=2.0),
+    topic("gas", "Энергетика",
+          regex=(r"\bпахнет\s+газом", {"pattern": r"газ\w*\s+утечк", "weight": 3})),
+    topic("vk-only", "Связь и телевидение", words=("сигнал",), networks=("vk",)),
+    topic("news-only", "Культура", words=("концерт",), sources=("kamensk-news",)),
+    topic("off", "Туризм", words=("яма",), enabled=False),
+)
+LANGUAGE_NOISE = (
+    NoiseConfig(id="ads", name="Объявления", words=("@ads",)),
+    NoiseConfig(id="thanks", name="Благодарности", phrases=("спасибо за",),
+                exclude=("до сих пор",)),
+)
+
+
+@pytest.fixture(scope="module")
+def language() -> RuleSet:
+    return compile_rules(LANGUAGE, RULES, noise=LANGUAGE_NOISE, lists=LISTS)
+
+
+# (text, topic, actionable, score)
+LANGUAGE_CASES = [
+    # list terms, with the list's own weights; a term's own weight replaces the default
+    ("ямы во дворе", "roads", True, 1.0),
+    ("выбоина во дворе", "roads", True, 3.0),
+    ("колдобина", "roads", True, 5.0),
+    ("разбитая дорога", "roads", True, 4.0),
+    # near: any order, at most `within` words apart
+    ("асфальт провалился", "roads", True, 2.0),
+    ("провалился весь асфальт", "roads", True, 2.0),
+    ("асфальт у нас во дворе опять провалился", None, False, 0.0),
+    # exclude through a list also vetoes the topic; the list's phrase is a noise term
+    ("сдается квартира, во дворе яма", None, False, 0.0),
+    # require: every entry; a list entry is satisfied by any of its terms
+    ("нет воды", None, False, 0.0),
+    ("вода", None, False, 0.0),
+    ("вода в яме", "roads", True, 1.0),
+    ("нет воды, во дворе яма", "water", True, 2.0),
+    ("нет воды, кругом выбоины", "roads", True, 3.0),
+    # regex over the normalised text
+    ("В подъезде ПАХНЕТ  газом", "gas", True, 1.0),
+    ("газовая утечка в подвале", "gas", True, 3.0),
+    # scopes: without the network or source the topic does not apply
+    ("пропал сигнал", None, False, 0.0),
+    ("концерт отменили", None, False, 0.0),
+    # a disabled topic is gone
+    ("яма", "roads", True, 1.0),
+    # noise with its own exclusion
+    ("Спасибо за ремонт, яма", "roads", False, 1.0),
+    ("Спасибо за ремонт, но яма до сих пор", "roads", True, 1.0),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "actionable", "score"), LANGUAGE_CASES)
+def test_rule_language(
+    language: RuleSet, text: str, expected: str | None, actionable: bool, score: float
+) -> None:
+    result = classify(text, language)
+    assert (result.topic, result.actionable, result.score) == (expected, actionable, score), \
+        result.why
+
+
+def test_scopes_follow_the_source_and_network(language: RuleSet) -> None:
+    assert classify("пропал сигнал", language, network="vk").topic == "vk-only"
+    assert classify("пропал сигнал", language, network="ok").topic is None
+    assert classify("концерт отменили", language, source="kamensk-news").topic == "news-only"
+    assert classify("концерт отменили", language, source="other").topic is None
+
+
+# (text, expected why)
+LANGUAGE_WHY = [
+    ("выбоина", ("«выбоина» из «@pits» (выбоина)",)),
+    ("асфальт провалился", ("рядом «асфальт» + «провалиться» (асфальт провалился)",)),
+    ("пахнет газом", ("regex «\\bпахнет\\s+газом» (пахнет газом)",)),
+    ("продам яму", ("шум ads: «продам» из «@ads» (продам)",
+                    "тема roads снята исключением «продам» из «@ads» (продам)")),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), LANGUAGE_WHY)
+def test_why_names_lists_near_and_regex(language: RuleSet, text: str, why: tuple[str, ...]) -> None:
+    assert classify(text, language).why == why
+
+
+# (written, topic): misspellings resolved without rules of their own
+SPELLING_CASES = [
+    ("ямммы во дворе", "roads"),
+    ("ЯМЫЫЫ", "roads"),
+    ("ёлки-палки, опять ёлки", "trees"),
+    ("яmа", "roads"),  # Latin m
+    ("кассовый аппарат", None),  # a double letter of a real word is left alone
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SPELLING_CASES)
+def test_misspellings(ruleset: RuleSet, text: str, expected: str | None) -> None:
+    assert classify(text, ruleset).topic == expected
+
+
+def test_stretched_exact_forms_still_match_noise(ruleset: RuleSet) -> None:
+    assert classify("Продаааам контейнер", ruleset).actionable is False
+
+
+def test_texts_without_letters_never_need_a_reaction() -> None:
+    digits = compiled((topic("phone", "ЦУР", words=("112",)),))
+    assert classify("112", digits).topic == "phone"
+    assert classify("112 !!!", digits).actionable is False
+    assert classify("звоню в 112", digits).actionable is True
+
+
+def test_a_list_phrase_may_stand_in_words() -> None:
+    ruleset = compile_rules(
+        (topic("flat", "ЖКХ", words=("@ads",)),), RULES, lists={"ads": LISTS["ads"]}
+    )
+    assert classify("Сдаётся квартира", ruleset).score == 1.0
+
+
+def test_undefined_lists_and_bad_near_are_rejected() -> None:
+    with pytest.raises(RulesError, match=r"список @nope не описан"):
+        compile_rules((topic("a", "ЖКХ", words=("@nope",)),), RULES)
+    with pytest.raises(ValueError, match="от 1 до 20"):
+        topic("a", "ЖКХ", near=({"terms": ("а", "б"), "within": 0},))
+    with pytest.raises(ValueError, match="не компилируется"):
+        topic("a", "ЖКХ", regex=("(яма",))
+
+
+def test_place_required_only_withdraws_actionable_verdicts_without_a_settlement() -> None:
+    verdict = Classification(topic="t", actionable=True, why=("«яма» (яма)",))
+    withdrawn = verdict.place_required()
+    assert withdrawn.actionable is False and "населённый пункт не найден" in withdrawn.why[-1]
+    placed = Classification(topic="t", actionable=True, settlement="Мартюш")
+    assert placed.place_required() is placed
+    assert Classification().place_required() == Classification()
+
+
+def test_classification_is_frozen_and_hashable(ruleset: RuleSet) -> None:
+    result = classify("Ямы", ruleset)
+    with pytest.raises(AttributeError):
+        result.topic = "x"  # type: ignore[misc]
+    assert hash(result) == hash(classify("Ямы", ruleset))
+    assert result == Classification(
+        group="Дороги", topic="roads", topic_name="roads", organisation="Администрация",
+        priority="normal", sla=None, actionable=True, score=1.0, why=("«яма» (ямы)",),
+    )
+
+
+def test_cost_does_not_depend_on_topic_count_for_unmatched_vocabulary() -> None:
+    many = tuple(topic(f"t{n}", "ЖКХ", words=(f"слово{n}",)) for n in range(2000))
+    ruleset = compiled((*TOPICS, *many))
+    assert classify("Ямы на дороге", ruleset).topic == "roads"
+    assert len(ruleset.word_index) > 2000
+
+
+def test_near_with_lists_and_phrases() -> None:
+    yard = ListConfig(terms=("двор", "возле дома"))
+    litter = topic("litter", "Благоустройство",
+                   near=({"terms": ("мусор", "@yard"), "within": 3, "weight": 5},))
+    ruleset = compile_rules((litter,), RULES, lists={"yard": yard})
+    assert classify("мусор возле дома", ruleset).score == 5.0
+    assert classify("во дворе опять мусор", ruleset).score == 5.0
+    assert classify("мусор лежит уже третью неделю во дворе", ruleset).topic is None
+    result = classify("двор, потом пять слов без него и снова мусор, двор", ruleset)
+    assert result.why == ("рядом «мусор» + «@yard» (мусор двор)",)

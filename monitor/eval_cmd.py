@@ -1,0 +1,398 @@
+"""`monitor eval`: measure the rules on a labelled CSV: precision, recall and F1 per ЦУР group."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import html
+import io
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from monitor.classify_cmd import MAX_FIELD, InputError
+from monitor.config import AppConfig, build_ruleset
+from monitor.problems import Problem
+from rules import GROUPS, RuleSet, classify
+
+NO_GROUP = "(нет группы)"
+TOP_CONFUSIONS = 10
+SHOWN_LINES = 20
+_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
+
+LabelMap = Mapping[str, str | None]
+"""A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out."""
+
+
+class LabelMapError(Exception):
+    """The label map cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One CSV record: its last line, text and label; both None when the record is malformed."""
+
+    line: int
+    text: str | None
+    label: str | None
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the rows came to: (true group, predicted group) pairs and the rows left out."""
+
+    pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    left_out: Counter[tuple[str, str]] = field(default_factory=Counter)
+    malformed: list[int] = field(default_factory=list)
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScore:
+    """Precision, recall and F1 of one group; `predicted` is how often the rules chose it."""
+
+    group: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    predicted: int
+
+    @classmethod
+    def of(cls, group: str, hits: int, support: int, predicted: int) -> GroupScore:
+        """Score a group from its counts; an empty ratio counts as 0."""
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return cls(group, precision, recall, f1, support, predicted)
+
+
+def plain_text(text: str) -> str:
+    """Return the text without HTML tags and with entities unescaped (exports carry HTML)."""
+    return html.unescape(_TAG.sub(" ", text)).replace("\xa0", " ")
+
+
+def label_key(label: str) -> str:
+    """A label as matched against the map: surrounding and repeated whitespace ignored."""
+    return " ".join(label.split())
+
+
+@dataclass(frozen=True, slots=True)
+class EvalInput:
+    """Where the labelled rows are and how to read them."""
+
+    data: Path
+    text_column: str
+    label_column: str
+    label_map: Path | None = None
+    skip_unmapped: bool = False
+
+    def rows(self) -> Iterator[Row]:
+        """Stream the records of the data file."""
+        return read_rows(self.data, self.text_column, self.label_column)
+
+
+def eval_command(
+    config: AppConfig, source: EvalInput, min_support: int = 20, fmt: str = "text"
+) -> int:
+    """Classify every labelled row and print the figures; return the exit code."""
+    try:
+        mapping = load_label_map(source.label_map) if source.label_map else {g: g for g in GROUPS}
+        labels = Counter(label_key(r.label) for r in source.rows() if r.label is not None)
+        missing = {k: n for k, n in labels.items() if k and k not in mapping}
+        if missing and not source.skip_unmapped:
+            _print_missing(missing, source.label_map)
+            return 2
+        tally = tally_rows(source.rows(), mapping, build_ruleset(config))
+    except LabelMapError as exc:
+        print(f"Карта меток {source.label_map} содержит ошибки ({len(exc.problems)}):",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except InputError as exc:
+        print(f"Ошибка: {exc}", file=sys.stderr)
+        return 2
+    if not tally.pairs:
+        print(f"Ошибка: в {source.data} нет строк для оценки (строк {tally.rows}, не учтено "
+              f"{sum(tally.left_out.values())}, повреждено {len(tally.malformed)})",
+              file=sys.stderr)
+        return 2
+    report = Report.of(tally, min_support)
+    if fmt == "json":
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        mapped = f" (карта меток {source.label_map})" if source.label_map else ""
+        print(f"Оценка правил на {source.data}{mapped}")
+        print_report(report)
+    return 0
+
+
+def load_label_map(path: Path) -> dict[str, str | None]:
+    """Read a `label,group` CSV; raise LabelMapError naming every bad row at once."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "не в кодировке UTF-8" if isinstance(exc, UnicodeDecodeError) else (
+            f"не прочитан: {exc.strerror or exc}")
+        raise LabelMapError([Problem(file, None, "", f"файл {reason}")]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    if "label" not in header or "group" not in header:
+        found = ", ".join(header) or "ничего"
+        msg = f"нужны колонки label и group; есть: {found}"
+        raise LabelMapError([Problem(file, 1 if header else None, "", msg)])
+    mapping: dict[str, str | None] = {}
+    lines: dict[str, int] = {}
+    problems: list[Problem] = []
+    for record in reader:
+        if not any(cell.strip() for cell in record):
+            continue
+        line = reader.line_num
+        label, group = _map_row(record, header, file, line, problems)
+        if label is None:
+            continue
+        if label in mapping and mapping[label] != group:
+            msg = f"метка {label!r} уже отнесена к {mapping[label]!r} в строке {lines[label]}"
+            problems.append(Problem(file, line, "label", msg))
+        mapping.setdefault(label, group)
+        lines.setdefault(label, line)
+    if not mapping and not problems:
+        problems.append(Problem(file, None, "", "карта меток пуста"))
+    if problems:
+        raise LabelMapError(problems)
+    return mapping
+
+
+def _map_row(
+    record: list[str], header: list[str], file: str, line: int, problems: list[Problem]
+) -> tuple[str | None, str | None]:
+    if len(record) != len(header):
+        msg = f"ожидалось {len(header)} колонок, в строке {len(record)}"
+        problems.append(Problem(file, line, "", msg))
+        return None, None
+    label = label_key(record[header.index("label")])
+    group = record[header.index("group")].strip() or None
+    if not label:
+        problems.append(Problem(file, line, "label", "пустая метка"))
+        return None, None
+    if group is not None and group not in GROUPS:
+        close = difflib.get_close_matches(group, GROUPS, n=1)
+        hint = f"; может быть, {close[0]!r}?" if close else ""
+        msg = f"группа {group!r} не из рубрикатора ЦУР (rules.GROUPS){hint}"
+        problems.append(Problem(file, line, "group", msg))
+        return None, None
+    return label, group
+
+
+def read_rows(path: Path, text_column: str, label_column: str) -> Iterator[Row]:
+    """Yield one Row per CSV record, streaming; a malformed record yields a Row without data."""
+    csv.field_size_limit(MAX_FIELD)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        msg = f"файл {path} не открыт: {exc.strerror or exc}"
+        raise InputError(msg) from None
+    with handle:
+        try:
+            yield from _records(csv.reader(handle), path, text_column, label_column)
+        except UnicodeDecodeError as exc:
+            msg = f"файл {path} не в кодировке UTF-8 (байт {exc.start})"
+            raise InputError(msg) from None
+
+
+class CsvReader(Protocol):
+    """What `csv.reader` returns: records and the line number reached."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+def _records(reader: CsvReader, path: Path, *columns: str) -> Iterator[Row]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"файл {path} пуст") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: заголовок CSV повреждён ({exc})") from None
+    absent = [c for c in columns if c not in header]
+    if absent:
+        names = ", ".join(repr(c) for c in absent)
+        msg = f"в {path} нет колонки {names}; есть: {', '.join(header) or 'ничего'}"
+        raise InputError(msg)
+    text_at, label_at = (header.index(c) for c in columns)
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            # The reader resumes at the next line; the broken record is counted, not fatal.
+            yield Row(reader.line_num, None, None)
+            continue
+        if len(record) == len(header):
+            yield Row(reader.line_num, record[text_at], record[label_at])
+        elif record:
+            yield Row(reader.line_num, None, None)
+
+
+def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tally:
+    """Classify each usable row (HTML stripped) and count it; count the rows left out."""
+    tally = Tally()
+    for row in rows:
+        tally.rows += 1
+        if row.label is None or row.text is None:
+            tally.malformed.append(row.line)
+            continue
+        label = label_key(row.label)
+        if not label:
+            tally.left_out[("пустая метка", "")] += 1
+        elif label not in mapping:
+            tally.left_out[("нет в карте", label)] += 1
+        elif (group := mapping[label]) is None:
+            tally.left_out[("в карте без группы", label)] += 1
+        else:
+            predicted = classify(plain_text(row.text), ruleset).group or NO_GROUP
+            tally.pairs[(group, predicted)] += 1
+    return tally
+
+
+def scores(pairs: Counter[tuple[str, str]]) -> list[GroupScore]:
+    """Per-group scores, the groups with most rows first; groups only predicted come last."""
+    support: Counter[str] = Counter()
+    predicted: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    for (true, guess), count in pairs.items():
+        support[true] += count
+        predicted[guess] += count
+        if true == guess:
+            hits[true] += count
+    groups = {*support, *predicted} - {NO_GROUP}
+    ordered = sorted(groups, key=lambda g: (-support[g], g))
+    return [GroupScore.of(g, hits[g], support[g], predicted[g]) for g in ordered]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Every figure of one evaluation."""
+
+    per_group: list[GroupScore]
+    accuracy: float
+    macro_f1: float | None
+    macro_f1_all: float | None
+    min_support: int
+    confusions: list[tuple[str, str, int]]
+    left_out: list[tuple[str, str, int]]
+    malformed: list[int]
+    counts: dict[str, int]
+
+    @classmethod
+    def of(cls, tally: Tally, min_support: int) -> Report:
+        """Score a non-empty tally; macro-F1 is over groups with at least `min_support` rows."""
+        per_group = scores(tally.pairs)
+        evaluated = sum(tally.pairs.values())
+        correct = sum(n for (true, guess), n in tally.pairs.items() if true == guess)
+        confusions = sorted(((t, g, n) for (t, g), n in tally.pairs.items() if t != g),
+                            key=lambda c: (-c[2], c[0], c[1]))
+        left_out = sorted(((r, label, n) for (r, label), n in tally.left_out.items()),
+                          key=lambda entry: (-entry[2], entry[0], entry[1]))
+        counts = {
+            "rows": tally.rows, "evaluated": evaluated, "correct": correct,
+            "no_group": sum(n for (_, g), n in tally.pairs.items() if g == NO_GROUP),
+            "left_out": sum(tally.left_out.values()), "malformed": len(tally.malformed),
+            "groups_over_min_support": sum(1 for s in per_group if s.support >= min_support),
+        }
+        return cls(
+            per_group=per_group,
+            accuracy=correct / evaluated,
+            macro_f1=_mean([s.f1 for s in per_group if s.support >= min_support]),
+            macro_f1_all=_mean([s.f1 for s in per_group if s.support > 0]),
+            min_support=min_support,
+            confusions=confusions[:TOP_CONFUSIONS],
+            left_out=left_out,
+            malformed=tally.malformed[:SHOWN_LINES],
+            counts=counts,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The figures as plain data, as `--format json` prints them."""
+        return {
+            "per_group": [asdict(s) for s in self.per_group],
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "macro_f1_all": self.macro_f1_all,
+            "min_support": self.min_support,
+            "confusions": [{"true": t, "predicted": g, "count": n}
+                           for t, g, n in self.confusions],
+            "left_out": [{"reason": r, "label": label, "rows": n}
+                         for r, label, n in self.left_out],
+            "malformed_lines": self.malformed,
+            "counts": self.counts,
+        }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _print_missing(missing: dict[str, int], label_map: Path | None) -> None:
+    if label_map:
+        print(f"Ошибка: меток нет в карте {label_map} ({len(missing)}); добавьте их "
+              "(пустая группа — не учитывать) или запустите с --skip-unmapped:", file=sys.stderr)
+    else:
+        print(f"Ошибка: метки не являются группами ЦУР ({len(missing)}); укажите "
+              "--label-map FILE или --skip-unmapped:", file=sys.stderr)
+    for label, count in sorted(missing.items(), key=lambda item: (-item[1], item[0])):
+        print(f"  {label!r}: {count} стр.", file=sys.stderr)
+
+
+def print_report(report: Report) -> None:
+    """Print the figures as a readable Russian table and summary."""
+    counts = report.counts
+    width = max([len("группа"), *(len(s.group) for s in report.per_group)])
+    print(f"{'группа':<{width}}  {'точность':>8}  {'полнота':>8}  {'F1':>6}  {'строк':>6}")
+    for s in report.per_group:
+        print(f"{s.group:<{width}}  {s.precision:>8.3f}  {s.recall:>8.3f}  {s.f1:>6.3f}"
+              f"  {s.support:>6}")
+    print()
+    print(f"Точность (accuracy): {report.accuracy:.3f} "
+          f"({counts['correct']} из {counts['evaluated']})")
+    print(f"Macro-F1 (группы с ≥{report.min_support} строк): {_figure(report.macro_f1)} "
+          f"(групп: {counts['groups_over_min_support']})")
+    print(f"Macro-F1 (все группы): {_figure(report.macro_f1_all)}")
+    print(f"Без группы (ни одна тема не набрала балл): {counts['no_group']} стр.")
+    _print_left_out(report)
+    if report.confusions:
+        print(f"Частые ошибки (истинная → предсказанная), до {TOP_CONFUSIONS}:")
+    for true, guess, count in report.confusions:
+        print(f"  {true} → {guess}: {count}")
+
+
+def _figure(value: float | None) -> str:
+    return "— (нет таких групп)" if value is None else f"{value:.3f}"
+
+
+def _print_left_out(report: Report) -> None:
+    counts = report.counts
+    if not report.left_out and not counts["malformed"]:
+        print(f"Учтены все строки: {counts['rows']}.")
+        return
+    print(f"Не учтены {counts['left_out'] + counts['malformed']} из {counts['rows']} стр.:")
+    for reason, label, rows in report.left_out:
+        print(f"  {reason}{f' {label!r}' if label else ''}: {rows}")
+    if counts["malformed"]:
+        more = ", …" if counts["malformed"] > len(report.malformed) else ""
+        print(f"  повреждённые строки CSV: {counts['malformed']} "
+              f"(строки {', '.join(map(str, report.malformed))}{more})")

@@ -1,0 +1,71 @@
+"""Read-only queries for replaying stored items through changed rules; never writes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import aiosqlite
+
+from connectors.base import Item
+
+_STORED_ITEMS = (
+    "SELECT i.id, i.source_id, i.external_id, i.network, i.kind, i.url, i.author,"
+    " i.is_official, i.published_at, i.text, i.group_name, i.topic, i.actionable,"
+    " n.id AS incident_id, n.status FROM items i LEFT JOIN incidents n ON n.item_id = i.id"
+    " ORDER BY i.id DESC"
+)
+"""Every item with its latest text (items.text is the newest version) and its incident."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as last stored (latest text), its stored verdict and its incident, if any."""
+
+    id: int
+    item: Item
+    network: str
+    group: str | None
+    topic: str | None
+    actionable: bool
+    incident_id: int | None
+    incident_status: str | None
+
+
+class ReadOnlyDatabase:
+    """A connection that cannot write: the replay must leave the daemon's database untouched."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._conn = connection
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path) -> AsyncIterator[ReadOnlyDatabase]:
+        """Open an existing database read-only (SQLite `mode=ro`); never creates or migrates."""
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = await aiosqlite.connect(uri, uri=True)
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA query_only=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            yield cls(conn)
+        finally:
+            await conn.close()
+
+    async def stored_items(self) -> AsyncIterator[StoredItem]:
+        """Yield every stored item with its latest text, newest first, streaming."""
+        async with self._conn.execute(_STORED_ITEMS) as cursor:
+            async for row in cursor:
+                item = Item(
+                    source_id=row["source_id"], external_id=row["external_id"], url=row["url"],
+                    text=row["text"], published_at=datetime.fromisoformat(row["published_at"]),
+                    author=row["author"], kind=row["kind"], is_official=bool(row["is_official"]),
+                )
+                yield StoredItem(
+                    id=row["id"], item=item, network=row["network"], group=row["group_name"],
+                    topic=row["topic"], actionable=bool(row["actionable"]),
+                    incident_id=row["incident_id"], incident_status=row["status"],
+                )
