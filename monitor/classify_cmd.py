@@ -74,12 +74,19 @@ def _csv(handle: Iterable[str], column: str, path: Path) -> Iterator[Record]:
 
 
 def classify_command(
-    config: AppConfig, texts: list[str], input_path: str | None, text_column: str, fmt: str
+    config: AppConfig, texts: list[str], input_path: str | None, text_column: str, fmt: str,
+    source: str | None = None,
 ) -> int:
     """Print one classification per text, in input order; return the exit code."""
     if not texts and not input_path:
         print("Укажите тексты или --input FILE", file=sys.stderr)
         return 2
+    sources = {s.id: s.network for s in config.sources}
+    if source is not None and source not in sources:
+        known = ", ".join(sorted(sources)) or "нет ни одного"
+        print(f"Источник {source!r} не описан в [[sources]] (есть: {known})", file=sys.stderr)
+        return 2
+    network = sources.get(source) if source is not None else None
     ruleset = build_ruleset(config)
     records: Iterator[Record] = iter(
         (n, t, None) for n, t in enumerate(texts, start=1)
@@ -93,7 +100,7 @@ def classify_command(
                 errors += 1
                 _print_error(number, error or "", fmt)
                 continue
-            result = classify(text, ruleset)
+            result = classify(text, ruleset, source=source, network=network)
             _print_result(text, result.as_dict(), fmt)
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)

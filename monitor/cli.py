@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--input", help="CSV или JSONL файл с текстами")
     classify.add_argument("--text-column", default="text", help="колонка с текстом в CSV")
     classify.add_argument("--format", choices=["text", "json"], default="text")
+    classify.add_argument("--source", help="id источника: темы с sources/networks как для него")
     incidents = sub.choices["incidents"]
     incidents.add_argument("--overdue", action="store_true", help="только просроченные")
     incidents.add_argument("--format", choices=["text", "json"], default="text")
@@ -130,7 +131,7 @@ def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.classify_cmd import classify_command
 
     return classify_command(loaded.config, args.texts, args.input, args.text_column,
-                            args.format)
+                            args.format, args.source)
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
         late = " ПРОСРОЧЕН" if r.status == "open" and r.due_at <= clock.now() else ""
         text = " ".join(r.text.split())
         text = text[:97] + "…" if len(text) > 98 else text
-        print(f"#{r.id} [{r.status}{late}] срок {due} {r.group_name or '—'} / "
-              f"{r.topic_name or '—'}\n    {r.url}\n    {text}")
+        extra = f", повторов {r.mentions}" if r.mentions else ""
+        place = f" ({r.settlement})" if r.settlement else ""
+        print(f"#{r.id} [{r.status}{late}{extra}] срок {due} {r.group_name or '—'} / "
+              f"{r.topic_name or '—'}{place}\n    {r.url}\n    {text}")
     return 0

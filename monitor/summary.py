@@ -41,9 +41,19 @@ def config_summary(loaded: LoadedConfig) -> str:
         target = getattr(s, "channel", "")
         lines.append(f"  {s.id}: {s.network} {target}, каждые {format_duration(s.interval)}, "
                      f"догонять до {format_duration(s.lookback)}{state}")
-    groups = Counter(t.group for t in cfg.topics)
-    lines.append(f"Темы ({len(cfg.topics)}) в {len(groups)} группах: "
-                 + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())))
+    active = [t for t in cfg.topics if t.enabled]
+    groups = Counter(t.group for t in active)
+    off = len(cfg.topics) - len(active)
+    lines.append(f"Темы ({len(active)}{f', выключено {off}' if off else ''}) в {len(groups)} "
+                 "группах: " + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())))
+    lines.append(f"Правила шума: {len(cfg.noise)}; списков: {len(cfg.lists)}")
+    places = cfg.places
+    lines.append(f"Места: {places.municipality or 'округ не указан'}, "
+                 f"населённых пунктов {len(places.settlements)}")
+    dup = cfg.duplicates
+    lines.append("Повторы жалоб: " + (
+        f"объединяются в течение {format_duration(dup.window)}, сходство ≥ {dup.similarity}"
+        if dup.enabled else "не объединяются"))
     chats = ", ".join(f"{c.name} ({c.id})" for c in cfg.telegram.chats) or "нет"
     lines.append(f"Чаты оповещений: {chats}")
     if loaded.warnings:

@@ -105,3 +105,19 @@ def test_incidents_json_and_overdue_filter(tmp_path: Path, capsys) -> None:  # t
     assert [r["url"] for r in json.loads(capsys.readouterr().out)] == ["https://t.me/news/1"]
     assert main(["incidents", "--config", str(config), "--overdue"]) == 0
     assert "ПРОСРОЧЕН" in capsys.readouterr().out
+
+
+def test_classify_as_a_given_source_applies_scopes(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[sources]]\nid = "news"\nnetwork = "telegram_web"\nchannel = "kamensk_news"\n'
+        '[[topics]]\nid = "ferry"\ngroup = "Общественный транспорт"\nname = "Переправа"\n'
+        'organisation = "Отдел транспорта"\nwords = ["паром"]\nsources = ["news"]\n',
+        encoding="utf-8")
+    args = ["classify", "--config", str(config), "--format", "json", "Паром опять не ходит"]
+    assert main(args) == 0
+    assert json_lines(capsys.readouterr().out)[0]["topic"] is None
+    assert main([*args, "--source", "news"]) == 0
+    assert json_lines(capsys.readouterr().out)[0]["topic"] == "ferry"
+    assert main([*args, "--source", "nope"]) == 2
+    assert "Источник 'nope' не описан" in capsys.readouterr().err
