@@ -57,16 +57,12 @@ class Intake:
             DuplicateRule(repeats.window, repeats.similarity) if repeats.enabled else None
         )
 
-    def classify(
-        self, item: Item, network: str, now: datetime, *, require_place: bool = False
-    ) -> ClassifiedItem:
+    def classify(self, item: Item, network: str, now: datetime) -> ClassifiedItem:
         """Classify one item and, if it needs a reaction, describe its incident.
 
-        With `require_place`, an item that names none of our settlements needs no reaction.
+        The ruleset knows which sources require one of our places (`require_place`).
         """
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
-        if require_place:
-            result = result.place_required()
         incident = None
         if result.actionable and not item.is_official:
             policy = self._config.policy_for(result.sla, result.priority or "normal")
@@ -115,11 +111,7 @@ class SourcePoller:
             log.exception("source %s: unexpected error while fetching", self.settings.id)
             self._failed(None, now)
             return None
-        entries = [
-            self._intake.classify(i, self.settings.network, now,
-                                  require_place=self.settings.require_place)
-            for i in page.items
-        ]
+        entries = [self._intake.classify(i, self.settings.network, now) for i in page.items]
         result = await save_items_and_cursor(self._db, self.settings.id, entries,
                                              page.next_cursor, now, self._intake.duplicates)
         self._succeeded(now, page.notices, result)

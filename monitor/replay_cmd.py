@@ -91,7 +91,6 @@ class Replayer:
         calendar = WorkingCalendar(old.calendar)
         self._old = Intake(old, build_ruleset(old), calendar)
         self._new = Intake(new, build_ruleset(new), calendar)
-        self._require_place = {s.id: s.require_place for s in old.sources}
         self._limit = limit
         # Deadlines are worked out but never shown; any aware moment will do.
         self._now = datetime.now(UTC)
@@ -100,11 +99,10 @@ class Replayer:
     def compare(self, stored: StoredItem) -> None:
         """Classify one item under both rule sets and file the difference, if any."""
         item, network = stored.item, stored.network
-        place = self._require_place.get(item.source_id, False)
         change = Change(
             stored,
-            self._old.classify(item, network, self._now, require_place=place),
-            self._new.classify(item, network, self._now, require_place=place),
+            self._old.classify(item, network, self._now),
+            self._new.classify(item, network, self._now),
         )
         before, after = change.before.incident is not None, change.after.incident is not None
         replay = self.replay

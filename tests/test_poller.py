@@ -237,7 +237,7 @@ def test_require_place_without_a_settlement_says_why(tmp_path: Path) -> None:
     free = intake.classify(elsewhere, "telegram_web", START)
     assert free.actionable and free.incident is not None and free.settlement is None
     item = Item("strict", "3", "https://t.me/martyush/3", "Яма у подъезда", START)
-    strict = intake.classify(item, "telegram_web", START, require_place=True)
+    strict = intake.classify(item, "telegram_web", START)
     assert (strict.actionable, strict.incident, strict.topic) == (False, None, "pits")
     assert strict.why[-1] == NO_PLACE
 
@@ -245,7 +245,7 @@ def test_require_place_without_a_settlement_says_why(tmp_path: Path) -> None:
 def test_require_place_with_a_settlement_opens_the_incident(tmp_path: Path) -> None:
     intake = intake_for(tmp_path)
     item = Item("strict", "4", "https://t.me/martyush/4", "Яма у подъезда в Мартюше", START)
-    found = intake.classify(item, "telegram_web", START, require_place=True)
+    found = intake.classify(item, "telegram_web", START)
     assert found.actionable and found.incident is not None
     assert found.settlement == "Мартюш" and NO_PLACE not in found.why
 
