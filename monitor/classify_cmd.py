@@ -6,7 +6,9 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from monitor.config import AppConfig, build_ruleset
 from rules import classify
@@ -20,8 +22,10 @@ class InputError(Exception):
     """The input file cannot be read at all."""
 
 
-def read_texts(path: Path, text_column: str) -> Iterator[Record]:
-    """Yield (line, text, error) per record of a CSV or JSONL file, in order, streaming."""
+@contextmanager
+def open_input(path: Path) -> Iterator[TextIO]:
+    """Open a UTF-8 (BOM allowed) input file; unreadable or non-UTF-8 input is an InputError."""
+    csv.field_size_limit(MAX_FIELD)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -29,13 +33,19 @@ def read_texts(path: Path, text_column: str) -> Iterator[Record]:
         raise InputError(msg) from None
     with handle:
         try:
-            if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-                yield from _jsonl(handle)
-            else:
-                yield from _csv(handle, text_column, path)
+            yield handle
         except UnicodeDecodeError as exc:
             msg = f"файл {path} не в кодировке UTF-8 (байт {exc.start})"
             raise InputError(msg) from None
+
+
+def read_texts(path: Path, text_column: str) -> Iterator[Record]:
+    """Yield (line, text, error) per record of a CSV or JSONL file, in order, streaming."""
+    with open_input(path) as handle:
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            yield from _jsonl(handle)
+        else:
+            yield from _csv(handle, text_column, path)
 
 
 def _jsonl(handle: Iterable[str]) -> Iterator[Record]:
@@ -55,7 +65,6 @@ def _jsonl(handle: Iterable[str]) -> Iterator[Record]:
 
 
 def _csv(handle: Iterable[str], column: str, path: Path) -> Iterator[Record]:
-    csv.field_size_limit(MAX_FIELD)
     reader = csv.DictReader(handle)
     try:
         fields = reader.fieldnames or []

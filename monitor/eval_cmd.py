@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from monitor.classify_cmd import MAX_FIELD, InputError
+from monitor.classify_cmd import InputError, open_input
 from monitor.config import AppConfig, build_ruleset
 from monitor.problems import Problem
 from rules import GROUPS, RuleSet, classify
@@ -197,18 +197,8 @@ def _map_row(
 
 def read_rows(path: Path, text_column: str, label_column: str) -> Iterator[Row]:
     """Yield one Row per CSV record, streaming; a malformed record yields a Row without data."""
-    csv.field_size_limit(MAX_FIELD)
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        msg = f"файл {path} не открыт: {exc.strerror or exc}"
-        raise InputError(msg) from None
-    with handle:
-        try:
-            yield from _records(csv.reader(handle), path, text_column, label_column)
-        except UnicodeDecodeError as exc:
-            msg = f"файл {path} не в кодировке UTF-8 (байт {exc.start})"
-            raise InputError(msg) from None
+    with open_input(path) as handle:
+        yield from _records(csv.reader(handle), path, text_column, label_column)
 
 
 class CsvReader(Protocol):
