@@ -1,12 +1,7 @@
 """Topic rules: declarative models, their compilation and the pure classifier."""
 
-from rules.engine import (
-    Classification,
-    RulesError,
-    RuleSet,
-    classify,
-    compile_rules,
-)
+from rules.compiler import RulesError, compile_rules
+from rules.engine import Classification, RuleSet, classify
 from rules.groups import GROUPS
 from rules.model import (
     ListConfig,
