@@ -102,7 +102,7 @@ def startup_seconds(config: Path, rules: Path | None = None) -> tuple[float, flo
 
 def dictionary_vocabulary(ruleset: RuleSet, needed: int) -> list[str]:
     """Distinct dictionary lemmas no rule uses: nouns, adjectives, verbs from random prefixes."""
-    used = set(ruleset.word_index) | set(ruleset.phrase_index)
+    used = set(ruleset.index.words) | set(ruleset.index.phrases)
     generator = random.Random(SEED)
     found: set[str] = set()
     while len(found) < needed:
@@ -119,7 +119,7 @@ def dictionary_vocabulary(ruleset: RuleSet, needed: int) -> list[str]:
 
 def corpus_vocabulary(texts: Sequence[str], ruleset: RuleSet) -> tuple[list[str], list[str]]:
     """Corpus content words and adjacent pairs of them that no rule uses, shuffled."""
-    used = set(ruleset.word_index) | set(ruleset.phrase_index)
+    used = set(ruleset.index.words) | set(ruleset.index.phrases)
     counts: Counter[str] = Counter()
     pairs: Counter[tuple[str, str]] = Counter()
     for text in texts:
@@ -268,7 +268,7 @@ def dump(path: Path, texts: Sequence[str], config: Path) -> int:
 
 def _hot(texts: Sequence[str], ruleset: RuleSet) -> float:
     """Words per text that can match some term of the rule set."""
-    return sum(1 for t in texts for w in WORD_RE.findall(t.lower()) if ruleset.memo.get(w)) \
+    return sum(1 for t in texts for w in WORD_RE.findall(t.lower()) if ruleset.index.memo.get(w)) \
         / len(texts)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from rules.engine import NO_MATCH, Placed, RuleSet, Scoring
+from rules.engine import Placed, RuleSet
 from rules.model import (
     LIST_MARK,
     ListConfig,
@@ -23,6 +23,7 @@ from rules.model import (
 )
 from rules.morph import Slots, term_words
 from rules.places import SettlementLike, place_terms
+from rules.wordindex import NO_MATCH, PhraseHit, Scoring, WordIndex
 
 _EXACT_MARK_RE = re.compile(r"(?<!\S)=")
 
@@ -189,8 +190,6 @@ def compile_rules(
         noise=quiet,
         min_score=rules.min_score,
         terms=terms,
-        word_index=_index(terms, phrases=False),
-        phrase_index=_index(terms, phrases=True),
         nears=nears,
         near_checks=near_checks,
         trigger_terms=frozenset(near_checks),
@@ -207,29 +206,48 @@ def compile_rules(
 
 def _views(terms: tuple[Term, ...], conditional: Set[int]) -> dict[str, Any]:
     """The views of the terms that classification reads, by RuleSet field."""
-    def which(test: Callable[[Term], object]) -> frozenset[int]:
-        return frozenset(n for n, term in enumerate(terms) if test(term))
-
-    # Equal scorings are one object: the few that most texts touch stay in the CPU cache.
-    shared: dict[Scoring, Scoring] = {}
     vetoers = _vetoers(terms, conditional)
-    slots = {keys: n for n, keys in enumerate(dict.fromkeys(
-        keys for term in terms for _, keys in term.others))}
-    scorings = tuple(shared.setdefault(items, items)
-                     for items in (tuple(term.scoring.items()) for term in terms))
     return {
-        "scorings": scorings,
-        "pairs": tuple(enumerate(scorings)),
-        "counted": which(lambda t: t.scoring or t.effects),
-        "positional": which(lambda t: t.parts or t.places),
-        "effectful": which(lambda t: t.effects),
-        "place_terms": which(lambda t: t.places),
+        "index": _word_index(terms),
+        "effectful": _which(terms, lambda t: t.effects),
+        "place_terms": _which(terms, lambda t: t.places),
         "vetoers": vetoers,
         "guarded": frozenset(vetoers),
-        "slot_ids": slots,
-        "slot_index": _grouped((key, slot) for keys, slot in slots.items() for key in keys),
-        "padding": (NO_MATCH,) * max((abs(n) for t in terms for n, _ in t.others), default=0),
     }
+
+
+def _word_index(terms: tuple[Term, ...]) -> WordIndex:
+    """The word index over the compiled terms."""
+    # Equal scorings are one object: the few that most texts touch stay in the CPU cache.
+    shared: dict[Scoring, Scoring] = {}
+    scorings = tuple(shared.setdefault(items, items)
+                     for items in (tuple(term.scoring.items()) for term in terms))
+    counted = _which(terms, lambda t: t.scoring or t.effects)
+    positional = _which(terms, lambda t: t.parts or t.places)
+    slots = {keys: n for n, keys in enumerate(dict.fromkeys(
+        keys for term in terms for _, keys in term.others))}
+
+    def phrase_hit(term_id: int, term: Term) -> PhraseHit:
+        rest = tuple((offset, slots[keys]) for offset, keys in term.others)
+        scoring = scorings[term_id] if term_id in counted else None
+        return (term_id, term.anchor, term.after, rest, term_id in positional, scoring)
+
+    return WordIndex(
+        words=_index(terms, phrases=False),
+        phrases=_index(terms, phrases=True),
+        slots=_grouped((key, slot) for keys, slot in slots.items() for key in keys),
+        phrase_hits={n: phrase_hit(n, term) for n, term in enumerate(terms)
+                     if len(term.words) > 1},
+        pairs=tuple(enumerate(scorings)),
+        counted=counted,
+        positional=positional,
+        padding=(NO_MATCH,) * max((abs(n) for t in terms for n, _ in t.others), default=0),
+    )
+
+
+def _which(terms: tuple[Term, ...], test: Callable[[Term], object]) -> frozenset[int]:
+    """Ids of the terms that pass `test`."""
+    return frozenset(n for n, term in enumerate(terms) if test(term))
 
 
 def _vetoers(terms: tuple[Term, ...], conditional: Set[int]) -> dict[int, frozenset[int] | None]:

@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import compress
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rules.model import MatchRules, NoiseConfig, TopicConfig
-from rules.morph import WORD_RE, normalise_text, token_keys
+from rules.morph import WORD_RE, normalise_text
 from rules.places import pick_settlement
+from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 
 if TYPE_CHECKING:
     from rules.compiler import Near, Pattern, Scope, Term
 
-# Words resolved to what they do, per rule set; cleared when full to bound memory.
-MEMO_SIZE = 1 << 17
-GROUP_MEMO_SIZE = 1 << 12
 _LETTER_RE = re.compile(r"[^\W\d_]")
 NO_PLACE = "источник требует упоминания места: населённый пункт не найден"
 
-Scoring = tuple[tuple[int, float], ...]
-"""(rule, points) for each rule a term scores in; empty for a term that only vetoes or enables."""
-Counted = tuple[tuple[int, Scoring], ...]
-"""(term, its scoring) of the terms that count, which a text word matches by itself."""
-PhraseHit = tuple[int, int, int, tuple[tuple[int, int], ...], bool, Scoring | None]
-"""A phrase as matching needs it: (term, anchor, words after the anchor, words still to check
-as (offset from the anchor, slot), whether its position matters, its scoring if it counts)."""
-Node = tuple[tuple[PhraseHit, ...], "Groups"]
-"""What a neighbour admits: (phrases now complete, groups of those that need more words)."""
-Groups = tuple[tuple[int, frozenset[int], dict[frozenset[int], Node], "PhraseGroup"], ...]
-"""(offset, slots, admitted, group) of each group of phrases that check the word at `offset`."""
 Placed = list[tuple[int, tuple[int, ...]]]
 """(position, terms) of positional terms (`near` parts, places) in the order met."""
 Evidence = tuple[int, float, str | tuple[str, int, int]]
@@ -40,75 +27,6 @@ Evidence = tuple[int, float, str | tuple[str, int, int]]
 (label, first, last position), written out only when `why` is read."""
 Context = tuple[str | None, str | None, str | None]
 """(source, network, settlement) of the message, for scopes."""
-
-
-class Entry:
-    """What a text word matches by itself, and which words of phrases it can be."""
-
-    __slots__ = ("words", "placed", "groups", "fills")
-
-    def __init__(
-        self, words: Counted, placed: tuple[int, ...], groups: Groups, fills: frozenset[int]
-    ) -> None:
-        self.words = words  # terms that count, in id order
-        self.placed = placed  # terms whose position matters
-        self.groups = groups  # phrases anchored on this word
-        self.fills = fills  # phrase slots (non-anchor phrase words) this word fits
-
-
-class Filler(tuple):  # type: ignore[type-arg]
-    """A word that matches nothing by itself; `fills` as in Entry."""
-
-    # An empty tuple is false, so classify skips these words in C (`compress`), while a
-    # phrase check still reads `fills` of a neighbour without a lookup.
-    words: ClassVar[Counted] = ()
-    placed: ClassVar[tuple[int, ...]] = ()
-    groups: ClassVar[Groups] = ()
-    fills: frozenset[int]
-
-    @classmethod
-    def of(cls, fills: frozenset[int]) -> Filler:
-        filler = cls()
-        filler.fills = fills
-        return filler
-
-
-Word = Entry | Filler
-NO_MATCH = Filler.of(frozenset())
-
-
-@dataclass(slots=True)
-class PhraseGroup:
-    """Phrases anchored on one word that check the word at `offset` from it next."""
-
-    # What a neighbour admits is remembered per set of slots it fits, as a node of the same
-    # kind: a phrase check is one set test per word, however many phrases share a prefix
-    # («… на дороге»: twenty phrases, one test for «на», one for the word before it).
-    offset: int
-    candidates: tuple[tuple[int, PhraseHit], ...]
-    admitted: dict[frozenset[int], Node] = field(default_factory=dict)
-
-    def admit(self, fills: frozenset[int]) -> Node:
-        """The phrases whose word at `offset` fits one of `fills`, as a node to go on from."""
-        fits = [hit for slot, hit in self.candidates if slot in fills]
-        node = (tuple(hit for hit in fits if not hit[3]),
-                phrase_groups(hit for hit in fits if hit[3]))
-        if len(self.admitted) >= GROUP_MEMO_SIZE:
-            self.admitted.clear()
-        self.admitted[fills] = node
-        return node
-
-
-def phrase_groups(hits: Iterable[PhraseHit]) -> Groups:
-    """Phrases grouped by the offset of the next word they check, in order of offset."""
-    by_offset: dict[int, list[tuple[int, PhraseHit]]] = {}
-    for term_id, anchor, after, rest, spot, scoring in hits:
-        offset, slot = rest[0]
-        by_offset.setdefault(offset, []).append(
-            (slot, (term_id, anchor, after, rest[1:], spot, scoring)))
-    groups = [PhraseGroup(offset, tuple(found)) for offset, found in sorted(by_offset.items())]
-    return tuple((g.offset, frozenset(slot for slot, _ in g.candidates), g.admitted, g)
-                 for g in groups)
 
 
 class _Reasons:
@@ -169,17 +87,14 @@ _new = object.__new__
 
 @dataclass(frozen=True, eq=False)
 class RuleSet:
-    """Compiled rules: shared terms, indexes from a lemma (or «=form») to term ids, and the
-    views of them that classification reads, all made by rules.compiler."""
+    """Compiled rules: shared terms, the word index, and the views of them that
+    classification reads, all made by rules.compiler."""
 
     topics: tuple[TopicConfig, ...]
     noise: tuple[NoiseConfig, ...]
     min_score: float
     terms: tuple[Term, ...]
-    word_index: Mapping[str, tuple[int, ...]]
-    phrase_index: Mapping[str, tuple[int, ...]]
-    slot_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    slot_ids: Mapping[frozenset[str], int] = field(default_factory=dict)
+    index: WordIndex
     nears: tuple[Near, ...] = ()
     near_checks: Mapping[int, tuple[frozenset[int], tuple[tuple[int, Near], ...]]] = field(
         default_factory=dict)
@@ -190,11 +105,6 @@ class RuleSet:
     settlements: tuple[str, ...] = ()
     place_required: frozenset[str] = frozenset()
     verdicts: tuple[Mapping[str, object], ...] = ()
-    scorings: tuple[Scoring, ...] = ()
-    pairs: Counted = ()
-    """(term, its scoring) of every term: one shared object per term for Entry.words."""
-    counted: frozenset[int] = frozenset()
-    positional: frozenset[int] = frozenset()
     effectful: frozenset[int] = frozenset()
     place_terms: frozenset[int] = frozenset()
     trigger_terms: frozenset[int] = frozenset()
@@ -203,60 +113,6 @@ class RuleSet:
     them (None: they have a requirement or a scope)."""
     guarded: frozenset[int] = frozenset()
     topic_count: int = 0
-    padding: tuple[Word, ...] = ()
-    """As many NO_MATCH as a phrase reaches from its anchor. Put after a text's words, they
-    are what a phrase check finds past the last word or, by a negative index, before the
-    first: no bounds test in the loop."""
-    memo: dict[str, Word] = field(default_factory=dict, repr=False)
-    groups: dict[frozenset[int], Groups] = field(default_factory=dict, repr=False)
-    shared: dict[Hashable, Word] = field(default_factory=dict, repr=False)
-
-    def entry(self, token: str) -> Word:
-        """What a text word does: remembered, or resolved now."""
-        found = self.memo.get(token)
-        return self.resolve(token) if found is None else found
-
-    def resolve(self, token: str) -> Word:
-        """What a text word does, computed once per distinct word."""
-        words: set[int] = set()
-        phrases: set[int] = set()
-        fills: set[int] = set()
-        for key in token_keys(token):
-            words.update(self.word_index.get(key, ()))
-            phrases.update(self.phrase_index.get(key, ()))
-            fills.update(self.slot_index.get(key, ()))
-        if len(self.memo) >= MEMO_SIZE:
-            self.memo.clear()
-            self.groups.clear()
-            self.shared.clear()
-        # Words that do the same share one entry («яма», «ямы», «яму»…): fewer objects for
-        # the CPU cache to hold.
-        slots = frozenset(fills)
-        entry = self.shared.get(slots)  # a Filler is false: test for None
-        if entry is None:
-            entry = self.shared[slots] = Filler.of(slots) if slots else NO_MATCH
-        if words or phrases:
-            counted = tuple(self.pairs[t] for t in sorted(words & self.counted))
-            placed = tuple(sorted(words & self.positional))
-            groups = self._groups(phrases)
-            same = (counted, placed, id(groups), slots)  # groups: one object per phrase set
-            entry = self.shared.get(same) or self.shared.setdefault(
-                same, Entry(counted, placed, groups, entry.fills))
-        self.memo[token] = entry
-        return entry
-
-    def _groups(self, phrases: set[int]) -> Groups:
-        """Phrases anchored on a word, grouped by the offset of their nearest other word."""
-        key = frozenset(phrases)
-        if key not in self.groups:
-            self.groups[key] = phrase_groups(self._phrase_hit(n) for n in sorted(phrases))
-        return self.groups[key]
-
-    def _phrase_hit(self, term_id: int) -> PhraseHit:
-        term = self.terms[term_id]
-        rest = tuple((offset, self.slot_ids[keys]) for offset, keys in term.others)
-        scoring = self.scorings[term_id] if term_id in self.counted else None
-        return (term_id, term.anchor, term.after, rest, term_id in self.positional, scoring)
 
     def rule(self, index: int) -> MatchRules:
         """A topic (indexes first) or a noise rule (indexes after the topics)."""
@@ -279,11 +135,12 @@ def classify(
     tokens = WORD_RE.findall(lowered)
     if not tokens:
         return NOTHING
+    index = ruleset.index
     try:
-        entries = list(map(ruleset.memo.__getitem__, tokens))
+        entries = list(map(index.memo.__getitem__, tokens))
     except KeyError:
-        entries = list(map(ruleset.entry, tokens))
-    entries += ruleset.padding
+        entries = list(map(index.entry, tokens))
+    entries += index.padding
     # The loop over the words is here, not in a function of its own: a call less per text
     # is 3% of the whole. Which words matched is looked up again only when `why` is read.
     matched: dict[int, Scoring] = {}

@@ -515,7 +515,7 @@ def test_cost_does_not_depend_on_topic_count_for_unmatched_vocabulary() -> None:
     many = tuple(topic(f"t{n}", "ЖКХ", words=(f"слово{n}",)) for n in range(2000))
     ruleset = compiled((*TOPICS, *many))
     assert classify("Ямы на дороге", ruleset).topic == "roads"
-    assert len(ruleset.word_index) > 2000
+    assert len(ruleset.index.words) > 2000
 
 
 def test_near_with_lists_and_phrases() -> None:
