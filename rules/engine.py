@@ -7,21 +7,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import compress
-from typing import TYPE_CHECKING
 
+from rules.compiled import Near, Pattern, Placed, Scope, Term
 from rules.model import MatchRules, NoiseConfig, TopicConfig
 from rules.morph import WORD_RE, normalise_text
 from rules.places import pick_settlement
 from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 
-if TYPE_CHECKING:
-    from rules.compiler import Near, Pattern, Scope, Term
-
 _LETTER_RE = re.compile(r"[^\W\d_]")
 NO_PLACE = "источник требует упоминания места: населённый пункт не найден"
 
-Placed = list[tuple[int, tuple[int, ...]]]
-"""(position, terms) of positional terms (`near` parts, places) in the order met."""
 Evidence = tuple[int, float, str | tuple[str, int, int]]
 """(rule, points, why) of a `near` or `regex` entry that matched; a `near` entry's why is
 (label, first, last position), written out only when `why` is read."""
