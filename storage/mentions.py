@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from monitor.dedup import TextPrint, resemblance
+from monitor.dedup import TextPrint, resemblance, text_print
 from storage.db import Database, to_db
 
 # Candidates sharing the most band keys are checked first; a true repeat shares most of them.
@@ -80,6 +80,25 @@ async def remember_bands(
         "INSERT OR IGNORE INTO incident_bands (band, opened_at, incident_id) VALUES (?, ?, ?)",
         [(band, opened_at, incident_id) for band in text.bands],
     )
+
+
+async def print_unprinted_incidents(tx: aiosqlite.Connection) -> int:
+    """Give open incidents opened before repeats were recognised their fingerprint and band
+    keys, so that repeats join them too; returns how many were printed."""
+    async with tx.execute(
+        "SELECT id, text, opened_at FROM incidents WHERE fingerprint IS NULL AND status = 'open'"
+    ) as cursor:
+        rows = list(await cursor.fetchall())
+    printed = 0
+    for incident_id, text, opened_at in rows:
+        found = text_print(text)
+        if found is None:
+            continue
+        await tx.execute("UPDATE incidents SET fingerprint = ? WHERE id = ?",
+                         (found.fingerprint, incident_id))
+        await remember_bands(tx, incident_id, found, opened_at)
+        printed += 1
+    return printed
 
 
 async def forget_texts_before(tx: aiosqlite.Connection, moment: datetime) -> None:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import aiosqlite
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
+"""An SQL statement, or a data step run on the migration's connection."""
+
+
+async def _print_open_incidents(conn: aiosqlite.Connection) -> None:
+    # Imported here: storage.mentions needs storage.db, which imports this module.
+    from storage.mentions import print_unprinted_incidents
+
+    await print_unprinted_incidents(conn)
+
+
+MIGRATIONS: list[tuple[str, list[Step]]] = [
     ("0001_initial", [
         """CREATE TABLE cursors (
             source_id TEXT PRIMARY KEY,
@@ -97,11 +108,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX incident_bands_incident ON incident_bands (incident_id)",
         "CREATE INDEX incident_bands_opened ON incident_bands (opened_at)",
     ]),
+    # Incidents of the first release have no fingerprint: repeats could never join them.
+    ("0003_print_open_incidents", [_print_open_incidents]),
 ]
 
 
 async def apply_migrations(
-    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[str]]] = MIGRATIONS
+    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[Step]]] = MIGRATIONS
 ) -> list[str]:
     """Apply every migration not yet recorded; the caller holds the transaction."""
     await conn.execute(
@@ -114,8 +127,11 @@ async def apply_migrations(
     for name, statements in migrations:
         if name in done:
             continue
-        for statement in statements:
-            await conn.execute(statement)
+        for step in statements:
+            if isinstance(step, str):
+                await conn.execute(step)
+            else:
+                await step(conn)
         await conn.execute(
             "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
             (name, datetime.now(UTC).isoformat()),

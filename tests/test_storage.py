@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -240,12 +241,14 @@ async def test_repeats_are_found_through_their_keys_never_among_all_open_inciden
 APPLIED = {
     "0001_initial": "f9a09af628cac389",
     "0002_settlements_and_mentions": "591e264596fce373",
+    "0003_print_open_incidents": "95dddf716b1471fa",
 }
 
 
 def test_applied_migrations_are_never_edited() -> None:
-    digests = {name: hashlib.sha256("\n".join(steps).encode()).hexdigest()[:16]
-               for name, steps in MIGRATIONS}
+    digests = {name: hashlib.sha256("\n".join(
+        step if isinstance(step, str) else inspect.getsource(step) for step in steps
+    ).encode()).hexdigest()[:16] for name, steps in MIGRATIONS}
     assert digests == APPLIED
 
 
@@ -283,12 +286,13 @@ async def test_a_database_of_the_first_release_is_upgraded_in_place(tmp_path: Pa
     database = await Database.open(old)
     try:
         rows = await database.fetchall("SELECT name FROM schema_migrations ORDER BY name")
-        assert [r["name"] for r in rows] == ["0001_initial", "0002_settlements_and_mentions"]
+        assert [r["name"] for r in rows] == [name for name, _ in MIGRATIONS]
         [incident] = await list_incidents(database)
         assert (incident.text, incident.mentions, incident.settlement) == (COMPLAINT, 0, None)
         result = await save(database, entry("2", COMPLAINT, source="vk"))
-        assert len(result.incidents) == 1, "incidents of the first release have no fingerprint"
-        assert (await save(database, entry("3", COMPLAINT, source="ok"))).joined == result.incidents
+        assert result.joined == [incident.id], "a repeat joins an incident of the first release"
+        edited = COMPLAINT.replace("огромная", "большая")
+        assert (await save(database, entry("3", edited, source="ok"))).joined == [incident.id]
     finally:
         await database.close()
 
@@ -298,3 +302,32 @@ async def test_a_database_of_the_first_release_is_upgraded_in_place(tmp_path: Pa
     assert upgraded == await schema(fresh), "an upgraded database is the same as a new one"
     for name, columns in first_release.items():
         assert upgraded[name][: len(columns)] == columns, f"{name} of 0001 only gains columns"
+
+
+async def test_only_open_incidents_with_words_get_a_print_on_upgrade(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    rows = [(1, "open", COMPLAINT), (2, "answered", COMPLAINT + " ещё"), (3, "open", "👍🔥!!!")]
+    async with aiosqlite.connect(old, isolation_level=None) as conn:
+        await conn.execute("BEGIN IMMEDIATE")
+        await apply_migrations(conn, MIGRATIONS[:2])
+        for number, status, text in rows:
+            await conn.execute(
+                "INSERT INTO items (id, source_id, external_id, network, kind, url, published_at,"
+                " first_seen_at, last_seen_at, text, content_hash, version, actionable, score,"
+                " why) VALUES (?1, 'news', ?1, 'telegram_web', 'post', 'u', ?2, ?2, ?2, ?3, 'h',"
+                " 1, 1, 1.0, '[]')", (number, NOW.isoformat(), text))
+            await conn.execute(
+                "INSERT INTO incidents (item_id, source_id, group_name, priority, status,"
+                " opened_at, warn_at, due_at, url, text) VALUES (?1, 'news', 'Дороги', 'normal',"
+                " ?2, ?3, ?3, ?3, 'u', ?4)", (number, status, NOW.isoformat(), text))
+        await conn.commit()
+
+    database = await Database.open(old)
+    try:
+        printed = await database.fetchall(
+            "SELECT i.id, COUNT(b.band) AS bands FROM incidents i"
+            " LEFT JOIN incident_bands b ON b.incident_id = i.id"
+            " WHERE i.fingerprint IS NOT NULL GROUP BY i.id")
+        assert [(r["id"], r["bands"]) for r in printed] == [(1, 32)]
+    finally:
+        await database.close()
