@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from connectors.base import (
@@ -19,7 +20,7 @@ from connectors.base import (
 )
 from monitor.clock import Clock
 from monitor.config import AppConfig
-from monitor.dedup import text_print
+from monitor.dedup import TextPrint, text_print
 from monitor.workcal import WorkingCalendar, deadline
 from rules import RuleSet, classify
 from storage import (
@@ -45,11 +46,16 @@ def content_hash(item: Item) -> str:
 class Intake:
     """Classifies items and works out their deadlines: the part of a poll that is pure.
 
-    `duplicates` says when a repeated complaint joins an open incident (None: never).
+    `duplicates` says when a repeated complaint joins an open incident (None: never);
+    `printer` makes the print that finds a complaint's repeats.
     """
 
-    def __init__(self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar) -> None:
+    def __init__(
+        self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar,
+        printer: Callable[[str], TextPrint | None] = text_print,
+    ) -> None:
         self._config = config
+        self._printer = printer
         self._ruleset = ruleset
         self._calendar = calendar
         repeats = config.duplicates
@@ -67,7 +73,7 @@ class Intake:
         if result.actionable and not item.is_official:
             policy = self._config.policy_for(result.sla, result.priority or "normal")
             warn_at, due_at = deadline(now, policy, self._calendar)
-            text = text_print(item.text) if self.duplicates is not None else None
+            text = self._printer(item.text) if self.duplicates is not None else None
             incident = NewIncident(result.topic_name, result.organisation,
                                    result.priority or "normal", warn_at, due_at, text)
         return ClassifiedItem(

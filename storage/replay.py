@@ -14,11 +14,12 @@ from connectors.base import Item
 
 _STORED_ITEMS = (
     "SELECT i.id, i.source_id, i.external_id, i.network, i.kind, i.url, i.author,"
-    " i.is_official, i.published_at, i.text, i.group_name, i.topic, i.actionable,"
-    " n.id AS incident_id, n.status FROM items i LEFT JOIN incidents n ON n.item_id = i.id"
-    " ORDER BY i.id DESC"
+    " i.is_official, i.published_at, i.first_seen_at, i.text, i.group_name, i.topic,"
+    " i.actionable, n.id AS incident_id, n.status FROM items i"
+    " LEFT JOIN incidents n ON n.item_id = i.id ORDER BY i.first_seen_at, i.id"
 )
-"""Every item with its latest text (items.text is the newest version) and its incident."""
+"""Every item with its latest text (items.text is the newest version) and its incident, in the
+order the daemon first saw them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class StoredItem:
     id: int
     item: Item
     network: str
+    first_seen_at: datetime
     group: str | None
     topic: str | None
     actionable: bool
@@ -56,7 +58,7 @@ class ReadOnlyDatabase:
             await conn.close()
 
     async def stored_items(self) -> AsyncIterator[StoredItem]:
-        """Yield every stored item with its latest text, newest first, streaming."""
+        """Yield every stored item with its latest text, oldest first, streaming."""
         async with self._conn.execute(_STORED_ITEMS) as cursor:
             async for row in cursor:
                 item = Item(
@@ -65,7 +67,9 @@ class ReadOnlyDatabase:
                     author=row["author"], kind=row["kind"], is_official=bool(row["is_official"]),
                 )
                 yield StoredItem(
-                    id=row["id"], item=item, network=row["network"], group=row["group_name"],
+                    id=row["id"], item=item, network=row["network"],
+                    first_seen_at=datetime.fromisoformat(row["first_seen_at"]),
+                    group=row["group_name"],
                     topic=row["topic"], actionable=bool(row["actionable"]),
                     incident_id=row["incident_id"], incident_status=row["status"],
                 )

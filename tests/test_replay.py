@@ -119,12 +119,50 @@ def test_replay_text_report_and_limit(old_config: Path, write_config, capsys) ->
     assert "сменили группу: 2" in out
     assert "Обращение с отходами → Экология: 1" in out
     assert re.search(r"news/2 https://t\.me/news/2 \(инцидент #\d+, open\)", out)
-    assert "было: Дороги / roads [нужна реакция, 1] → стало: — / — [без реакции, 0]" in out
+    assert "было: Дороги / roads [новый инцидент, 1] → стало: — / — [без реакции, 0]" in out
     new_config = load_config(write_config(STORAGE + NEW_RULES, "n.toml"), env={}).config
     assert replay_command(load_config(old_config, env={}).config, new_config, 1, "json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["changed_groups"]["count"] == 2
     assert len(report["changed_groups"]["examples"]) == 1
+
+
+REPOST = "На въезде в город огромный ухаб, машины бьют подвески, просим отремонтировать срочно"
+
+
+def test_replay_joins_repeats_as_the_daemon_would(write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Copies of one complaint within the window join its incident; a late copy opens one."""
+    old_path = write_config(STORAGE + OLD_RULES)
+    config = load_config(old_path, env={}).config
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    copies = [("vk", "1", REPOST, NOW), ("ok", "2", REPOST + "!!!", NOW + timedelta(hours=2)),
+              ("news", "3", "Репост: " + REPOST, NOW + timedelta(days=1)),
+              ("vk", "4", REPOST, NOW + timedelta(days=5))]
+
+    async def save() -> None:
+        db = await Database.open(config.database_path)
+        try:
+            # Saved newest first: the replay must still go by when the daemon saw them.
+            for source, number, text, seen in reversed(copies):
+                item = Item(source, number, f"https://t.me/{source}/{number}", text, seen)
+                entry = intake.classify(item, "telegram_web", seen)
+                await save_items_and_cursor(db, source, [entry], {}, seen, intake.duplicates)
+        finally:
+            await db.close()
+
+    asyncio.run(save())
+    report = replayed(old_path, write_config, capsys)
+    assert report["items"] == 4
+    assert report["new_incidents"]["count"] == 2  # the first copy and the one 5 days later
+    assert {e["external_id"] for e in report["new_incidents"]["examples"]} == {"1", "4"}
+    repeats = report["new_repeats"]
+    assert repeats["count"] == 2
+    assert [e["external_id"] for e in repeats["examples"]] == ["3", "2"]  # newest first
+    assert repeats["examples"][0]["after"]["outcome"] == "joins"
+    assert report["lost_incidents"]["count"] == report["lost_repeats"]["count"] == 0
+    text = replayed(old_path, write_config, capsys, fmt="text")
+    assert "новые повторы (присоединятся к открытым инцидентам): 2" in text
+    assert "[повтор открытого инцидента, " in text
 
 
 def test_replay_never_writes(old_config: Path, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
