@@ -86,6 +86,8 @@ class Replay:
 
     limit: int = 20
     items: int = 0
+    damaged: int = 0
+    """Stored rows that could not be read and were skipped."""
     new_incidents: Bucket = field(init=False)
     lost_incidents: Bucket = field(init=False)
     new_repeats: Bucket = field(init=False)
@@ -115,7 +117,7 @@ class Replay:
 
     def as_json(self) -> dict[str, object]:
         """Every figure as plain data for `--format json`."""
-        data: dict[str, object] = {"items": self.items}
+        data: dict[str, object] = {"items": self.items, "damaged_rows": self.damaged}
         data.update((name, getattr(self, name).as_json()) for name in BUCKETS)
         data["changed_groups"] = {
             **self.changed_groups.as_json(),
@@ -207,6 +209,7 @@ class Replayer:
                     poll.append(stored)
                 if poll:
                     await self.compare(poll)
+                self.replay.damaged = db.damaged
         return self.replay
 
 
@@ -251,6 +254,8 @@ def replay_command(
 def print_replay(replay: Replay, label: str, path: Path) -> None:
     """Print the counts, then up to the limit of examples of each kind of change."""
     print(f"Правила {label or '(новые)'} на {replay.items} сохранённых сообщениях ({path}):")
+    if replay.damaged:
+        print(f"  пропущено повреждённых записей в базе: {replay.damaged}")
     buckets = [(title, getattr(replay, name)) for name, title in BUCKETS.items()]
     for title, bucket in buckets:
         print(f"  {title.lower()}: {bucket.count}")

@@ -42,6 +42,7 @@ class ReadOnlyDatabase:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._conn = connection
+        self.damaged = 0
 
     @classmethod
     @asynccontextmanager
@@ -58,18 +59,36 @@ class ReadOnlyDatabase:
             await conn.close()
 
     async def stored_items(self) -> AsyncIterator[StoredItem]:
-        """Yield every stored item with its latest text, oldest first, streaming."""
+        """Yield every stored item with its latest text, oldest first, streaming; a row that
+        cannot be read (a timestamp edited by hand, say) is counted in `damaged` and skipped."""
         async with self._conn.execute(_STORED_ITEMS) as cursor:
             async for row in cursor:
-                item = Item(
-                    source_id=row["source_id"], external_id=row["external_id"], url=row["url"],
-                    text=row["text"], published_at=datetime.fromisoformat(row["published_at"]),
-                    author=row["author"], kind=row["kind"], is_official=bool(row["is_official"]),
-                )
-                yield StoredItem(
-                    id=row["id"], item=item, network=row["network"],
-                    first_seen_at=datetime.fromisoformat(row["first_seen_at"]),
-                    group=row["group_name"],
-                    topic=row["topic"], actionable=bool(row["actionable"]),
-                    incident_id=row["incident_id"], incident_status=row["status"],
-                )
+                try:
+                    stored = _stored(row)
+                except (ValueError, TypeError):
+                    self.damaged += 1
+                    continue
+                yield stored
+
+
+def _stored(row: aiosqlite.Row) -> StoredItem:
+    item = Item(
+        source_id=row["source_id"], external_id=row["external_id"], url=row["url"],
+        text=row["text"], published_at=_moment(row["published_at"]),
+        author=row["author"], kind=row["kind"], is_official=bool(row["is_official"]),
+    )
+    return StoredItem(
+        id=row["id"], item=item, network=row["network"],
+        first_seen_at=_moment(row["first_seen_at"]), group=row["group_name"],
+        topic=row["topic"], actionable=bool(row["actionable"]),
+        incident_id=row["incident_id"], incident_status=row["status"],
+    )
+
+
+def _moment(value: str) -> datetime:
+    """A stored timestamp; ValueError unless it is ISO 8601 with a time zone."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        msg = f"timestamp without a time zone: {value!r}"
+        raise ValueError(msg)
+    return moment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,6 +164,20 @@ def test_replay_joins_repeats_as_the_daemon_would(write_config, capsys) -> None:
     text = replayed(old_path, write_config, capsys, fmt="text")
     assert "новые повторы (присоединятся к открытым инцидентам): 2" in text
     assert "[повтор открытого инцидента, " in text
+
+
+def test_damaged_rows_are_counted_and_skipped(old_config: Path, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Rows edited by hand (a bad or naive timestamp) are skipped; the rest is compared."""
+    database = old_config.parent / "monitor.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE items SET first_seen_at = 'вчера' WHERE external_id = '2'")
+        conn.execute("UPDATE items SET published_at = '2026-11-25T04:00:00'"
+                     " WHERE external_id = '3'")
+    report = replayed(old_config, write_config, capsys)
+    assert (report["items"], report["damaged_rows"]) == (3, 2)
+    assert report["new_incidents"]["count"] == 1 and report["lost_incidents"]["count"] == 0
+    assert "пропущено повреждённых записей в базе: 2" in replayed(
+        old_config, write_config, capsys, fmt="text")
 
 
 def test_replay_never_writes(old_config: Path, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
