@@ -40,12 +40,30 @@ def open_input(path: Path) -> Iterator[TextIO]:
 
 
 def read_texts(path: Path, text_column: str) -> Iterator[Record]:
-    """Yield (line, text, error) per record of a CSV or JSONL file, in order, streaming."""
+    """Yield (line, text, error) per record of a CSV, JSONL or plain text file (one text per
+    line), in order, streaming."""
     with open_input(path) as handle:
-        if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        suffix = path.suffix.lower()
+        if suffix in (".jsonl", ".ndjson", ".json"):
             yield from _jsonl(handle)
+        elif suffix == ".txt":
+            yield from _lines(handle)
         else:
             yield from _csv(handle, text_column, path)
+
+
+def _lines(handle: TextIO) -> Iterator[Record]:
+    """Non-empty lines; a line over MAX_FIELD characters is reported, never held whole."""
+    number = 0
+    while line := handle.readline(MAX_FIELD + 1):
+        number += 1
+        if len(line) > MAX_FIELD and not line.endswith("\n"):
+            while (rest := handle.readline(MAX_FIELD)) and not rest.endswith("\n"):
+                pass
+            yield number, None, f"строка {number}: длиннее {MAX_FIELD:,} символов".replace(",", " ")
+            continue
+        if line.strip():
+            yield number, line.rstrip("\r\n"), None
 
 
 def _jsonl(handle: Iterable[str]) -> Iterator[Record]:

@@ -61,6 +61,17 @@ def test_classify_jsonl_reports_bad_lines_in_place(tmp_path: Path, capsys) -> No
     assert "строка 2: не JSON" in captured.err
 
 
+def test_classify_plain_text_one_per_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "in.txt"
+    data.write_text("Яма на дороге\r\n\n" + "я" * 10_000_001 + "\nНет горячей воды\n",
+                    encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 1
+    captured = capsys.readouterr()
+    rows = json_lines(captured.out)
+    assert [r.get("group") for r in rows] == ["Дороги", None, "ЖКХ"]
+    assert rows[1]["line"] == 3 and "строка 3: длиннее 10 000 000 символов" in captured.err
+
+
 def test_classify_unreadable_inputs_fail_clearly(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     missing_column = tmp_path / "a.csv"
     missing_column.write_text("id,body\n1,яма\n", encoding="utf-8")
