@@ -26,10 +26,11 @@ from monitor.settings import (
 )
 from monitor.tomllines import LineIndex
 from rules import RuleSet, compile_rules
-from rules.model import ListConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 
-RULE_PARTS = (*RULE_ARRAYS, "lists")
-"""Top-level keys of the rule part besides `[rules]`: `[[topics]]`, `[[noise]]`, … `[lists.*]`."""
+RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
+"""Top-level keys of the rule part besides `[rules]`: `[[topics]]`, `[[noise]]`, … `[lists.*]`,
+`[mentions]`."""
 
 
 class AppConfig(BaseModel):
@@ -48,6 +49,7 @@ class AppConfig(BaseModel):
     topics: tuple[TopicConfig, ...] = ()
     noise: tuple[NoiseConfig, ...] = ()
     lists: dict[str, ListConfig] = Field(default_factory=dict)
+    mentions: MentionsConfig | None = None
     sources: tuple[SourceSettings, ...] = Field(default=())
     path: Path = Path("config.toml")
 
@@ -146,6 +148,7 @@ def build_ruleset(config: AppConfig) -> RuleSet:
         config.rules,
         noise=config.noise,
         lists=config.lists,
+        mentions=config.mentions,
         settlements=config.places.settlements,
         place_required=[s.id for s in config.sources if s.require_place],
     )
@@ -153,7 +156,8 @@ def build_ruleset(config: AppConfig) -> RuleSet:
 
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
     return config.model_copy(
-        update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists)}
+        update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists),
+                "mentions": book.mentions}
     )
 
 

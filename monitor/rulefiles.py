@@ -1,4 +1,5 @@
-"""Read the config's rule part: includes, lists, topics, noise, overrides; every error located."""
+"""Read the config's rule part: includes, lists, topics, noise, overrides, mentions; every
+error located."""
 
 from __future__ import annotations
 
@@ -14,13 +15,20 @@ from pydantic import BaseModel, ValidationError
 import rules
 from monitor.problems import ConfigError, Problem, key_path, problems_from
 from monitor.tomllines import LineIndex
-from rules.model import ListConfig, MatchRules, NoiseConfig, OverrideConfig, TopicConfig
+from rules.model import (
+    ListConfig,
+    MatchRules,
+    MentionsConfig,
+    NoiseConfig,
+    OverrideConfig,
+    TopicConfig,
+)
 from rules.model import term_problems as unusable_terms
 
 MAX_FILE_BYTES = 5_000_000
 BUILTIN = "builtin:"
 RULE_ARRAYS = ("topics", "noise", "overrides")
-FILE_KEYS = ("include", "lists", *RULE_ARRAYS)
+FILE_KEYS = ("include", "lists", "mentions", *RULE_ARRAYS)
 _BUILTIN_NAME = re.compile(r"^[a-z0-9_-]+$")
 _AT_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _KINDS = {"topics": "тема", "noise": "шум", "overrides": "изменение"}
@@ -41,11 +49,13 @@ class RuleContext:
 
 @dataclass(frozen=True, slots=True)
 class RuleBook:
-    """Every topic, noise rule and list of all rule files, overrides applied, in read order."""
+    """Every topic, noise rule and list of all rule files, overrides applied, in read order;
+    `mentions` as the last file that has the table says."""
 
     topics: tuple[TopicConfig, ...] = ()
     noise: tuple[NoiseConfig, ...] = ()
     lists: Mapping[str, ListConfig] = field(default_factory=dict)
+    mentions: MentionsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.lists: dict[str, tuple[ListConfig, Origin]] = {}
         self.entries: dict[str, list[tuple[Any, Origin]]] = {key: [] for key in RULE_ARRAYS}
+        self.mentions: tuple[MentionsConfig, Origin] | None = None
 
     def read(
         self,
@@ -139,6 +150,12 @@ class _Reader:
         """One file's includes (depth first), then its own lists and rules."""
         self._includes(include, origin, base, stack)
         self._lists(raw.get("lists", {}), origin)
+        if "mentions" in raw:
+            # A later file (the municipality's own) replaces the table of an included one.
+            here = Origin(origin.file, origin.lines, ("mentions",))
+            model = self._validate(MentionsConfig, raw["mentions"], here)
+            if model is not None:
+                self.mentions = (model, here)
         for key in RULE_ARRAYS:
             self._array(key, raw.get(key, []), origin)
 
@@ -240,11 +257,17 @@ class _Reader:
                 continue
             changed = _apply(override, target[0], origin, self.problems)
             rules_[override.id] = (changed, target[1])
+        mentions = None
+        if self.mentions is not None:
+            mentions, origin = self.mentions
+            for key, problem in unusable_terms(mentions, lists):
+                self.problems.append(origin.problem(problem, key))
         final = [rule for rule, _ in rules_.values()]
         book = RuleBook(
             topics=tuple(r for r in final if isinstance(r, TopicConfig)),
             noise=tuple(r for r in final if isinstance(r, NoiseConfig)),
             lists=lists,
+            mentions=mentions,
         )
         return book, self.problems
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from rules.compiled import Near, Pattern, Scope, Term
 from rules.engine import RuleSet
+from rules.groups import GROUPS
 from rules.model import (
     LIST_MARK,
     ListConfig,
     MatchRules,
+    MentionsConfig,
     NoiseConfig,
     RulesConfig,
     TermSpec,
@@ -22,7 +24,7 @@ from rules.model import (
     term_text,
     term_weight,
 )
-from rules.morph import Slots, term_words
+from rules.morph import FUNCTION_WORDS, Slots, term_words
 from rules.places import SettlementLike, place_terms
 from rules.wordindex import NO_MATCH, PhraseHit, Scoring, WordIndex
 
@@ -63,6 +65,7 @@ def compile_rules(
     *,
     noise: Sequence[NoiseConfig] = (),
     lists: Mapping[str, ListConfig] | None = None,
+    mentions: MentionsConfig | None = None,
     settlements: Sequence[SettlementLike] = (),
     place_required: Collection[str] = (),
 ) -> RuleSet:
@@ -78,6 +81,12 @@ def compile_rules(
         builder.add_rule(index, rule)
     for place in place_terms(settlements):
         builder.uses.append((place.words, Use(place=place.settlement)))
+    landmarks: frozenset[str] = frozenset()
+    signals = None
+    if mentions is not None and mentions.enabled:
+        landmarks = frozenset(key for spec in mentions.landmarks
+                              for words, _, _ in builder.expand(spec) for key in words[0])
+        signals = _signals(mentions, rules, lists)
     terms = builder.terms()
     nears, near_checks = builder.nears(terms)
     needs = {rule: frozenset(ids) for rule, ids in builder.needs.items()}
@@ -96,6 +105,9 @@ def compile_rules(
         place_required=frozenset(place_required),
         verdicts=tuple(_topic_fields(topic) for topic in active),
         topic_count=len(active),
+        neutral=_neutral(terms, landmarks),
+        questions=mentions is not None and mentions.questions,
+        signals=signals,
         **_views(terms, needs.keys() | builder.scopes.keys()),
     )
 
@@ -139,6 +151,27 @@ def _word_index(terms: tuple[Term, ...]) -> WordIndex:
         positional=positional,
         padding=(NO_MATCH,) * max((abs(n) for t in terms for n, _ in t.others), default=0),
     )
+
+
+def _neutral(terms: tuple[Term, ...], landmarks: frozenset[str]) -> frozenset[int]:
+    """Terms made of landmarks (and prepositions between them): «парк», «в парке»."""
+    if not landmarks:
+        return frozenset()
+    allowed = landmarks | FUNCTION_WORDS
+    return _which(terms, lambda t: any(not landmarks.isdisjoint(s) for s in t.words) and all(
+        not allowed.isdisjoint(slot) for slot in t.words))
+
+
+def _signals(
+    mentions: MentionsConfig, rules: RulesConfig, lists: Mapping[str, ListConfig]
+) -> RuleSet | None:
+    """The signals as a rule set of their own: looked for only in texts that matched nothing
+    but landmarks, so that «не» or «когда» cost nothing in every other text."""
+    if not mentions.signals:
+        return None
+    topic = TopicConfig(id="signals", group=GROUPS[0], name="признаки жалобы или вопроса",
+                        organisation="-", phrases=mentions.signals)
+    return compile_rules([topic], rules, lists=lists)
 
 
 def _which(terms: tuple[Term, ...], test: Callable[[Term], object]) -> frozenset[int]:

@@ -16,6 +16,7 @@ from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 
 _LETTER_RE = re.compile(r"[^\W\d_]")
 NO_PLACE = "источник требует упоминания места: населённый пункт не найден"
+MENTION = "упоминание без жалобы и вопроса: совпали только слова-ориентиры"
 
 Evidence = tuple[int, float, str | tuple[str, int, int]]
 """(rule, points, why) of a `near` or `regex` entry that matched; a `near` entry's why is
@@ -108,6 +109,12 @@ class RuleSet:
     them (None: they have a requirement or a scope)."""
     guarded: frozenset[int] = frozenset()
     topic_count: int = 0
+    neutral: frozenset[int] = frozenset()
+    """Terms made of `[mentions]` landmarks: a text that matched only these is a mention…"""
+    questions: bool = False
+    """…unless it has a «?» (when questions count)…"""
+    signals: RuleSet | None = None
+    """…or a signal of a complaint or a question, looked for only then."""
 
     def rule(self, index: int) -> MatchRules:
         """A topic (indexes first) or a noise rule (indexes after the topics)."""
@@ -280,6 +287,10 @@ def _decide(
     # Texts without letters (emoji, numbers) never need a reaction.
     if not found[0][0].isalpha() and not _LETTER_RE.search(lowered):
         return replace(verdict, actionable=False)
+    if not extra and ruleset.neutral.issuperset(matched) and ruleset.neutral \
+            and not (ruleset.questions and "?" in lowered) \
+            and not (ruleset.signals and classify(lowered, ruleset.signals).score):
+        return replace(verdict, actionable=False, why=(*verdict.why, MENTION))
     return verdict.place_required() if source in ruleset.place_required else verdict
 
 

@@ -202,6 +202,26 @@ class ListConfig(_Strict):
         return value
 
 
+class MentionsConfig(_Strict):
+    """`[mentions]`: a text whose matched words all just name a place or thing (landmarks:
+    «парк», «школа», «автобус») and that neither complains nor asks is a mention, not a
+    complaint: «Гуляли в парке, красота!» needs no reaction."""
+
+    enabled: bool = True
+    landmarks: tuple[TermSpec, ...] = ()
+    """Words that only name a place, an institution, a vehicle or a thing (one word each)."""
+    signals: tuple[TermSpec, ...] = ()
+    """Words and phrases that make a text a complaint, request or question wherever they are
+    («подскажите», «когда», «сколько можно»), besides every non-landmark term of the rules."""
+    questions: bool = True
+    """Whether a «?» makes a mention a question that needs a reply."""
+
+    @field_validator("landmarks", "signals")
+    @classmethod
+    def _terms(cls, value: tuple[TermSpec, ...]) -> tuple[TermSpec, ...]:
+        return _check_terms(value)
+
+
 class OverrideConfig(_Strict):
     """`[[overrides]]`: replace or extend a topic or noise rule read from another file."""
 
@@ -264,18 +284,21 @@ class RulesConfig(_Strict):
 def term_problems(rule: BaseModel, lists: Mapping[str, ListConfig]) -> list[tuple[str, str]]:
     """(array, problem) for every unusable term of a rule or override, `add_*` arrays too."""
     found: list[tuple[str, str]] = []
-    for key in ("words", "phrases", "require", "exclude", "near"):
+    for key in ("words", "phrases", "require", "exclude", "near", "landmarks", "signals"):
         for name in (key, f"add_{key}"):
             for spec in getattr(rule, name, ()):
                 texts = spec.terms if key == "near" else (term_text(spec),)
                 for text in texts:
-                    problem = _term_problem(text, lists, single=key == "words")
+                    problem = _term_problem(text, lists, single=key in ("words", "landmarks"),
+                                            landmark=key == "landmarks")
                     if problem:
                         found.append((name, problem))
     return found
 
 
-def _term_problem(text: str, lists: Mapping[str, ListConfig], *, single: bool) -> str | None:
+def _term_problem(
+    text: str, lists: Mapping[str, ListConfig], *, single: bool, landmark: bool = False
+) -> str | None:
     stripped = text.strip()
     if stripped.startswith(LIST_MARK):
         if stripped[1:] not in lists:
@@ -286,6 +309,8 @@ def _term_problem(text: str, lists: Mapping[str, ListConfig], *, single: bool) -
         return f"«{text}» не содержит слов"
     # A literal phrase in `words` would silently get a word's weight: the author meant phrases.
     if single and count > 1:
+        if landmark:
+            return f"«{text}» — не одно слово: ориентир — это отдельное слово («парк», «школа»)"
         return f"«{text}» — не одно слово, перенесите во фразы"
     return None
 

@@ -15,6 +15,13 @@ _WORD_CHARS = "0-9a-z\u0400-\u04ff\u0300\u0301\u00ad"
 WORD_RE = re.compile(f"[{_WORD_CHARS}]+(?:-[{_WORD_CHARS}]+)*")
 """A word of lower-cased text: Cyrillic, Latin or digits, hyphenated parts allowed."""
 
+FUNCTION_WORDS = frozenset({
+    "в", "во", "на", "у", "возле", "около", "за", "под", "над", "по", "с", "со", "к", "ко", "из",
+    "от", "до", "для", "при", "через", "о", "об", "про", "вдоль", "между", "перед", "напротив",
+    "рядом", "и", "а", "или",
+})
+"""Prepositions and conjunctions: a phrase of landmarks joined by them is a landmark too."""
+
 _CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
 _LATIN_RE = re.compile("[a-z]")
 _LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")

@@ -46,7 +46,7 @@ def ruleset(config: AppConfig) -> RuleSet:
 def test_builtin_name_is_this_file(config: AppConfig) -> None:
     raw = tomllib.loads(RUBRICATOR.read_text(encoding="utf-8"))
     assert {t["id"] for t in raw["topics"]} == {t.id for t in config.topics}
-    assert set(raw) <= {"include", "lists", "topics", "noise", "overrides"}
+    assert set(raw) <= {"include", "lists", "mentions", "topics", "noise", "overrides"}
 
 
 def test_every_group_of_the_rubricator_has_topics(config: AppConfig) -> None:
@@ -232,6 +232,13 @@ NOISE = [
     "Розыгрыш! Подпишись и выиграй айфон",
     "???",
     "С праздником весны, дорогие женщины!",
+    # mentions: the topic is plain, but nobody complains or asks
+    "Вчера гуляли в парке с детьми, красота!",
+    "В школе прошёл концерт ко Дню учителя, молодцы ребята",
+    "Сегодня в библиотеке встреча с писателем",
+    "Во дворе дети слепили огромного снеговика",
+    "Автобус сегодня пришёл вовремя, приятно",
+    "На выходных ездили в лес за грибами, набрали полную корзину",
     # a news headline with a topic word: a repost of news, not a resident's complaint
     "Безопасность на дорогах: в области подвели итоги года ➡ Читать далее: https://example.ru/1",
 ]

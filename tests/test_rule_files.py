@@ -284,8 +284,37 @@ def test_with_rules_from_reports_located_problems(tmp_path: Path, config: AppCon
         with_rules_from(config, new)
     found = [str(p) for p in caught.value.problems]
     assert found[0] == (f"{new}:1: storage: в файле правил допустимы только rules, topics, "
-                        "noise, overrides, lists")
+                        "noise, overrides, lists, mentions")
     assert found[1].startswith(f"{new}:4: rules.min_score: значение должно быть ≥ 0")
     assert found[2].startswith(f"{new}:12: topics[0].sources: источник 'nope' не описан")
     with pytest.raises(ConfigError, match="файл не найден"):
         with_rules_from(config, tmp_path / "absent.toml")
+
+
+MENTIONS = '[mentions]\nlandmarks = ["парк"]\nsignals = ["когда уже"]\n'
+
+
+def test_the_last_mentions_table_wins(tmp_path: Path) -> None:
+    write(tmp_path, "rules/common.toml", MENTIONS + TOPIC.format(id="parks", word="парк"))
+    path = main_config(tmp_path, "rules/common.toml")
+    assert classify("гуляли в парке", build_ruleset(load_config(path, env={}).config)).actionable \
+        is False
+    path = main_config(tmp_path, "rules/common.toml", extra="[mentions]\nenabled = false\n")
+    assert classify("гуляли в парке", build_ruleset(load_config(path, env={}).config)).actionable
+
+
+def test_bad_mentions_tables_are_located(tmp_path: Path) -> None:
+    write(tmp_path, "rules/common.toml",
+          '[mentions]\nlandmarks = ["@nowhere", "детская площадка"]\nsignals = []\nsize = 3\n')
+    found = problems_of(main_config(tmp_path, "rules/common.toml"))
+    common = str(tmp_path / "rules" / "common.toml")
+    assert f"{common}:4: mentions.size: неизвестный ключ (опечатка?)" in found
+    write(tmp_path, "rules/common.toml",
+          '[mentions]\nlandmarks = ["@nowhere", "детская площадка"]\n')
+    found = problems_of(main_config(tmp_path, "rules/common.toml"))
+    assert found == [
+        f"{common}:2: mentions.landmarks: список @nowhere не описан (нужна таблица "
+        "[lists.nowhere])",
+        f"{common}:2: mentions.landmarks: «детская площадка» — не одно слово: "
+        "ориентир — это отдельное слово («парк», «школа»)",
+    ]

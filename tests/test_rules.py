@@ -528,3 +528,39 @@ def test_near_with_lists_and_phrases() -> None:
     assert classify("мусор лежит уже третью неделю во дворе", ruleset).topic is None
     result = classify("двор, потом пять слов без него и снова мусор, двор", ruleset)
     assert result.why == ("рядом «мусор» + «@yard» (мусор двор)",)
+
+
+# --- mentions: landmarks only, no complaint, no question --------------------------------
+
+PARKS = topic("parks", "Благоустройство", words=("парк", "лавочка"), phrases=("в парке",))
+SCHOOL = topic("school", "Образование", words=("школа",))
+
+
+def with_mentions(**fields: object) -> RuleSet:
+    from rules.model import MentionsConfig
+
+    settings = {"landmarks": ("парк", "@places"), "signals": ("=не", "когда уже"), **fields}
+    return compile_rules((PARKS, SCHOOL), RULES, mentions=MentionsConfig(**settings),
+                         lists={"places": ListConfig(terms=("школа",))})
+
+
+@pytest.mark.parametrize(("text", "actionable"), [
+    ("Гуляли в парке с детьми, красота", False),   # a landmark and a phrase of landmarks
+    ("В школе концерт", False),                    # a landmark from a list
+    ("В парке сломана лавочка", True),             # a word of the rules that is no landmark
+    ("В парке не убрано", True),                   # a signal
+    ("Когда уже в школе сделают ремонт", True),    # a signal phrase
+    ("Во сколько открывается парк?", True),        # a question
+])
+def test_a_text_of_landmarks_alone_is_a_mention(text: str, actionable: bool) -> None:
+    verdict = classify(text, with_mentions())
+    assert verdict.topic in {"parks", "school"}
+    assert verdict.actionable is actionable
+    assert any("упоминание без жалобы" in reason for reason in verdict.why) is not actionable
+
+
+def test_mentions_can_ignore_questions_or_be_switched_off() -> None:
+    assert classify("Во сколько открывается парк?", with_mentions(questions=False)).actionable \
+        is False
+    assert classify("Гуляли в парке", with_mentions(enabled=False)).actionable is True
+    assert classify("Гуляли в парке", compiled((PARKS,))).actionable is True  # no [mentions]
