@@ -82,6 +82,11 @@ def test_big_topics_have_a_real_vocabulary(config: AppConfig) -> None:
     assert small == []
 
 
+def test_the_rubricator_has_no_regex(config: AppConfig) -> None:
+    # A regex is searched in every text, whatever its words: one halves the throughput.
+    assert not [t.id for t in (*config.topics, *config.noise) if t.regex]
+
+
 def test_emergencies_are_critical_and_urgent_things_high(config: AppConfig) -> None:
     priority = {t.id: t.priority for t in config.topics}
     assert {i: priority[i] for i in CRITICAL} == dict.fromkeys(CRITICAL, "critical")
@@ -244,7 +249,6 @@ NOISE = [
     "Автобус сегодня пришёл вовремя, приятно",
     "На выходных ездили в лес за грибами, набрали полную корзину",
     "Ремонт квартир под ключ, натяжные потолки от 350 р/м2",
-    "Цена?",
     "Здравствуйте! Ваше обращение передано в управляющую компанию, ответ будет дан в течение дня",
     "Внимание! Ожидается усиление ветра до 20 м/с, будьте осторожны",
     "Снег выпал, красота! Дети лепят снеговика во дворе",
