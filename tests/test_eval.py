@@ -9,7 +9,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import build_ruleset, load_config
-from monitor.eval_cmd import plain_text
+from monitor.labelled import plain_text
 from rules import classify
 
 DATA = Path(__file__).parent / "data"
