@@ -79,6 +79,9 @@ def _eval_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--label-map", help="CSV label,group: метка → группа ЦУР")
     command.add_argument("--skip-unmapped", action="store_true",
                          help="не учитывать строки с метками, которых нет в карте")
+    command.add_argument("--actionable-column",
+                         help="колонка «нужна ли реакция» (true/false, да/нет, 1/0): "
+                              "точность и полнота отделения жалоб от шума")
     command.add_argument("--min-support", type=_at_least(1), default=20,
                          help="macro-F1 по группам, где строк не меньше этого")
     command.add_argument("--format", choices=["text", "json"], default="text")
@@ -144,7 +147,8 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.eval_cmd import EvalInput, eval_command
 
     source = EvalInput(Path(args.data), args.text_column, args.label_column,
-                       Path(args.label_map) if args.label_map else None, args.skip_unmapped)
+                       Path(args.label_map) if args.label_map else None, args.skip_unmapped,
+                       args.actionable_column)
     return eval_command(loaded.config, source, args.min_support, args.format)
 
 

@@ -18,6 +18,7 @@ from monitor.labelled import (
     label_key,
     load_label_map,
     plain_text,
+    reaction_value,
     read_rows,
 )
 from rules import GROUPS, RuleSet, classify
@@ -33,6 +34,9 @@ class Tally:
     left_out: Counter[tuple[str, str]] = field(default_factory=Counter)
     malformed: list[int] = field(default_factory=list)
     rows: int = 0
+    reactions: Counter[tuple[bool, bool]] = field(default_factory=Counter)
+    """(needs a reaction by the label, by the rules) → rows, when the data has the flag."""
+    unreadable_flags: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,12 @@ class EvalInput:
     label_column: str
     label_map: Path | None = None
     skip_unmapped: bool = False
+    reaction_column: str | None = None
+    """A column that says whether the row needs a reaction (true/false, да/нет, 1/0)."""
 
     def rows(self) -> Iterator[Row]:
         """Stream the records of the data file."""
-        return read_rows(self.data, self.text_column, self.label_column)
+        return read_rows(self.data, self.text_column, self.label_column, self.reaction_column)
 
 
 def eval_command(
@@ -91,7 +97,7 @@ def eval_command(
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
-    if not tally.pairs:
+    if not tally.pairs and not tally.reactions:
         print(f"Ошибка: в {source.data} нет строк для оценки (строк {tally.rows}, не учтено "
               f"{sum(tally.left_out.values())}, повреждено {len(tally.malformed)})",
               file=sys.stderr)
@@ -114,17 +120,55 @@ def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tall
         if row.label is None or row.text is None:
             tally.malformed.append(row.line)
             continue
-        label = label_key(row.label)
-        if not label:
-            tally.left_out[("пустая метка", "")] += 1
-        elif label not in mapping:
-            tally.left_out[("нет в карте", label)] += 1
-        elif (group := mapping[label]) is None:
-            tally.left_out[("в карте без группы", label)] += 1
-        else:
-            predicted = classify(plain_text(row.text), ruleset).group or NO_GROUP
-            tally.pairs[(group, predicted)] += 1
+        group = _group_of(label_key(row.label), mapping, tally)
+        wanted = None if row.reaction is None else reaction_value(row.reaction)
+        if row.reaction is not None and wanted is None:
+            tally.unreadable_flags.append(row.line)
+        if group is None and wanted is None:
+            continue
+        verdict = classify(plain_text(row.text), ruleset)
+        if group is not None:
+            tally.pairs[(group, verdict.group or NO_GROUP)] += 1
+        if wanted is not None:
+            tally.reactions[(wanted, verdict.actionable)] += 1
     return tally
+
+
+def _group_of(label: str, mapping: LabelMap, tally: Tally) -> str | None:
+    """The row's ЦУР group, or None (counted as left out with the reason)."""
+    if not label:
+        tally.left_out[("пустая метка", "")] += 1
+    elif label not in mapping:
+        tally.left_out[("нет в карте", label)] += 1
+    elif mapping[label] is None:
+        tally.left_out[("в карте без группы", label)] += 1
+    return mapping.get(label) if label else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionScore:
+    """How well the rules tell rows that need a reaction from those that do not."""
+
+    precision: float
+    recall: float
+    f1: float
+    accuracy: float
+    false_alarms: int
+    missed: int
+    rows: int
+
+    @classmethod
+    def of(cls, counts: Counter[tuple[bool, bool]]) -> ReactionScore | None:
+        """Scores of (labelled, predicted) counts; None without rows."""
+        rows = sum(counts.values())
+        if not rows:
+            return None
+        hits, alarms, missed = counts[(True, True)], counts[(False, True)], counts[(True, False)]
+        precision = hits / (hits + alarms) if hits + alarms else 0.0
+        recall = hits / (hits + missed) if hits + missed else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        accuracy = (hits + counts[(False, False)]) / rows
+        return cls(precision, recall, f1, accuracy, alarms, missed, rows)
 
 
 def scores(pairs: Counter[tuple[str, str]]) -> list[GroupScore]:
@@ -147,7 +191,7 @@ class Report:
     """Every figure of one evaluation."""
 
     per_group: list[GroupScore]
-    accuracy: float
+    accuracy: float | None
     macro_f1: float | None
     macro_f1_all: float | None
     min_support: int
@@ -155,6 +199,8 @@ class Report:
     left_out: list[tuple[str, str, int]]
     malformed: list[int]
     counts: dict[str, int]
+    reaction: ReactionScore | None = None
+    unreadable_flags: list[int] = field(default_factory=list)
 
     @classmethod
     def of(cls, tally: Tally, min_support: int) -> Report:
@@ -174,7 +220,7 @@ class Report:
         }
         return cls(
             per_group=per_group,
-            accuracy=correct / evaluated,
+            accuracy=correct / evaluated if evaluated else None,
             macro_f1=_mean([s.f1 for s in per_group if s.support >= min_support]),
             macro_f1_all=_mean([s.f1 for s in per_group if s.support > 0]),
             min_support=min_support,
@@ -182,6 +228,8 @@ class Report:
             left_out=left_out,
             malformed=tally.malformed[:SHOWN_LINES],
             counts=counts,
+            reaction=ReactionScore.of(tally.reactions),
+            unreadable_flags=tally.unreadable_flags[:SHOWN_LINES],
         )
 
     def as_json(self) -> dict[str, object]:
@@ -198,6 +246,8 @@ class Report:
                          for r, label, n in self.left_out],
             "malformed_lines": self.malformed,
             "counts": self.counts,
+            "reaction": asdict(self.reaction) if self.reaction else None,
+            "unreadable_reaction_lines": self.unreadable_flags,
         }
 
 
@@ -225,7 +275,7 @@ def print_report(report: Report) -> None:
         print(f"{s.group:<{width}}  {s.precision:>8.3f}  {s.recall:>8.3f}  {s.f1:>6.3f}"
               f"  {s.support:>6}")
     print()
-    print(f"Точность (accuracy): {report.accuracy:.3f} "
+    print(f"Точность (accuracy): {_figure(report.accuracy)} "
           f"({counts['correct']} из {counts['evaluated']})")
     print(f"Macro-F1 (группы с ≥{report.min_support} строк): {_figure(report.macro_f1)} "
           f"(групп: {counts['groups_over_min_support']})")
@@ -236,6 +286,19 @@ def print_report(report: Report) -> None:
         print(f"Частые ошибки (истинная → предсказанная), до {TOP_CONFUSIONS}:")
     for true, guess, count in report.confusions:
         print(f"  {true} → {guess}: {count}")
+    if report.reaction is not None or report.unreadable_flags:
+        _print_reaction(report)
+
+
+def _print_reaction(report: Report) -> None:
+    score = report.reaction
+    if score is not None:
+        print(f"Нужна ли реакция ({score.rows} стр.): точность {score.precision:.3f}, "
+              f"полнота {score.recall:.3f}, F1 {score.f1:.3f}, верно {score.accuracy:.3f}; "
+              f"лишних срабатываний {score.false_alarms}, пропущено {score.missed}")
+    if report.unreadable_flags:
+        print("  непонятная отметка реакции (нужно true/false, да/нет, 1/0) в строках "
+              f"{', '.join(map(str, report.unreadable_flags))}")
 
 
 def _figure(value: float | None) -> str:

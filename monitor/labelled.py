@@ -32,16 +32,28 @@ class LabelMapError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One CSV record: its last line, text and label; both None when the record is malformed."""
+    """One CSV record: its last line, text, label and (if asked for) whether it needs a
+    reaction, as written; text and label are None when the record is malformed."""
 
     line: int
     text: str | None
     label: str | None
+    reaction: str | None = None
 
 
 def plain_text(text: str) -> str:
     """Return the text without HTML tags and with entities unescaped (exports carry HTML)."""
     return html.unescape(_TAG.sub(" ", text)).replace("\xa0", " ")
+
+
+YES = frozenset({"true", "1", "да", "yes", "y", "+"})
+NO = frozenset({"false", "0", "нет", "no", "n", "-"})
+
+
+def reaction_value(value: str) -> bool | None:
+    """Whether a row's flag says it needs a reaction; None when it says neither."""
+    word = value.strip().lower()
+    return True if word in YES else False if word in NO else None
 
 
 def label_key(label: str) -> str:
@@ -107,10 +119,13 @@ def _map_row(
     return label, group
 
 
-def read_rows(path: Path, text_column: str, label_column: str) -> Iterator[Row]:
+def read_rows(
+    path: Path, text_column: str, label_column: str, reaction_column: str | None = None
+) -> Iterator[Row]:
     """Yield one Row per CSV record, streaming; a malformed record yields a Row without data."""
+    columns = (text_column, label_column, *([reaction_column] if reaction_column else []))
     with open_input(path) as handle:
-        yield from _records(csv.reader(handle), path, text_column, label_column)
+        yield from _records(csv.reader(handle), path, *columns)
 
 
 class CsvReader(Protocol):
@@ -134,7 +149,7 @@ def _records(reader: CsvReader, path: Path, *columns: str) -> Iterator[Row]:
         names = ", ".join(repr(c) for c in absent)
         msg = f"в {path} нет колонки {names}; есть: {', '.join(header) or 'ничего'}"
         raise InputError(msg)
-    text_at, label_at = (header.index(c) for c in columns)
+    places = [header.index(c) for c in columns]
     while True:
         try:
             record = next(reader)
@@ -145,6 +160,6 @@ def _records(reader: CsvReader, path: Path, *columns: str) -> Iterator[Row]:
             yield Row(reader.line_num, None, None)
             continue
         if len(record) == len(header):
-            yield Row(reader.line_num, record[text_at], record[label_at])
+            yield Row(reader.line_num, *(record[at] for at in places))
         elif record:
             yield Row(reader.line_num, None, None)

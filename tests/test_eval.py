@@ -191,3 +191,38 @@ def test_malformed_records_are_counted_not_fatal(config: Path, tmp_path: Path, c
     report = json.loads(capsys.readouterr().out)
     assert report["counts"]["evaluated"] == 2 and report["accuracy"] == 1.0
     assert report["counts"]["malformed"] == 2 and report["malformed_lines"][0] == 3
+
+
+def test_scores_telling_complaints_from_noise(config: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "flags.csv"
+    data.write_text(
+        "text,label,reaction\n"
+        "Яма на Ленина,Дороги,да\n"            # complaint found
+        "Продам асфальт недорого,,нет\n"        # noise, but the rules react: a false alarm
+        "Вода ржавая,ЖКХ,1\n"                   # complaint found
+        "Красивый закат,,false\n"               # noise left alone
+        "Жалоба без слов правил,,true\n"        # complaint missed
+        "Мусор у дома,Обращение с отходами,может быть\n",  # unreadable flag: groups only
+        encoding="utf-8")
+    assert run_eval(config, "--actionable-column", "reaction", "--format", "json",
+                    data=data) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reaction"] == {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3,
+                                  "accuracy": 3 / 5, "false_alarms": 1, "missed": 1, "rows": 5}
+    assert report["unreadable_reaction_lines"] == [7]
+    assert report["counts"]["evaluated"] == 3 and report["accuracy"] == 1.0
+    assert run_eval(config, "--actionable-column", "reaction", data=data) == 0
+    out = capsys.readouterr().out
+    assert "Нужна ли реакция (5 стр.): точность 0.667, полнота 0.667" in out
+    assert "непонятная отметка реакции (нужно true/false, да/нет, 1/0) в строках 7" in out
+    assert run_eval(config, "--actionable-column", "needs", data=data) == 2
+    assert "нет колонки 'needs'" in capsys.readouterr().err
+
+
+def test_only_flags_and_no_groups_still_score(config: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "flags.csv"
+    data.write_text("text,label,reaction\nЯма,,да\nПривет,,нет\n", encoding="utf-8")
+    assert run_eval(config, "--actionable-column", "reaction", data=data) == 0
+    out = capsys.readouterr().out
+    assert "Точность (accuracy): — (нет таких групп) (0 из 0)" in out
+    assert "Нужна ли реакция (2 стр.): точность 1.000, полнота 1.000" in out
