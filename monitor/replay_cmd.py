@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import sqlite3
 import sys
@@ -10,6 +11,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from monitor.problems import ConfigError
 from monitor.workcal import WorkingCalendar
 from rules import RulesError
 from storage import ClassifiedItem, Database, save_items_and_cursor
-from storage.replay import ReadOnlyDatabase, StoredItem
+from storage.incidents import mark_answered
+from storage.replay import ReadOnlyDatabase, StoredItem, forget_before
 
 NONE = "—"
 
@@ -137,18 +140,10 @@ BUCKETS = {
 """Replay buckets by field, with their titles in the report."""
 
 
-OUTCOMES = (
-    "SELECT i.external_id, n.id IS NOT NULL AS opened, m.item_id IS NOT NULL AS joined"
-    " FROM items i LEFT JOIN incidents n ON n.item_id = i.id"
-    " LEFT JOIN incident_mentions m ON m.item_id = i.id"
-    " WHERE i.source_id = ? AND i.external_id IN ({marks})"
-)
-"""What items of a source did in the scratch store: opened an incident or joined one."""
-
-
 class Side:
-    """One rule set's run over the stored items: its intake and a scratch database in memory
-    where its incidents open and repeats join them exactly as in the daemon."""
+    """One rule set's run over the stored items: its intake and, when repeats join incidents,
+    a scratch database in memory where its incidents open, repeats join them and answers
+    close them as in the daemon (answered when the real complaint was answered)."""
 
     def __init__(
         self, config: AppConfig, calendar: WorkingCalendar,
@@ -156,6 +151,8 @@ class Side:
     ) -> None:
         self.intake = Intake(config, build_ruleset(config), calendar, printer)
         self.scratch: Database | None = None
+        self._answers: list[tuple[datetime, int]] = []
+        self._pruned: datetime | None = None
 
     async def outcomes(self, poll: list[StoredItem]) -> list[tuple[ClassifiedItem, str]]:
         """Classify the items of one poll (one source, one moment) and save those that need a
@@ -163,17 +160,28 @@ class Side:
         now = poll[0].first_seen_at
         verdicts = [self.intake.classify(s.item, s.network, now) for s in poll]
         pending = [v for v in verdicts if v.incident is not None]
-        if not pending or self.scratch is None:
-            return [(v, NOTHING) for v in verdicts]
-        source = poll[0].item.source_id
-        await save_items_and_cursor(self.scratch, source, pending, {}, now,
-                                    self.intake.duplicates)
-        ids = [v.item.external_id for v in pending]
-        rows = await self.scratch.fetchall(OUTCOMES.format(marks=", ".join("?" * len(ids))),
-                                           (source, *ids))
-        done = {row["external_id"]: OPENS if row["opened"] else JOINS if row["joined"]
-                else NOTHING for row in rows}
-        return [(v, done.get(v.item.external_id, NOTHING)) for v in verdicts]
+        repeats = self.intake.duplicates
+        if not pending or self.scratch is None or repeats is None:
+            return [(v, NOTHING if v.incident is None else OPENS) for v in verdicts]
+        await self._catch_up(self.scratch, now, repeats.window)
+        result = await save_items_and_cursor(self.scratch, poll[0].item.source_id, pending, {},
+                                             now, repeats)
+        found = []
+        for stored, verdict in zip(poll, verdicts, strict=True):
+            joined, incident = result.by_item.get(verdict.item.external_id, (None, 0))
+            if joined is False and stored.answered_at is not None:
+                heapq.heappush(self._answers, (stored.answered_at, incident))
+            found.append((verdict, NOTHING if joined is None else JOINS if joined else OPENS))
+        return found
+
+    async def _catch_up(self, scratch: Database, now: datetime, window: timedelta) -> None:
+        """Answer the scratch incidents answered by `now`; now and then forget the past."""
+        while self._answers and self._answers[0][0] <= now:
+            answered_at, incident = heapq.heappop(self._answers)
+            await mark_answered(scratch, incident, answered_at)
+        if self._pruned is None or now - self._pruned >= window / 4:
+            await forget_before(scratch, now - window)
+            self._pruned = now
 
 
 class Replayer:
@@ -197,8 +205,9 @@ class Replayer:
         """Read every stored item (read-only), poll by poll, and compare both rule sets."""
         async with AsyncExitStack() as stack:
             for side in self._sides:
-                side.scratch = await Database.open(":memory:")
-                stack.push_async_callback(side.scratch.close)
+                if side.intake.duplicates is not None:
+                    side.scratch = await Database.open(":memory:")
+                    stack.push_async_callback(side.scratch.close)
             async with ReadOnlyDatabase.open(path) as db:
                 poll: list[StoredItem] = []
                 async for stored in db.stored_items():

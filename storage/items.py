@@ -58,6 +58,8 @@ class PollResult:
     new_versions: int = 0
     incidents: list[int] = field(default_factory=list)
     joined: list[int] = field(default_factory=list)
+    by_item: dict[str, tuple[bool, int]] = field(default_factory=dict)
+    """External id of each item that opened or joined an incident → (joined, incident id)."""
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -116,6 +118,7 @@ async def _open_or_join(
             incident_id, similarity = found
             await add_mention(tx, incident_id, item_id, similarity, seen_at)
             result.joined.append(incident_id)
+            result.by_item[entry.item.external_id] = (True, incident_id)
             return
     opened = await _open_incident(tx, item_id, entry, seen_at)
     if opened is None:
@@ -123,6 +126,7 @@ async def _open_or_join(
     if text is not None:
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)
+    result.by_item[entry.item.external_id] = (False, opened)
 
 
 async def _upsert_item(

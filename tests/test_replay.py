@@ -18,6 +18,7 @@ from monitor.poller import Intake
 from monitor.replay_cmd import replay_command
 from monitor.workcal import WorkingCalendar
 from storage import Database, save_items_and_cursor
+from storage.incidents import mark_answered
 
 STORAGE = '[storage]\npath = "monitor.db"\n'
 OLD_RULES = """
@@ -90,6 +91,15 @@ def replayed(old_config: Path, write_config, capsys, fmt: str = "json"):  # type
     return json.loads(out) if fmt == "json" else out
 
 
+def replayed_with(old: Path, new: Path, capsys, new_first: bool = True):  # type: ignore[no-untyped-def]
+    """The JSON report of replaying `old`'s database through `new`'s rules (or the reverse)."""
+    first, second = (old, new) if new_first else (new, old)
+    code = replay_command(load_config(first, env={}).config, load_config(second, env={}).config,
+                          20, "json")
+    assert code == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_replay_finds_new_lost_and_moved(old_config: Path, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
     report = replayed(old_config, write_config, capsys)
     assert report["items"] == 5
@@ -128,6 +138,20 @@ def test_replay_text_report_and_limit(old_config: Path, write_config, capsys) ->
     assert len(report["changed_groups"]["examples"]) == 1
 
 
+async def save_copies(config, intake, copies, answered=None) -> None:  # type: ignore[no-untyped-def]
+    """Save each copy as its own poll, in order; answer the first incident at `answered`."""
+    db = await Database.open(config.database_path)
+    try:
+        for source, number, text, seen in copies:
+            if answered is not None and seen > answered:
+                await mark_answered(db, 1, answered)
+            item = Item(source, number, f"https://t.me/{source}/{number}", text, seen)
+            entry = intake.classify(item, "telegram_web", seen)
+            await save_items_and_cursor(db, source, [entry], {}, seen, intake.duplicates)
+    finally:
+        await db.close()
+
+
 REPOST = "На въезде в город огромный ухаб, машины бьют подвески, просим отремонтировать срочно"
 
 
@@ -140,18 +164,7 @@ def test_replay_joins_repeats_as_the_daemon_would(write_config, capsys) -> None:
               ("news", "3", "Репост: " + REPOST, NOW + timedelta(days=1)),
               ("vk", "4", REPOST, NOW + timedelta(days=5))]
 
-    async def save() -> None:
-        db = await Database.open(config.database_path)
-        try:
-            # Saved newest first: the replay must still go by when the daemon saw them.
-            for source, number, text, seen in reversed(copies):
-                item = Item(source, number, f"https://t.me/{source}/{number}", text, seen)
-                entry = intake.classify(item, "telegram_web", seen)
-                await save_items_and_cursor(db, source, [entry], {}, seen, intake.duplicates)
-        finally:
-            await db.close()
-
-    asyncio.run(save())
+    asyncio.run(save_copies(config, intake, copies))
     report = replayed(old_path, write_config, capsys)
     assert report["items"] == 4
     assert report["new_incidents"]["count"] == 2  # the first copy and the one 5 days later
@@ -164,6 +177,35 @@ def test_replay_joins_repeats_as_the_daemon_would(write_config, capsys) -> None:
     text = replayed(old_path, write_config, capsys, fmt="text")
     assert "новые повторы (присоединятся к открытым инцидентам): 2" in text
     assert "[повтор открытого инцидента, " in text
+
+
+def test_an_answered_complaint_is_not_joined_by_later_copies(write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Once staff answered the first copy, the daemon opened a new incident for the next."""
+    config_path = write_config(STORAGE + NEW_RULES)
+    config = load_config(config_path, env={}).config
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    copies = [("vk", "1", REPOST, NOW), ("ok", "2", REPOST, NOW + timedelta(hours=3))]
+    asyncio.run(save_copies(config, intake, copies, answered=NOW + timedelta(hours=1)))
+    # The same rules on both sides: the replay agrees with what the daemon did.
+    report = replayed_with(config_path, config_path, capsys)
+    assert report["items"] == 2 and all(
+        report[k]["count"] == 0 for k in ("new_incidents", "lost_incidents", "new_repeats",
+                                          "lost_repeats", "changed_groups"))
+    # Old rules that never saw «ухаб»: both copies would be new incidents, none a repeat.
+    report = replayed_with(write_config(STORAGE + OLD_RULES, "old.toml"), config_path, capsys,
+                           new_first=False)
+    assert (report["lost_incidents"]["count"], report["lost_repeats"]["count"]) == (2, 0)
+
+
+def test_without_duplicates_every_complaint_opens(write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    old_path = write_config(STORAGE + OLD_RULES)
+    config = load_config(old_path, env={}).config
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    copies = [("vk", "1", REPOST, NOW), ("ok", "2", REPOST, NOW + timedelta(hours=1))]
+    asyncio.run(save_copies(config, intake, copies))
+    new_path = write_config(STORAGE + NEW_RULES + "[duplicates]\nenabled = false\n", "n.toml")
+    report = replayed_with(old_path, new_path, capsys)
+    assert (report["new_incidents"]["count"], report["new_repeats"]["count"]) == (2, 0)
 
 
 def test_damaged_rows_are_counted_and_skipped(old_config: Path, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
