@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from hashlib import blake2b
 
+from rules.morph import LINK_RE
+
 SHINGLE_WORDS = 1
 """Words per shingle. Reposts are short and edited by the word: with pairs or triples every edit
 costs two or three shingles, and two small edits already push a 25-word complaint below 0.8."""
@@ -24,7 +26,6 @@ with 0.87, at 0.2 with 0.05; candidates are then checked against the configured 
 
 _PRIME = (1 << 61) - 1
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
 _VK_LINK_RE = re.compile(r"\[(?:id|club|public|event)\d+\|([^\]]*)\]")
 _MENTION_RE = re.compile(r"@\w+")
 _INVISIBLE_RE = re.compile(
@@ -70,7 +71,7 @@ def normalise(text: str) -> str:
     """Lower-case words only: no links, mentions, '#', punctuation or emoji; ё→е; one space."""
     text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text))
     text = _VK_LINK_RE.sub(r" \1 ", text)
-    text = _URL_RE.sub(" ", text)
+    text = LINK_RE.sub(" ", text)
     text = _MENTION_RE.sub(" ", text)
     text = _NOT_WORD_RE.sub(" ", text.lower().replace("ё", "е"))
     return " ".join(_fix_lookalikes(word) for word in text.split())

@@ -22,6 +22,7 @@ from rules.model import (
     NoiseConfig,
     OverrideConfig,
     TopicConfig,
+    landmark_problems,
 )
 from rules.model import term_problems as unusable_terms
 
@@ -137,7 +138,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.lists: dict[str, tuple[ListConfig, Origin]] = {}
         self.entries: dict[str, list[tuple[Any, Origin]]] = {key: [] for key in RULE_ARRAYS}
-        self.mentions: tuple[MentionsConfig, Origin] | None = None
+        self.mentions: list[tuple[MentionsConfig, Origin]] = []
 
     def read(
         self,
@@ -151,11 +152,11 @@ class _Reader:
         self._includes(include, origin, base, stack)
         self._lists(raw.get("lists", {}), origin)
         if "mentions" in raw:
-            # A later file (the municipality's own) replaces the table of an included one.
+            # A later file (the municipality's own) changes what it sets of an earlier table.
             here = Origin(origin.file, origin.lines, ("mentions",))
             model = self._validate(MentionsConfig, raw["mentions"], here)
             if model is not None:
-                self.mentions = (model, here)
+                self.mentions.append((model, here))
         for key in RULE_ARRAYS:
             self._array(key, raw.get(key, []), origin)
 
@@ -257,19 +258,31 @@ class _Reader:
                 continue
             changed = _apply(override, target[0], origin, self.problems)
             rules_[override.id] = (changed, target[1])
-        mentions = None
-        if self.mentions is not None:
-            mentions, origin = self.mentions
-            for key, problem in unusable_terms(mentions, lists):
-                self.problems.append(origin.problem(problem, key))
         final = [rule for rule, _ in rules_.values()]
         book = RuleBook(
             topics=tuple(r for r in final if isinstance(r, TopicConfig)),
             noise=tuple(r for r in final if isinstance(r, NoiseConfig)),
             lists=lists,
-            mentions=mentions,
+            mentions=self._mentions(lists),
         )
         return book, self.problems
+
+    def _mentions(self, lists: Mapping[str, ListConfig]) -> MentionsConfig | None:
+        """Every `[mentions]` table merged in read order, each checked where it was written."""
+        mentions = None
+        for table, origin in self.mentions:
+            for key, problem in unusable_terms(table, lists):
+                self.problems.append(origin.problem(problem, key))
+            mentions = table.over(mentions)
+        if mentions is not None:
+            last = self.mentions[-1][1]
+            for problem in landmark_problems(mentions, lists):
+                self.problems.append(last.problem(problem, "landmarks"))
+            if mentions.enabled and not mentions.landmarks:
+                self.problems.append(last.problem(
+                    "ориентиры не заданы: без landmarks упоминания не распознать "
+                    "(или enabled = false)", "landmarks"))
+        return mentions
 
     def _check(
         self, rule: Any, origin: Origin, lists: Mapping[str, ListConfig],

@@ -154,12 +154,16 @@ def _word_index(terms: tuple[Term, ...]) -> WordIndex:
 
 
 def _neutral(terms: tuple[Term, ...], landmarks: frozenset[str]) -> frozenset[int]:
-    """Terms made of landmarks (and prepositions between them): «парк», «в парке»."""
+    """Terms that only name a landmark: «парк», or a preposition and one landmark «в парке».
+    A phrase of two landmarks («река на дороге») was written to say more, so it is not."""
     if not landmarks:
         return frozenset()
-    allowed = landmarks | FUNCTION_WORDS
-    return _which(terms, lambda t: any(not landmarks.isdisjoint(s) for s in t.words) and all(
-        not allowed.isdisjoint(slot) for slot in t.words))
+
+    def naming(term: Term) -> bool:
+        content = [slot for slot in term.words if FUNCTION_WORDS.isdisjoint(slot)]
+        return len(content) == 1 and not landmarks.isdisjoint(content[0])
+
+    return _which(terms, naming)
 
 
 def _signals(

@@ -10,7 +10,7 @@ from itertools import compress
 
 from rules.compiled import Near, Pattern, Placed, Scope, Term
 from rules.model import MatchRules, NoiseConfig, TopicConfig
-from rules.morph import WORD_RE, normalise_text
+from rules.morph import LINK_RE, WORD_RE, normalise_text
 from rules.places import pick_settlement
 from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 
@@ -287,11 +287,18 @@ def _decide(
     # Texts without letters (emoji, numbers) never need a reaction.
     if not found[0][0].isalpha() and not _LETTER_RE.search(lowered):
         return replace(verdict, actionable=False)
-    if not extra and ruleset.neutral.issuperset(matched) and ruleset.neutral \
-            and not (ruleset.questions and "?" in lowered) \
-            and not (ruleset.signals and classify(lowered, ruleset.signals).score):
+    if not extra and ruleset.neutral.issuperset(matched) and _mention(lowered, ruleset):
         return replace(verdict, actionable=False, why=(*verdict.why, MENTION))
     return verdict.place_required() if source in ruleset.place_required else verdict
+
+
+def _mention(lowered: str, ruleset: RuleSet) -> bool:
+    """Whether a text that matched only landmark terms neither asks nor complains."""
+    if not ruleset.neutral:
+        return False
+    if ruleset.questions and "?" in lowered and "?" in LINK_RE.sub(" ", lowered):
+        return False
+    return not (ruleset.signals and classify(lowered, ruleset.signals).score)
 
 
 def _withdraw(

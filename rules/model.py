@@ -205,7 +205,9 @@ class ListConfig(_Strict):
 class MentionsConfig(_Strict):
     """`[mentions]`: a text whose matched words all just name a place or thing (landmarks:
     «парк», «школа», «автобус») and that neither complains nor asks is a mention, not a
-    complaint: «Гуляли в парке, красота!» needs no reaction."""
+    complaint: «Гуляли в парке, красота!» needs no reaction.
+
+    A table in a file read later changes only the keys it sets; `add_*` extend the lists."""
 
     enabled: bool = True
     landmarks: tuple[TermSpec, ...] = ()
@@ -214,12 +216,39 @@ class MentionsConfig(_Strict):
     """Words and phrases that make a text a complaint, request or question wherever they are
     («подскажите», «когда», «сколько можно»), besides every non-landmark term of the rules."""
     questions: bool = True
-    """Whether a «?» makes a mention a question that needs a reply."""
+    """Whether a «?» (outside links) makes a mention a question that needs a reply."""
+    add_landmarks: tuple[TermSpec, ...] = ()
+    add_signals: tuple[TermSpec, ...] = ()
 
-    @field_validator("landmarks", "signals")
+    @field_validator("landmarks", "signals", "add_landmarks", "add_signals")
     @classmethod
     def _terms(cls, value: tuple[TermSpec, ...]) -> tuple[TermSpec, ...]:
         return _check_terms(value)
+
+    def over(self, earlier: MentionsConfig | None) -> MentionsConfig:
+        """This table read after `earlier`: the keys it sets replace, `add_*` extend."""
+        base = earlier or MentionsConfig()
+        changed = {k: getattr(self, k) for k in self.model_fields_set if not k.startswith("add_")}
+        merged = base.model_copy(update=changed)
+        return merged.model_copy(update={
+            "landmarks": (*merged.landmarks, *self.add_landmarks),
+            "signals": (*merged.signals, *self.add_signals), "add_landmarks": (),
+            "add_signals": ()})
+
+
+def landmark_problems(mentions: MentionsConfig, lists: Mapping[str, ListConfig]) -> list[str]:
+    """Landmarks are single words in any form: no phrases, no «=form», lists included."""
+    found = []
+    for spec in mentions.landmarks:
+        text = term_text(spec).strip()
+        named = lists.get(text[1:]) if text.startswith(LIST_MARK) else None
+        for term in (term_text(t) for t in named.terms) if named else (text,):
+            if term.strip().startswith("="):
+                found.append(f"«{term}»: ориентир совпадает в любой форме, «=» здесь не нужен")
+            elif word_count(term) > 1:
+                found.append(f"«{term}» — не одно слово: ориентир — это отдельное слово "
+                             "(«парк», «школа»)")
+    return found
 
 
 class OverrideConfig(_Strict):
@@ -289,16 +318,13 @@ def term_problems(rule: BaseModel, lists: Mapping[str, ListConfig]) -> list[tupl
             for spec in getattr(rule, name, ()):
                 texts = spec.terms if key == "near" else (term_text(spec),)
                 for text in texts:
-                    problem = _term_problem(text, lists, single=key in ("words", "landmarks"),
-                                            landmark=key == "landmarks")
+                    problem = _term_problem(text, lists, single=key == "words")
                     if problem:
                         found.append((name, problem))
     return found
 
 
-def _term_problem(
-    text: str, lists: Mapping[str, ListConfig], *, single: bool, landmark: bool = False
-) -> str | None:
+def _term_problem(text: str, lists: Mapping[str, ListConfig], *, single: bool) -> str | None:
     stripped = text.strip()
     if stripped.startswith(LIST_MARK):
         if stripped[1:] not in lists:
@@ -309,8 +335,6 @@ def _term_problem(
         return f"«{text}» не содержит слов"
     # A literal phrase in `words` would silently get a word's weight: the author meant phrases.
     if single and count > 1:
-        if landmark:
-            return f"«{text}» — не одно слово: ориентир — это отдельное слово («парк», «школа»)"
         return f"«{text}» — не одно слово, перенесите во фразы"
     return None
 

@@ -15,6 +15,9 @@ _WORD_CHARS = "0-9a-z\u0400-\u04ff\u0300\u0301\u00ad"
 WORD_RE = re.compile(f"[{_WORD_CHARS}]+(?:-[{_WORD_CHARS}]+)*")
 """A word of lower-cased text: Cyrillic, Latin or digits, hyphenated parts allowed."""
 
+LINK_RE = re.compile(r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
+"""A link in a text: not words of the complaint, and its «?» starts a query, not a question."""
+
 FUNCTION_WORDS = frozenset({
     "в", "во", "на", "у", "возле", "около", "за", "под", "над", "по", "с", "со", "к", "ко", "из",
     "от", "до", "для", "при", "через", "о", "об", "про", "вдоль", "между", "перед", "напротив",

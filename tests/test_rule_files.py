@@ -303,6 +303,20 @@ def test_the_last_mentions_table_wins(tmp_path: Path) -> None:
     assert classify("гуляли в парке", build_ruleset(load_config(path, env={}).config)).actionable
 
 
+def test_a_later_mentions_table_changes_what_it_sets(tmp_path: Path) -> None:
+    write(tmp_path, "rules/common.toml", MENTIONS + TOPIC.format(id="parks", word="парк")
+          + TOPIC.format(id="schools", word="школа").replace("Дороги", "Образование"))
+    path = main_config(tmp_path, "rules/common.toml",
+                       extra='[mentions]\nsignals = ["доколе"]\nadd_landmarks = ["школа"]\n')
+    config = load_config(path, env={}).config
+    assert config.mentions is not None
+    assert (config.mentions.landmarks, config.mentions.signals) == (("парк", "школа"), ("доколе",))
+    ruleset = build_ruleset(config)
+    assert [classify(t, ruleset).actionable for t in (
+        "гуляли в парке", "концерт в школе", "доколе в парке", "когда уже в парке")] == [
+        False, False, True, False]
+
+
 def test_bad_mentions_tables_are_located(tmp_path: Path) -> None:
     write(tmp_path, "rules/common.toml",
           '[mentions]\nlandmarks = ["@nowhere", "детская площадка"]\nsignals = []\nsize = 3\n')
@@ -318,3 +332,16 @@ def test_bad_mentions_tables_are_located(tmp_path: Path) -> None:
         f"{common}:2: mentions.landmarks: «детская площадка» — не одно слово: "
         "ориентир — это отдельное слово («парк», «школа»)",
     ]
+    write(tmp_path, "rules/common.toml", '[lists.places]\nterms = ["сквер", "детская площадка"]'
+          '\n[mentions]\nlandmarks = ["@places", "=парк"]\n')
+    found = problems_of(main_config(tmp_path, "rules/common.toml"))
+    assert found == [
+        f"{common}:4: mentions.landmarks: «детская площадка» — не одно слово: "
+        "ориентир — это отдельное слово («парк», «школа»)",
+        f"{common}:4: mentions.landmarks: «=парк»: ориентир совпадает в любой форме, «=» здесь "
+        "не нужен",
+    ]
+    write(tmp_path, "rules/common.toml", '[mentions]\nsignals = ["когда уже"]\n')
+    assert problems_of(main_config(tmp_path, "rules/common.toml")) == [
+        f"{common}:1: mentions.landmarks: ориентиры не заданы: без landmarks упоминания не распознать "
+        "(или enabled = false)"]

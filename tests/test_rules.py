@@ -532,7 +532,8 @@ def test_near_with_lists_and_phrases() -> None:
 
 # --- mentions: landmarks only, no complaint, no question --------------------------------
 
-PARKS = topic("parks", "Благоустройство", words=("парк", "лавочка"), phrases=("в парке",))
+PARKS = topic("parks", "Благоустройство", words=("парк", "лавочка"),
+              phrases=("в парке", "школа в парке"))
 SCHOOL = topic("school", "Образование", words=("школа",))
 
 
@@ -551,6 +552,8 @@ def with_mentions(**fields: object) -> RuleSet:
     ("В парке не убрано", True),                   # a signal
     ("Когда уже в школе сделают ремонт", True),    # a signal phrase
     ("Во сколько открывается парк?", True),        # a question
+    ("Гуляли в парке https://vk.com/video?z=1", False),  # a «?» in a link asks nothing
+    ("Школа в парке закрыта", True),               # a phrase of two landmarks says more
 ])
 def test_a_text_of_landmarks_alone_is_a_mention(text: str, actionable: bool) -> None:
     verdict = classify(text, with_mentions())
