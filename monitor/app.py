@@ -24,6 +24,7 @@ from monitor.poller import Intake, SourcePoller
 from monitor.telegram import TelegramAuthError, TelegramSender
 from monitor.workcal import WorkingCalendar
 from storage import Database, PollResult
+from storage.mentions import print_unprinted_incidents
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,22 @@ class App:
         self.intake = Intake(config, build_ruleset(config), self.calendar)
         self.db = await Database.open(config.database_path)
         self._stack.push_async_callback(self.db.close)
+        await self._print_open_incidents()
         self.http = await self._stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})
         )
         await self._open_sender()
         self._build_pollers()
+
+    async def _print_open_incidents(self) -> None:
+        """Let repeats join open incidents that have no print yet (print_unprinted_incidents)."""
+        repeats = self.intake.duplicates
+        if repeats is None:
+            return
+        async with self.db.transaction() as tx:
+            printed = await print_unprinted_incidents(tx, self.clock.now() - repeats.window)
+        if printed:
+            log.info("%d open incidents got a print: repeats can join them now", printed)
 
     async def _open_sender(self) -> None:
         tg = self.config.telegram

@@ -82,11 +82,13 @@ async def remember_bands(
     )
 
 
-async def print_unprinted_incidents(tx: aiosqlite.Connection) -> int:
-    """Give open incidents opened before repeats were recognised their fingerprint and band
-    keys, so that repeats join them too; returns how many were printed."""
+async def print_unprinted_incidents(tx: aiosqlite.Connection, since: datetime) -> int:
+    """Give open incidents opened since `since` without a print (before the first release
+    that recognised repeats, or while `[duplicates]` was off) their fingerprint and band keys,
+    so that repeats join them too; returns how many were printed. Idempotent."""
     async with tx.execute(
         "SELECT id, text, opened_at FROM incidents WHERE fingerprint IS NULL AND status = 'open'"
+        " AND opened_at >= ?", (to_db(since),),
     ) as cursor:
         rows = list(await cursor.fetchall())
     printed = 0

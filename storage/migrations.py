@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import aiosqlite
 
-Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
-"""An SQL statement, or a data step run on the migration's connection."""
-
-
-async def _print_open_incidents(conn: aiosqlite.Connection) -> None:
-    # Imported here: storage.mentions needs storage.db, which imports this module.
-    from storage.mentions import print_unprinted_incidents
-
-    await print_unprinted_incidents(conn)
-
-
-MIGRATIONS: list[tuple[str, list[Step]]] = [
+MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_initial", [
         """CREATE TABLE cursors (
             source_id TEXT PRIMARY KEY,
@@ -108,13 +97,11 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         "CREATE INDEX incident_bands_incident ON incident_bands (incident_id)",
         "CREATE INDEX incident_bands_opened ON incident_bands (opened_at)",
     ]),
-    # Incidents of the first release have no fingerprint: repeats could never join them.
-    ("0003_print_open_incidents", [_print_open_incidents]),
 ]
 
 
 async def apply_migrations(
-    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[Step]]] = MIGRATIONS
+    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[str]]] = MIGRATIONS
 ) -> list[str]:
     """Apply every migration not yet recorded; the caller holds the transaction."""
     await conn.execute(
@@ -127,11 +114,8 @@ async def apply_migrations(
     for name, statements in migrations:
         if name in done:
             continue
-        for step in statements:
-            if isinstance(step, str):
-                await conn.execute(step)
-            else:
-                await step(conn)
+        for statement in statements:
+            await conn.execute(statement)
         await conn.execute(
             "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
             (name, datetime.now(UTC).isoformat()),

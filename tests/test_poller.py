@@ -16,7 +16,7 @@ from monitor.config import build_ruleset, load_config
 from monitor.poller import Intake
 from monitor.workcal import WorkingCalendar
 from rules.engine import NO_PLACE
-from storage import list_incidents, mentions_of
+from storage import list_incidents, mentions_of, save_items_and_cursor
 from tests.fakes.tme import FakeTme
 from tests.test_config import TokenSettings, _TokenSource
 
@@ -252,7 +252,34 @@ def test_require_place_with_a_settlement_opens_the_incident(tmp_path: Path) -> N
 
 def test_duplicates_can_be_switched_off(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text("[duplicates]\nenabled = false\n", encoding="utf-8")
+    rules = '[rules]\ninclude = ["builtin:rubricator"]\n'
+    path.write_text(rules + "[duplicates]\nenabled = false\n", encoding="utf-8")
     config = load_config(path, env={}).config
     intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
     assert intake.duplicates is None
+
+
+async def test_the_daemon_prints_open_incidents_that_have_no_print(tmp_path: Path) -> None:
+    """Incidents opened while [duplicates] was off get a print at start, so repeats join."""
+    path = tmp_path / "config.toml"
+    rules = '[rules]\ninclude = ["builtin:rubricator"]\n'
+    path.write_text(rules + "[duplicates]\nenabled = false\n", encoding="utf-8")
+    off = load_config(path, env={}).config
+    clock = ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
+    text = "Огромная яма на дороге у школы, машины объезжают по тротуару, когда заделают?"
+    item = Item("news", "1", "https://t.me/news/1", text, clock.now())
+    async with App(off, clock=clock, env={}) as app:
+        await save_items_and_cursor(app.db, "news", [app.intake.classify(item, "t", clock.now())],
+                                    {}, clock.now(), app.intake.duplicates)
+        [row] = await app.db.fetchall("SELECT fingerprint FROM incidents")
+        assert row["fingerprint"] is None
+    path.write_text(rules, encoding="utf-8")
+    on = load_config(path, env={}).config
+    async with App(on, clock=clock, env={}) as app:
+        [row] = await app.db.fetchall("SELECT fingerprint FROM incidents")
+        assert row["fingerprint"] is not None
+        copy = Item("vk", "2", "https://vk.com/wall-1_2", text, clock.now())
+        result = await save_items_and_cursor(
+            app.db, "vk", [app.intake.classify(copy, "t", clock.now())], {}, clock.now(),
+            app.intake.duplicates)
+        assert result.joined == [1]

@@ -343,5 +343,5 @@ def test_bad_mentions_tables_are_located(tmp_path: Path) -> None:
     ]
     write(tmp_path, "rules/common.toml", '[mentions]\nsignals = ["когда уже"]\n')
     assert problems_of(main_config(tmp_path, "rules/common.toml")) == [
-        f"{common}:1: mentions.landmarks: ориентиры не заданы: без landmarks упоминания не распознать "
-        "(или enabled = false)"]
+        f"{common}:1: mentions.landmarks: ориентиры не заданы: без landmarks упоминания не "
+        "распознать (или enabled = false)"]

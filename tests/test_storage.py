@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from storage import (
     queue_alert,
     save_items_and_cursor,
 )
-from storage.mentions import FIND_BY_BANDS, FIND_SAME_TEXT
+from storage.mentions import FIND_BY_BANDS, FIND_SAME_TEXT, print_unprinted_incidents
 from storage.migrations import MIGRATIONS, apply_migrations
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -241,14 +240,12 @@ async def test_repeats_are_found_through_their_keys_never_among_all_open_inciden
 APPLIED = {
     "0001_initial": "f9a09af628cac389",
     "0002_settlements_and_mentions": "591e264596fce373",
-    "0003_print_open_incidents": "95dddf716b1471fa",
 }
 
 
 def test_applied_migrations_are_never_edited() -> None:
-    digests = {name: hashlib.sha256("\n".join(
-        step if isinstance(step, str) else inspect.getsource(step) for step in steps
-    ).encode()).hexdigest()[:16] for name, steps in MIGRATIONS}
+    digests = {name: hashlib.sha256("\n".join(steps).encode()).hexdigest()[:16]
+               for name, steps in MIGRATIONS}
     assert digests == APPLIED
 
 
@@ -289,6 +286,9 @@ async def test_a_database_of_the_first_release_is_upgraded_in_place(tmp_path: Pa
         assert [r["name"] for r in rows] == [name for name, _ in MIGRATIONS]
         [incident] = await list_incidents(database)
         assert (incident.text, incident.mentions, incident.settlement) == (COMPLAINT, 0, None)
+        async with database.transaction() as tx:  # as the daemon does at start
+            assert await print_unprinted_incidents(tx, NOW - RULE.window) == 1
+            assert await print_unprinted_incidents(tx, NOW - RULE.window) == 0
         result = await save(database, entry("2", COMPLAINT, source="vk"))
         assert result.joined == [incident.id], "a repeat joins an incident of the first release"
         edited = COMPLAINT.replace("огромная", "большая")
@@ -304,13 +304,15 @@ async def test_a_database_of_the_first_release_is_upgraded_in_place(tmp_path: Pa
         assert upgraded[name][: len(columns)] == columns, f"{name} of 0001 only gains columns"
 
 
-async def test_only_open_incidents_with_words_get_a_print_on_upgrade(tmp_path: Path) -> None:
+async def test_only_open_recent_incidents_with_words_get_a_print(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
-    rows = [(1, "open", COMPLAINT), (2, "answered", COMPLAINT + " ещё"), (3, "open", "👍🔥!!!")]
+    rows = [(1, "open", COMPLAINT), (2, "answered", COMPLAINT + " ещё"), (3, "open", "👍🔥!!!"),
+            (4, "open", COMPLAINT + " и ещё")]
     async with aiosqlite.connect(old, isolation_level=None) as conn:
         await conn.execute("BEGIN IMMEDIATE")
         await apply_migrations(conn, MIGRATIONS[:2])
         for number, status, text in rows:
+            opened = NOW - timedelta(days=5) if number == 4 else NOW  # 4: outside the window
             await conn.execute(
                 "INSERT INTO items (id, source_id, external_id, network, kind, url, published_at,"
                 " first_seen_at, last_seen_at, text, content_hash, version, actionable, score,"
@@ -319,11 +321,13 @@ async def test_only_open_incidents_with_words_get_a_print_on_upgrade(tmp_path: P
             await conn.execute(
                 "INSERT INTO incidents (item_id, source_id, group_name, priority, status,"
                 " opened_at, warn_at, due_at, url, text) VALUES (?1, 'news', 'Дороги', 'normal',"
-                " ?2, ?3, ?3, ?3, 'u', ?4)", (number, status, NOW.isoformat(), text))
+                " ?2, ?3, ?3, ?3, 'u', ?4)", (number, status, opened.isoformat(), text))
         await conn.commit()
 
     database = await Database.open(old)
     try:
+        async with database.transaction() as tx:
+            assert await print_unprinted_incidents(tx, NOW - RULE.window) == 1
         printed = await database.fetchall(
             "SELECT i.id, COUNT(b.band) AS bands FROM incidents i"
             " LEFT JOIN incident_bands b ON b.incident_id = i.id"
