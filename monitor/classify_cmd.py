@@ -14,6 +14,8 @@ from monitor.config import AppConfig, build_ruleset
 from rules import classify
 
 MAX_FIELD = 10_000_000
+_LINE_ENDS = ("\n", "\r")
+"""Files are read with newline="": a line may end in \r\n, \n or a lone \r."""
 Record = tuple[int, str | None, str | None]
 """(line number, text or None, error or None) for one input record."""
 
@@ -57,8 +59,8 @@ def _lines(handle: TextIO) -> Iterator[Record]:
     number = 0
     while line := handle.readline(MAX_FIELD + 1):
         number += 1
-        if len(line) > MAX_FIELD and not line.endswith("\n"):
-            while (rest := handle.readline(MAX_FIELD)) and not rest.endswith("\n"):
+        if len(line) > MAX_FIELD and not line.endswith(_LINE_ENDS):
+            while (rest := handle.readline(MAX_FIELD)) and not rest.endswith(_LINE_ENDS):
                 pass
             yield number, None, f"строка {number}: длиннее {MAX_FIELD:,} символов".replace(",", " ")
             continue

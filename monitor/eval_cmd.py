@@ -217,6 +217,7 @@ class Report:
             "no_group": sum(n for (_, g), n in tally.pairs.items() if g == NO_GROUP),
             "left_out": sum(tally.left_out.values()), "malformed": len(tally.malformed),
             "groups_over_min_support": sum(1 for s in per_group if s.support >= min_support),
+            "unreadable_flags": len(tally.unreadable_flags),
         }
         return cls(
             per_group=per_group,
@@ -275,7 +276,7 @@ def print_report(report: Report) -> None:
         print(f"{s.group:<{width}}  {s.precision:>8.3f}  {s.recall:>8.3f}  {s.f1:>6.3f}"
               f"  {s.support:>6}")
     print()
-    print(f"Точность (accuracy): {_figure(report.accuracy)} "
+    print(f"Доля верных групп (accuracy): {_figure(report.accuracy)} "
           f"({counts['correct']} из {counts['evaluated']})")
     print(f"Macro-F1 (группы с ≥{report.min_support} строк): {_figure(report.macro_f1)} "
           f"(групп: {counts['groups_over_min_support']})")
@@ -294,11 +295,13 @@ def _print_reaction(report: Report) -> None:
     score = report.reaction
     if score is not None:
         print(f"Нужна ли реакция ({score.rows} стр.): точность {score.precision:.3f}, "
-              f"полнота {score.recall:.3f}, F1 {score.f1:.3f}, верно {score.accuracy:.3f}; "
+              f"полнота {score.recall:.3f}, F1 {score.f1:.3f}, доля верных {score.accuracy:.3f}; "
               f"лишних срабатываний {score.false_alarms}, пропущено {score.missed}")
     if report.unreadable_flags:
-        print("  непонятная отметка реакции (нужно true/false, да/нет, 1/0) в строках "
-              f"{', '.join(map(str, report.unreadable_flags))}")
+        total = report.counts["unreadable_flags"]
+        more = ", …" if total > len(report.unreadable_flags) else ""
+        print(f"  непонятная отметка реакции (нужно true/false, да/нет, 1/0): {total} стр. "
+              f"(строки {', '.join(map(str, report.unreadable_flags))}{more})")
 
 
 def _figure(value: float | None) -> str:

@@ -81,12 +81,6 @@ def compile_rules(
         builder.add_rule(index, rule)
     for place in place_terms(settlements):
         builder.uses.append((place.words, Use(place=place.settlement)))
-    landmarks: frozenset[str] = frozenset()
-    signals = None
-    if mentions is not None and mentions.enabled:
-        landmarks = frozenset(key for spec in mentions.landmarks
-                              for words, _, _ in builder.expand(spec) for key in words[0])
-        signals = _signals(mentions, rules, lists)
     terms = builder.terms()
     nears, near_checks = builder.nears(terms)
     needs = {rule: frozenset(ids) for rule, ids in builder.needs.items()}
@@ -105,11 +99,22 @@ def compile_rules(
         place_required=frozenset(place_required),
         verdicts=tuple(_topic_fields(topic) for topic in active),
         topic_count=len(active),
-        neutral=_neutral(terms, landmarks),
-        questions=mentions is not None and mentions.questions,
-        signals=signals,
+        **_mention_views(mentions, builder, terms, rules),
         **_views(terms, needs.keys() | builder.scopes.keys()),
     )
+
+
+def _mention_views(
+    mentions: MentionsConfig | None, builder: _Builder, terms: tuple[Term, ...],
+    rules: RulesConfig,
+) -> dict[str, Any]:
+    """The RuleSet fields of `[mentions]`: landmark terms, whether «?» counts, the signals."""
+    if mentions is None or not mentions.enabled:
+        return {}
+    landmarks = frozenset(key for spec in mentions.landmarks
+                          for words, _, _ in builder.expand(spec) for key in words[0])
+    return {"neutral": _neutral(terms, landmarks), "questions": mentions.questions,
+            "signals": _signals(mentions, rules, builder.lists)}
 
 
 def _views(terms: tuple[Term, ...], conditional: Set[int]) -> dict[str, Any]:

@@ -282,12 +282,19 @@ def _decide(
     fields["score"] = score
     fields["settlement"] = settlement
     fields["_evidence"] = evidence
-    if not verdict.actionable:
-        return verdict
+    return _checked(verdict, lowered, found, extra, ruleset, source) if verdict.actionable \
+        else verdict
+
+
+def _checked(
+    verdict: Classification, lowered: str, found: Found, extra: list[Evidence],
+    ruleset: RuleSet, source: str | None,
+) -> Classification:
+    """An actionable verdict after the checks that can still withdraw the reaction."""
     # Texts without letters (emoji, numbers) never need a reaction.
     if not found[0][0].isalpha() and not _LETTER_RE.search(lowered):
         return replace(verdict, actionable=False)
-    if not extra and ruleset.neutral.issuperset(matched) and _mention(lowered, ruleset):
+    if not extra and ruleset.neutral.issuperset(found[2]) and _mention(lowered, ruleset):
         return replace(verdict, actionable=False, why=(*verdict.why, MENTION))
     return verdict.place_required() if source in ruleset.place_required else verdict
 

@@ -70,6 +70,11 @@ def test_classify_plain_text_one_per_line(tmp_path: Path, capsys) -> None:  # ty
     rows = json_lines(captured.out)
     assert [r.get("group") for r in rows] == ["Дороги", None, "ЖКХ"]
     assert rows[1]["line"] == 3 and "строка 3: длиннее 10 000 000 символов" in captured.err
+    data.write_text("Яма на дороге\r" + "я" * 10_000_001 + "\rНет горячей воды\r",
+                    encoding="utf-8")  # old Mac line ends: nothing after the long line is lost
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 1
+    rows = json_lines(capsys.readouterr().out)
+    assert [r.get("group") for r in rows] == ["Дороги", None, "ЖКХ"]
 
 
 def test_classify_unreadable_inputs_fail_clearly(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -75,7 +75,8 @@ def test_scores_a_known_confusion_exactly(config: Path, capsys) -> None:  # type
         {"true": "Обращение с отходами", "predicted": "(нет группы)", "count": 1},
     ]
     assert report["counts"] == {"rows": 11, "evaluated": 9, "correct": 5, "no_group": 2,
-                                "left_out": 1, "malformed": 1, "groups_over_min_support": 2}
+                                "left_out": 1, "malformed": 1, "groups_over_min_support": 2,
+                                "unreadable_flags": 0}
     assert report["left_out"] == [
         {"reason": "в карте без группы", "label": "Тестовая категория", "rows": 1}]
     assert report["malformed_lines"] == [12]
@@ -88,7 +89,7 @@ def test_text_report_is_a_russian_table(config: Path, capsys) -> None:  # type: 
     header = next(line for line in lines if line.startswith("группа"))
     assert header.split() == ["группа", "точность", "полнота", "F1", "строк"]
     assert any(line.split() == ["Дороги", "0.667", "0.500", "0.571", "4"] for line in lines)
-    assert "Точность (accuracy): 0.556 (5 из 9)" in out
+    assert "Доля верных групп (accuracy): 0.556 (5 из 9)" in out
     assert "Macro-F1 (группы с ≥3 строк): 0.619" in out
     assert "Macro-F1 (все группы): 0.635" in out
     assert "в карте без группы 'Тестовая категория': 1" in out
@@ -214,7 +215,7 @@ def test_scores_telling_complaints_from_noise(config: Path, tmp_path: Path, caps
     assert run_eval(config, "--actionable-column", "reaction", data=data) == 0
     out = capsys.readouterr().out
     assert "Нужна ли реакция (5 стр.): точность 0.667, полнота 0.667" in out
-    assert "непонятная отметка реакции (нужно true/false, да/нет, 1/0) в строках 7" in out
+    assert "непонятная отметка реакции (нужно true/false, да/нет, 1/0): 1 стр. (строки 7)" in out
     assert run_eval(config, "--actionable-column", "needs", data=data) == 2
     assert "нет колонки 'needs'" in capsys.readouterr().err
 
@@ -224,5 +225,5 @@ def test_only_flags_and_no_groups_still_score(config: Path, tmp_path: Path, caps
     data.write_text("text,label,reaction\nЯма,,да\nПривет,,нет\n", encoding="utf-8")
     assert run_eval(config, "--actionable-column", "reaction", data=data) == 0
     out = capsys.readouterr().out
-    assert "Точность (accuracy): — (нет таких групп) (0 из 0)" in out
+    assert "Доля верных групп (accuracy): — (нет таких групп) (0 из 0)" in out
     assert "Нужна ли реакция (2 стр.): точность 1.000, полнота 1.000" in out
