@@ -345,3 +345,14 @@ def test_bad_mentions_tables_are_located(tmp_path: Path) -> None:
     assert problems_of(main_config(tmp_path, "rules/common.toml")) == [
         f"{common}:1: mentions.landmarks: ориентиры не заданы: без landmarks упоминания не "
         "распознать (или enabled = false)"]
+
+
+def test_mentions_of_the_wrong_shape_are_clear_errors(tmp_path: Path) -> None:
+    write(tmp_path, "rules/common.toml", '[[mentions]]\nlandmarks = ["парк"]\n')
+    common = str(tmp_path / "rules" / "common.toml")
+    assert problems_of(main_config(tmp_path, "rules/common.toml")) == [
+        f"{common}:1: mentions: ожидалась таблица"]
+    write(tmp_path, "rules/common.toml", '[mentions]\nlandmarks = "парк"\nquestions = "да"\n')
+    assert problems_of(main_config(tmp_path, "rules/common.toml")) == [
+        f"{common}:2: mentions.landmarks: ожидался список [...]",
+        f"{common}:3: mentions.questions: ожидалось true или false"]
