@@ -301,8 +301,6 @@ def _checked(
 
 def _mention(lowered: str, ruleset: RuleSet) -> bool:
     """Whether a text that matched only landmark terms neither asks nor complains."""
-    if not ruleset.neutral:
-        return False
     if ruleset.questions and "?" in lowered and "?" in LINK_RE.sub(" ", lowered):
         return False
     return not (ruleset.signals and classify(lowered, ruleset.signals).score)

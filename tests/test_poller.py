@@ -266,8 +266,7 @@ async def test_the_daemon_prints_open_incidents_that_have_no_print(tmp_path: Pat
     path.write_text(rules + "[duplicates]\nenabled = false\n", encoding="utf-8")
     off = load_config(path, env={}).config
     clock = ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
-    text = "Огромная яма на дороге у школы, машины объезжают по тротуару, когда заделают?"
-    item = Item("news", "1", "https://t.me/news/1", text, clock.now())
+    item = Item("news", "1", "https://t.me/news/1", COMPLAINT, clock.now())
     async with App(off, clock=clock, env={}) as app:
         await save_items_and_cursor(app.db, "news", [app.intake.classify(item, "t", clock.now())],
                                     {}, clock.now(), app.intake.duplicates)
@@ -278,7 +277,7 @@ async def test_the_daemon_prints_open_incidents_that_have_no_print(tmp_path: Pat
     async with App(on, clock=clock, env={}) as app:
         [row] = await app.db.fetchall("SELECT fingerprint FROM incidents")
         assert row["fingerprint"] is not None
-        copy = Item("vk", "2", "https://vk.com/wall-1_2", text, clock.now())
+        copy = Item("vk", "2", "https://vk.com/wall-1_2", COMPLAINT, clock.now())
         result = await save_items_and_cursor(
             app.db, "vk", [app.intake.classify(copy, "t", clock.now())], {}, clock.now(),
             app.intake.duplicates)
