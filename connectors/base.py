@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import aiohttp
 from pydantic import BaseModel, field_validator
 
-from monitor.clock import Clock
-from monitor.durations import Duration
+from common.clock import Clock
+from common.durations import Duration
 
 Cursor = Mapping[str, Any]
 """A connector's position, JSON-serialisable; stored by the poller, never by the connector."""

@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 from pydantic import ConfigDict, Field, field_validator
 
+from common.durations import PositiveDuration
 from connectors.base import (
     ConnectorSpec,
     Cursor,
@@ -24,7 +25,6 @@ from connectors.base import (
     TransientSourceError,
     register,
 )
-from monitor.durations import PositiveDuration
 
 USER_AGENT = "mcu-monitor/0.1"
 NETWORK = "telegram_web"

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import compress
 
+from common.text import LINK_RE
 from rules.compiled import Near, Pattern, Placed, Scope, Term
 from rules.model import MatchRules, NoiseConfig, TopicConfig
-from rules.morph import LINK_RE, WORD_RE, normalise_text
+from rules.morph import WORD_RE, normalise_text
 from rules.places import pick_settlement
 from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 

@@ -8,15 +8,14 @@ from functools import lru_cache
 
 import pymorphy3
 
+from common.text import fix_lookalikes
+
 EXACT = "="
 """A rule word written as «=продам» matches only that written form, not every form of the lemma."""
 
 _WORD_CHARS = "0-9a-z\u0400-\u04ff\u0300\u0301\u00ad"
 WORD_RE = re.compile(f"[{_WORD_CHARS}]+(?:-[{_WORD_CHARS}]+)*")
 """A word of lower-cased text: Cyrillic, Latin or digits, hyphenated parts allowed."""
-
-LINK_RE = re.compile(r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
-"""A link in a text: not words of the complaint, and its «?» starts a query, not a question."""
 
 FUNCTION_WORDS = frozenset({
     "в", "во", "на", "у", "возле", "около", "за", "под", "над", "по", "с", "со", "к", "ко", "из",
@@ -25,9 +24,6 @@ FUNCTION_WORDS = frozenset({
 })
 """Prepositions and conjunctions: a phrase of landmarks joined by them is a landmark too."""
 
-_CYRILLIC_RE = re.compile("[\u0400-\u04ff]")
-_LATIN_RE = re.compile("[a-z]")
-_LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 _STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
 
 _TERM_WORD_RE = re.compile(f"({EXACT}?)({WORD_RE.pattern})")
@@ -79,10 +75,7 @@ def tokenise(text: str) -> list[str]:
 @lru_cache(maxsize=CACHE_SIZE)
 def normalise_word(token: str) -> str:
     """One word in canonical spelling: lower case, ё→е, no stress marks, Latin look-alikes fixed."""
-    word = token.lower().translate(_STRIP)
-    if _LATIN_RE.search(word) and _CYRILLIC_RE.search(word):
-        word = word.translate(_LOOKALIKES)
-    return word
+    return fix_lookalikes(token.lower().translate(_STRIP))
 
 
 @lru_cache(maxsize=CACHE_SIZE)

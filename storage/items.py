@@ -9,8 +9,8 @@ from datetime import datetime
 
 import aiosqlite
 
+from common.fingerprints import TextPrint
 from connectors.base import Cursor, Item
-from monitor.dedup import TextPrint
 from storage.db import Database, to_db
 from storage.mentions import (
     DuplicateRule,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from monitor.dedup import TextPrint, resemblance, text_print
+from common.fingerprints import TextPrint, resemblance, text_print
 from storage.db import Database, to_db
 
 # Candidates sharing the most band keys are checked first; a true repeat shares most of them.

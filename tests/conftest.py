@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.clock import ManualClock
+from common.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config.example.toml"

@@ -9,7 +9,7 @@ import pytest
 from connectors.base import ConnectorSpec, Page, SourceSettings, register, registry
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.problems import ConfigError
+from monitor.config.problems import ConfigError
 from tests.conftest import EXAMPLE_CONFIG
 
 MINIMAL = """

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 import connectors
+from common.clock import ManualClock
 from connectors.base import Page, Source, SourceContext, TransientSourceError
-from monitor.clock import ManualClock
 from tests.fakes.tme import FakeTme
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

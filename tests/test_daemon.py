@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.app import App
 from monitor.config import load_config
+from monitor.daemon.app import App
 from storage import list_incidents
 from tests.conftest import ROOT
 from tests.fakes.tme import FakeTme

@@ -6,9 +6,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.app import App
-from monitor.clock import ManualClock
+from common.clock import ManualClock
 from monitor.config import AppConfig, load_config
+from monitor.daemon.app import App
 from storage import list_incidents, outbox_counts
 from tests.conftest import EXAMPLE_CONFIG
 from tests.fakes.bot_api import FakeBotApi

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.cli.labelled import plain_text
 from monitor.config import build_ruleset, load_config
-from monitor.labelled import plain_text
 from rules import classify
 
 DATA = Path(__file__).parent / "data"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import flush_outbox
-from monitor.clock import ManualClock
-from monitor.settings import TelegramConfig
-from monitor.telegram import TelegramSender
+from common.clock import ManualClock
+from monitor.config.settings import TelegramConfig
+from monitor.daemon.alert_sender import TelegramSender
+from monitor.daemon.alerts import flush_outbox
 from storage import AlertMessage, Database, outbox_counts, queue_alert, save_items_and_cursor
 from tests.fakes.bot_api import FakeBotApi
 from tests.test_storage import entry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.settings import Settlement
+from monitor.config.settings import Settlement
 from rules import RulesConfig, RuleSet, TopicConfig, classify, compile_rules
 from rules.places import name_forms, pick_settlement
 

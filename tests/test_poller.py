@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from common.clock import ManualClock
 from connectors.base import ConnectorSpec, Item, register, registry
-from monitor.app import App
-from monitor.clock import ManualClock
 from monitor.config import build_ruleset, load_config
-from monitor.poller import Intake
-from monitor.workcal import WorkingCalendar
+from monitor.daemon.app import App
+from monitor.daemon.poller import Intake
+from monitor.daemon.workcal import WorkingCalendar
 from rules.engine import NO_PLACE
 from storage import list_incidents, mentions_of, save_items_and_cursor
 from tests.fakes.tme import FakeTme
@@ -62,7 +62,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[FakeTme, App, ManualClock
 
 async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplog) -> None:  # type: ignore[no-untyped-def]
     tme, app, clock = world
-    caplog.set_level(logging.DEBUG, logger="monitor.poller")
+    caplog.set_level(logging.DEBUG, logger="monitor.daemon.poller")
     tme.answer_status(500)
     for _ in range(3):
         await app.poll("news")
@@ -192,7 +192,7 @@ async def region(tmp_path: Path) -> AsyncIterator[tuple[FakeTme, App, ManualCloc
 
 async def test_a_repost_in_another_community_joins_the_open_incident(region, caplog) -> None:  # type: ignore[no-untyped-def]
     tme, app, clock = region
-    caplog.set_level(logging.INFO, logger="monitor.poller")
+    caplog.set_level(logging.INFO, logger="monitor.daemon.poller")
     tme.add_post(1, START - timedelta(minutes=30), COMPLAINT)
     tme.channels["kamensk_chat"].add_post(
         7, START - timedelta(minutes=10), "Репост 👉 " + COMPLAINT + " #Каменск https://t.me/x/1")

@@ -13,10 +13,10 @@ import pytest
 
 from connectors.base import Item
 from monitor.cli import main
+from monitor.cli.rules_test import replay_command
 from monitor.config import build_ruleset, load_config
-from monitor.poller import Intake
-from monitor.replay_cmd import replay_command
-from monitor.workcal import WorkingCalendar
+from monitor.daemon.poller import Intake
+from monitor.daemon.workcal import WorkingCalendar
 from storage import Database, save_items_and_cursor
 from storage.incidents import mark_answered
 

@@ -8,8 +8,8 @@ import pytest
 
 import rules
 from monitor.config import AppConfig, build_ruleset, load_config, with_rules_from
-from monitor.problems import ConfigError
-from monitor.rulefiles import include_path
+from monitor.config.problems import ConfigError
+from monitor.config.rulefiles import include_path
 from rules import classify
 
 MAIN = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from common.fingerprints import BANDS, text_print
 from connectors.base import Item
-from monitor.dedup import BANDS, text_print
 from storage import (
     AlertMessage,
     ClassifiedItem,

@@ -16,8 +16,8 @@ import pytest
 from telegram.error import RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from monitor.settings import TelegramConfig
-from monitor.telegram import (
+from monitor.config.settings import TelegramConfig
+from monitor.daemon.alert_sender import (
     OPEN_POST_LABEL,
     TOKEN_MASK,
     SendOutcome,

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 import connectors
+from common.clock import ManualClock
 from connectors.base import PermanentSourceError, SourceContext, TransientSourceError
 from connectors.telegram_web import (
     USER_AGENT,
@@ -21,7 +22,6 @@ from connectors.telegram_web import (
     TelegramWebSource,
     parse_page,
 )
-from monitor.clock import ManualClock
 from tests.fakes.tme import FakeTme
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram_web"

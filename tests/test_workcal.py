@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.settings import CalendarConfig, SlaPolicy
-from monitor.workcal import WorkingCalendar, deadline
+from monitor.config.settings import CalendarConfig, SlaPolicy
+from monitor.daemon.workcal import WorkingCalendar, deadline
 
 EKB = ZoneInfo("Asia/Yekaterinburg")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from hashlib import blake2b
 
-from rules.morph import LINK_RE
+from common.text import LINK_RE, fix_lookalikes
 
 SHINGLE_WORDS = 1
 """Words per shingle. Reposts are short and edited by the word: with pairs or triples every edit
@@ -33,9 +33,6 @@ _INVISIBLE_RE = re.compile(
 )
 _NOT_WORD_RE = re.compile(r"[\W_]+")
 _DIGIT_RE = re.compile(r"\d")
-_CYRILLIC_RE = re.compile("[а-я]")
-_LATIN_RE = re.compile("[a-z]")
-_LOOKALIKES = str.maketrans("aeopcxykmthb", "аеорсхукмтнв")
 
 
 def _hash_family() -> tuple[tuple[int, int], ...]:
@@ -74,13 +71,7 @@ def normalise(text: str) -> str:
     text = LINK_RE.sub(" ", text)
     text = _MENTION_RE.sub(" ", text)
     text = _NOT_WORD_RE.sub(" ", text.lower().replace("ё", "е"))
-    return " ".join(_fix_lookalikes(word) for word in text.split())
-
-
-def _fix_lookalikes(word: str) -> str:
-    if _LATIN_RE.search(word) and _CYRILLIC_RE.search(word):
-        return word.translate(_LOOKALIKES)
-    return word
+    return " ".join(fix_lookalikes(word) for word in text.split())
 
 
 def fingerprint(normalised: str) -> str:

@@ -28,7 +28,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from monitor.settings import TelegramConfig
+from monitor.config.settings import TelegramConfig
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,9 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
-from monitor.problems import ConfigError, Problem, key_path, problems_from
-from monitor.rulefiles import RULE_ARRAYS, Origin, RuleBook, RuleContext, read_rule_book, read_toml
-from monitor.settings import (
+from monitor.config.problems import ConfigError, Problem, key_path, problems_from
+from monitor.config.rulefiles import (
+    RULE_ARRAYS,
+    Origin,
+    RuleBook,
+    RuleContext,
+    read_rule_book,
+    read_toml,
+)
+from monitor.config.settings import (
     CalendarConfig,
     DaemonConfig,
     DuplicatesConfig,
@@ -24,7 +31,7 @@ from monitor.settings import (
     StorageConfig,
     TelegramConfig,
 )
-from monitor.tomllines import LineIndex
+from monitor.config.tomllines import LineIndex
 from rules import RuleSet, compile_rules
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 

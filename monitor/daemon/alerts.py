@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from monitor.clock import Clock
-from monitor.settings import TelegramConfig
-from monitor.telegram import SendOutcome
+from common.clock import Clock
+from monitor.config.settings import TelegramConfig
+from monitor.daemon.alert_sender import SendOutcome
 from storage import (
     AlertMessage,
     Database,

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from common.fingerprints import TextPrint, text_print
 from monitor.config import AppConfig, build_ruleset, with_rules_from
-from monitor.dedup import TextPrint, text_print
-from monitor.poller import Intake
-from monitor.problems import ConfigError
-from monitor.workcal import WorkingCalendar
+from monitor.config.problems import ConfigError
+from monitor.daemon.poller import Intake
+from monitor.daemon.workcal import WorkingCalendar
 from rules import RulesError
 from storage import ClassifiedItem, Database, save_items_and_cursor
 from storage.incidents import mark_answered

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from monitor.classify_cmd import InputError
-from monitor.config import AppConfig, build_ruleset
-from monitor.labelled import (
+from monitor.cli.classify import InputError
+from monitor.cli.labelled import (
     LabelMap,
     LabelMapError,
     Row,
@@ -21,6 +20,7 @@ from monitor.labelled import (
     reaction_value,
     read_rows,
 )
+from monitor.config import AppConfig, build_ruleset
 from rules import GROUPS, RuleSet, classify
 
 NO_GROUP = "(нет группы)"

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 import rules
-from monitor.problems import ConfigError, Problem, key_path, problems_from
-from monitor.tomllines import LineIndex
+from monitor.config.problems import ConfigError, Problem, key_path, problems_from
+from monitor.config.tomllines import LineIndex
 from rules.model import (
     ListConfig,
     MatchRules,

@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from common.clock import Clock
+from common.fingerprints import TextPrint, text_print
 from connectors.base import (
     Item,
     PermanentSourceError,
@@ -18,10 +20,8 @@ from connectors.base import (
     SourceSettings,
     TransientSourceError,
 )
-from monitor.clock import Clock
 from monitor.config import AppConfig
-from monitor.dedup import TextPrint, text_print
-from monitor.workcal import WorkingCalendar, deadline
+from monitor.daemon.workcal import WorkingCalendar, deadline
 from rules import RuleSet, classify
 from storage import (
     ClassifiedItem,

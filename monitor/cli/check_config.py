@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from common.durations import format_duration
 from monitor.config import LoadedConfig
-from monitor.durations import format_duration
-from monitor.settings import WEEKDAYS, SlaPolicy
+from monitor.config.settings import WEEKDAYS, SlaPolicy
 
 _DAY_NAMES = dict(zip(WEEKDAYS, ("пн", "вт", "ср", "чт", "пт", "сб", "вс"), strict=True))
 

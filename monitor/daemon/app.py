@@ -16,13 +16,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import connectors
+from common.clock import Clock, SystemClock
 from connectors.base import SourceContext
-from monitor.alerts import FlushResult, flush_outbox, queue_due_alerts
-from monitor.clock import Clock, SystemClock
 from monitor.config import AppConfig, build_ruleset
-from monitor.poller import Intake, SourcePoller
-from monitor.telegram import TelegramAuthError, TelegramSender
-from monitor.workcal import WorkingCalendar
+from monitor.daemon.alert_sender import TelegramAuthError, TelegramSender
+from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.poller import Intake, SourcePoller
+from monitor.daemon.workcal import WorkingCalendar
 from storage import Database, PollResult
 from storage.mentions import print_unprinted_incidents
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from monitor.classify_cmd import InputError, open_input
-from monitor.problems import Problem
+from monitor.cli.classify import InputError, open_input
+from monitor.config.problems import Problem
 from rules import GROUPS
 
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)

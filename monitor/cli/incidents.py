@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from monitor.clock import Clock
+from common.clock import Clock
 from monitor.config import AppConfig
 from storage import Database, list_incidents
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from monitor.tomllines import LineIndex
+from monitor.config.tomllines import LineIndex
 
 
 @dataclass(frozen=True, slots=True)

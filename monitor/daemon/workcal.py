@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from monitor.settings import WEEKDAYS, CalendarConfig, SlaPolicy, WeekHours
+from monitor.config.settings import WEEKDAYS, CalendarConfig, SlaPolicy, WeekHours
 
 Interval = tuple[datetime, datetime]
 """A half-open span of working time [start, end) between two aware instants."""

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitor.clock import SystemClock
+from common.clock import SystemClock
+from monitor.cli.check_config import config_summary
 from monitor.config import AppConfig, LoadedConfig, load_config
-from monitor.problems import ConfigError
-from monitor.summary import config_summary
+from monitor.config.problems import ConfigError
 
 log = logging.getLogger("monitor")
 
@@ -120,7 +120,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 async def _daemon(config: AppConfig) -> None:
-    from monitor.app import App
+    from monitor.daemon.app import App
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,20 +131,20 @@ async def _daemon(config: AppConfig) -> None:
 
 
 def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from monitor.classify_cmd import classify_command
+    from monitor.cli.classify import classify_command
 
     return classify_command(loaded.config, args.texts, args.input, args.text_column,
                             args.format, args.source)
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from monitor.incidents_cmd import print_incidents
+    from monitor.cli.incidents import print_incidents
 
     return asyncio.run(print_incidents(loaded.config, SystemClock(), args.overdue, args.format))
 
 
 def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from monitor.eval_cmd import EvalInput, eval_command
+    from monitor.cli.eval import EvalInput, eval_command
 
     source = EvalInput(Path(args.data), args.text_column, args.label_column,
                        Path(args.label_map) if args.label_map else None, args.skip_unmapped,
@@ -153,7 +153,7 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from monitor.replay_cmd import rules_test_command
+    from monitor.cli.rules_test import rules_test_command
 
     return rules_test_command(loaded.config, args.rules, args.limit, args.format)
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from monitor.dedup import (
+from common.fingerprints import (
     BANDS,
     MIN_WORDS,
     PERMUTATIONS,
@@ -119,7 +119,7 @@ def test_alike_texts_share_band_keys_and_unlike_ones_do_not() -> None:
 
 _SCRIPT = """
 import json, sys
-from monitor.dedup import minhash, normalise, shingles, text_print
+from common.fingerprints import minhash, normalise, shingles, text_print
 text = sys.argv[1]
 found = text_print(text)
 print(json.dumps([found.fingerprint, list(found.bands), list(minhash(shingles(normalise(text))))]))

@@ -1,0 +1,1 @@
+"""The daemon: the app object, source pollers, intake, deadlines, alerts and their sender."""
