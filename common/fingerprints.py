@@ -1,4 +1,4 @@
-"""Near-duplicate texts: normalisation, an exact fingerprint, MinHash signatures and LSH bands."""
+"""Text fingerprints that recognise a repeat: normalisation, an exact key, MinHash and LSH bands."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ with 0.87, at 0.2 with 0.05; candidates are then checked against the configured 
 _PRIME = (1 << 61) - 1
 
 _VK_LINK_RE = re.compile(r"\[(?:id|club|public|event)\d+\|([^\]]*)\]")
-_MENTION_RE = re.compile(r"@\w+")
+_HANDLE_RE = re.compile(r"@\w+")
 _INVISIBLE_RE = re.compile(
     "[\u0300\u0301\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
 )
@@ -50,10 +50,10 @@ _HASH_FAMILY = _hash_family()
 
 
 @dataclass(frozen=True, slots=True)
-class TextPrint:
-    """What recognises a repeat of a text: its exact fingerprint, words and MinHash band keys."""
+class Fingerprint:
+    """What recognises a repeat of a text: its exact key, words and MinHash band keys."""
 
-    fingerprint: str
+    exact: str
     shingles: frozenset[str]
     numbers: frozenset[str]
     bands: tuple[int, ...]
@@ -65,16 +65,16 @@ class TextPrint:
 
 
 def normalise(text: str) -> str:
-    """Lower-case words only: no links, mentions, '#', punctuation or emoji; ё→е; one space."""
+    """Lower-case words only: no links, @handles, '#', punctuation or emoji; ё→е; one space."""
     text = unicodedata.normalize("NFKC", _INVISIBLE_RE.sub("", text))
     text = _VK_LINK_RE.sub(r" \1 ", text)
     text = LINK_RE.sub(" ", text)
-    text = _MENTION_RE.sub(" ", text)
+    text = _HANDLE_RE.sub(" ", text)
     text = _NOT_WORD_RE.sub(" ", text.lower().replace("ё", "е"))
     return " ".join(fix_lookalikes(word) for word in text.split())
 
 
-def fingerprint(normalised: str) -> str:
+def exact_key(normalised: str) -> str:
     """The exact-match key of a normalised text."""
     return blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()
 
@@ -120,17 +120,17 @@ def jaccard(one: frozenset[str], other: frozenset[str]) -> float:
     return len(one & other) / union if union else 0.0
 
 
-def text_print(text: str) -> TextPrint | None:
-    """The print of a text, or None when nothing of it is left after normalisation."""
+def fingerprint(text: str) -> Fingerprint | None:
+    """The fingerprint of a text, or None when nothing of it is left after normalisation."""
     normalised = normalise(text)
     if not normalised:
         return None
     found, numbers, long_enough = _parts(normalised)
     bands = band_keys(minhash(found)) if long_enough else ()
-    return TextPrint(fingerprint(normalised), found, numbers, bands)
+    return Fingerprint(exact_key(normalised), found, numbers, bands)
 
 
-def resemblance(new: TextPrint, earlier_text: str) -> float:
+def resemblance(new: Fingerprint, earlier_text: str) -> float:
     """How much a new text repeats an earlier one: exact Jaccard of their shingles, 0 if unlike.
 
     Numbers are house numbers, floors and entrances: when neither text's numbers include the

@@ -167,7 +167,7 @@ def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
         url=_permalink(date_link, channel, post_id),
         text=_post_text(node),
         published_at=published_at,
-        author=(_plain_text(author) or None) if isinstance(author, Tag) else None,
+        author=(_visible_text(author) or None) if isinstance(author, Tag) else None,
         edited=_is_edited(node),
     )
     return _Message(post=post, service="service_message" in _classes(node))
@@ -219,11 +219,11 @@ def _post_text(node: Tag) -> str:
         return ""
     for child in bubble.find_all(class_="tgme_widget_message_text", recursive=False):
         if isinstance(child, Tag) and "js-message_reply_text" not in _classes(child):
-            return _plain_text(child)
+            return _visible_text(child)
     return ""
 
 
-def _plain_text(node: Tag) -> str:
+def _visible_text(node: Tag) -> str:
     """Text as a reader sees it: <br> is a newline, raw line breaks are layout, not text."""
     parts: list[str] = []
     for piece in node.descendants:

@@ -1,36 +1,43 @@
-"""SQLite storage: the only package that speaks SQL."""
+"""The store: the only package that speaks SQL. `monitor/` uses the `Store` interface only."""
 
-from storage.db import Database, from_db, to_db
-from storage.incidents import (
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from storage.sqlite.store import SqliteStore, open_read_only
+from storage.store import ReadOnlyStore, Store
+from storage.types import (
     AlertMessage,
-    IncidentRow,
-    incidents_needing_alert,
-    list_incidents,
-    mark_answered,
-    queue_alert,
-)
-from storage.items import (
     ClassifiedItem,
+    IncidentRow,
     NewIncident,
-    PollResult,
-    item_versions,
-    load_cursor,
-    save_items_and_cursor,
-)
-from storage.mentions import DuplicateRule, Mention, mentions_of
-from storage.outbox import (
     OutboxRow,
-    mark_failed,
-    mark_retry,
-    mark_sent,
-    outbox_counts,
-    pending_alerts,
+    PollResult,
+    Repeat,
+    RepeatRule,
+    StorageError,
+    StoredItem,
 )
+
+
+async def open_store(path: str | Path) -> Store:
+    """Open the configured store (today: the SQLite file at `path`), migrated and ready."""
+    return await SqliteStore.open(path)
+
+
+async def open_scratch_store() -> Store:
+    """An empty store in memory, gone when closed: for replays that must not touch the real one."""
+    return await SqliteStore.scratch()
+
+
+def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStore]:
+    """Open an existing store for reading only; it is never created, migrated or written."""
+    return open_read_only(path)
+
 
 __all__ = [
-    "AlertMessage", "ClassifiedItem", "Database", "DuplicateRule", "IncidentRow", "Mention",
-    "NewIncident", "OutboxRow", "PollResult", "from_db", "incidents_needing_alert",
-    "item_versions", "list_incidents", "load_cursor", "mark_answered", "mark_failed",
-    "mark_retry", "mark_sent", "mentions_of", "outbox_counts", "pending_alerts", "queue_alert",
-    "save_items_and_cursor", "to_db",
+    "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
+    "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
+    "open_read_only_store", "open_scratch_store", "open_store",
 ]

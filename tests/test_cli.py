@@ -9,7 +9,7 @@ from pathlib import Path
 
 from connectors.base import Item
 from monitor.cli import main
-from storage import ClassifiedItem, Database, NewIncident, save_items_and_cursor
+from storage import ClassifiedItem, NewIncident, open_store
 from tests.conftest import EXAMPLE_CONFIG
 
 CONFIG = ["--config", str(EXAMPLE_CONFIG)]
@@ -100,14 +100,14 @@ def test_incidents_json_and_overdue_filter(tmp_path: Path, capsys) -> None:  # t
     now = datetime.now(UTC)
 
     async def seed() -> None:
-        db = await Database.open(tmp_path / "m.db")
+        db = await open_store(tmp_path / "m.db")
         entries = []
         for number, due in (("1", now - timedelta(hours=1)), ("2", now + timedelta(days=1))):
             item = Item("news", number, f"https://t.me/news/{number}", f"яма {number}", now)
             incident = NewIncident("Ямы", "УГХ", "normal", due - timedelta(hours=1), due)
             entries.append(ClassifiedItem(item, "telegram_web", number, "Дороги", "pits", True,
                                           1.0, (), incident))
-        await save_items_and_cursor(db, "news", entries, {}, now - timedelta(hours=9))
+        await db.save_items_and_cursor("news", entries, {}, now - timedelta(hours=9))
         await db.close()
 
     asyncio.run(seed())

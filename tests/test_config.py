@@ -75,6 +75,12 @@ def test_unknown_keys_anywhere_are_rejected(write_config) -> None:  # type: igno
     assert f"{path}:4: telegram.token: неизвестный ключ (опечатка?)" in found
 
 
+def test_the_old_name_of_repeats_says_what_to_write(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config('[storage]\npath = "x.db"\n\n[duplicates]\nwindow = "3d"\n')
+    assert problems_of(path) == [
+        f"{path}:4: duplicates: раздел переименован: пишите [repeats] (ключи те же)"]
+
+
 def test_duplicate_ids_unknown_network_and_dangling_references(write_config) -> None:  # type: ignore[no-untyped-def]
     path = write_config(
         MINIMAL

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.daemon.app import App
-from storage import list_incidents
 from tests.conftest import ROOT
 from tests.fakes.tme import FakeTme
 
@@ -64,7 +63,8 @@ async def test_run_drains_running_polls_on_stop(tmp_path: Path) -> None:
             await wait_for(lambda: tme.requests)
             stop.set()
             await asyncio.wait_for(runner, 10)
-            assert len(await list_incidents(app.db)) == 1, "the running poll was allowed to finish"
+            incidents = await app.store.list_incidents()
+            assert len(incidents) == 1, "the running poll was allowed to finish"
 
 
 async def test_daemon_process_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from common.clock import ManualClock
 from monitor.config import AppConfig, load_config
 from monitor.daemon.app import App
-from storage import list_incidents, outbox_counts
 from tests.conftest import EXAMPLE_CONFIG
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
@@ -63,7 +62,7 @@ async def test_channel_to_alerts_and_restart(tmp_path: Path) -> None:
 
         async with App(config, clock=clock, env=env) as app:
             await cycle(app)
-            incidents = await list_incidents(app.db)
+            incidents = await app.store.list_incidents()
             assert [i.url.rsplit("/", 1)[1] for i in incidents] == ["101", "103"]
             assert [i.group_name for i in incidents] == ["Дороги", "ЖКХ"]
             assert bot.sent == []
@@ -92,13 +91,13 @@ async def test_channel_to_alerts_and_restart(tmp_path: Path) -> None:
                      "Мусор не вывозят уже неделю, контейнеры переполнены")
         async with App(config, clock=clock, env=env) as app:
             await cycle(app)
-            incidents = await list_incidents(app.db)
+            incidents = await app.store.list_incidents()
             assert [i.url.rsplit("/", 1)[1] for i in incidents] == ["101", "103", "104"]
             assert len(bot.sent) == sent_before, "nothing is repeated after a restart"
             for moment in (incidents[2].warn_at, incidents[2].due_at):
                 clock.set(moment + timedelta(seconds=1))
                 await cycle(app)
-            assert await outbox_counts(app.db) == {"pending": 0, "sent": 12, "failed": 0}
+            assert await app.store.outbox_counts() == {"pending": 0, "sent": 12, "failed": 0}
         new = [key for key in alerts_per_incident(bot) if key[0] == str(incidents[2].id)]
         assert sorted(new) == sorted((str(incidents[2].id), chat, reason) for chat in CHATS
                                      for reason in ("overdue", "warning"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.cli.labelled import plain_text
+from monitor.cli.labelled import html_to_text
 from monitor.config import build_ruleset, load_config
 from rules import classify
 
@@ -108,12 +108,12 @@ def test_default_min_support_is_20(config: Path, capsys) -> None:  # type: ignor
 
 def test_html_is_stripped_before_classifying(config: Path) -> None:
     raw = "<p>Во дворе&nbsp;<strong>&#1103;ма</strong>, не проехать</p>"
-    assert plain_text(raw) == " Во дворе  яма , не проехать "
-    assert plain_text("t < 5 & x > 3 &laquo;ok&raquo;<br/>") == "t < 5 & x > 3 «ok» "
+    assert html_to_text(raw) == " Во дворе  яма , не проехать "
+    assert html_to_text("t < 5 & x > 3 &laquo;ok&raquo;<br/>") == "t < 5 & x > 3 «ok» "
     ruleset = build_ruleset(load_config(config).config)
     # The fixture's HTML row only counts as a hit because of the stripping.
     assert classify(raw, ruleset).group is None
-    assert classify(plain_text(raw), ruleset).group == "Дороги"
+    assert classify(html_to_text(raw), ruleset).group == "Дороги"
 
 
 def test_labels_missing_from_the_map_are_listed(config: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

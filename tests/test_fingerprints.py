@@ -1,4 +1,4 @@
-"""Near-duplicate texts: normalisation, fingerprints, MinHash and band keys, as pure functions."""
+"""Text fingerprints: normalisation, exact keys, MinHash and band keys, as pure functions."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from common.fingerprints import (
     MIN_WORDS,
     PERMUTATIONS,
     estimated_similarity,
+    fingerprint,
     jaccard,
     minhash,
     normalise,
     resemblance,
     shingles,
-    text_print,
 )
 from tests.conftest import ROOT
 
@@ -27,8 +27,8 @@ COMPLAINT = ("Жители дома на улице Садовой уже тре
              "компания на звонки не отвечает, просим разобраться и наказать виновных")
 
 
-def must_print(text: str):  # type: ignore[no-untyped-def]
-    found = text_print(text)
+def fingerprinted(text: str):  # type: ignore[no-untyped-def]
+    found = fingerprint(text)
     assert found is not None
     return found
 
@@ -53,19 +53,19 @@ def test_a_repost_with_other_punctuation_emoji_and_links_has_the_same_fingerprin
     repost = ("жители дома на улице САДОВОЙ уже третью неделю без горячей воды!!! 😡 "
               "управляющая компания на звонки не отвечает... просим разобраться и наказать "
               "виновных https://vk.com/wall-123_456 @kamensk")
-    assert must_print(repost).fingerprint == must_print(COMPLAINT).fingerprint
-    assert must_print(COMPLAINT + " и ещё").fingerprint != must_print(COMPLAINT).fingerprint
+    assert fingerprinted(repost).exact == fingerprinted(COMPLAINT).exact
+    assert fingerprinted(COMPLAINT + " и ещё").exact != fingerprinted(COMPLAINT).exact
 
 
-def test_nothing_left_after_normalisation_has_no_print() -> None:
-    assert text_print("😡😡 https://t.me/x !!!") is None
+def test_nothing_left_after_normalisation_has_no_fingerprint() -> None:
+    assert fingerprint("😡😡 https://t.me/x !!!") is None
 
 
 def test_short_texts_have_no_bands_and_never_resemble() -> None:
-    short = must_print("Яма у подъезда")
+    short = fingerprinted("Яма у подъезда")
     assert short.short and short.bands == ()
     assert resemblance(short, "Яма у подъезда") == 0.0, "short texts join only on exact match"
-    assert not must_print(" ".join(["слово"] * MIN_WORDS)).short
+    assert not fingerprinted(" ".join(["слово"] * MIN_WORDS)).short
 
 
 @pytest.mark.parametrize("copy", [
@@ -80,21 +80,21 @@ def test_short_texts_have_no_bands_and_never_resemble() -> None:
     "компания на звонки не отвечает, просим срочно разобраться и наказать виновных",
 ])
 def test_a_copy_with_small_edits_resembles_the_original(copy: str) -> None:
-    assert resemblance(must_print(copy), COMPLAINT) >= 0.8
+    assert resemblance(fingerprinted(copy), COMPLAINT) >= 0.8
 
 
 def test_another_complaint_on_the_same_topic_does_not_resemble() -> None:
     other = ("Опять нет горячей воды в доме на Садовой, управляющая компания обещала дать "
              "воду к пятнице, а воды так и нет")
-    assert resemblance(must_print(other), COMPLAINT) < 0.5
+    assert resemblance(fingerprinted(other), COMPLAINT) < 0.5
 
 
 def test_texts_naming_other_numbers_are_about_other_places() -> None:
     one = ("Не работает освещение в подъезде дома 21 на первом этаже, вечером очень темно, "
            "жильцы спотыкаются")
-    assert resemblance(must_print(one), one) == 1.0
-    assert resemblance(must_print(one.replace("21", "23")), one) == 0.0
-    assert resemblance(must_print(one.replace("этаже", "этаже, уже 3 дня")), one) >= 0.8
+    assert resemblance(fingerprinted(one), one) == 1.0
+    assert resemblance(fingerprinted(one.replace("21", "23")), one) == 0.0
+    assert resemblance(fingerprinted(one.replace("этаже", "этаже, уже 3 дня")), one) >= 0.8
 
 
 def test_minhash_estimates_jaccard() -> None:
@@ -108,9 +108,9 @@ def test_minhash_estimates_jaccard() -> None:
 
 
 def test_alike_texts_share_band_keys_and_unlike_ones_do_not() -> None:
-    original = must_print(COMPLAINT)
-    copy = must_print(COMPLAINT.replace("не отвечает", "не реагирует"))
-    other = must_print("Во дворе дома на Мира прорвало трубу, вода заливает подвал и детскую "
+    original = fingerprinted(COMPLAINT)
+    copy = fingerprinted(COMPLAINT.replace("не отвечает", "не реагирует"))
+    other = fingerprinted("Во дворе дома на Мира прорвало трубу, вода заливает подвал и детскую "
                        "площадку, аварийная служба не едет")
     assert len(original.bands) == BANDS
     assert len(set(original.bands) & set(copy.bands)) >= BANDS // 4
@@ -119,17 +119,17 @@ def test_alike_texts_share_band_keys_and_unlike_ones_do_not() -> None:
 
 _SCRIPT = """
 import json, sys
-from common.fingerprints import minhash, normalise, shingles, text_print
+from common.fingerprints import fingerprint, minhash, normalise, shingles
 text = sys.argv[1]
-found = text_print(text)
-print(json.dumps([found.fingerprint, list(found.bands), list(minhash(shingles(normalise(text))))]))
+found = fingerprint(text)
+print(json.dumps([found.exact, list(found.bands), list(minhash(shingles(normalise(text))))]))
 """
 
 
-def test_prints_are_the_same_in_every_process() -> None:
+def test_fingerprints_are_the_same_in_every_process() -> None:
     """Band keys are stored: another process, hash seed or restart must compute the same ones."""
-    found = must_print(COMPLAINT)
-    mine = [found.fingerprint, list(found.bands), list(minhash(shingles(normalise(COMPLAINT))))]
+    found = fingerprinted(COMPLAINT)
+    mine = [found.exact, list(found.bands), list(minhash(shingles(normalise(COMPLAINT))))]
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         done = subprocess.run([sys.executable, "-c", _SCRIPT, COMPLAINT], cwd=ROOT, env=env,
@@ -139,10 +139,10 @@ def test_prints_are_the_same_in_every_process() -> None:
 
 def test_band_keys_never_change_silently() -> None:
     """Stored keys of open incidents stop matching if the hash family changes: pin it."""
-    found = must_print("жители дома без горячей воды третью неделю")
-    assert found.fingerprint == PINNED_FINGERPRINT
+    found = fingerprinted("жители дома без горячей воды третью неделю")
+    assert found.exact == PINNED_EXACT_KEY
     assert found.bands[:3] == PINNED_BANDS
 
 
-PINNED_FINGERPRINT = "3fca97d539d13ada90c807c194acd9c0"
+PINNED_EXACT_KEY = "3fca97d539d13ada90c807c194acd9c0"
 PINNED_BANDS = (7408688524885592258, -3500307772327144359, 8903582034027496520)

@@ -11,9 +11,9 @@ import pytest
 
 from common.clock import ManualClock
 from monitor.config.settings import TelegramConfig
-from monitor.daemon.alert_sender import TelegramSender
+from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.alerts import flush_outbox
-from storage import AlertMessage, Database, outbox_counts, queue_alert, save_items_and_cursor
+from storage import AlertMessage, Store, open_store
 from tests.fakes.bot_api import FakeBotApi
 from tests.test_storage import entry
 
@@ -21,19 +21,19 @@ START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "m.db")
+async def db(tmp_path: Path) -> AsyncIterator[Store]:
+    database = await open_store(tmp_path / "m.db")
     yield database
     await database.close()
 
 
-async def queue(db: Database, count: int, chat: int = -100) -> None:
+async def queue(db: Store, count: int, chat: int = -100) -> None:
     """Open `count` incidents and queue one overdue alert for each."""
     items = [entry(str(n), f"яма {n}") for n in range(count)]
-    result = await save_items_and_cursor(db, "news", items, {}, START)
+    result = await db.save_items_and_cursor("news", items, {}, START)
     for incident_id in result.incidents:
         message = AlertMessage(chat, f"<b>Инцидент №{incident_id}</b>", "https://t.me/news/1")
-        await queue_alert(db, incident_id, "overdue", [message], START)
+        await db.queue_alert(incident_id, "overdue", [message], START)
 
 
 def settings(api: FakeBotApi, **extra: object) -> TelegramConfig:
@@ -41,10 +41,10 @@ def settings(api: FakeBotApi, **extra: object) -> TelegramConfig:
                           retry_base=timedelta(seconds=10), **extra)  # type: ignore[arg-type]
 
 
-async def test_429_pauses_the_pass_and_is_honoured(db: Database) -> None:
+async def test_429_pauses_the_pass_and_is_honoured(db: Store) -> None:
     clock = ManualClock(START)
     await queue(db, 3)
-    async with FakeBotApi() as api, TelegramSender(settings(api), api.token) as sender:
+    async with FakeBotApi() as api, AlertSender(settings(api), api.token) as sender:
         api.fail_next(429, "Too Many Requests: retry after 7", retry_after=7)
         first = await flush_outbox(db, sender, clock, settings(api))
         assert (first.sent, first.retried) == (0, 1), "a 429 stops the whole pass"
@@ -54,37 +54,37 @@ async def test_429_pauses_the_pass_and_is_honoured(db: Database) -> None:
         assert (await flush_outbox(db, sender, clock, settings(api))).sent == 1
         assert (await flush_outbox(db, sender, clock, settings(api))).sent == 0
         assert len(api.delivered) == 3
-    assert await outbox_counts(db) == {"pending": 0, "sent": 3, "failed": 0}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 3, "failed": 0}
 
 
-async def test_a_400_drops_one_alert_and_the_rest_go_on(db: Database, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_a_400_drops_one_alert_and_the_rest_go_on(db: Store, caplog) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock(START)
     await queue(db, 2)
-    async with FakeBotApi() as api, TelegramSender(settings(api), api.token) as sender:
+    async with FakeBotApi() as api, AlertSender(settings(api), api.token) as sender:
         api.fail_next(400, "Bad Request: chat not found")
         result = await flush_outbox(db, sender, clock, settings(api))
     assert (result.sent, result.failed) == (1, 1)
     assert "dropped after 1 attempt(s): Chat not found" in caplog.text
-    assert await outbox_counts(db) == {"pending": 0, "sent": 1, "failed": 1}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1}
 
 
-async def test_server_errors_back_off_then_give_up(db: Database) -> None:
+async def test_server_errors_back_off_then_give_up(db: Store) -> None:
     clock = ManualClock(START)
     await queue(db, 1)
-    async with FakeBotApi() as api, TelegramSender(settings(api), api.token) as sender:
+    async with FakeBotApi() as api, AlertSender(settings(api), api.token) as sender:
         cfg = settings(api, max_attempts=3)
         api.fail_next(502, "Bad Gateway", times=3)
         for _ in range(4):
             await flush_outbox(db, sender, clock, cfg)
             clock.advance(timedelta(hours=2))
         assert len(api.sent) == 3, "three attempts, then the alert is given up"
-    assert await outbox_counts(db) == {"pending": 0, "sent": 0, "failed": 1}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
 
 
-async def test_backoff_waits_before_the_next_try(db: Database) -> None:
+async def test_backoff_waits_before_the_next_try(db: Store) -> None:
     clock = ManualClock(START)
     await queue(db, 1)
-    async with FakeBotApi() as api, TelegramSender(settings(api), api.token) as sender:
+    async with FakeBotApi() as api, AlertSender(settings(api), api.token) as sender:
         api.fail_next(500, "Internal Server Error")
         await flush_outbox(db, sender, clock, settings(api))
         clock.advance(timedelta(seconds=9))
@@ -95,11 +95,11 @@ async def test_backoff_waits_before_the_next_try(db: Database) -> None:
         assert len(api.delivered) == 1
 
 
-async def test_without_a_bot_alerts_go_to_the_log_once(db: Database, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_without_a_bot_alerts_go_to_the_log_once(db: Store, caplog) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock(START)
     await queue(db, 2, chat=0)
     caplog.set_level(logging.WARNING)
     for _ in range(2):
         await flush_outbox(db, None, clock, TelegramConfig())
     assert caplog.text.count("no bot to send it") == 2
-    assert await outbox_counts(db) == {"pending": 0, "sent": 2, "failed": 0}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0}

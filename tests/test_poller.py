@@ -16,7 +16,6 @@ from monitor.daemon.app import App
 from monitor.daemon.poller import Intake
 from monitor.daemon.workcal import WorkingCalendar
 from rules.engine import NO_PLACE
-from storage import list_incidents, mentions_of, save_items_and_cursor
 from tests.fakes.tme import FakeTme
 from tests.test_config import TokenSettings, _TokenSource
 
@@ -89,7 +88,7 @@ async def test_retry_after_is_honoured(world) -> None:  # type: ignore[no-untype
 async def test_one_broken_source_does_not_stop_the_others(world, caplog) -> None:  # type: ignore[no-untyped-def]
     tme, app, clock = world
     await app.poll_all()
-    assert len(await list_incidents(app.db)) == 1
+    assert len(await app.store.list_incidents()) == 1
     assert "source gone is failing (permanent)" in caplog.text
 
 
@@ -120,7 +119,6 @@ async def test_a_source_without_its_token_is_skipped_with_one_warning(  # type: 
 
 
 async def test_an_edited_post_is_stored_as_a_new_version(world) -> None:  # type: ignore[no-untyped-def]
-    from storage import item_versions
 
     tme, app, clock = world
     await app.poll("news")
@@ -128,16 +126,16 @@ async def test_an_edited_post_is_stored_as_a_new_version(world) -> None:  # type
     clock.advance(timedelta(minutes=5))
     result = await app.poll("news")
     assert result is not None and (result.new_items, result.new_versions) == (0, 1)
-    assert await item_versions(app.db, "news", "1") == [
+    assert await app.store.item_versions("news", "1") == [
         "Яма у подъезда", "Яму у подъезда засыпали, спасибо"]
-    assert len(await list_incidents(app.db)) == 1, "an edit never opens a second incident"
+    assert len(await app.store.list_incidents()) == 1, "an edit never opens a second incident"
 
 
 REPEATS_CONFIG = """
 [storage]
 path = "m.db"
 
-[duplicates]
+[repeats]
 window = "3d"
 similarity = 0.8
 
@@ -197,9 +195,9 @@ async def test_a_repost_in_another_community_joins_the_open_incident(region, cap
     tme.channels["kamensk_chat"].add_post(
         7, START - timedelta(minutes=10), "Репост 👉 " + COMPLAINT + " #Каменск https://t.me/x/1")
     await app.poll_all()
-    [incident] = await list_incidents(app.db)
-    assert (incident.url, incident.mentions) == ("https://t.me/kamensk_news/1", 1)
-    [mention] = await mentions_of(app.db, incident.id)
+    [incident] = await app.store.list_incidents()
+    assert (incident.url, incident.repeats) == ("https://t.me/kamensk_news/1", 1)
+    [mention] = await app.store.repeats_of(incident.id)
     assert mention.url == "https://t.me/kamensk_chat/7"
     assert "1 repeat(s) joined open incidents" in caplog.text
 
@@ -211,8 +209,8 @@ async def test_a_repost_after_the_window_opens_a_new_incident(region) -> None:  
     clock.advance(timedelta(days=3, minutes=1))
     tme.channels["kamensk_chat"].add_post(7, clock.now() - timedelta(minutes=5), COMPLAINT)
     await app.poll("chat")
-    incidents = await list_incidents(app.db)
-    assert [(i.url, i.mentions) for i in incidents] == [
+    incidents = await app.store.list_incidents()
+    assert [(i.url, i.repeats) for i in incidents] == [
         ("https://t.me/kamensk_news/1", 0), ("https://t.me/kamensk_chat/7", 0)]
 
 
@@ -221,7 +219,7 @@ async def test_a_source_that_requires_a_place_ignores_complaints_without_one(reg
     tme.channels["martyush"].add_post(3, START - timedelta(minutes=5), "Яма у подъезда")
     result = await app.poll("strict")
     assert result is not None and (result.new_items, result.incidents) == (1, [])
-    assert await list_incidents(app.db) == []
+    assert await app.store.list_incidents() == []
 
 
 def intake_for(tmp_path: Path) -> Intake:
@@ -250,35 +248,37 @@ def test_require_place_with_a_settlement_opens_the_incident(tmp_path: Path) -> N
     assert found.settlement == "Мартюш" and NO_PLACE not in found.why
 
 
-def test_duplicates_can_be_switched_off(tmp_path: Path) -> None:
+def test_joining_repeats_can_be_switched_off(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     rules = '[rules]\ninclude = ["builtin:rubricator"]\n'
-    path.write_text(rules + "[duplicates]\nenabled = false\n", encoding="utf-8")
+    path.write_text(rules + "[repeats]\nenabled = false\n", encoding="utf-8")
     config = load_config(path, env={}).config
     intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
-    assert intake.duplicates is None
+    assert intake.repeats.join is False
 
 
-async def test_the_daemon_prints_open_incidents_that_have_no_print(tmp_path: Path) -> None:
-    """Incidents opened while [duplicates] was off get a print at start, so repeats join."""
+async def test_incidents_opened_while_joining_is_off_are_joined_once_it_is_on(
+    tmp_path: Path,
+) -> None:
+    """Every incident is fingerprinted when it opens, so repeats join it once [repeats] is on."""
     path = tmp_path / "config.toml"
     rules = '[rules]\ninclude = ["builtin:rubricator"]\n'
-    path.write_text(rules + "[duplicates]\nenabled = false\n", encoding="utf-8")
+    path.write_text(rules + "[repeats]\nenabled = false\n", encoding="utf-8")
     off = load_config(path, env={}).config
     clock = ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
     item = Item("news", "1", "https://t.me/news/1", COMPLAINT, clock.now())
+    copy = Item("vk", "2", "https://vk.com/wall-1_2", COMPLAINT, clock.now())
     async with App(off, clock=clock, env={}) as app:
-        await save_items_and_cursor(app.db, "news", [app.intake.classify(item, "t", clock.now())],
-                                    {}, clock.now(), app.intake.duplicates)
-        [row] = await app.db.fetchall("SELECT fingerprint FROM incidents")
-        assert row["fingerprint"] is None
+        for one in (item, copy):
+            entry = app.intake.classify(one, "t", clock.now())
+            await app.store.save_items_and_cursor(one.source_id, [entry], {}, clock.now(),
+                                                  app.intake.repeats)
+        assert [i.repeats for i in await app.store.list_incidents()] == [0, 0]
     path.write_text(rules, encoding="utf-8")
     on = load_config(path, env={}).config
     async with App(on, clock=clock, env={}) as app:
-        [row] = await app.db.fetchall("SELECT fingerprint FROM incidents")
-        assert row["fingerprint"] is not None
-        copy = Item("vk", "2", "https://vk.com/wall-1_2", COMPLAINT, clock.now())
-        result = await save_items_and_cursor(
-            app.db, "vk", [app.intake.classify(copy, "t", clock.now())], {}, clock.now(),
-            app.intake.duplicates)
-        assert result.joined == [1]
+        again = Item("ok", "3", "https://ok.ru/group/1/topic/3", COMPLAINT, clock.now())
+        result = await app.store.save_items_and_cursor(
+            "ok", [app.intake.classify(again, "t", clock.now())], {}, clock.now(),
+            app.intake.repeats)
+        assert result.repeats == [1]

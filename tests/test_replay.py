@@ -17,8 +17,7 @@ from monitor.cli.rules_test import replay_command
 from monitor.config import build_ruleset, load_config
 from monitor.daemon.poller import Intake
 from monitor.daemon.workcal import WorkingCalendar
-from storage import Database, save_items_and_cursor
-from storage.incidents import mark_answered
+from storage import open_store
 
 STORAGE = '[storage]\npath = "monitor.db"\n'
 OLD_RULES = """
@@ -61,14 +60,14 @@ def stored(config_path: Path) -> None:
         return intake.classify(item, "telegram_web", NOW)
 
     async def save() -> None:
-        db = await Database.open(config.database_path)
+        db = await open_store(config.database_path)
         try:
             first = [entry("1", "Красивый закат над рекой"), entry("2", "Во дворе колдобина"),
                      entry("3", "Свалка у реки"), entry("4", "Яма на дороге"),
                      entry("5", "Ухаб на въезде засыпали", official=True)]
-            await save_items_and_cursor(db, "news", first, {}, NOW - timedelta(hours=1))
+            await db.save_items_and_cursor("news", first, {}, NOW - timedelta(hours=1))
             edited = [entry("1", "На въезде в город ухаб")]
-            await save_items_and_cursor(db, "news", edited, {}, NOW)
+            await db.save_items_and_cursor("news", edited, {}, NOW)
         finally:
             await db.close()
 
@@ -140,14 +139,14 @@ def test_replay_text_report_and_limit(old_config: Path, write_config, capsys) ->
 
 async def save_copies(config, intake, copies, answered=None) -> None:  # type: ignore[no-untyped-def]
     """Save each copy as its own poll, in order; answer the first incident at `answered`."""
-    db = await Database.open(config.database_path)
+    db = await open_store(config.database_path)
     try:
         for source, number, text, seen in copies:
             if answered is not None and seen > answered:
-                await mark_answered(db, 1, answered)
+                await db.mark_answered(1, answered)
             item = Item(source, number, f"https://t.me/{source}/{number}", text, seen)
             entry = intake.classify(item, "telegram_web", seen)
-            await save_items_and_cursor(db, source, [entry], {}, seen, intake.duplicates)
+            await db.save_items_and_cursor(source, [entry], {}, seen, intake.repeats)
     finally:
         await db.close()
 
@@ -203,7 +202,7 @@ def test_without_duplicates_every_complaint_opens(write_config, capsys) -> None:
     intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
     copies = [("vk", "1", REPOST, NOW), ("ok", "2", REPOST, NOW + timedelta(hours=1))]
     asyncio.run(save_copies(config, intake, copies))
-    new_path = write_config(STORAGE + NEW_RULES + "[duplicates]\nenabled = false\n", "n.toml")
+    new_path = write_config(STORAGE + NEW_RULES + "[repeats]\nenabled = false\n", "n.toml")
     report = replayed_with(old_path, new_path, capsys)
     assert (report["new_incidents"]["count"], report["new_repeats"]["count"]) == (2, 0)
 

@@ -50,7 +50,7 @@ def config_summary(loaded: LoadedConfig) -> str:
     places = cfg.places
     lines.append(f"Места: {places.municipality or 'округ не указан'}, "
                  f"населённых пунктов {len(places.settlements)}")
-    dup = cfg.duplicates
+    dup = cfg.repeats
     lines.append("Повторы жалоб: " + (
         f"объединяются в течение {format_duration(dup.window)}, сходство ≥ {dup.similarity}"
         if dup.enabled else "не объединяются"))

@@ -12,15 +12,15 @@ from pathlib import Path
 from monitor.cli.classify import InputError
 from monitor.cli.labelled import (
     LabelMap,
-    LabelMapError,
     Row,
+    html_to_text,
     label_key,
     load_label_map,
-    plain_text,
     reaction_value,
     read_rows,
 )
 from monitor.config import AppConfig, build_ruleset
+from monitor.config.problems import ConfigError
 from rules import GROUPS, RuleSet, classify
 
 NO_GROUP = "(нет группы)"
@@ -88,7 +88,7 @@ def eval_command(
             _print_missing(missing, source.label_map)
             return 2
         tally = tally_rows(source.rows(), mapping, build_ruleset(config))
-    except LabelMapError as exc:
+    except ConfigError as exc:
         print(f"Карта меток {source.label_map} содержит ошибки ({len(exc.problems)}):",
               file=sys.stderr)
         for problem in exc.problems:
@@ -126,7 +126,7 @@ def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tall
             tally.unreadable_flags.append(row.line)
         if group is None and wanted is None:
             continue
-        verdict = classify(plain_text(row.text), ruleset)
+        verdict = classify(html_to_text(row.text), ruleset)
         if group is not None:
             tally.pairs[(group, verdict.group or NO_GROUP)] += 1
         if wanted is not None:

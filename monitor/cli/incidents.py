@@ -6,7 +6,7 @@ import json
 
 from common.clock import Clock
 from monitor.config import AppConfig
-from storage import Database, list_incidents
+from storage import open_store
 
 
 async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: str) -> int:
@@ -14,11 +14,11 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
     if not config.database_path.exists():
         rows = []
     else:
-        db = await Database.open(config.database_path)
+        store = await open_store(config.database_path)
         try:
-            rows = await list_incidents(db, overdue_at=clock.now() if overdue else None)
+            rows = await store.list_incidents(overdue_at=clock.now() if overdue else None)
         finally:
-            await db.close()
+            await store.close()
     if fmt == "json":
         print(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
         return 0
@@ -31,7 +31,7 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
         late = " ПРОСРОЧЕН" if r.status == "open" and r.due_at <= clock.now() else ""
         text = " ".join(r.text.split())
         text = text[:97] + "…" if len(text) > 98 else text
-        extra = f", повторов {r.mentions}" if r.mentions else ""
+        extra = f", повторов {r.repeats}" if r.repeats else ""
         place = f" ({r.settlement})" if r.settlement else ""
         print(f"#{r.id} [{r.status}{late}{extra}] срок {due} {r.group_name or '—'} / "
               f"{r.topic_name or '—'}{place}\n    {r.url}\n    {text}")

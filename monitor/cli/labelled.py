@@ -13,21 +13,13 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.cli.classify import InputError, open_input
-from monitor.config.problems import Problem
+from monitor.config.problems import ConfigError, Problem
 from rules import GROUPS
 
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
 
 LabelMap = Mapping[str, str | None]
 """A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out."""
-
-
-class LabelMapError(Exception):
-    """The label map cannot be used; `problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +33,7 @@ class Row:
     reaction: str | None = None
 
 
-def plain_text(text: str) -> str:
+def html_to_text(text: str) -> str:
     """Return the text without HTML tags and with entities unescaped (exports carry HTML)."""
     return html.unescape(_TAG.sub(" ", text)).replace("\xa0", " ")
 
@@ -62,20 +54,20 @@ def label_key(label: str) -> str:
 
 
 def load_label_map(path: Path) -> dict[str, str | None]:
-    """Read a `label,group` CSV; raise LabelMapError naming every bad row at once."""
+    """Read a `label,group` CSV; raise ConfigError naming every bad row at once."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = "не в кодировке UTF-8" if isinstance(exc, UnicodeDecodeError) else (
             f"не прочитан: {exc.strerror or exc}")
-        raise LabelMapError([Problem(file, None, "", f"файл {reason}")]) from None
+        raise ConfigError([Problem(file, None, "", f"файл {reason}")]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, [])
     if "label" not in header or "group" not in header:
         found = ", ".join(header) or "ничего"
         msg = f"нужны колонки label и group; есть: {found}"
-        raise LabelMapError([Problem(file, 1 if header else None, "", msg)])
+        raise ConfigError([Problem(file, 1 if header else None, "", msg)])
     mapping: dict[str, str | None] = {}
     lines: dict[str, int] = {}
     problems: list[Problem] = []
@@ -94,7 +86,7 @@ def load_label_map(path: Path) -> dict[str, str | None]:
     if not mapping and not problems:
         problems.append(Problem(file, None, "", "карта меток пуста"))
     if problems:
-        raise LabelMapError(problems)
+        raise ConfigError(problems)
     return mapping
 
 

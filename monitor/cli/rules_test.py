@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
-import sqlite3
 import sys
 from collections import Counter, deque
 from collections.abc import Callable
@@ -15,15 +14,20 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from common.fingerprints import TextPrint, text_print
+from common.fingerprints import Fingerprint, fingerprint
 from monitor.config import AppConfig, build_ruleset, with_rules_from
 from monitor.config.problems import ConfigError
-from monitor.daemon.poller import Intake
+from monitor.daemon.intake import Intake
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RulesError
-from storage import ClassifiedItem, Database, save_items_and_cursor
-from storage.incidents import mark_answered
-from storage.replay import ReadOnlyDatabase, StoredItem, forget_before
+from storage import (
+    ClassifiedItem,
+    StorageError,
+    Store,
+    StoredItem,
+    open_read_only_store,
+    open_scratch_store,
+)
 
 NONE = "—"
 
@@ -142,15 +146,17 @@ BUCKETS = {
 
 class Side:
     """One rule set's run over the stored items: its intake and, when repeats join incidents,
-    a scratch database in memory where its incidents open, repeats join them and answers
+    a scratch store in memory where its incidents open, repeats join them and answers
     close them as in the daemon (answered when the real complaint was answered)."""
 
     def __init__(
         self, config: AppConfig, calendar: WorkingCalendar,
-        printer: Callable[[str], TextPrint | None],
+        fingerprinter: Callable[[str], Fingerprint | None],
     ) -> None:
-        self.intake = Intake(config, build_ruleset(config), calendar, printer)
-        self.scratch: Database | None = None
+        joins = config.repeats.enabled
+        self.intake = Intake(config, build_ruleset(config), calendar,
+                             fingerprinter if joins else None)
+        self.scratch: Store | None = None
         self._answers: list[tuple[datetime, int]] = []
         self._pruned: datetime | None = None
 
@@ -160,12 +166,12 @@ class Side:
         now = poll[0].first_seen_at
         verdicts = [self.intake.classify(s.item, s.network, now) for s in poll]
         pending = [v for v in verdicts if v.incident is not None]
-        repeats = self.intake.duplicates
-        if not pending or self.scratch is None or repeats is None:
+        repeats = self.intake.repeats
+        if not pending or self.scratch is None:
             return [(v, NOTHING if v.incident is None else OPENS) for v in verdicts]
         await self._catch_up(self.scratch, now, repeats.window)
-        result = await save_items_and_cursor(self.scratch, poll[0].item.source_id, pending, {},
-                                             now, repeats)
+        result = await self.scratch.save_items_and_cursor(poll[0].item.source_id, pending, {},
+                                                          now, repeats)
         found = []
         for stored, verdict in zip(poll, verdicts, strict=True):
             joined, incident = result.by_item.get(verdict.item.external_id, (None, 0))
@@ -174,13 +180,13 @@ class Side:
             found.append((verdict, NOTHING if joined is None else JOINS if joined else OPENS))
         return found
 
-    async def _catch_up(self, scratch: Database, now: datetime, window: timedelta) -> None:
+    async def _catch_up(self, scratch: Store, now: datetime, window: timedelta) -> None:
         """Answer the scratch incidents answered by `now`; now and then forget the past."""
         while self._answers and self._answers[0][0] <= now:
             answered_at, incident = heapq.heappop(self._answers)
-            await mark_answered(scratch, incident, answered_at)
+            await scratch.mark_answered(incident, answered_at)
         if self._pruned is None or now - self._pruned >= window / 4:
-            await forget_before(scratch, now - window)
+            await scratch.forget_before(now - window)
             self._pruned = now
 
 
@@ -190,9 +196,9 @@ class Replayer:
 
     def __init__(self, old: AppConfig, new: AppConfig, limit: int) -> None:
         calendar = WorkingCalendar(old.calendar)
-        # Both sides print the same texts: the print (a MinHash, ~0.3 ms) is made once.
-        printer = lru_cache(maxsize=4096)(text_print)
-        self._sides = (Side(old, calendar, printer), Side(new, calendar, printer))
+        # Both sides fingerprint the same texts: a fingerprint (a MinHash, ~0.3 ms) is made once.
+        fingerprinter = lru_cache(maxsize=4096)(fingerprint)
+        self._sides = (Side(old, calendar, fingerprinter), Side(new, calendar, fingerprinter))
         self.replay = Replay(limit)
 
     async def compare(self, poll: list[StoredItem]) -> None:
@@ -205,10 +211,10 @@ class Replayer:
         """Read every stored item (read-only), poll by poll, and compare both rule sets."""
         async with AsyncExitStack() as stack:
             for side in self._sides:
-                if side.intake.duplicates is not None:
-                    side.scratch = await Database.open(":memory:")
+                if side.intake.repeats.join:
+                    side.scratch = await open_scratch_store()
                     stack.push_async_callback(side.scratch.close)
-            async with ReadOnlyDatabase.open(path) as db:
+            async with open_read_only_store(path) as db:
                 poll: list[StoredItem] = []
                 async for stored in db.stored_items():
                     if poll and (stored.first_seen_at, stored.item.source_id) != \
@@ -249,7 +255,7 @@ def replay_command(
         return 0
     try:
         replay = asyncio.run(replayer.run(path)) if path.exists() else Replay(limit)
-    except sqlite3.Error as exc:
+    except StorageError as exc:
         print(f"Ошибка: база {path} не прочитана: {exc}", file=sys.stderr)
         return 1
     if fmt == "json":

@@ -24,8 +24,8 @@ from monitor.config.rulefiles import (
 from monitor.config.settings import (
     CalendarConfig,
     DaemonConfig,
-    DuplicatesConfig,
     PlacesConfig,
+    RepeatsConfig,
     SlaConfig,
     SlaPolicy,
     StorageConfig,
@@ -51,7 +51,7 @@ class AppConfig(BaseModel):
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
     places: PlacesConfig = PlacesConfig()
-    duplicates: DuplicatesConfig = DuplicatesConfig()
+    repeats: RepeatsConfig = RepeatsConfig()
     rules: RulesConfig = RulesConfig()
     topics: tuple[TopicConfig, ...] = ()
     noise: tuple[NoiseConfig, ...] = ()
@@ -92,6 +92,10 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     rule_part = {key: raw.pop(key) for key in RULE_PARTS if key in raw}
     problems: list[Problem] = []
     sources = _validate_sources(raw.pop("sources", []), file, lines, problems)
+    if "duplicates" in raw:
+        raw.pop("duplicates")
+        problems.append(Problem(file, lines.line_of(("duplicates",)), "duplicates",
+                                "раздел переименован: пишите [repeats] (ключи те же)"))
     config: AppConfig | None = None
     try:
         config = AppConfig.model_validate({**raw, "path": Path(path)})
@@ -194,14 +198,14 @@ def _validate_sources(
 
 
 def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:
-    yield from _duplicates([s.id for s in config.sources], "sources", "id", file, lines)
-    yield from _duplicates([c.id for c in config.telegram.chats], ("telegram", "chats"), "id",
-                           file, lines)
-    yield from _duplicates([s.name for s in config.places.settlements], ("places", "settlements"),
-                           "name", file, lines)
+    yield from _repeated_values([s.id for s in config.sources], "sources", "id", file, lines)
+    yield from _repeated_values([c.id for c in config.telegram.chats], ("telegram", "chats"),
+                                "id", file, lines)
+    yield from _repeated_values([s.name for s in config.places.settlements],
+                                ("places", "settlements"), "name", file, lines)
 
 
-def _duplicates(
+def _repeated_values(
     values: list[Any], array: str | tuple[str, ...], field: str, file: str, lines: LineIndex
 ) -> Iterable[Problem]:
     prefix: tuple[str, ...] = (array,) if isinstance(array, str) else array

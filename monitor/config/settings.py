@@ -164,8 +164,8 @@ class PlacesConfig(_Section):
     settlements: tuple[Settlement, ...] = ()
 
 
-class DuplicatesConfig(_Section):
-    """`[duplicates]`: when a repeated complaint joins an open incident instead of a new one."""
+class RepeatsConfig(_Section):
+    """`[repeats]`: when a repeated complaint joins an open incident instead of a new one."""
 
     enabled: bool = True
     window: PositiveDuration = timedelta(days=3)

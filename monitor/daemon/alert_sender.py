@@ -136,7 +136,7 @@ def _open_post_button(link: str | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_POST_LABEL, url=link)]])
 
 
-def plain_text(html_text: str) -> str:
+def without_formatting(html_text: str) -> str:
     """Drop Telegram formatting tags and decode entities, leaving what a reader would see."""
     return html.unescape(_FORMATTING_TAG.sub("", html_text))
 
@@ -155,7 +155,7 @@ class _RedactToken(logging.Filter):
         return True
 
 
-class TelegramSender:
+class AlertSender:
     """Sends staff alerts; owns the PTB Bot and its HTTP clients.
 
     Startup: `async with` calls getMe. A refused token raises TelegramAuthError, so a daemon
@@ -207,7 +207,7 @@ class TelegramSender:
         """Send one HTML alert with an «Открыть пост» button; never raises for API failures."""
         bot = self._bot
         if bot is None:
-            raise RuntimeError("TelegramSender is not open; use `async with`")
+            raise RuntimeError("AlertSender is not open; use `async with`")
         if not self._initialized:
             failure = await self._initialize(bot)
             if failure is not None:
@@ -220,7 +220,7 @@ class TelegramSender:
                 "alert for chat %s has broken HTML (%s); resending as plain text",
                 chat_id, outcome.error,
             )
-            outcome = await self._attempt(bot, chat_id, plain_text(html_text), None, markup)
+            outcome = await self._attempt(bot, chat_id, without_formatting(html_text), None, markup)
         return outcome
 
     async def _start(self) -> SendOutcome | None:

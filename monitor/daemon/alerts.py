@@ -14,18 +14,7 @@ from zoneinfo import ZoneInfo
 from common.clock import Clock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import SendOutcome
-from storage import (
-    AlertMessage,
-    Database,
-    IncidentRow,
-    OutboxRow,
-    incidents_needing_alert,
-    mark_failed,
-    mark_retry,
-    mark_sent,
-    pending_alerts,
-    queue_alert,
-)
+from storage import AlertMessage, IncidentRow, OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +76,16 @@ def _fit(text: str, budget: int) -> str:
 
 
 async def queue_due_alerts(
-    db: Database, clock: Clock, chats: list[int], zone: ZoneInfo
+    store: Store, clock: Clock, chats: list[int], zone: ZoneInfo
 ) -> int:
     """Queue a warning or an overdue alert for every incident that has reached one."""
     now = clock.now()
     queued = 0
-    for incident in await incidents_needing_alert(db, now):
+    for incident in await store.incidents_needing_alert(now):
         reason = "overdue" if incident.due_at <= now else "warning"
         text = render_alert(incident, reason, zone, now)
         messages = [AlertMessage(chat, text, incident.url) for chat in chats or [LOG_CHAT]]
-        queued += await queue_alert(db, incident.id, reason, messages, now)
+        queued += await store.queue_alert(incident.id, reason, messages, now)
     return queued
 
 
@@ -110,44 +99,44 @@ class FlushResult:
 
 
 async def flush_outbox(
-    db: Database, sender: Sender | None, clock: Clock, cfg: TelegramConfig
+    store: Store, sender: Sender | None, clock: Clock, cfg: TelegramConfig
 ) -> FlushResult:
     """Send due outbox rows; on 429 stop the pass, on other failures back off per row."""
     result = FlushResult()
-    for row in await pending_alerts(db, clock.now()):
+    for row in await store.pending_alerts(clock.now()):
         if sender is None or row.chat_id == LOG_CHAT:
             log.warning("alert #%s (%s) for incident %s, no bot to send it:\n%s",
                         row.id, row.reason, row.incident_id, row.text)
-            await mark_sent(db, row.id, None, clock.now())
+            await store.mark_sent(row.id, None, clock.now())
             result.sent += 1
             continue
         outcome = await sender.send(row.chat_id, row.text, row.link)
-        stop = await _record(db, row, outcome, clock.now(), cfg, result)
+        stop = await _record(store, row, outcome, clock.now(), cfg, result)
         if stop:
             break
     return result
 
 
 async def _record(
-    db: Database, row: OutboxRow, outcome: SendOutcome, now: datetime, cfg: TelegramConfig,
+    store: Store, row: OutboxRow, outcome: SendOutcome, now: datetime, cfg: TelegramConfig,
     result: FlushResult,
 ) -> bool:
     """Store one send outcome; return True when the whole pass should stop."""
     if outcome.status == "sent":
-        await mark_sent(db, row.id, outcome.message_id, now)
+        await store.mark_sent(row.id, outcome.message_id, now)
         result.sent += 1
         return False
     error = outcome.error or outcome.status
     if outcome.status == "failed" or row.attempts + 1 >= cfg.max_attempts:
         log.error("alert #%s to chat %s dropped after %s attempt(s): %s",
                   row.id, row.chat_id, row.attempts + 1, error)
-        await mark_failed(db, row.id, error)
+        await store.mark_failed(row.id, error)
         result.failed += 1
         return False
     delay = _backoff(cfg.retry_base, row.attempts)
     if outcome.retry_after is not None:
         delay = timedelta(seconds=outcome.retry_after)
-    await mark_retry(db, row.id, now + delay, error)
+    await store.mark_retry(row.id, now + delay, error)
     result.retried += 1
     log.warning("alert #%s to chat %s not sent (%s); next try in %ss",
                 row.id, row.chat_id, error, int(delay.total_seconds()))

@@ -19,12 +19,12 @@ import connectors
 from common.clock import Clock, SystemClock
 from connectors.base import SourceContext
 from monitor.config import AppConfig, build_ruleset
-from monitor.daemon.alert_sender import TelegramAuthError, TelegramSender
+from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
-from monitor.daemon.poller import Intake, SourcePoller
+from monitor.daemon.intake import Intake
+from monitor.daemon.poller import SourcePoller
 from monitor.daemon.workcal import WorkingCalendar
-from storage import Database, PollResult
-from storage.mentions import print_unprinted_incidents
+from storage import PollResult, open_store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class App:
         self._env = os.environ if env is None else env
         self._stack = AsyncExitStack()
         self._running: set[asyncio.Task[object]] = set()
-        self.sender: TelegramSender | None = None
+        self.sender: AlertSender | None = None
         self.pollers: dict[str, SourcePoller] = {}
 
     async def __aenter__(self) -> App:
@@ -60,24 +60,13 @@ class App:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
         self.intake = Intake(config, build_ruleset(config), self.calendar)
-        self.db = await Database.open(config.database_path)
-        self._stack.push_async_callback(self.db.close)
-        await self._print_open_incidents()
+        self.store = await open_store(config.database_path)
+        self._stack.push_async_callback(self.store.close)
         self.http = await self._stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})
         )
         await self._open_sender()
         self._build_pollers()
-
-    async def _print_open_incidents(self) -> None:
-        """Let repeats join open incidents that have no print yet (print_unprinted_incidents)."""
-        repeats = self.intake.duplicates
-        if repeats is None:
-            return
-        async with self.db.transaction() as tx:
-            printed = await print_unprinted_incidents(tx, self.clock.now() - repeats.window)
-        if printed:
-            log.info("%d open incidents got a print: repeats can join them now", printed)
 
     async def _open_sender(self) -> None:
         tg = self.config.telegram
@@ -89,7 +78,7 @@ class App:
             log.warning("no [[telegram.chats]] configured: alerts will be written to the log only")
             return
         try:
-            self.sender = await self._stack.enter_async_context(TelegramSender(tg, token))
+            self.sender = await self._stack.enter_async_context(AlertSender(tg, token))
         except TelegramAuthError as exc:
             log.error("Telegram refused the bot token in $%s (%s): alerts will be written "
                       "to the log only", tg.token_env, exc)
@@ -107,7 +96,7 @@ class App:
                             settings.token_env or "(token_env not set)")
                 continue
             source = spec.create(settings, SourceContext(self.http, self.clock, token))
-            self.pollers[settings.id] = SourcePoller(source, settings, self.db, self.intake,
+            self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
                                                      self.clock)
 
     async def poll(self, source_id: str) -> PollResult | None:
@@ -121,11 +110,11 @@ class App:
     async def deadline_tick(self) -> int:
         """Queue the warnings and overdue alerts that are due now."""
         chats = [chat.id for chat in self.config.telegram.chats] if self.sender else []
-        return await queue_due_alerts(self.db, self.clock, chats, self.config.calendar.zone)
+        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone)
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds."""
-        return await flush_outbox(self.db, self.sender, self.clock, self.config.telegram)
+        return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the scheduled jobs until `stop` is set, then drain within the grace period."""

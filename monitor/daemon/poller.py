@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from common.clock import Clock
-from common.fingerprints import TextPrint, text_print
 from connectors.base import (
-    Item,
     PermanentSourceError,
     Source,
     SourceAuthError,
@@ -20,78 +16,23 @@ from connectors.base import (
     SourceSettings,
     TransientSourceError,
 )
-from monitor.config import AppConfig
-from monitor.daemon.workcal import WorkingCalendar, deadline
-from rules import RuleSet, classify
-from storage import (
-    ClassifiedItem,
-    Database,
-    DuplicateRule,
-    NewIncident,
-    PollResult,
-    load_cursor,
-    save_items_and_cursor,
-)
+from monitor.daemon.intake import Intake
+from storage import PollResult, Store
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 
 
-def content_hash(item: Item) -> str:
-    """Return the fingerprint that tells an edit from a re-read."""
-    return hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-class Intake:
-    """Classifies items and works out their deadlines: the part of a poll that is pure.
-
-    `duplicates` says when a repeated complaint joins an open incident (None: never);
-    `printer` makes the print that finds a complaint's repeats.
-    """
-
-    def __init__(
-        self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar,
-        printer: Callable[[str], TextPrint | None] = text_print,
-    ) -> None:
-        self._config = config
-        self._printer = printer
-        self._ruleset = ruleset
-        self._calendar = calendar
-        repeats = config.duplicates
-        self.duplicates = (
-            DuplicateRule(repeats.window, repeats.similarity) if repeats.enabled else None
-        )
-
-    def classify(self, item: Item, network: str, now: datetime) -> ClassifiedItem:
-        """Classify one item and, if it needs a reaction, describe its incident.
-
-        The ruleset knows which sources require one of our places (`require_place`).
-        """
-        result = classify(item.text, self._ruleset, source=item.source_id, network=network)
-        incident = None
-        if result.actionable and not item.is_official:
-            policy = self._config.policy_for(result.sla, result.priority or "normal")
-            warn_at, due_at = deadline(now, policy, self._calendar)
-            text = self._printer(item.text) if self.duplicates is not None else None
-            incident = NewIncident(result.topic_name, result.organisation,
-                                   result.priority or "normal", warn_at, due_at, text)
-        return ClassifiedItem(
-            item=item, network=network, content_hash=content_hash(item), group=result.group,
-            topic=result.topic, actionable=result.actionable, score=result.score,
-            why=tuple(result.why), incident=incident, settlement=result.settlement,
-        )
-
-
 class SourcePoller:
     """Polls one source and keeps its health: backoff after failures, pause on auth errors."""
 
     def __init__(
-        self, source: Source, settings: SourceSettings, db: Database, intake: Intake, clock: Clock
+        self, source: Source, settings: SourceSettings, store: Store, intake: Intake, clock: Clock
     ) -> None:
         self.source = source
         self.settings = settings
-        self._db = db
+        self._store = store
         self._intake = intake
         self._clock = clock
         self.failures = 0
@@ -106,7 +47,7 @@ class SourcePoller:
         if self.paused or (self.retry_at is not None and now < self.retry_at):
             return None
         try:
-            cursor = await load_cursor(self._db, self.settings.id)
+            cursor = await self._store.load_cursor(self.settings.id)
             page = await self.source.fetch(cursor)
         except asyncio.CancelledError:
             raise
@@ -118,8 +59,8 @@ class SourcePoller:
             self._failed(None, now)
             return None
         entries = [self._intake.classify(i, self.settings.network, now) for i in page.items]
-        result = await save_items_and_cursor(self._db, self.settings.id, entries,
-                                             page.next_cursor, now, self._intake.duplicates)
+        result = await self._store.save_items_and_cursor(
+            self.settings.id, entries, page.next_cursor, now, self._intake.repeats)
         self._succeeded(now, page.notices, result)
         return result
 
@@ -155,7 +96,7 @@ class SourcePoller:
                 self._notices.add(kind)
                 log.warning("source %s: skipped content it does not understand: %s",
                             self.settings.id, notice)
-        if result.new_items or result.new_versions or result.incidents or result.joined:
+        if result.new_items or result.new_versions or result.incidents or result.repeats:
             log.info("source %s: %s new item(s), %s edit(s), %s new incident(s),"
                      " %s repeat(s) joined open incidents", self.settings.id, result.new_items,
-                     result.new_versions, len(result.incidents), len(result.joined))
+                     result.new_versions, len(result.incidents), len(result.repeats))

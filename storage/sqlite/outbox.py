@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database, to_db
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """An alert waiting to be sent."""
-
-    id: int
-    incident_id: int
-    reason: str
-    chat_id: int
-    text: str
-    link: str | None
-    attempts: int
+from storage.sqlite.connection import Database
+from storage.sqlite.timestamps import to_db
+from storage.types import OutboxRow
 
 
 async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[OutboxRow]:

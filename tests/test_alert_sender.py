@@ -1,4 +1,4 @@
-"""TelegramSender with the real PTB client against the fake Bot API on 127.0.0.1."""
+"""AlertSender with the real PTB client against the fake Bot API on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import (
     OPEN_POST_LABEL,
     TOKEN_MASK,
+    AlertSender,
     SendOutcome,
     TelegramAuthError,
-    TelegramSender,
     outcome_of,
 )
 from tests.fakes.bot_api import FIXTURES, UNAUTHORIZED_BODY, EntityError, FakeBotApi, visible_text
@@ -42,13 +42,13 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 @pytest.fixture
-async def sender(api: FakeBotApi) -> AsyncIterator[TelegramSender]:
-    async with TelegramSender(config(api), api.token) as opened:
+async def sender(api: FakeBotApi) -> AsyncIterator[AlertSender]:
+    async with AlertSender(config(api), api.token) as opened:
         yield opened
 
 
 async def test_sends_html_with_button_and_no_preview(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     outcome = await sender.send(STAFF_CHAT, "<b>Новый пост</b> о ЖКХ", POST_URL)
 
@@ -67,7 +67,7 @@ async def test_sends_html_with_button_and_no_preview(
 
 @pytest.mark.parametrize("link", [None, "", "javascript:alert(1)", "vk.com/wall-1_55"])
 async def test_no_button_without_http_link(
-    api: FakeBotApi, sender: TelegramSender, link: str | None
+    api: FakeBotApi, sender: AlertSender, link: str | None
 ) -> None:
     outcome = await sender.send(STAFF_CHAT, "Жалоба", link)
 
@@ -75,7 +75,7 @@ async def test_no_button_without_http_link(
     assert api.sent[0]["reply_markup"] is None
 
 
-async def test_escaped_user_text_arrives_verbatim(api: FakeBotApi, sender: TelegramSender) -> None:
+async def test_escaped_user_text_arrives_verbatim(api: FakeBotApi, sender: AlertSender) -> None:
     user_text = 'Вода <кипяток> & "ржавая" &amp; 5 > 3'
 
     outcome = await sender.send(STAFF_CHAT, f"<i>{html.escape(user_text)}</i>", POST_URL)
@@ -86,7 +86,7 @@ async def test_escaped_user_text_arrives_verbatim(api: FakeBotApi, sender: Teleg
 
 
 async def test_429_with_parameters_retries_after_given_seconds(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     api.fail_next(429, "Too Many Requests: retry after 10", retry_after=10)
 
@@ -98,7 +98,7 @@ async def test_429_with_parameters_retries_after_given_seconds(
 
 
 async def test_429_without_parameters_reads_seconds_from_description(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     api.fail_next(429, "Too Many Requests: retry after 3")
 
@@ -108,7 +108,7 @@ async def test_429_without_parameters_reads_seconds_from_description(
 
 
 async def test_429_without_any_seconds_still_retries(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     api.fail_next(429, "Too Many Requests")
 
@@ -118,7 +118,7 @@ async def test_429_without_any_seconds_still_retries(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_errors_retry(api: FakeBotApi, sender: TelegramSender, status: int) -> None:
+async def test_server_errors_retry(api: FakeBotApi, sender: AlertSender, status: int) -> None:
     api.fail_next(status, "Internal Server Error")
 
     outcome = await sender.send(STAFF_CHAT, "Жалоба")
@@ -128,7 +128,7 @@ async def test_server_errors_retry(api: FakeBotApi, sender: TelegramSender, stat
 
 async def test_slow_server_times_out_as_retry(api: FakeBotApi) -> None:
     api.delay_next(30)
-    async with TelegramSender(config(api, timedelta(milliseconds=200)), api.token) as sender:
+    async with AlertSender(config(api, timedelta(milliseconds=200)), api.token) as sender:
         outcome = await sender.send(STAFF_CHAT, "Жалоба")
 
     assert (outcome.status, outcome.retry_after) == ("retry", None)
@@ -138,14 +138,14 @@ async def test_slow_server_times_out_as_retry(api: FakeBotApi) -> None:
 async def test_unreachable_server_retries() -> None:
     async with FakeBotApi() as stopped:
         pass
-    async with TelegramSender(config(stopped), stopped.token) as sender:
+    async with AlertSender(config(stopped), stopped.token) as sender:
         outcome = await sender.send(STAFF_CHAT, "Жалоба")
 
     assert outcome.status == "retry"
 
 
 async def test_bad_request_fails_with_description(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     api.fail_next(400, "Bad Request: chat not found")
 
@@ -155,7 +155,7 @@ async def test_bad_request_fails_with_description(
 
 
 async def test_broken_html_is_delivered_as_plain_text(
-    api: FakeBotApi, sender: TelegramSender, caplog: pytest.LogCaptureFixture
+    api: FakeBotApi, sender: AlertSender, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = "<b>Жалоба:</b> давление < 2 атм &amp; нет воды"
 
@@ -169,7 +169,7 @@ async def test_broken_html_is_delivered_as_plain_text(
     assert "can't parse entities" in caplog.text.lower()
 
 
-async def test_plain_text_fallback_happens_once(api: FakeBotApi, sender: TelegramSender) -> None:
+async def test_plain_text_fallback_happens_once(api: FakeBotApi, sender: AlertSender) -> None:
     api.fail_next(400, "Bad Request: can't parse entities: Unsupported start tag", times=2)
 
     outcome = await sender.send(STAFF_CHAT, "<b>Жалоба</b>")
@@ -178,7 +178,7 @@ async def test_plain_text_fallback_happens_once(api: FakeBotApi, sender: Telegra
     assert len(api.sent) == 2
 
 
-async def test_forbidden_fails(api: FakeBotApi, sender: TelegramSender) -> None:
+async def test_forbidden_fails(api: FakeBotApi, sender: AlertSender) -> None:
     api.fail_next(403, "Forbidden: bot was blocked by the user")
 
     outcome = await sender.send(STAFF_CHAT, "Жалоба")
@@ -186,7 +186,7 @@ async def test_forbidden_fails(api: FakeBotApi, sender: TelegramSender) -> None:
     assert outcome == SendOutcome("failed", error="Forbidden: bot was blocked by the user")
 
 
-async def test_migrated_chat_fails_with_new_id(api: FakeBotApi, sender: TelegramSender) -> None:
+async def test_migrated_chat_fails_with_new_id(api: FakeBotApi, sender: AlertSender) -> None:
     api.fail_next(
         400,
         "Bad Request: group chat was upgraded to a supergroup chat",
@@ -200,7 +200,7 @@ async def test_migrated_chat_fails_with_new_id(api: FakeBotApi, sender: Telegram
 
 
 async def test_text_limit_counts_visible_characters(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     fits = await sender.send(STAFF_CHAT, "<b>" + "&amp;" * 4096 + "</b>")
     too_long = await sender.send(STAFF_CHAT, "&amp;" * 4097)
@@ -209,7 +209,7 @@ async def test_text_limit_counts_visible_characters(
     assert too_long == SendOutcome("failed", error="Message is too long")
 
 
-async def test_empty_text_fails(api: FakeBotApi, sender: TelegramSender) -> None:
+async def test_empty_text_fails(api: FakeBotApi, sender: AlertSender) -> None:
     outcome = await sender.send(STAFF_CHAT, "<b> </b>")
 
     assert outcome == SendOutcome("failed", error="Message text is empty")
@@ -217,7 +217,7 @@ async def test_empty_text_fails(api: FakeBotApi, sender: TelegramSender) -> None
 
 async def test_wrong_token_refused_at_startup(api: FakeBotApi) -> None:
     with pytest.raises(TelegramAuthError) as raised:
-        async with TelegramSender(config(api), "123456:wrongtoken"):
+        async with AlertSender(config(api), "123456:wrongtoken"):
             pytest.fail("sender opened with a refused token")
 
     assert "wrongtoken" not in str(raised.value)
@@ -227,14 +227,14 @@ async def test_wrong_token_refused_at_startup(api: FakeBotApi) -> None:
 
 async def test_empty_token_refused_without_a_request(api: FakeBotApi) -> None:
     with pytest.raises(TelegramAuthError):
-        async with TelegramSender(config(api), " "):
+        async with AlertSender(config(api), " "):
             pass
 
     assert api.calls == []
 
 
 async def test_token_revoked_after_startup_is_auth(
-    api: FakeBotApi, sender: TelegramSender
+    api: FakeBotApi, sender: AlertSender
 ) -> None:
     api.token = "4242424242:AAF-revoked-token"
 
@@ -248,7 +248,7 @@ async def test_network_failure_at_startup_defers_init_to_first_send(
 ) -> None:
     api.fail_next(502, "Bad Gateway", method="getMe", times=2)
 
-    async with TelegramSender(config(api), api.token) as sender:
+    async with AlertSender(config(api), api.token) as sender:
         assert "unreachable at startup" in caplog.text
         deferred = await sender.send(STAFF_CHAT, "Жалоба")
         delivered = await sender.send(STAFF_CHAT, "Жалоба")
@@ -259,7 +259,7 @@ async def test_network_failure_at_startup_defers_init_to_first_send(
 
 
 async def test_send_needs_an_open_sender(api: FakeBotApi) -> None:
-    sender = TelegramSender(config(api), api.token)
+    sender = AlertSender(config(api), api.token)
 
     with pytest.raises(RuntimeError):
         await sender.send(STAFF_CHAT, "Жалоба")
@@ -274,12 +274,12 @@ async def test_token_never_logged_or_returned(
     api.fail_next(403, "Forbidden: bot was blocked by the user")
     api.fail_next(429, "Too Many Requests: retry after 1", retry_after=1)
 
-    async with TelegramSender(config(api), api.token) as sender:
+    async with AlertSender(config(api), api.token) as sender:
         outcomes = [await sender.send(STAFF_CHAT, "<b>Жалоба</b> <x>", POST_URL) for _ in range(3)]
         api.token = "4242424242:AAF-revoked-token"
         outcomes.append(await sender.send(STAFF_CHAT, "Жалоба"))
     with pytest.raises(TelegramAuthError) as refused:
-        async with TelegramSender(config(api), wrong):
+        async with AlertSender(config(api), wrong):
             pass
 
     errors = " ".join(str(o.error) for o in outcomes) + str(refused.value)

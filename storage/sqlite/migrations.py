@@ -1,13 +1,23 @@
-"""Schema migrations: registered steps, each applied with its bookkeeping row in one transaction."""
+"""Schema migrations: registered steps, each applied with its bookkeeping row in one transaction.
+
+A step is an SQL statement or an async Python function of the connection (a data backfill):
+either way it runs once, and its migration is recorded as applied in the same transaction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import aiosqlite
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+from storage.sqlite.repeats import fingerprint_open_incidents
+
+Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
+Migration = tuple[str, Sequence[Step]]
+
+
+MIGRATIONS: list[Migration] = [
     ("0001_initial", [
         """CREATE TABLE cursors (
             source_id TEXT PRIMARY KEY,
@@ -97,13 +107,28 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX incident_bands_incident ON incident_bands (incident_id)",
         "CREATE INDEX incident_bands_opened ON incident_bands (opened_at)",
     ]),
+    ("0003_repeats", [
+        "ALTER TABLE incident_mentions RENAME TO incident_repeats",
+    ]),
+    ("0004_fingerprint_open_incidents", [fingerprint_open_incidents]),
 ]
 
 
+def check_names(migrations: Sequence[Migration]) -> None:
+    """Refuse a list of migrations that names one twice: the second would never run."""
+    seen: set[str] = set()
+    for name, _ in migrations:
+        if name in seen:
+            msg = f"migration {name!r} is listed twice"
+            raise ValueError(msg)
+        seen.add(name)
+
+
 async def apply_migrations(
-    conn: aiosqlite.Connection, migrations: Sequence[tuple[str, list[str]]] = MIGRATIONS
+    conn: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
 ) -> list[str]:
     """Apply every migration not yet recorded; the caller holds the transaction."""
+    check_names(migrations)
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -111,11 +136,14 @@ async def apply_migrations(
     async with conn.execute("SELECT name FROM schema_migrations") as cursor:
         done = {row[0] for row in await cursor.fetchall()}
     applied = []
-    for name, statements in migrations:
+    for name, steps in migrations:
         if name in done:
             continue
-        for statement in statements:
-            await conn.execute(statement)
+        for step in steps:
+            if isinstance(step, str):
+                await conn.execute(step)
+            else:
+                await step(conn)
         await conn.execute(
             "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
             (name, datetime.now(UTC).isoformat()),

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import aiosqlite
 
 from connectors.base import Item
-from storage.db import Database, to_db
+from storage.sqlite.connection import Database, storage_errors
+from storage.sqlite.migrations import MIGRATIONS
+from storage.sqlite.timestamps import to_db
+from storage.types import StorageError, StoredItem
 
 _STORED_ITEMS = (
     "SELECT i.id, i.source_id, i.external_id, i.network, i.kind, i.url, i.author,"
     " i.is_official, i.published_at, i.first_seen_at, i.text, i.group_name, i.topic,"
     " i.actionable, n.id AS incident_id, n.status, COALESCE(n.answered_at, ("
-    "  SELECT j.answered_at FROM incident_mentions m JOIN incidents j ON j.id = m.incident_id"
+    "  SELECT j.answered_at FROM incident_repeats m JOIN incidents j ON j.id = m.incident_id"
     "  WHERE m.item_id = i.id)) AS answered_at"
     " FROM items i LEFT JOIN incidents n ON n.item_id = i.id ORDER BY i.id"
 )
@@ -27,36 +29,19 @@ poll's items are saved in one transaction, so they are neighbours (streams, no s
 
 _FORGET = (
     "DELETE FROM incident_bands WHERE opened_at < :before",
-    "DELETE FROM incident_mentions WHERE incident_id IN"
+    "DELETE FROM incident_repeats WHERE incident_id IN"
     " (SELECT id FROM incidents WHERE opened_at < :before)",
     "DELETE FROM incidents WHERE opened_at < :before",
     "DELETE FROM item_versions WHERE item_id IN"
     " (SELECT id FROM items WHERE last_seen_at < :before"
     "  AND id NOT IN (SELECT item_id FROM incidents)"
-    "  AND id NOT IN (SELECT item_id FROM incident_mentions))",
+    "  AND id NOT IN (SELECT item_id FROM incident_repeats))",
     "DELETE FROM items WHERE last_seen_at < :before"
     " AND id NOT IN (SELECT item_id FROM incidents)"
-    " AND id NOT IN (SELECT item_id FROM incident_mentions)",
+    " AND id NOT IN (SELECT item_id FROM incident_repeats)",
 )
 """A scratch store's past that no new item can join any more: incidents opened before the
-window, their mentions and band keys, and items nothing refers to."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """An item as last stored (latest text), its stored verdict and its incident, if any."""
-
-    id: int
-    item: Item
-    network: str
-    first_seen_at: datetime
-    group: str | None
-    topic: str | None
-    actionable: bool
-    incident_id: int | None
-    incident_status: str | None
-    answered_at: datetime | None = None
-    """When its incident, or the incident it joined, was answered."""
+window, their repeats and band keys, and items nothing refers to."""
 
 
 class ReadOnlyDatabase:
@@ -71,11 +56,14 @@ class ReadOnlyDatabase:
     async def open(cls, path: Path) -> AsyncIterator[ReadOnlyDatabase]:
         """Open an existing database read-only (SQLite `mode=ro`); never creates or migrates."""
         uri = f"{path.resolve().as_uri()}?mode=ro"
-        conn = await aiosqlite.connect(uri, uri=True)
+        with storage_errors(f"база {path} не прочитана"):
+            conn = await aiosqlite.connect(uri, uri=True)
         try:
-            conn.row_factory = aiosqlite.Row
-            await conn.execute("PRAGMA query_only=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
+            with storage_errors(f"база {path} не прочитана"):
+                conn.row_factory = aiosqlite.Row
+                await conn.execute("PRAGMA query_only=ON")
+                await conn.execute("PRAGMA busy_timeout=5000")
+                await _check_schema(conn, path)
             yield cls(conn)
         finally:
             await conn.close()
@@ -83,14 +71,27 @@ class ReadOnlyDatabase:
     async def stored_items(self) -> AsyncIterator[StoredItem]:
         """Yield every stored item with its latest text, oldest first, streaming; a row that
         cannot be read (a timestamp edited by hand, say) is counted in `damaged` and skipped."""
-        async with self._conn.execute(_STORED_ITEMS) as cursor:
-            async for row in cursor:
-                try:
-                    stored = _stored(row)
-                except (ValueError, TypeError):
-                    self.damaged += 1
-                    continue
-                yield stored
+        with storage_errors("чтение из базы не удалось"):
+            async with self._conn.execute(_STORED_ITEMS) as cursor:
+                async for row in cursor:
+                    try:
+                        stored = _stored(row)
+                    except (ValueError, TypeError):
+                        self.damaged += 1
+                        continue
+                    yield stored
+
+
+async def _check_schema(conn: aiosqlite.Connection, path: Path) -> None:
+    """Refuse a database whose schema is older than this release: a read-only reader cannot
+    migrate it, and its queries would fail on tables of the old shape."""
+    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
+        applied = {row[0] for row in await cursor.fetchall()}
+    missing = [name for name, _ in MIGRATIONS if name not in applied]
+    if missing:
+        msg = (f"база {path} ещё не обновлена до этой версии (нет миграций: "
+               f"{', '.join(missing)}); запустите monitor run или monitor incidents один раз")
+        raise StorageError(msg)
 
 
 def _stored(row: aiosqlite.Row) -> StoredItem:

@@ -4,62 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosqlite
 
-from common.fingerprints import TextPrint
-from connectors.base import Cursor, Item
-from storage.db import Database, to_db
-from storage.mentions import (
-    DuplicateRule,
-    add_mention,
+from connectors.base import Cursor
+from storage.sqlite.connection import Database
+from storage.sqlite.repeats import (
+    add_repeat,
     find_repeated_incident,
     forget_texts_before,
     has_incident,
     remember_bands,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class NewIncident:
-    """What to open when an item that needs a reaction is stored; `text` finds its repeats."""
-
-    topic_name: str | None
-    organisation: str | None
-    priority: str
-    warn_at: datetime
-    due_at: datetime
-    text: TextPrint | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClassifiedItem:
-    """An item with its content hash, classification and, if it needs one, an incident."""
-
-    item: Item
-    network: str
-    content_hash: str
-    group: str | None
-    topic: str | None
-    actionable: bool
-    score: float
-    why: tuple[str, ...]
-    incident: NewIncident | None = None
-    settlement: str | None = None
-
-
-@dataclass(slots=True)
-class PollResult:
-    """What one saved poll changed."""
-
-    new_items: int = 0
-    new_versions: int = 0
-    incidents: list[int] = field(default_factory=list)
-    joined: list[int] = field(default_factory=list)
-    by_item: dict[str, tuple[bool, int]] = field(default_factory=dict)
-    """External id of each item that opened or joined an incident → (joined, incident id)."""
+from storage.sqlite.timestamps import to_db
+from storage.types import ClassifiedItem, PollResult, RepeatRule
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -74,24 +33,24 @@ async def save_items_and_cursor(
     entries: Sequence[ClassifiedItem],
     cursor: Cursor,
     now: datetime,
-    duplicates: DuplicateRule | None = None,
+    repeats: RepeatRule | None = None,
 ) -> PollResult:
     """Store items (edits as new versions), open their incidents and move the cursor, atomically.
 
-    With `duplicates`, an item that repeats an open incident joins it as a mention instead.
+    With `repeats` that join, an item that repeats an open incident joins it instead.
     """
     result = PollResult()
     seen_at = to_db(now)
     async with db.transaction() as tx:
-        if duplicates is not None:
-            await forget_texts_before(tx, now - duplicates.window)
+        if repeats is not None:
+            await forget_texts_before(tx, now - repeats.window)
         for entry in entries:
             item_id, changed, is_new = await _upsert_item(tx, entry, seen_at, result)
             if not changed or entry.incident is None:
                 continue
             if not is_new and await has_incident(tx, item_id):
                 continue  # an edit never opens a second incident nor joins another
-            await _open_or_join(tx, item_id, entry, now, duplicates, result)
+            await _open_or_join(tx, item_id, entry, now, repeats, result)
         await tx.execute(
             "INSERT INTO cursors (source_id, cursor, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (source_id) DO UPDATE SET cursor = excluded.cursor, "
@@ -106,24 +65,24 @@ async def _open_or_join(
     item_id: int,
     entry: ClassifiedItem,
     now: datetime,
-    duplicates: DuplicateRule | None,
+    repeats: RepeatRule | None,
     result: PollResult,
 ) -> None:
     """Join the open incident the item repeats, if any; otherwise open the item's own."""
     seen_at = to_db(now)
-    text = entry.incident.text if entry.incident is not None else None
-    if duplicates is not None and text is not None:
-        found = await find_repeated_incident(tx, text, entry.group, duplicates, now)
+    text = entry.incident.fingerprint if entry.incident is not None else None
+    if repeats is not None and repeats.join and text is not None:
+        found = await find_repeated_incident(tx, text, entry.group, repeats, now)
         if found is not None:
             incident_id, similarity = found
-            await add_mention(tx, incident_id, item_id, similarity, seen_at)
-            result.joined.append(incident_id)
+            await add_repeat(tx, incident_id, item_id, similarity, seen_at)
+            result.repeats.append(incident_id)
             result.by_item[entry.item.external_id] = (True, incident_id)
             return
     opened = await _open_incident(tx, item_id, entry, seen_at)
     if opened is None:
         return
-    if text is not None:
+    if text is not None and repeats is not None:
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)
     result.by_item[entry.item.external_id] = (False, opened)
@@ -146,12 +105,15 @@ async def _upsert_item(
             "INSERT INTO items (source_id, external_id, network, kind, url, author, is_official,"
             " published_at, first_seen_at, last_seen_at, text, content_hash, version,"
             " group_name, topic, actionable, score, why, settlement)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING id",
             (item.source_id, item.external_id, entry.network, item.kind, item.url, item.author,
              int(item.is_official), to_db(item.published_at), seen_at, seen_at, item.text,
              entry.content_hash, *classification),
         )
-        item_id, version, is_new = int(cursor.lastrowid or 0), 1, True
+        inserted = await cursor.fetchone()
+        await cursor.close()
+        assert inserted is not None  # RETURNING always yields the new row
+        item_id, version, is_new = int(inserted[0]), 1, True
         result.new_items += 1
     elif row["content_hash"] != entry.content_hash:
         item_id, version, is_new = int(row["id"]), int(row["version"]) + 1, False
@@ -177,16 +139,18 @@ async def _open_incident(
 ) -> int | None:
     incident = entry.incident
     assert incident is not None
-    cursor = await tx.execute(
+    async with tx.execute(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
         " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING"
+        " RETURNING id",
         (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
          to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
-         incident.text.fingerprint if incident.text is not None else None),
-    )
-    return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
+         incident.fingerprint.exact if incident.fingerprint is not None else None),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 async def item_versions(db: Database, source_id: str, external_id: str) -> list[str]:

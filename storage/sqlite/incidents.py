@@ -3,53 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database, from_db, to_db
+from storage.sqlite.connection import Database
+from storage.sqlite.timestamps import from_db, to_db
+from storage.types import AlertMessage, IncidentRow
 
 _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
     " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text, settlement,"
-    " (SELECT COUNT(*) FROM incident_mentions m WHERE m.incident_id = incidents.id) AS mentions"
+    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentRow:
-    """An incident as stored."""
-
-    id: int
-    source_id: str
-    group_name: str | None
-    topic: str | None
-    topic_name: str | None
-    organisation: str | None
-    priority: str
-    status: str
-    opened_at: datetime
-    warn_at: datetime
-    due_at: datetime
-    warned_at: datetime | None
-    overdue_at: datetime | None
-    answered_at: datetime | None
-    url: str
-    text: str
-    settlement: str | None = None
-    mentions: int = 0
-
-    def as_json(self) -> dict[str, object]:
-        """Return the incident as the JSON the CLI prints (ISO 8601 with offset)."""
-        return {
-            "id": self.id, "source": self.source_id, "group": self.group_name,
-            "topic": self.topic, "topic_name": self.topic_name,
-            "organisation": self.organisation, "priority": self.priority, "status": self.status,
-            "opened_at": self.opened_at.isoformat(), "warn_at": self.warn_at.isoformat(),
-            "due_at": self.due_at.isoformat(),
-            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
-            "url": self.url, "text": self.text, "settlement": self.settlement,
-            "mentions": self.mentions,
-        }
 
 
 def _row(row: object) -> IncidentRow:
@@ -81,15 +45,6 @@ async def incidents_needing_alert(db: Database, now: datetime) -> list[IncidentR
         (moment, moment),
     )
     return [_row(r) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """One alert to one chat (chat 0 means the log)."""
-
-    chat_id: int
-    text: str
-    link: str | None
 
 
 async def queue_alert(

@@ -1,0 +1,60 @@
+"""Intake: what a poll does to each item before storing it, classify it and set its deadline."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from common.fingerprints import Fingerprint, fingerprint
+from connectors.base import Item
+from monitor.config import AppConfig
+from monitor.daemon.workcal import WorkingCalendar, deadline
+from rules import RuleSet, classify
+from storage import ClassifiedItem, NewIncident, RepeatRule
+
+
+def content_hash(item: Item) -> str:
+    """The hash of the text that tells an edit from a re-read."""
+    return hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class Intake:
+    """Classifies items and works out their deadlines: the part of a poll that is pure.
+
+    `repeats` says when a repeated complaint joins an open incident; `fingerprinter` makes the
+    fingerprint that finds a complaint's repeats (None: incidents get none, for replays that
+    never join repeats).
+    """
+
+    def __init__(
+        self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar,
+        fingerprinter: Callable[[str], Fingerprint | None] | None = fingerprint,
+    ) -> None:
+        self._config = config
+        self._fingerprinter = fingerprinter
+        self._ruleset = ruleset
+        self._calendar = calendar
+        repeats = config.repeats
+        self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
+
+    def classify(self, item: Item, network: str, now: datetime) -> ClassifiedItem:
+        """Classify one item and, if it needs a reaction, describe its incident.
+
+        The ruleset knows which sources require one of our places (`require_place`).
+        """
+        result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        incident = None
+        if result.actionable and not item.is_official:
+            policy = self._config.policy_for(result.sla, result.priority or "normal")
+            warn_at, due_at = deadline(now, policy, self._calendar)
+            # Every incident is fingerprinted, joining or not: repeats can join it once
+            # [repeats] is turned on.
+            found = self._fingerprinter(item.text) if self._fingerprinter else None
+            incident = NewIncident(result.topic_name, result.organisation,
+                                   result.priority or "normal", warn_at, due_at, found)
+        return ClassifiedItem(
+            item=item, network=network, content_hash=content_hash(item), group=result.group,
+            topic=result.topic, actionable=result.actionable, score=result.score,
+            why=tuple(result.why), incident=incident, settlement=result.settlement,
+        )

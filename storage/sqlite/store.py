@@ -1,0 +1,114 @@
+"""The SQLite implementation of the store: one file, one writer connection, WAL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from connectors.base import Cursor
+from storage.sqlite import incidents, items, outbox
+from storage.sqlite.connection import MEMORY, Database
+from storage.sqlite.repeats import REPEATS_OF, repeat_from
+from storage.sqlite.replay import ReadOnlyDatabase, forget_before
+from storage.types import (
+    AlertMessage,
+    ClassifiedItem,
+    IncidentRow,
+    OutboxRow,
+    PollResult,
+    Repeat,
+    RepeatRule,
+)
+
+
+class SqliteStore:
+    """`storage.Store` on one SQLite file (or in memory, for scratch stores)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        """The connection itself: for this backend's own tests, never for `monitor/`."""
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        """Open (creating if needed) the file and apply pending migrations."""
+        return cls(await Database.open(path))
+
+    @classmethod
+    async def scratch(cls) -> SqliteStore:
+        """A store in memory that vanishes when closed."""
+        return cls(await Database.open(MEMORY))
+
+    async def close(self) -> None:
+        """Wait for the running unit of work, checkpoint the WAL and close."""
+        await self.database.close()
+
+    async def load_cursor(self, source_id: str) -> Cursor | None:
+        """The stored cursor of a source, or None before its first poll."""
+        return await items.load_cursor(self.database, source_id)
+
+    async def save_items_and_cursor(
+        self, source_id: str, entries: Sequence[ClassifiedItem], cursor: Cursor,
+        now: datetime, repeats: RepeatRule | None = None,
+    ) -> PollResult:
+        """Store one poll atomically (see `storage.Store`)."""
+        return await items.save_items_and_cursor(self.database, source_id, entries, cursor,
+                                                 now, repeats)
+
+    async def item_versions(self, source_id: str, external_id: str) -> list[str]:
+        """The texts of every stored version of an item, oldest first."""
+        return await items.item_versions(self.database, source_id, external_id)
+
+    async def list_incidents(self, overdue_at: datetime | None = None) -> list[IncidentRow]:
+        """Incidents, oldest first; with `overdue_at`, only open ones past due then."""
+        return await incidents.list_incidents(self.database, overdue_at)
+
+    async def repeats_of(self, incident_id: int) -> list[Repeat]:
+        """The items that joined an incident as repeats, in the order they joined."""
+        return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
+
+    async def incidents_needing_alert(self, now: datetime) -> list[IncidentRow]:
+        """Open incidents whose warning or overdue alert is due and not yet queued."""
+        return await incidents.incidents_needing_alert(self.database, now)
+
+    async def queue_alert(
+        self, incident_id: int, reason: str, messages: Sequence[AlertMessage], now: datetime
+    ) -> int:
+        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
+        return await incidents.queue_alert(self.database, incident_id, reason, messages, now)
+
+    async def mark_answered(self, incident_id: int, now: datetime) -> bool:
+        """Close an open incident as answered; False if it was not open."""
+        return await incidents.mark_answered(self.database, incident_id, now)
+
+    async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
+        """Unsent alerts whose next attempt is due, oldest first."""
+        return await outbox.pending_alerts(self.database, now, limit)
+
+    async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+        """Record a delivered alert."""
+        await outbox.mark_sent(self.database, row_id, message_id, now)
+
+    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
+        """Record a failed attempt to be retried later."""
+        await outbox.mark_retry(self.database, row_id, next_attempt_at, error)
+
+    async def mark_failed(self, row_id: int, error: str) -> None:
+        """Give up on an alert for good."""
+        await outbox.mark_failed(self.database, row_id, error)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """How many alerts are pending, sent and failed."""
+        return await outbox.outbox_counts(self.database)
+
+    async def forget_before(self, moment: datetime) -> None:
+        """Drop what no item from `moment` on can join (scratch stores only)."""
+        await forget_before(self.database, moment)
+
+
+@asynccontextmanager
+async def open_read_only(path: Path) -> AsyncIterator[ReadOnlyDatabase]:
+    """Open an existing SQLite file for reading only; never creates or migrates it."""
+    async with ReadOnlyDatabase.open(path) as db:
+        yield db
