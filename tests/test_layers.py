@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import storage
+
 ROOT = Path(__file__).resolve().parent.parent
 
 ALLOWED = {
@@ -22,6 +24,9 @@ ALLOWED = {
 """Which of our layers each layer may import (besides itself)."""
 
 OURS = ("common", "rules", "connectors", "storage", "monitor")
+
+STORAGE_PUBLIC = {"store", "types", *storage.__all__}
+"""What other layers may import from `storage`: the interface, its types, the openers."""
 
 
 def _layer(module: str) -> str | None:
@@ -74,4 +79,15 @@ def test_imports_point_down(module: str, path: Path) -> None:
             continue
         if target not in ALLOWED[own]:
             wrong.append(f"{path.relative_to(ROOT)}:{line} imports {imported} ({own} → {target})")
+    assert wrong == []
+
+
+@pytest.mark.parametrize(("module", "path"), _modules(), ids=lambda v: str(v))
+def test_only_storage_knows_its_backends(module: str, path: Path) -> None:
+    """The daemon and the commands use `storage` (the Store interface), never a backend."""
+    if _layer(module) == "storage":
+        return
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {imported}"
+             for line, imported in _imports(path)
+             if imported.startswith("storage.") and imported.split(".")[1] not in STORAGE_PUBLIC]
     assert wrong == []
