@@ -256,7 +256,7 @@ def replay_command(
     try:
         replay = asyncio.run(replayer.run(path)) if path.exists() else Replay(limit)
     except StorageError as exc:
-        print(f"Ошибка: база {path} не прочитана: {exc}", file=sys.stderr)
+        print(f"Ошибка: {exc}", file=sys.stderr)
         return 1
     if fmt == "json":
         data = {"rules": label, "database": str(path), **replay.as_json()}

@@ -85,6 +85,12 @@ class ReadOnlyDatabase:
 async def _check_schema(conn: aiosqlite.Connection, path: Path) -> None:
     """Refuse a database whose schema is older than this release: a read-only reader cannot
     migrate it, and its queries would fail on tables of the old shape."""
+    async with conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ) as cursor:
+        if await cursor.fetchone() is None:
+            msg = f"база {path} пуста или создана не монитором (нет таблицы schema_migrations)"
+            raise StorageError(msg)
     async with conn.execute("SELECT name FROM schema_migrations") as cursor:
         applied = {row[0] for row in await cursor.fetchall()}
     missing = [name for name, _ in MIGRATIONS if name not in applied]
