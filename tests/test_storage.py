@@ -363,3 +363,13 @@ async def test_the_read_only_store_refuses_a_database_not_yet_upgraded(tmp_path:
     with pytest.raises(StorageError, match="0003_repeats"):
         async with open_read_only_store(old):
             pass
+
+
+async def test_the_read_only_store_refuses_a_database_of_something_else(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    async with aiosqlite.connect(other) as conn:
+        await conn.execute("CREATE TABLE notes (text TEXT)")
+        await conn.commit()
+    with pytest.raises(StorageError, match="создана не монитором"):
+        async with open_read_only_store(other):
+            pass
