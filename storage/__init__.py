@@ -8,8 +8,17 @@ from pathlib import Path
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
 from storage.types import (
+    OPEN_STATUSES,
+    SYSTEM,
+    Action,
+    ActionOutcome,
+    ActionResult,
+    Actor,
+    AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DueAlert,
+    IncidentEvent,
     IncidentRow,
     NewIncident,
     OutboxRow,
@@ -18,6 +27,7 @@ from storage.types import (
     RepeatRule,
     StorageError,
     StoredItem,
+    TopicRef,
 )
 
 
@@ -37,6 +47,8 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 
 __all__ = [
+    "OPEN_STATUSES", "SYSTEM", "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
+    "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "open_read_only_store", "open_scratch_store", "open_store",

@@ -13,8 +13,13 @@ from typing import Protocol
 
 from connectors.base import Cursor
 from storage.types import (
+    Action,
+    ActionResult,
+    AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DueAlert,
+    IncidentEvent,
     IncidentRow,
     OutboxRow,
     PollResult,
@@ -50,26 +55,50 @@ class Store(Protocol):
         """The texts of every stored version of an item, oldest first."""
         ...
 
-    async def list_incidents(self, overdue_at: datetime | None = None) -> list[IncidentRow]:
-        """Incidents, oldest first; with `overdue_at`, only open ones past due then."""
+    async def list_incidents(
+        self, overdue_at: datetime | None = None, open_only: bool = False
+    ) -> list[IncidentRow]:
+        """Incidents, oldest first; with `open_only`, those still waiting for an answer; with
+        `overdue_at`, those waiting and past due then."""
+        ...
+
+    async def incident(self, incident_id: int) -> IncidentRow | None:
+        """One incident by its number, or None."""
+        ...
+
+    async def events_of(self, incident_id: int) -> list[IncidentEvent]:
+        """An incident's event log, in the order it was written."""
+        ...
+
+    async def act(
+        self, incident_id: int, action: Action, now: datetime, bot_update: int | None = None
+    ) -> ActionResult:
+        """Take, answer, dismiss, snooze or reclassify an incident with its event, atomically;
+        `bot_update` (the Telegram update that asked) is recorded in the same transaction.
+        Every answer path (a staff button, a command, an official reply) comes through here."""
+        ...
+
+    async def last_bot_update(self) -> int | None:
+        """The id of the last Telegram update handled, or None."""
+        ...
+
+    async def save_bot_update(self, update_id: int) -> None:
+        """Record a handled Telegram update that changed nothing."""
         ...
 
     async def repeats_of(self, incident_id: int) -> list[Repeat]:
         """The items that joined an incident as repeats, in the order they joined."""
         ...
 
-    async def incidents_needing_alert(self, now: datetime) -> list[IncidentRow]:
-        """Open incidents whose warning or overdue alert is due and not yet queued."""
+    async def due_alerts(self, now: datetime) -> list[DueAlert]:
+        """Incidents still waiting with an alert due and not yet queued (announcement of a new
+        one, warning, overdue, end of a snooze), soonest deadline first."""
         ...
 
     async def queue_alert(
-        self, incident_id: int, reason: str, messages: Sequence[AlertMessage], now: datetime
+        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
     ) -> int:
         """Write alerts to the outbox and mark the incident, atomically; return rows added."""
-        ...
-
-    async def mark_answered(self, incident_id: int, now: datetime) -> bool:
-        """Close an open incident as answered; False if it was not open."""
         ...
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
@@ -89,7 +118,11 @@ class Store(Protocol):
         ...
 
     async def outbox_counts(self) -> dict[str, int]:
-        """How many alerts are pending, sent and failed."""
+        """How many alerts are pending, sent, failed and cancelled."""
+        ...
+
+    async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
+        """The alert that became a given Telegram message, or None."""
         ...
 
     async def forget_before(self, moment: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from common.fingerprints import Fingerprint
 from connectors.base import Item
@@ -11,6 +12,15 @@ from connectors.base import Item
 
 class StorageError(Exception):
     """The store could not be opened, read or written (the backend's own error is the cause)."""
+
+
+OPEN_STATUSES = ("open", "in_work")
+"""Statuses of an incident that still waits for an answer: deadlines and repeats apply."""
+
+Status = Literal["open", "in_work", "answered", "closed"]
+"""open: nobody has it yet; in_work: taken by a staff member; answered: an answer was given
+(by staff, from the command line, or an official reply in the thread); closed: no answer
+needed (dismissed, with a reason; left out of the on-time share)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,19 @@ class IncidentRow:
     text: str
     settlement: str | None = None
     repeats: int = 0
+    assignee: str | None = None
+    """Who took it in work (a staff member's name)."""
+    snoozed_until: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    answered_by: str | None = None
+    answer_url: str | None = None
+    answer_text: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it still waits for an answer (open or in work)."""
+        return self.status in OPEN_STATUSES
 
     def as_json(self) -> dict[str, object]:
         """Return the incident as the JSON the CLI prints (ISO 8601 with offset)."""
@@ -97,10 +120,95 @@ class IncidentRow:
             "organisation": self.organisation, "priority": self.priority, "status": self.status,
             "opened_at": self.opened_at.isoformat(), "warn_at": self.warn_at.isoformat(),
             "due_at": self.due_at.isoformat(),
-            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "answered_at": _iso(self.answered_at), "answered_by": self.answered_by,
+            "answer_url": self.answer_url, "answer_text": self.answer_text,
+            "closed_at": _iso(self.closed_at), "close_reason": self.close_reason,
+            "assignee": self.assignee, "snoozed_until": _iso(self.snoozed_until),
             "url": self.url, "text": self.text, "settlement": self.settlement,
             "repeats": self.repeats,
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+ActorKind = Literal["system", "staff", "cli", "official"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something to an incident: the daemon itself, a staff member in Telegram, the
+    command line, or an official account answering in the thread."""
+
+    kind: ActorKind
+    name: str | None = None
+    """A person's or account's name, as it is shown."""
+    ref: str | None = None
+    """Their id where they have one (a Telegram user id, an account id)."""
+
+
+SYSTEM = Actor("system")
+
+EventKind = Literal["opened", "repeat", "alerted", "taken", "answered", "dismissed", "snoozed",
+                    "reclassified"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """One line of an incident's event log."""
+
+    at: datetime
+    kind: EventKind
+    actor: Actor
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+ActionKind = Literal["take", "answer", "dismiss", "snooze", "reclassify"]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something staff, the command line or an official reply does to an incident.
+
+    take: assign it to the actor (status in_work); answer: answered at `at` (default: now),
+    with `link` and `text` of the answer when known; dismiss: closed, no answer needed, with
+    `reason`; snooze: no alerts until `until`, then a reminder; reclassify: `topic` (with its
+    group, name and organisation) replaces the stored one.
+    """
+
+    kind: ActionKind
+    actor: Actor
+    at: datetime | None = None
+    until: datetime | None = None
+    reason: str | None = None
+    link: str | None = None
+    text: str | None = None
+    topic: TopicRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRef:
+    """A topic as an incident stores it."""
+
+    id: str
+    group: str | None
+    name: str | None
+    organisation: str | None
+
+
+ActionOutcome = Literal["done", "unknown", "not_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What an action did: done, the incident is unknown, or it no longer waits for an answer
+    (answered or closed already: nothing changed). `incident` is as it stands afterwards."""
+
+    outcome: ActionOutcome
+    incident: IncidentRow | None = None
+    event: IncidentEvent | None = None
+    """The event the action wrote, when it was done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +230,19 @@ class AlertMessage:
     chat_id: int
     text: str
     link: str | None
+
+
+AlertKind = Literal["opened", "warning", "overdue", "reminder"]
+"""opened: a new incident; warning: the deadline is near; overdue: it has passed; reminder:
+a snooze has ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueAlert:
+    """An incident whose alert of a kind is due and not yet queued."""
+
+    kind: AlertKind
+    incident: IncidentRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,13 @@ from telegram.warnings import PTBDeprecationWarning
 
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import (
-    OPEN_POST_LABEL,
     TOKEN_MASK,
     AlertSender,
     SendOutcome,
     TelegramAuthError,
     outcome_of,
 )
+from monitor.daemon.buttons import OPEN_POST
 from tests.fakes.bot_api import FIXTURES, UNAUTHORIZED_BODY, EntityError, FakeBotApi, visible_text
 
 STAFF_CHAT = -1001234567890
@@ -60,7 +60,7 @@ async def test_sends_html_with_button_and_no_preview(
     assert call["parse_mode"] == "HTML"
     assert call["link_preview_options"] == {"is_disabled": True}
     assert call["reply_markup"] == {
-        "inline_keyboard": [[{"text": OPEN_POST_LABEL, "url": POST_URL}]]
+        "inline_keyboard": [[{"text": OPEN_POST, "url": POST_URL}]]
     }
     assert api.delivered[0]["text"] == "Новый пост о ЖКХ"
 

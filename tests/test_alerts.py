@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.daemon.alerts import TELEGRAM_LIMIT, render_alert
+from monitor.daemon.texts import TELEGRAM_LIMIT
+from monitor.daemon.texts import alert_text as render_alert
 from storage import IncidentRow
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

@@ -40,7 +40,9 @@ async def cycle(app: App) -> None:
 def alerts_per_incident(bot: FakeBotApi) -> Counter[tuple[str, int, str]]:
     counts: Counter[tuple[str, int, str]] = Counter()
     for message in bot.sent:
-        reason = "warning" if "Скоро истекает" in message["text"] else "overdue"
+        text = message["text"]
+        reason = ("warning" if "Скоро истекает" in text else
+                  "opened" if "Новый инцидент" in text else "overdue")
         number = message["text"].split("Инцидент №", 1)[1].split(":", 1)[0]
         counts[(number, message["chat_id"], reason)] += 1
     return counts
@@ -65,7 +67,9 @@ async def test_channel_to_alerts_and_restart(tmp_path: Path) -> None:
             incidents = await app.store.list_incidents()
             assert [i.url.rsplit("/", 1)[1] for i in incidents] == ["101", "103"]
             assert [i.group_name for i in incidents] == ["Дороги", "ЖКХ"]
-            assert bot.sent == []
+            # Staff hear of both at once, with the buttons that act on them.
+            assert {m["text"].split("\n")[0] for m in bot.sent} == {"🆕 <b>Новый инцидент</b>"}
+            assert len(bot.sent) == 2 * len(CHATS)
             # Roads: 8 working hours from Wednesday 09:00 local → 18:00 local (lunch excluded).
             assert incidents[0].due_at == datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
@@ -78,11 +82,15 @@ async def test_channel_to_alerts_and_restart(tmp_path: Path) -> None:
                 await cycle(app)
 
         expected = {(str(i.id), chat, reason): 1 for i in incidents for chat in CHATS
-                    for reason in ("warning", "overdue")}
+                    for reason in ("opened", "warning", "overdue")}
         assert alerts_per_incident(bot) == expected
         hostile = next(m for m in bot.sent if "Мира 5" in m["text"])
         assert "&lt;b&gt;&amp;&lt;/b&gt; 😡" in hostile["text"]
-        assert hostile["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://t.me/kamensk_news/103"
+        buttons = [b for row in hostile["reply_markup"]["inline_keyboard"] for b in row]
+        assert [b["text"] for b in buttons] == [
+            "Взять в работу", "Ответ дан", "Ответ не нужен", "Отложить на 2 ч", "Другая тема",
+            "Открыть пост"]
+        assert buttons[-1]["url"] == "https://t.me/kamensk_news/103"
 
         # Down for a while: a resident posts meanwhile; then the daemon restarts on the same DB.
         sent_before = len(bot.sent)
@@ -93,11 +101,15 @@ async def test_channel_to_alerts_and_restart(tmp_path: Path) -> None:
             await cycle(app)
             incidents = await app.store.list_incidents()
             assert [i.url.rsplit("/", 1)[1] for i in incidents] == ["101", "103", "104"]
-            assert len(bot.sent) == sent_before, "nothing is repeated after a restart"
+            fresh = bot.sent[sent_before:]
+            assert len(fresh) == len(CHATS), "nothing is repeated after a restart"
+            assert all(f"Новый инцидент</b>\nИнцидент №{incidents[2].id}:" in m["text"]
+                       for m in fresh), "only the incident opened meanwhile is announced"
             for moment in (incidents[2].warn_at, incidents[2].due_at):
                 clock.set(moment + timedelta(seconds=1))
                 await cycle(app)
-            assert await app.store.outbox_counts() == {"pending": 0, "sent": 12, "failed": 0}
+            counts = await app.store.outbox_counts()
+            assert counts == {"pending": 0, "sent": 18, "failed": 0, "cancelled": 0}
         new = [key for key in alerts_per_incident(bot) if key[0] == str(incidents[2].id)]
         assert sorted(new) == sorted((str(incidents[2].id), chat, reason) for chat in CHATS
-                                     for reason in ("overdue", "warning"))
+                                     for reason in ("opened", "overdue", "warning"))

@@ -54,7 +54,7 @@ async def test_429_pauses_the_pass_and_is_honoured(db: Store) -> None:
         assert (await flush_outbox(db, sender, clock, settings(api))).sent == 1
         assert (await flush_outbox(db, sender, clock, settings(api))).sent == 0
         assert len(api.delivered) == 3
-    assert await db.outbox_counts() == {"pending": 0, "sent": 3, "failed": 0}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 3, "failed": 0, "cancelled": 0}
 
 
 async def test_a_400_drops_one_alert_and_the_rest_go_on(db: Store, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ async def test_a_400_drops_one_alert_and_the_rest_go_on(db: Store, caplog) -> No
         result = await flush_outbox(db, sender, clock, settings(api))
     assert (result.sent, result.failed) == (1, 1)
     assert "dropped after 1 attempt(s): Chat not found" in caplog.text
-    assert await db.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1, "cancelled": 0}
 
 
 async def test_server_errors_back_off_then_give_up(db: Store) -> None:
@@ -78,7 +78,7 @@ async def test_server_errors_back_off_then_give_up(db: Store) -> None:
             await flush_outbox(db, sender, clock, cfg)
             clock.advance(timedelta(hours=2))
         assert len(api.sent) == 3, "three attempts, then the alert is given up"
-    assert await db.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1, "cancelled": 0}
 
 
 async def test_backoff_waits_before_the_next_try(db: Store) -> None:
@@ -102,4 +102,4 @@ async def test_without_a_bot_alerts_go_to_the_log_once(db: Store, caplog) -> Non
     for _ in range(2):
         await flush_outbox(db, None, clock, TelegramConfig())
     assert caplog.text.count("no bot to send it") == 2
-    assert await db.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0}
+    assert await db.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0, "cancelled": 0}

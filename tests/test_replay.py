@@ -17,7 +17,7 @@ from monitor.cli.rules_test import replay_command
 from monitor.config import build_ruleset, load_config
 from monitor.daemon.poller import Intake
 from monitor.daemon.workcal import WorkingCalendar
-from storage import open_store
+from storage import SYSTEM, Action, open_store
 
 STORAGE = '[storage]\npath = "monitor.db"\n'
 OLD_RULES = """
@@ -143,7 +143,7 @@ async def save_copies(config, intake, copies, answered=None) -> None:  # type: i
     try:
         for source, number, text, seen in copies:
             if answered is not None and seen > answered:
-                await db.mark_answered(1, answered)
+                await db.act(1, Action("answer", SYSTEM), answered)
             item = Item(source, number, f"https://t.me/{source}/{number}", text, seen)
             entry = intake.classify(item, "telegram_web", seen)
             await db.save_items_and_cursor(source, [entry], {}, seen, intake.repeats)

@@ -12,6 +12,8 @@ import pytest
 from common.fingerprints import BANDS, fingerprint
 from connectors.base import Item
 from storage import (
+    SYSTEM,
+    Action,
     AlertMessage,
     ClassifiedItem,
     NewIncident,
@@ -90,15 +92,18 @@ async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqliteStore)
 async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqliteStore) -> None:
     result = await db.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident_id] = result.incidents
-    assert await db.incidents_needing_alert(NOW) == []
+    assert [(d.kind, d.incident.id) for d in await db.due_alerts(NOW)] == [("opened", 1)]
+    assert await db.queue_alert(incident_id, "opened", [], NOW) == 0  # announced, no chats
+    assert await db.due_alerts(NOW) == []
     later = NOW + timedelta(hours=7)
-    [due] = await db.incidents_needing_alert(later)
+    [due] = await db.due_alerts(later)
+    assert (due.kind, due.incident.id) == ("warning", incident_id)
     messages = [AlertMessage(1, "a", None), AlertMessage(2, "a", None)]
-    assert await db.queue_alert(due.id, "warning", messages, later) == 2
+    assert await db.queue_alert(due.incident.id, "warning", messages, later) == 2
     assert await db.queue_alert(incident_id, "warning", messages, later) == 0
-    assert await db.incidents_needing_alert(later) == []
+    assert await db.due_alerts(later) == []
     assert len(await db.pending_alerts(later)) == 2
-    assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0}
+    assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0, "cancelled": 0}
 
 
 async def test_text_with_any_characters_round_trips(db: SqliteStore) -> None:
@@ -124,7 +129,8 @@ async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: Sql
     [mention] = await db.repeats_of(incident_id)
     assert (mention.source_id, mention.external_id, mention.similarity) == ("chat", "77", 1.0)
     assert mention.joined_at == later
-    assert await db.incidents_needing_alert(later) == [], "nothing new is alerted"
+    due = [d.kind for d in await db.due_alerts(later)]
+    assert due == ["opened"], "the repeat is not announced as an incident of its own"
 
 
 async def test_a_copy_with_small_edits_joins(db: SqliteStore) -> None:
@@ -157,8 +163,10 @@ async def test_a_repost_after_the_window_opens_a_new_incident(db: SqliteStore) -
 
 async def test_an_answered_incident_is_not_joined(db: SqliteStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
-    assert await db.mark_answered(incident_id, NOW + timedelta(hours=1))
-    assert not await db.mark_answered(incident_id, NOW + timedelta(hours=2)), "already closed"
+    answer = Action("answer", SYSTEM)
+    assert (await db.act(incident_id, answer, NOW + timedelta(hours=1))).outcome == "done"
+    again = await db.act(incident_id, answer, NOW + timedelta(hours=2))
+    assert again.outcome == "not_open", "already answered"
     later = NOW + timedelta(hours=3)
     repost = await save(db, entry("2", COMPLAINT, source="vk"), now=later)
     assert (len(repost.incidents), repost.repeats) == (1, [])
@@ -234,6 +242,7 @@ APPLIED = {
     "0002_settlements_and_mentions": "591e264596fce373",
     "0003_repeats": "f41e7d52336890ab",
     "0004_fingerprint_open_incidents": "8f4038ead8b7c019",
+    "0005_staff_actions": "06373e690ef431a4",
 }
 
 

@@ -21,6 +21,8 @@ from monitor.daemon.intake import Intake
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RulesError
 from storage import (
+    SYSTEM,
+    Action,
     ClassifiedItem,
     StorageError,
     Store,
@@ -184,7 +186,7 @@ class Side:
         """Answer the scratch incidents answered by `now`; now and then forget the past."""
         while self._answers and self._answers[0][0] <= now:
             answered_at, incident = heapq.heappop(self._answers)
-            await scratch.mark_answered(incident, answered_at)
+            await scratch.act(incident, Action("answer", SYSTEM), answered_at)
         if self._pruned is None or now - self._pruned >= window / 4:
             await scratch.forget_before(now - window)
             self._pruned = now

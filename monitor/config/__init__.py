@@ -201,6 +201,8 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
     yield from _repeated_values([s.id for s in config.sources], "sources", "id", file, lines)
     yield from _repeated_values([c.id for c in config.telegram.chats], ("telegram", "chats"),
                                 "id", file, lines)
+    yield from _repeated_values([m.id for m in config.telegram.staff], ("telegram", "staff"),
+                                "id", file, lines)
     yield from _repeated_values([s.name for s in config.places.settlements],
                                 ("places", "settlements"), "name", file, lines)
 

@@ -121,8 +121,16 @@ class TelegramChat(_Section):
     name: str = Field(min_length=1)
 
 
+class StaffMember(_Section):
+    """A person who may act on incidents through the bot (`[[telegram.staff]]`)."""
+
+    id: int = Field(gt=0)
+    """Their Telegram user id (`monitor telegram chats` shows it)."""
+    name: str = Field(min_length=1)
+
+
 class TelegramConfig(_Section):
-    """`[telegram]`: the alert bot; its token comes only from the environment."""
+    """`[telegram]`: the staff bot; its token comes only from the environment."""
 
     token_env: str = "MONITOR_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
@@ -130,6 +138,17 @@ class TelegramConfig(_Section):
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base: PositiveDuration = timedelta(seconds=15)
     chats: tuple[TelegramChat, ...] = ()
+    staff: tuple[StaffMember, ...] = ()
+    announce_new: bool = True
+    """Tell the chats about every new incident as soon as it opens."""
+    updates: bool = True
+    """Read the bot's updates: staff buttons and commands (one reader per bot token)."""
+    long_poll: PositiveDuration = timedelta(seconds=25)
+    """How long one getUpdates call waits for an update."""
+
+    def staff_member(self, user_id: int) -> StaffMember | None:
+        """The staff member with this Telegram user id, or None."""
+        return next((s for s in self.staff if s.id == user_id), None)
 
 
 class StorageConfig(_Section):

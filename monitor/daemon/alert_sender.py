@@ -1,4 +1,5 @@
-"""Staff alerts through the Telegram Bot API: one send, one classified outcome."""
+"""The staff bot's side of the Telegram Bot API: sends, edits and replies, one classified
+outcome each; it owns the one PTB `Bot` of the token (updates are read in bot_updates.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from datetime import timedelta
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, BotCommand, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -29,10 +29,10 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from monitor.config.settings import TelegramConfig
+from monitor.daemon.buttons import incident_keyboard, open_post_row
 
 _LOGGER = logging.getLogger(__name__)
 
-OPEN_POST_LABEL = "Открыть пост"
 TOKEN_MASK = "<token>"
 # Loggers that print the request URL, which carries the token.
 _URL_LOGGERS = ("httpx", "telegram.Bot")
@@ -126,14 +126,12 @@ def outcome_of(exc: TelegramError) -> SendOutcome:
     return SendOutcome("failed", error=exc.message)
 
 
-def _open_post_button(link: str | None) -> InlineKeyboardMarkup | None:
-    if not link:
-        return None
-    parts = urlsplit(link)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        _LOGGER.debug("no button for non-http link %r", link)
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_POST_LABEL, url=link)]])
+def alert_keyboard(link: str | None, incident_id: int | None) -> InlineKeyboardMarkup | None:
+    """An alert's buttons: those that act on its incident, and «Открыть пост»."""
+    if incident_id is not None:
+        return incident_keyboard(incident_id, "open", link)
+    rows = open_post_row(link)
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def without_formatting(html_text: str) -> str:
@@ -203,16 +201,25 @@ class AlertSender:
     ) -> None:
         await self._close()
 
-    async def send(self, chat_id: int, html_text: str, link: str | None = None) -> SendOutcome:
-        """Send one HTML alert with an «Открыть пост» button; never raises for API failures."""
-        bot = self._bot
-        if bot is None:
+    @property
+    def bot(self) -> Bot:
+        """The token's one PTB Bot (for the update reader)."""
+        if self._bot is None:
             raise RuntimeError("AlertSender is not open; use `async with`")
+        return self._bot
+
+    async def send(
+        self, chat_id: int, html_text: str, link: str | None = None,
+        incident_id: int | None = None, markup: InlineKeyboardMarkup | None = None,
+    ) -> SendOutcome:
+        """Send one HTML message with the buttons that act on `incident_id` and «Открыть
+        пост» (or `markup`); never raises for API failures."""
+        bot = self.bot
         if not self._initialized:
             failure = await self._initialize(bot)
             if failure is not None:
                 return failure
-        markup = _open_post_button(link)
+        markup = markup or alert_keyboard(link, incident_id)
         outcome = await self._attempt(bot, chat_id, html_text, ParseMode.HTML, markup)
         if outcome.status == "failed" and "can't parse entities" in (outcome.error or "").lower():
             # A formatting bug must not swallow the alert: staff still get the words.
@@ -222,6 +229,39 @@ class AlertSender:
             )
             outcome = await self._attempt(bot, chat_id, without_formatting(html_text), None, markup)
         return outcome
+
+    async def edit(
+        self, chat_id: int, message_id: int, html_text: str,
+        markup: InlineKeyboardMarkup | None,
+    ) -> SendOutcome:
+        """Replace a message's text and buttons; «not modified» counts as done."""
+        try:
+            await self.bot.edit_message_text(
+                html_text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+                reply_markup=markup, link_preview_options=_NO_PREVIEW)
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return SendOutcome("sent", message_id=message_id)
+            return self._scrubbed(outcome_of(exc))
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        return SendOutcome("sent", message_id=message_id)
+
+    async def answer_callback(self, query_id: str, text: str) -> SendOutcome:
+        """Answer a button press (the user's client stops its spinner and shows `text`)."""
+        try:
+            await self.bot.answer_callback_query(query_id, text=text[:200])
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        return SendOutcome("sent")
+
+    async def set_commands(self, commands: list[tuple[str, str]]) -> SendOutcome:
+        """Register the bot's commands with their descriptions (the «/» menu)."""
+        try:
+            await self.bot.set_my_commands([BotCommand(c, d) for c, d in commands])
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        return SendOutcome("sent")
 
     async def _start(self) -> SendOutcome | None:
         seconds = self._cfg.timeout.total_seconds()

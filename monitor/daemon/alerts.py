@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import random
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,78 +12,40 @@ from zoneinfo import ZoneInfo
 from common.clock import Clock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import SendOutcome
-from storage import AlertMessage, IncidentRow, OutboxRow, Store
+from monitor.daemon.texts import alert_text
+from storage import AlertMessage, OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_LIMIT = 4096
 LOG_CHAT = 0
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MAX_BACKOFF = timedelta(hours=1)
 
 
 class Sender(Protocol):
     """Anything that can deliver an alert to a chat."""
 
-    async def send(self, chat_id: int, html_text: str, link: str | None = None) -> SendOutcome:
-        """Deliver one message."""
+    async def send(
+        self, chat_id: int, html_text: str, link: str | None = None,
+        incident_id: int | None = None,
+    ) -> SendOutcome:
+        """Deliver one message; with `incident_id`, with the buttons that act on it."""
         ...
 
 
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def render_alert(incident: IncidentRow, reason: str, zone: ZoneInfo, now: datetime) -> str:
-    """Write the Russian alert text: HTML-escaped, within Telegram's 4,096 characters."""
-    due_local = incident.due_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
-    if reason == "warning":
-        left = max(incident.due_at - now, timedelta(0))
-        minutes = int(left.total_seconds() // 60)
-        left_text = f"осталось {minutes // 60} ч {minutes % 60} мин"
-        title = f"⏳ <b>Скоро истекает срок ответа</b> ({left_text})"
-    else:
-        title = "🔴 <b>Срок ответа истёк</b>"
-    topic = " / ".join(x for x in (incident.group_name, incident.topic_name) if x) or "без темы"
-    head = "\n".join([
-        title,
-        f"Инцидент №{incident.id}: {html.escape(topic)}",
-        f"Ответственный: {html.escape(incident.organisation or 'не назначен')}",
-        f"Срок: {due_local} ({html.escape(zone.key)})",
-        f"Источник: {html.escape(incident.source_id)}",
-    ])
-    tail = f'\n<a href="{html.escape(incident.url, quote=True)}">Открыть пост</a>'
-    budget = TELEGRAM_LIMIT - _utf16_len(head + tail) - 4
-    body = _fit(_CONTROL.sub("", incident.text).strip(), budget)
-    return f"{head}\n\n{body}{tail}"
-
-
-def _fit(text: str, budget: int) -> str:
-    """Escape `text`, cutting it before escaping (never mid-entity) to fit `budget`."""
-    escaped = html.escape(text, quote=False)
-    if _utf16_len(escaped) <= budget:
-        return escaped
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if _utf16_len(html.escape(text[:middle], quote=False)) + 1 <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return html.escape(text[:low], quote=False) + "…"
-
-
 async def queue_due_alerts(
-    store: Store, clock: Clock, chats: list[int], zone: ZoneInfo
+    store: Store, clock: Clock, chats: list[int], zone: ZoneInfo, announce: bool = True
 ) -> int:
-    """Queue a warning or an overdue alert for every incident that has reached one."""
+    """Queue the alert due for every incident that has reached one: a new incident (unless
+    `announce` is off), a warning, an overdue alert or the end of a snooze."""
     now = clock.now()
     queued = 0
-    for incident in await store.incidents_needing_alert(now):
-        reason = "overdue" if incident.due_at <= now else "warning"
-        text = render_alert(incident, reason, zone, now)
-        messages = [AlertMessage(chat, text, incident.url) for chat in chats or [LOG_CHAT]]
-        queued += await store.queue_alert(incident.id, reason, messages, now)
+    for due in await store.due_alerts(now):
+        incident = due.incident
+        messages = []
+        if announce or due.kind != "opened":
+            text = alert_text(incident, due.kind, zone, now)
+            messages = [AlertMessage(chat, text, incident.url) for chat in chats or [LOG_CHAT]]
+        queued += await store.queue_alert(incident.id, due.kind, messages, now)
     return queued
 
 
@@ -110,7 +70,7 @@ async def flush_outbox(
             await store.mark_sent(row.id, None, clock.now())
             result.sent += 1
             continue
-        outcome = await sender.send(row.chat_id, row.text, row.link)
+        outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id)
         stop = await _record(store, row, outcome, clock.now(), cfg, result)
         if stop:
             break

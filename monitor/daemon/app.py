@@ -9,6 +9,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 
 import aiohttp
@@ -21,8 +22,10 @@ from connectors.base import SourceContext
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
@@ -41,7 +44,9 @@ class App:
         self._stack = AsyncExitStack()
         self._running: set[asyncio.Task[object]] = set()
         self.sender: AlertSender | None = None
+        self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
+        self._flushing = asyncio.Lock()
 
     async def __aenter__(self) -> App:
         try:
@@ -66,6 +71,7 @@ class App:
             aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})
         )
         await self._open_sender()
+        await self._open_updates()
         self._build_pollers()
 
     async def _open_sender(self) -> None:
@@ -82,6 +88,26 @@ class App:
         except TelegramAuthError as exc:
             log.error("Telegram refused the bot token in $%s (%s): alerts will be written "
                       "to the log only", tg.token_env, exc)
+
+    async def _open_updates(self) -> None:
+        """Staff buttons and commands: the token's one update reader, and the «/» menu."""
+        tg = self.config.telegram
+        if self.sender is None or not tg.updates:
+            return
+        self.updates = BotUpdates(self.sender.bot, self.store, tg.long_poll.total_seconds(),
+                                  tg.timeout.total_seconds())
+        self.updates.add(StaffDesk(self.config, self.store, self.sender, self.clock))
+        outcome = await self.sender.set_commands(COMMANDS)
+        if outcome.status != "sent":
+            log.warning("bot commands not registered (%s); they still work when typed",
+                        outcome.error)
+        if not tg.staff:
+            log.warning("no [[telegram.staff]] configured: nobody can act on incidents "
+                        "from Telegram")
+
+    async def process_updates(self) -> int:
+        """Handle the bot's pending updates once, without waiting (tests, demo)."""
+        return 0 if self.updates is None else await self.updates.poll_once(0)
 
     def _build_pollers(self) -> None:
         specs = connectors.registry()
@@ -108,13 +134,23 @@ class App:
         await asyncio.gather(*(p.poll() for p in self.pollers.values()))
 
     async def deadline_tick(self) -> int:
-        """Queue the warnings and overdue alerts that are due now."""
-        chats = [chat.id for chat in self.config.telegram.chats] if self.sender else []
-        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone)
+        """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes."""
+        tg = self.config.telegram
+        chats = [chat.id for chat in tg.chats] if self.sender else []
+        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone,
+                                      tg.announce_new)
 
     async def flush_outbox(self) -> FlushResult:
-        """Send what the outbox holds."""
-        return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+        """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
+        async with self._flushing:
+            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+
+    async def _poll_job(self, poller: SourcePoller) -> None:
+        """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""
+        result = await poller.poll()
+        if result is not None and result.incidents:
+            await self.deadline_tick()
+            await self.flush_outbox()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the scheduled jobs until `stop` is set, then drain within the grace period."""
@@ -128,18 +164,24 @@ class App:
             interval = poller.settings.interval
             spread = min(interval, daemon.first_poll_spread).total_seconds()
             first = now + timedelta(seconds=random.uniform(0, spread))
-            self._add_job(scheduler, f"poll:{source_id}", poller.poll, interval,
-                          poller.settings.jitter, first)
+            self._add_job(scheduler, f"poll:{source_id}", partial(self._poll_job, poller),
+                          interval, poller.settings.jitter, first)
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
         scheduler.start()
+        reading = asyncio.Event()
+        reader = None if self.updates is None else asyncio.create_task(self.updates.run(reading))
         log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
                  "to Telegram" if self.sender else "to the log")
         try:
             await stop.wait()
         finally:
             scheduler.pause()
+            if reader is not None:
+                reading.set()
+                reader.cancel()  # a long poll in flight holds nothing: its updates come again
+                await asyncio.gather(reader, return_exceptions=True)
             await self._drain(daemon.shutdown_grace)
             scheduler.shutdown(wait=False)
             log.info("monitor stopped")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,14 @@ class Database:
                     raise
                 await self._conn.commit()
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Run a read query and return all rows."""
+    async def fetchall(
+        self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        """Run a read query (positional or named parameters) and return all rows."""
+        bound = params if isinstance(params, Mapping) else tuple(params)
         async with self._lock:
             with storage_errors("чтение из базы не удалось"):
-                async with self._conn.execute(sql, tuple(params)) as cursor:
+                async with self._conn.execute(sql, bound) as cursor:
                     return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:

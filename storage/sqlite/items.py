@@ -10,6 +10,7 @@ import aiosqlite
 
 from connectors.base import Cursor
 from storage.sqlite.connection import Database
+from storage.sqlite.events import add_event
 from storage.sqlite.repeats import (
     add_repeat,
     find_repeated_incident,
@@ -18,7 +19,7 @@ from storage.sqlite.repeats import (
     remember_bands,
 )
 from storage.sqlite.timestamps import to_db
-from storage.types import ClassifiedItem, PollResult, RepeatRule
+from storage.types import SYSTEM, ClassifiedItem, PollResult, RepeatRule
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -76,12 +77,15 @@ async def _open_or_join(
         if found is not None:
             incident_id, similarity = found
             await add_repeat(tx, incident_id, item_id, similarity, seen_at)
+            await add_event(tx, incident_id, seen_at, "repeat", SYSTEM, item_id=item_id,
+                            url=entry.item.url, similarity=round(similarity, 3))
             result.repeats.append(incident_id)
             result.by_item[entry.item.external_id] = (True, incident_id)
             return
     opened = await _open_incident(tx, item_id, entry, seen_at)
     if opened is None:
         return
+    await add_event(tx, opened, seen_at, "opened", SYSTEM, item_id=item_id)
     if text is not None and repeats is not None:
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)

@@ -111,6 +111,42 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE incident_mentions RENAME TO incident_repeats",
     ]),
     ("0004_fingerprint_open_incidents", [fingerprint_open_incidents]),
+    ("0005_staff_actions", [
+        "ALTER TABLE incidents ADD COLUMN announced_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN assignee TEXT",
+        "ALTER TABLE incidents ADD COLUMN snoozed_until TEXT",
+        "ALTER TABLE incidents ADD COLUMN closed_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN close_reason TEXT",
+        "ALTER TABLE incidents ADD COLUMN answered_by TEXT",
+        "ALTER TABLE incidents ADD COLUMN answer_url TEXT",
+        "ALTER TABLE incidents ADD COLUMN answer_text TEXT",
+        # Incidents opened before this release were never announced: they are not now either.
+        "UPDATE incidents SET announced_at = opened_at",
+        "CREATE INDEX incidents_open_snoozed ON incidents (status, snoozed_until)",
+        """CREATE TABLE incident_events (
+            id INTEGER PRIMARY KEY,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor_kind TEXT NOT NULL,
+            actor_name TEXT,
+            actor_ref TEXT,
+            detail TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX incident_events_incident ON incident_events (incident_id, id)",
+        # The log of incidents opened before it: what the tables already say, in order.
+        "INSERT INTO incident_events (incident_id, at, kind, actor_kind)"
+        " SELECT id, opened_at, 'opened', 'system' FROM incidents ORDER BY id",
+        "INSERT INTO incident_events (incident_id, at, kind, actor_kind, detail)"
+        " SELECT r.incident_id, r.joined_at, 'repeat', 'system',"
+        " json_object('item_id', r.item_id, 'url', i.url, 'similarity', r.similarity)"
+        " FROM incident_repeats r JOIN items i ON i.id = r.item_id ORDER BY r.joined_at",
+        "INSERT INTO incident_events (incident_id, at, kind, actor_kind)"
+        " SELECT id, answered_at, 'answered', 'system' FROM incidents"
+        " WHERE answered_at IS NOT NULL ORDER BY answered_at",
+        """CREATE TABLE bot_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL)""",
+    ]),
 ]
 
 

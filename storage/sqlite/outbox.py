@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.sqlite.connection import Database
+from storage.sqlite.events import add_event
 from storage.sqlite.timestamps import to_db
-from storage.types import OutboxRow
+from storage.types import SYSTEM, OutboxRow
 
 
 async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[OutboxRow]:
@@ -20,13 +21,18 @@ async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[O
 
 
 async def mark_sent(db: Database, row_id: int, message_id: int | None, now: datetime) -> None:
-    """Record a delivered alert."""
+    """Record a delivered alert, in the outbox and in its incident's log."""
     async with db.transaction() as tx:
-        await tx.execute(
+        async with tx.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?,"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+            " attempts = attempts + 1, last_error = NULL WHERE id = ?"
+            " RETURNING incident_id, reason, chat_id",
             (to_db(now), message_id, row_id),
-        )
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None:
+            await add_event(tx, row["incident_id"], now, "alerted", SYSTEM,
+                            alert=row["reason"].split(":")[0], chat=row["chat_id"])
 
 
 async def mark_retry(db: Database, row_id: int, next_attempt_at: datetime, error: str) -> None:
@@ -52,6 +58,16 @@ async def mark_failed(db: Database, row_id: int, error: str) -> None:
 async def outbox_counts(db: Database) -> dict[str, int]:
     """Return how many alerts are pending, sent and failed."""
     rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-    counts = {"pending": 0, "sent": 0, "failed": 0}
+    counts = {"pending": 0, "sent": 0, "failed": 0, "cancelled": 0}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
+
+
+async def sent_alert(db: Database, chat_id: int, message_id: int) -> OutboxRow | None:
+    """The alert that became a given Telegram message, or None."""
+    row = await db.fetchone(
+        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        " WHERE chat_id = ? AND message_id = ? AND status = 'sent' ORDER BY id DESC LIMIT 1",
+        (chat_id, message_id),
+    )
+    return None if row is None else OutboxRow(**dict(row))

@@ -31,6 +31,8 @@ _FORGET = (
     "DELETE FROM incident_bands WHERE opened_at < :before",
     "DELETE FROM incident_repeats WHERE incident_id IN"
     " (SELECT id FROM incidents WHERE opened_at < :before)",
+    "DELETE FROM incident_events WHERE incident_id IN"
+    " (SELECT id FROM incidents WHERE opened_at < :before)",
     "DELETE FROM incidents WHERE opened_at < :before",
     "DELETE FROM item_versions WHERE item_id IN"
     " (SELECT id FROM items WHERE last_seen_at < :before"

@@ -8,13 +8,19 @@ from datetime import datetime
 from pathlib import Path
 
 from connectors.base import Cursor
-from storage.sqlite import incidents, items, outbox
+from storage.sqlite import actions, incidents, items, outbox
 from storage.sqlite.connection import MEMORY, Database
+from storage.sqlite.events import events_of
 from storage.sqlite.repeats import REPEATS_OF, repeat_from
 from storage.sqlite.replay import ReadOnlyDatabase, forget_before
 from storage.types import (
+    Action,
+    ActionResult,
+    AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DueAlert,
+    IncidentEvent,
     IncidentRow,
     OutboxRow,
     PollResult,
@@ -60,27 +66,48 @@ class SqliteStore:
         """The texts of every stored version of an item, oldest first."""
         return await items.item_versions(self.database, source_id, external_id)
 
-    async def list_incidents(self, overdue_at: datetime | None = None) -> list[IncidentRow]:
-        """Incidents, oldest first; with `overdue_at`, only open ones past due then."""
-        return await incidents.list_incidents(self.database, overdue_at)
+    async def list_incidents(
+        self, overdue_at: datetime | None = None, open_only: bool = False
+    ) -> list[IncidentRow]:
+        """Incidents, oldest first (see `storage.Store`)."""
+        return await incidents.list_incidents(self.database, overdue_at, open_only)
+
+    async def incident(self, incident_id: int) -> IncidentRow | None:
+        """One incident by its number, or None."""
+        return await incidents.incident(self.database, incident_id)
+
+    async def events_of(self, incident_id: int) -> list[IncidentEvent]:
+        """An incident's event log, in the order it was written."""
+        return await events_of(self.database, incident_id)
+
+    async def act(
+        self, incident_id: int, action: Action, now: datetime, bot_update: int | None = None
+    ) -> ActionResult:
+        """Apply one action with its event, atomically (see `storage.Store`)."""
+        return await actions.act(self.database, incident_id, action, now, bot_update)
+
+    async def last_bot_update(self) -> int | None:
+        """The id of the last Telegram update handled, or None."""
+        return await actions.last_bot_update(self.database)
+
+    async def save_bot_update(self, update_id: int) -> None:
+        """Record a handled Telegram update that changed nothing."""
+        async with self.database.transaction() as tx:
+            await actions.save_bot_update(tx, update_id)
 
     async def repeats_of(self, incident_id: int) -> list[Repeat]:
         """The items that joined an incident as repeats, in the order they joined."""
         return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
 
-    async def incidents_needing_alert(self, now: datetime) -> list[IncidentRow]:
-        """Open incidents whose warning or overdue alert is due and not yet queued."""
-        return await incidents.incidents_needing_alert(self.database, now)
+    async def due_alerts(self, now: datetime) -> list[DueAlert]:
+        """Incidents with an alert due now, soonest deadline first."""
+        return await incidents.due_alerts(self.database, now)
 
     async def queue_alert(
-        self, incident_id: int, reason: str, messages: Sequence[AlertMessage], now: datetime
+        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
     ) -> int:
         """Write alerts to the outbox and mark the incident, atomically; return rows added."""
-        return await incidents.queue_alert(self.database, incident_id, reason, messages, now)
-
-    async def mark_answered(self, incident_id: int, now: datetime) -> bool:
-        """Close an open incident as answered; False if it was not open."""
-        return await incidents.mark_answered(self.database, incident_id, now)
+        return await incidents.queue_alert(self.database, incident_id, kind, messages, now)
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
@@ -99,8 +126,12 @@ class SqliteStore:
         await outbox.mark_failed(self.database, row_id, error)
 
     async def outbox_counts(self) -> dict[str, int]:
-        """How many alerts are pending, sent and failed."""
+        """How many alerts are pending, sent, failed and cancelled."""
         return await outbox.outbox_counts(self.database)
+
+    async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
+        """The alert that became a given Telegram message, or None."""
+        return await outbox.sent_alert(self.database, chat_id, message_id)
 
     async def forget_before(self, moment: datetime) -> None:
         """Drop what no item from `moment` on can join (scratch stores only)."""

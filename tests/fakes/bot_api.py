@@ -1,27 +1,45 @@
-"""Fake Telegram Bot API on 127.0.0.1: getMe and sendMessage in Telegram's wire format.
+"""Fake Telegram Bot API on 127.0.0.1 in Telegram's wire format, for senders and staff bots.
 
 Bodies follow the captures in tests/fixtures/telegram_bot/ (compact JSON, non-ASCII as
 \\uXXXX, the real HTTP status, which is what PTB maps errors by). Deliberate differences
 from api.telegram.org: a bare `&` that starts no entity is refused (Telegram shows it
 literally) so escaping bugs surface; only HTML parse mode is modelled; text length is
-counted in code points.
+counted in code points; a long poll is cut to `long_poll_cap` seconds. The update queue,
+message store and command checks live in tests/fakes/bot_updates.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import html
 import json
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
+
+from tests.fakes.bot_updates import (
+    FIRST_CALLBACK_ID,
+    MAX_UPDATES,
+    MessageStore,
+    UpdateQueue,
+    chat_instance,
+    command_entities,
+    encode_updates,
+    html_formatting,
+    language_code_error,
+    markup_error,
+    parse_commands,
+    user,
+    user_chat,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
@@ -186,14 +204,33 @@ def _button_urls(markup: object) -> list[str]:
     return [str(b["url"]) for row in rows for b in row if isinstance(b, dict) and "url" in b]
 
 
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
+    "is running"
+)
+QUERY_INVALID = (
+    "Bad Request: query is too old and response timeout expired or query ID is invalid"
+)
+Route = Callable[[dict[str, Any]], Awaitable[web.Response]]
+Checked = tuple[str, tuple[tuple[Any, ...], ...]]
+
+
 class FakeBotApi:
-    """A Bot API server accepting one token; unused scripted replies fail the test."""
+    """A Bot API server accepting one token; unused scripted replies fail the test.
+
+    Besides sending (getMe, sendMessage) it serves a staff bot: getUpdates with long polling
+    fed by push_message/push_callback/push_update, answerCallbackQuery, editMessageText,
+    editMessageReplyMarkup, setMyCommands and deleteWebhook. A long poll waits at most
+    `long_poll_cap` seconds whatever `timeout` the bot asks for.
+    """
 
     def __init__(
         self,
         token: str = DEFAULT_TOKEN,
         username: str = "mcu_alert_bot",
         channels: Iterable[int] = (),
+        *,
+        long_poll_cap: float = 1.0,
     ) -> None:
         self.token = token
         self.username = username
@@ -202,11 +239,53 @@ class FakeBotApi:
         self.calls: list[str] = []
         self.sent: list[dict[str, Any]] = []
         self.delivered: list[dict[str, Any]] = []
+        self.edits: list[dict[str, Any]] = []
+        self.callback_answers: list[dict[str, Any]] = []
+        self.command_settings: list[dict[str, Any]] = []
+        self.updates = UpdateQueue(long_poll_cap)
+        self.store = MessageStore()
+        self._chats: dict[int, dict[str, Any]] = {}
+        self._open_queries: set[str] = set()
+        self._last_query_id = FIRST_CALLBACK_ID
         self._replies: dict[str, deque[_Reply]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self._last_message_id = 0
+        self._routes: dict[str, Route] = {
+            "getme": self._get_me,
+            "sendmessage": self._send_message,
+            "getupdates": self._get_updates,
+            "answercallbackquery": self._answer_callback_query,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "setmycommands": self._set_my_commands,
+            "deletewebhook": self._delete_webhook,
+        }
+
+    @property
+    def pending_updates(self) -> tuple[dict[str, Any], ...]:
+        """Updates not yet confirmed by an `offset`, oldest first."""
+        return self.updates.pending
+
+    @property
+    def polling(self) -> bool:
+        """True while a getUpdates call is waiting; tests wait for it before pushing."""
+        return self.updates.polling
+
+    @property
+    def confirmed_updates(self) -> tuple[dict[str, Any], ...]:
+        """Updates a later `offset` (or deleteWebhook drop_pending_updates) confirmed."""
+        return tuple(self.updates.confirmed)
+
+    @property
+    def messages(self) -> dict[tuple[int, int], dict[str, Any]]:
+        """The bot's messages by (chat_id, message_id) as they stand after any edits."""
+        return self.store.messages
+
+    @property
+    def commands(self) -> list[dict[str, str]]:
+        """The command list of the last successful setMyCommands, whatever its scope."""
+        return self.command_settings[-1]["commands"] if self.command_settings else []
 
     def fail_next(
         self,
@@ -229,6 +308,67 @@ class FakeBotApi:
         """Hold the next response to `method` for `seconds` (cut short when the fake stops)."""
         self._delays[method.lower()].append(seconds)
 
+    def push_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        chat_type: str | None = None,
+        first_name: str = "Дежурный",
+        username: str | None = None,
+        title: str | None = None,
+        message_id: int | None = None,
+    ) -> int:
+        """Queue a `message` update a user wrote; returns its update_id.
+
+        `chat_type` ("private", "group", "supergroup") defaults to what the id implies; a
+        text starting with `/command[@bot]` gets a `bot_command` entity as Telegram adds.
+        """
+        sender = user(user_id, first_name, username)
+        chat = user_chat(chat_id, chat_type, sender, title)
+        self._chats[chat_id] = chat
+        message: dict[str, Any] = {
+            "message_id": self.store.claim(chat_id, message_id),
+            "from": sender,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        entities = command_entities(text)
+        if entities:
+            message["entities"] = entities
+        return self.updates.push("message", message)
+
+    def push_callback(
+        self,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        data: str,
+        *,
+        first_name: str = "Дежурный",
+        username: str | None = None,
+    ) -> str:
+        """Queue a `callback_query` for a button on the bot's message; returns the query id."""
+        self._last_query_id += 1
+        query_id = str(self._last_query_id)
+        message = self.store.messages.get((chat_id, message_id))
+        query = {
+            "id": query_id,
+            "from": user(user_id, first_name, username),
+            "message": copy.deepcopy(message) or self._envelope(chat_id, message_id),
+            "chat_instance": chat_instance(chat_id),
+            "data": data,
+        }
+        self._open_queries.add(query_id)
+        self.updates.push("callback_query", query)
+        return query_id
+
+    def push_update(self, kind: str, payload: dict[str, Any]) -> int:
+        """Queue any other update (`channel_post`, `my_chat_member`, ...) as given."""
+        return self.updates.push(kind, copy.deepcopy(payload))
+
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
@@ -247,6 +387,7 @@ class FakeBotApi:
         tb: TracebackType | None,
     ) -> None:
         self._closing.set()
+        self.updates.close()
         if self._runner is not None:
             await self._runner.cleanup()
         unused = {
@@ -268,14 +409,16 @@ class FakeBotApi:
         params = await _params(request)
         name = method.lower()
         if name == "sendmessage":
-            self.sent.append(_send_message_call(params))
-        if name not in ("getme", "sendmessage"):
+            params = _send_message_call(params)
+            self.sent.append(params)
+        route = self._routes.get(name)
+        if route is None:
             return _error(404, "Not Found")
         if self._delays[name] and await self._held(self._delays[name].popleft()):
             return _error(500, "Internal Server Error: fake is stopping")
         if self._replies[name]:
             return self._replies[name].popleft().response()
-        return _ok(self._me()) if name == "getme" else self._deliver(self.sent[-1])
+        return await route(params)
 
     async def _held(self, seconds: float) -> bool:
         """Wait `seconds`; True if the fake was stopped meanwhile."""
@@ -298,42 +441,124 @@ class FakeBotApi:
             "has_main_web_app": False,
         }
 
-    def _deliver(self, call: dict[str, Any]) -> web.Response:
+    async def _get_me(self, params: dict[str, Any]) -> web.Response:
+        return _ok(self._me())
+
+    async def _send_message(self, call: dict[str, Any]) -> web.Response:
         if call["chat_id"] is None:
             return _error(400, "Bad Request: chat not found")
-        parse_mode = str(call["parse_mode"] or "").lower()
-        text = call["text"]
-        if parse_mode == "html":
-            try:
-                text = visible_text(text)
-            except EntityError as exc:
-                return _error(400, f"Bad Request: can't parse entities: {exc}")
-        elif parse_mode:
-            return _error(400, "Bad Request: unsupported parse_mode")
-        text = text.strip()
-        if not text:
-            return _error(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
-            return _error(400, "Bad Request: message is too long")
-        if any(not _BUTTON_URL.match(url) for url in _button_urls(call["reply_markup"])):
-            return _error(400, "Bad Request: BUTTON_URL_INVALID")
-        message = self._message(call["chat_id"], text, call["reply_markup"])
+        checked = _checked_text(call, too_long="Bad Request: message is too long")
+        if isinstance(checked, web.Response):
+            return checked
+        refusal = _markup_refusal(call["reply_markup"])
+        if refusal is not None:
+            return refusal
+        message = self._message(call["chat_id"], checked[0], call["reply_markup"])
         self.delivered.append(message)
+        self.store.keep(message, checked[1])
         return _ok(message)
 
     def _message(self, chat_id: int, text: str, reply_markup: object) -> dict[str, Any]:
-        self._last_message_id += 1
-        message: dict[str, Any] = {"message_id": self._last_message_id}
+        message = self._envelope(chat_id, self.store.next_id())
+        message["text"] = text
+        keyboard = _inline_keyboard(reply_markup)
+        if keyboard is not None:
+            message["reply_markup"] = keyboard
+        return message
+
+    def _envelope(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        """A bot message without content: id, sender, chat and date."""
+        message: dict[str, Any] = {"message_id": message_id}
         if chat_id in self.channels:
             chat = {"id": chat_id, "title": "Оповещения", "type": "channel"}
             message["sender_chat"] = chat
         else:
             message["from"] = {k: v for k, v in self._me().items() if k in _USER_KEYS}
-            chat = _chat(chat_id)
-        message.update(chat=chat, date=int(time.time()), text=text)
-        if reply_markup:
-            message["reply_markup"] = reply_markup
+            chat = copy.deepcopy(self._chats.get(chat_id)) or _chat(chat_id)
+        message.update(chat=chat, date=int(time.time()))
         return message
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        allowed = _decoded(params.get("allowed_updates"))
+        updates = await self.updates.poll(
+            offset=_integer(params.get("offset"), 0),
+            limit=min(max(_integer(params.get("limit"), MAX_UPDATES), 1), MAX_UPDATES),
+            timeout=max(_number(params.get("timeout")), 0.0),
+            allowed=[str(kind) for kind in allowed] if isinstance(allowed, list) else None,
+        )
+        if updates is None:
+            return _error(409, CONFLICT)
+        return _Reply(200, encode_updates(updates), {}).response()
+
+    async def _delete_webhook(self, params: dict[str, Any]) -> web.Response:
+        if _flag(params.get("drop_pending_updates")):
+            self.updates.drop_pending()
+        body = {"ok": True, "result": True, "description": "Webhook is already deleted"}
+        return _Reply(200, _body(body), {}).response()
+
+    async def _answer_callback_query(self, params: dict[str, Any]) -> web.Response:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id not in self._open_queries:
+            return _error(400, QUERY_INVALID)
+        self._open_queries.discard(query_id)
+        self.callback_answers.append(
+            {
+                "callback_query_id": query_id,
+                "text": params.get("text"),
+                "show_alert": _flag(params.get("show_alert")),
+                "url": params.get("url"),
+                "cache_time": _integer(params.get("cache_time"), 0),
+            }
+        )
+        return _ok(True)
+
+    async def _edit_message_text(self, params: dict[str, Any]) -> web.Response:
+        call = {"method": "editMessageText", **_send_message_call(params)}
+        call["message_id"] = _chat_id(params.get("message_id"))
+        self.edits.append(call)
+        if call["chat_id"] is None:
+            return _error(400, "Bad Request: chat not found")
+        checked = _checked_text(call, too_long="Bad Request: MESSAGE_TOO_LONG")
+        if isinstance(checked, web.Response):
+            return checked
+        changes = {"text": checked[0], "reply_markup": _inline_keyboard(call["reply_markup"])}
+        return self._edited(call, changes, checked[1])
+
+    async def _edit_message_reply_markup(self, params: dict[str, Any]) -> web.Response:
+        call = {
+            "method": "editMessageReplyMarkup",
+            "chat_id": _chat_id(params.get("chat_id")),
+            "message_id": _chat_id(params.get("message_id")),
+            "reply_markup": _decoded(params.get("reply_markup")),
+        }
+        self.edits.append(call)
+        if call["chat_id"] is None:
+            return _error(400, "Bad Request: chat not found")
+        return self._edited(call, {"reply_markup": _inline_keyboard(call["reply_markup"])})
+
+    def _edited(
+        self,
+        call: dict[str, Any],
+        changes: dict[str, Any],
+        formatting: tuple[tuple[Any, ...], ...] | None = None,
+    ) -> web.Response:
+        refusal = _markup_refusal(call["reply_markup"])
+        if refusal is not None:
+            return refusal
+        edited = self.store.edit((call["chat_id"], call["message_id"] or 0), changes, formatting)
+        return _error(400, edited) if isinstance(edited, str) else _ok(edited)
+
+    async def _set_my_commands(self, params: dict[str, Any]) -> web.Response:
+        commands, error = parse_commands(_decoded(params.get("commands")))
+        language_code = str(params.get("language_code") or "")
+        error = error or language_code_error(language_code)
+        if error is not None:
+            return _error(400, error)
+        scope = _decoded(params.get("scope")) or {"type": "default"}
+        self.command_settings.append(
+            {"commands": commands, "scope": scope, "language_code": language_code}
+        )
+        return _ok(True)
 
 
 _USER_KEYS = ("id", "is_bot", "first_name", "username")
@@ -344,6 +569,60 @@ def _chat(chat_id: int) -> dict[str, Any]:
         return {"id": chat_id, "first_name": "Дежурный", "type": "private"}
     kind = "supergroup" if chat_id <= -1_000_000_000_000 else "group"
     return {"id": chat_id, "title": "Дежурная смена", "type": kind}
+
+
+def _checked_text(call: dict[str, Any], *, too_long: str) -> Checked | web.Response:
+    """The text Telegram would show and where its formatting sits, or the 400 refusing it."""
+    parse_mode = str(call["parse_mode"] or "").lower()
+    text, formatting = call["text"], ()
+    if parse_mode == "html":
+        try:
+            text = visible_text(text)
+        except EntityError as exc:
+            return _error(400, f"Bad Request: can't parse entities: {exc}")
+        formatting = html_formatting(call["text"])
+    elif parse_mode:
+        return _error(400, "Bad Request: unsupported parse_mode")
+    text = text.strip()
+    if not text:
+        return _error(400, "Bad Request: message text is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        return _error(400, too_long)
+    return text, formatting
+
+
+def _markup_refusal(markup: object) -> web.Response | None:
+    if any(not _BUTTON_URL.match(url) for url in _button_urls(markup)):
+        return _error(400, "Bad Request: BUTTON_URL_INVALID")
+    error = markup_error(markup)
+    return None if error is None else _error(400, error)
+
+
+def _inline_keyboard(markup: object) -> dict[str, Any] | None:
+    """What a Message shows of a reply_markup: only a non-empty inline keyboard."""
+    if isinstance(markup, dict) and markup.get("inline_keyboard"):
+        return markup
+    return None
+
+
+def _integer(value: object, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = re.match(r"\s*(-?\d+)", value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else default
+
+
+def _number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _flag(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def _send_message_call(params: dict[str, Any]) -> dict[str, Any]:

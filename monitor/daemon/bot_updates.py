@@ -1,0 +1,121 @@
+"""The one reader of a bot token's updates: every update goes to the handler that wants it.
+
+A token has one update stream (a second reader gets 409 Conflict), so staff buttons and
+commands today, and intake from chats where the bot is a member later, register here.
+
+No update is lost or applied twice: Telegram forgets an update only when a later getUpdates
+confirms it, and we confirm only what is stored as handled. A handler that changes the store
+records the update id in the same transaction as its change (`Store.act(…, bot_update=…)`);
+for the others the reader records it after the handler returns. After a crash, updates up to
+the recorded id are skipped, the rest are handled again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, TelegramError
+
+from storage import StorageError, Store
+
+log = logging.getLogger(__name__)
+
+_MAX_PAUSE = 300.0
+
+
+class UpdateHandler(Protocol):
+    """Something that acts on some of the bot's updates."""
+
+    update_types: Sequence[str]
+    """The Bot API update types it needs (`allowed_updates`)."""
+
+    def wants(self, update: Update) -> bool:
+        """Whether this update is for it."""
+        ...
+
+    async def handle(self, update: Update) -> bool:
+        """Act on the update; True when the update id was stored with the change itself."""
+        ...
+
+
+@dataclass(slots=True)
+class BotUpdates:
+    """Reads updates with getUpdates and hands each to the first handler that wants it."""
+
+    bot: Bot
+    store: Store
+    long_poll: float = 25.0
+    read_timeout: float = 10.0
+    handlers: list[UpdateHandler] = field(default_factory=list)
+    failures: int = 0
+
+    def add(self, handler: UpdateHandler) -> None:
+        """Register a handler; earlier ones are asked first."""
+        self.handlers.append(handler)
+
+    @property
+    def allowed_updates(self) -> list[str]:
+        """Every update type some handler needs."""
+        return sorted({kind for handler in self.handlers for kind in handler.update_types})
+
+    async def poll_once(self, timeout: float = 0) -> int:
+        """Fetch one batch (waiting up to `timeout` s for it) and handle it; return how many
+        updates were handled. Raises TelegramError and StorageError to the caller."""
+        last = await self.store.last_bot_update()
+        updates = await self.bot.get_updates(
+            offset=None if last is None else last + 1, timeout=int(timeout),
+            allowed_updates=self.allowed_updates, read_timeout=timeout + self.read_timeout)
+        handled = 0
+        for update in updates:
+            if last is not None and update.update_id <= last:
+                continue  # handled before a restart, not yet confirmed to Telegram
+            await self._dispatch(update)
+            handled += 1
+        return handled
+
+    async def _dispatch(self, update: Update) -> None:
+        handler = next((h for h in self.handlers if h.wants(update)), None)
+        recorded = False
+        try:
+            if handler is not None:
+                recorded = await handler.handle(update)
+        except (StorageError, asyncio.CancelledError):
+            raise  # not handled: it comes again
+        except Exception:
+            # A handler's bug must not make an update come back for ever.
+            log.exception("bot update %s could not be handled; it is skipped", update.update_id)
+        if not recorded:
+            await self.store.save_bot_update(update.update_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read updates until `stop` is set; failures pause with backoff, a refused token or a
+        second reader of the same token stops reading (said once)."""
+        while not stop.is_set():
+            try:
+                await self.poll_once(self.long_poll)
+                self.failures = 0
+                continue
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                log.error("Telegram refused the bot token: staff buttons and commands stop")
+                return
+            except Conflict:
+                log.error("another process reads this bot's updates (409 Conflict): staff "
+                          "buttons and commands stop here; run one daemon per bot token")
+                return
+            except (TelegramError, StorageError) as exc:
+                self.failures += 1
+                pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
+                log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
+                        "reading bot updates failed (%s); next try in %.0fs", exc, pause)
+            try:
+                await asyncio.wait_for(stop.wait(), pause)
+            except TimeoutError:
+                pass

@@ -1,0 +1,123 @@
+"""Acting on an incident: take, answer, dismiss, snooze, reclassify; one transaction each, with
+its event, and (for the bot) the update that asked for it, so none is applied twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from storage.sqlite.connection import Database
+from storage.sqlite.events import add_event
+from storage.sqlite.incidents import OPEN, incident
+from storage.sqlite.timestamps import to_db
+from storage.types import Action, ActionOutcome, ActionResult, EventKind, IncidentEvent
+
+BOT_UPDATE_KEY = "telegram_update_id"
+
+_EVENTS: dict[str, EventKind] = {
+    "take": "taken", "answer": "answered", "dismiss": "dismissed", "snooze": "snoozed",
+    "reclassify": "reclassified",
+}
+
+
+async def act(
+    db: Database, incident_id: int, action: Action, now: datetime,
+    bot_update: int | None = None,
+) -> ActionResult:
+    """Apply one action; `bot_update` (a Telegram update id) is recorded in the same
+    transaction. An incident that no longer waits for an answer is only reclassified."""
+    async with db.transaction() as tx:
+        async with tx.execute(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
+                              (incident_id,)) as cursor:
+            row = await cursor.fetchone()
+        if bot_update is not None:
+            await save_bot_update(tx, bot_update)
+        if row is None:
+            return ActionResult("unknown")
+        outcome: ActionOutcome = "not_open"
+        event = None
+        if row["waiting"] or action.kind == "reclassify":
+            detail = await _apply(tx, incident_id, action, now)
+            event = IncidentEvent(now, _EVENTS[action.kind], action.actor, detail)
+            await add_event(tx, incident_id, now, event.kind, action.actor, **detail)
+            outcome = "done"
+    return ActionResult(outcome, await incident(db, incident_id), event)
+
+
+async def _apply(
+    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+) -> dict[str, object]:
+    """Change the incident row; return what the event log keeps of it."""
+    who = action.actor.name or action.actor.kind
+    params: dict[str, object] = {"id": incident_id, "now": to_db(now)}
+    if action.kind == "take":
+        sql = "UPDATE incidents SET status = 'in_work', assignee = :who WHERE id = :id"
+        params["who"] = who
+        detail: dict[str, object] = {}
+    elif action.kind == "snooze":
+        assert action.until is not None
+        sql = "UPDATE incidents SET snoozed_until = :until WHERE id = :id"
+        params["until"] = to_db(action.until)
+        detail = {"until": action.until.isoformat()}
+    elif action.kind == "reclassify":
+        return await _reclassify(tx, incident_id, action)
+    else:
+        return await _close(tx, incident_id, action, now)
+    await tx.execute(sql, params)
+    return detail
+
+
+async def _close(
+    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+) -> dict[str, object]:
+    """Answer or dismiss: it waits no more, repeats no longer join it, no alert is sent."""
+    who = action.actor.name or action.actor.kind
+    if action.kind == "answer":
+        at = action.at or now
+        await tx.execute(
+            "UPDATE incidents SET status = 'answered', answered_at = ?, answered_by = ?,"
+            " answer_url = ?, answer_text = ?, snoozed_until = NULL WHERE id = ?",
+            (to_db(at), who, action.link, action.text, incident_id))
+        detail: dict[str, object] = {"answered_at": at.isoformat(), "link": action.link}
+    else:
+        await tx.execute(
+            "UPDATE incidents SET status = 'closed', closed_at = ?, close_reason = ?,"
+            " snoozed_until = NULL WHERE id = ?", (to_db(now), action.reason, incident_id))
+        detail = {"reason": action.reason}
+    await tx.execute("DELETE FROM incident_bands WHERE incident_id = ?", (incident_id,))
+    await tx.execute("UPDATE outbox SET status = 'cancelled' WHERE incident_id = ?"
+                     " AND status = 'pending'", (incident_id,))
+    return {key: value for key, value in detail.items() if value is not None}
+
+
+async def _reclassify(
+    tx: aiosqlite.Connection, incident_id: int, action: Action
+) -> dict[str, object]:
+    """Staff say which topic it really is: the incident takes it, the log keeps both."""
+    topic = action.topic
+    assert topic is not None
+    async with tx.execute("SELECT group_name, topic FROM incidents WHERE id = ?",
+                          (incident_id,)) as cursor:
+        before = await cursor.fetchone()
+    assert before is not None  # act() found it in this transaction
+    await tx.execute(
+        "UPDATE incidents SET group_name = ?, topic = ?, topic_name = ?, organisation = ?"
+        " WHERE id = ?", (topic.group, topic.id, topic.name, topic.organisation, incident_id))
+    return {"from_group": before["group_name"], "from_topic": before["topic"],
+            "group": topic.group, "topic": topic.id}
+
+
+async def save_bot_update(tx: aiosqlite.Connection, update_id: int) -> None:
+    """Record that the bot has handled every update up to this id."""
+    await tx.execute(
+        "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (BOT_UPDATE_KEY, str(update_id)),
+    )
+
+
+async def last_bot_update(db: Database) -> int | None:
+    """The id of the last Telegram update the bot handled, or None."""
+    row = await db.fetchone("SELECT value FROM bot_state WHERE key = ?", (BOT_UPDATE_KEY,))
+    return None if row is None else int(row["value"])
