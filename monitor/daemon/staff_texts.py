@@ -34,7 +34,7 @@ _USAGE = {
     "dismiss": "/dismiss N [причина]", "snooze": "/snooze N [2h]", "topic": "/topic N ТЕМА",
 }
 _DONE = {
-    "taken": "Инцидент №{n} взят в работу: {who}.",
+    "taken": "Инцидент №{n} взят в работу ({who}).",
     "answered": "Инцидент №{n}: ответ дан ({who}).",
     "dismissed": "Инцидент №{n} закрыт: ответ не нужен ({who}).",
     "snoozed": "Инцидент №{n} отложен до {until}.",
