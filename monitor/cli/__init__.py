@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.clock import SystemClock
+from common.clock import FileClock, SystemClock
 from monitor.cli.check_config import config_summary
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
@@ -18,6 +19,8 @@ from monitor.config.problems import ConfigError
 log = logging.getLogger("monitor")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+CLOCK_FILE_ENV = "MONITOR_CLOCK_FILE"
+"""Tests and the demo only: the daemon takes its time from this file (`FileClock`)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +129,11 @@ async def _daemon(config: AppConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with App(config) as app:
+    clock = None
+    if os.environ.get(CLOCK_FILE_ENV):
+        clock = FileClock(os.environ[CLOCK_FILE_ENV])
+        log.warning("the daemon runs on the clock in $%s (tests and demo only)", CLOCK_FILE_ENV)
+    async with App(config, clock=clock) as app:
         await app.run(stop)
 
 

@@ -1,0 +1,109 @@
+"""The whole daemon process closes the loop: a complaint is announced, a staff member presses
+«Ответ дан», and no overdue alert ever comes; the complaint left alone is alerted overdue.
+
+Time is the file clock ($MONITOR_CLOCK_FILE) the test moves; nothing sleeps until a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.tme import FakeTme
+from tests.test_daemon import wait_for
+
+START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # Wednesday 09:00 in Yekaterinburg
+DUTY_CHAT, IVANOVA = -1001234567890, 111
+
+CONFIG = """
+[storage]
+path = "m.db"
+
+[daemon]
+deadline_tick = "1s"
+outbox_interval = "1s"
+first_poll_spread = "0s"
+
+[telegram]
+base_url = "{bot}"
+timeout = "2s"
+long_poll = "1s"
+
+[[telegram.chats]]
+id = {chat}
+name = "Дежурные"
+
+[[telegram.staff]]
+id = {staff}
+name = "Иванова А. П."
+
+[[sources]]
+id = "news"
+network = "telegram_web"
+channel = "kamensk_news"
+base_url = "{tme}"
+interval = "1s"
+jitter = "0s"
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+
+
+def kinds(api: FakeBotApi, number: int) -> list[str]:
+    """The first line of every message sent about incident №number."""
+    return [m["text"].split("\n")[0] for m in api.sent
+            if f"\nИнцидент №{number}:" in m["text"]]
+
+
+def delivered(api: FakeBotApi, number: int) -> dict[str, Any]:
+    return next(m for m in api.delivered if f"Инцидент №{number}:" in m["text"])
+
+
+async def test_a_staff_answer_stops_every_later_alert(tmp_path: Path) -> None:
+    clock_file = tmp_path / "clock"
+    clock_file.write_text(START.isoformat(), encoding="utf-8")
+    async with FakeTme("kamensk_news") as tme, FakeBotApi() as api:
+        tme.add_post(1, START - timedelta(minutes=20), "Яма у подъезда на Ленина 5")
+        tme.add_post(2, START - timedelta(minutes=10), "Во дворе на Мира 3 яма, не проехать")
+        path = tmp_path / "config.toml"
+        path.write_text(CONFIG.format(bot=api.base_url, tme=tme.base_url, chat=DUTY_CHAT,
+                                      staff=IVANOVA), encoding="utf-8")
+        env = {**os.environ, "MONITOR_BOT_TOKEN": api.token,
+               "MONITOR_CLOCK_FILE": str(clock_file)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitor", "run", "--config", str(path), cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            await wait_for(lambda: kinds(api, 1) and kinds(api, 2), 20)
+            assert kinds(api, 1) == kinds(api, 2) == ["🆕 <b>Новый инцидент</b>"]
+            api.push_callback(DUTY_CHAT, IVANOVA, delivered(api, 1)["message_id"],
+                              "inc:1:answer")
+            await wait_for(lambda: api.edits, 20)
+            clock_file.write_text((START + timedelta(hours=9)).isoformat(), encoding="utf-8")
+            await wait_for(lambda: len(kinds(api, 2)) == 2, 20)
+            # A few more ticks: nothing may come for the answered incident.
+            ticks = len(api.calls)
+            await wait_for(lambda: api.calls.count("getUpdates") > 3 and len(api.calls) > ticks,
+                           20)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        log = stderr.decode()
+        assert process.returncode == 0, log
+    assert kinds(api, 1) == ["🆕 <b>Новый инцидент</b>"], log
+    assert kinds(api, 2) == ["🆕 <b>Новый инцидент</b>", "🔴 <b>Срок ответа истёк</b>"], log
+    edited = api.messages[(DUTY_CHAT, delivered(api, 1)["message_id"])]
+    assert "Ответ дан — Иванова А. П., 25.11.2026 09:00" in edited["text"]
+    assert "runs on the clock in $MONITOR_CLOCK_FILE" in log
