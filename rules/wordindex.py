@@ -121,6 +121,7 @@ class WordIndex:
     """As many NO_MATCH as a phrase reaches from its anchor. Put after a text's words, they
     are what a phrase check finds past the last word or, by a negative index, before the
     first: no bounds test in the loop."""
+    # Caches of what the frozen fields above determine: filling or clearing them changes no answer.
     memo: dict[str, Word] = field(default_factory=dict, repr=False)
     groups: dict[frozenset[int], Groups] = field(default_factory=dict, repr=False)
     shared: dict[Hashable, Word] = field(default_factory=dict, repr=False)
