@@ -30,7 +30,12 @@ class Item:
     edited: bool = False
     kind: str = "post"
     parent_external_id: str | None = None
+    """The item this one replies to or comments under (same source), if any."""
     is_official: bool = False
+    """Written by the community itself or a listed official account: never a citizen's
+    message; with a parent, it answers that parent."""
+    author_id: str | None = None
+    """The author's id on the network (`author` is the name shown)."""
 
 
 @dataclass(frozen=True, slots=True)

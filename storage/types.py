@@ -61,6 +61,9 @@ class ClassifiedItem:
     why: tuple[str, ...]
     incident: NewIncident | None = None
     settlement: str | None = None
+    answers: str | None = None
+    """For an official account's item: the external id (same source) of the citizen's item it
+    answers; that item's incident is marked answered at this item's publication time."""
 
 
 @dataclass(slots=True)
@@ -72,6 +75,8 @@ class PollResult:
     incidents: list[int] = field(default_factory=list)
     repeats: list[int] = field(default_factory=list)
     """Incidents that a repeat joined, once per repeat."""
+    answered: list[int] = field(default_factory=list)
+    """Incidents an official answer in this poll marked answered."""
     by_item: dict[str, tuple[bool, int]] = field(default_factory=dict)
     """External id of each item that opened or joined an incident → (joined, incident id)."""
 

@@ -382,3 +382,42 @@ async def test_the_read_only_store_refuses_a_database_of_something_else(tmp_path
     with pytest.raises(StorageError, match="создана не монитором"):
         async with open_read_only_store(other):
             pass
+
+
+def official(external_id: str, answers: str, when: datetime, text: str = "Отремонтируем") \
+        -> ClassifiedItem:
+    """The community's reply to a citizen's item of the same source."""
+    item = Item("news", external_id, f"https://vk.com/wall-1_1?reply={external_id}", text, when,
+                author="Администрация", kind="comment", parent_external_id=answers,
+                is_official=True, author_id="-1")
+    return ClassifiedItem(item, "vk", text, None, None, False, 0.0, (), answers=answers)
+
+
+async def test_an_official_reply_answers_the_incident_at_its_own_time(db: SqliteStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    replied = NOW + timedelta(minutes=40)
+    result = await save(db, official("2", "1", replied), now=NOW + timedelta(hours=2))
+    assert result.answered == [incident_id]
+    incident = await db.incident(incident_id)
+    assert incident is not None and incident.status == "answered"
+    assert (incident.answered_at, incident.answered_by, incident.answer_text) == \
+        (replied, "Администрация", "Отремонтируем")
+    assert incident.answer_url == "https://vk.com/wall-1_1?reply=2"
+    event = (await db.events_of(incident_id))[-1]
+    assert (event.kind, event.actor.kind, event.actor.ref) == ("answered", "official", "-1")
+    again = await save(db, official("3", "1", replied + timedelta(minutes=5), "Ещё раз"))
+    assert again.answered == [], "an answered incident is not answered twice"
+    edited = await save(db, official("2", "1", replied, "Отремонтируем в пятницу"))
+    assert edited.answered == [] and edited.new_versions == 1
+
+
+async def test_an_official_reply_answers_a_repeat_s_incident_and_ignores_the_rest(
+    db: SqliteStore,
+) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    assert (await save(db, entry("2", COMPLAINT + "!!"))).repeats == [incident_id]
+    assert (await save(db, official("3", "2", NOW))).answered == [incident_id]
+    await save(db, entry("4", "Спасибо за праздник", actionable=False))
+    nothing = await save(db, official("5", "4", NOW))
+    unknown = await save(db, official("6", "no-such-item", NOW))
+    assert nothing.answered == unknown.answered == []

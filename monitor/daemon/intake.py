@@ -53,8 +53,10 @@ class Intake:
             found = self._fingerprinter(item.text) if self._fingerprinter else None
             incident = NewIncident(result.topic_name, result.organisation,
                                    result.priority or "normal", warn_at, due_at, found)
+        answers = item.parent_external_id if item.is_official else None
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,
             topic=result.topic, actionable=result.actionable, score=result.score,
             why=tuple(result.why), incident=incident, settlement=result.settlement,
+            answers=answers,
         )

@@ -98,5 +98,6 @@ class SourcePoller:
                             self.settings.id, notice)
         if result.new_items or result.new_versions or result.incidents or result.repeats:
             log.info("source %s: %s new item(s), %s edit(s), %s new incident(s),"
-                     " %s repeat(s) joined open incidents", self.settings.id, result.new_items,
-                     result.new_versions, len(result.incidents), len(result.repeats))
+                     " %s repeat(s) joined open incidents, %s answered by an official reply",
+                     self.settings.id, result.new_items, result.new_versions,
+                     len(result.incidents), len(result.repeats), len(result.answered))

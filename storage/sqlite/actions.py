@@ -28,21 +28,29 @@ async def act(
     """Apply one action; `bot_update` (a Telegram update id) is recorded in the same
     transaction. An incident that no longer waits for an answer is only reclassified."""
     async with db.transaction() as tx:
-        async with tx.execute(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
-                              (incident_id,)) as cursor:
-            row = await cursor.fetchone()
         if bot_update is not None:
             await save_bot_update(tx, bot_update)
-        if row is None:
-            return ActionResult("unknown")
-        outcome: ActionOutcome = "not_open"
-        event = None
-        if row["waiting"] or action.kind == "reclassify":
-            detail = await _apply(tx, incident_id, action, now)
-            event = IncidentEvent(now, _EVENTS[action.kind], action.actor, detail)
-            await add_event(tx, incident_id, now, event.kind, action.actor, **detail)
-            outcome = "done"
+        outcome, event = await act_in(tx, incident_id, action, now)
+    if outcome == "unknown":
+        return ActionResult("unknown")
     return ActionResult(outcome, await incident(db, incident_id), event)
+
+
+async def act_in(
+    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+) -> tuple[ActionOutcome, IncidentEvent | None]:
+    """`act` inside the caller's transaction (a poll that finds an official answer)."""
+    async with tx.execute(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
+                          (incident_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return "unknown", None
+    if not row["waiting"] and action.kind != "reclassify":
+        return "not_open", None
+    detail = await _apply(tx, incident_id, action, now)
+    event = IncidentEvent(now, _EVENTS[action.kind], action.actor, detail)
+    await add_event(tx, incident_id, now, event.kind, action.actor, **detail)
+    return "done", event
 
 
 async def _apply(
