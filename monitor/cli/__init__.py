@@ -1,4 +1,5 @@
-"""The `monitor` command: run, check-config, classify, incidents, eval, rules test."""
+"""The `monitor` command: run, check-config, classify, incidents, eval, export-labels, rules test,
+telegram chats."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from monitor.config.problems import ConfigError
 log = logging.getLogger("monitor")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take")
 CLOCK_FILE_ENV = "MONITOR_CLOCK_FILE"
 """Tests and the demo only: the daemon takes its time from this file (`FileClock`)."""
 
@@ -35,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loaded is None:
         return EXIT_CONFIG
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
-               "incidents": _incidents, "eval": _eval, "rules": _rules}[args.command]
+               "incidents": _incidents, "eval": _eval, "rules": _rules,
+               "export-labels": _export_labels, "telegram": _telegram}[args.command]
     return int(command(loaded, args))
 
 
@@ -47,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("run", "запустить демон"), ("check-config", "проверить конфигурацию"),
                        ("classify", "классифицировать тексты"),
                        ("incidents", "показать инциденты"),
-                       ("eval", "оценить правила на размеченных текстах")):
+                       ("eval", "оценить правила на размеченных текстах"),
+                       ("export-labels", "выгрузить исправленные сотрудниками темы в CSV")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     classify = sub.choices["classify"]
@@ -56,10 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--text-column", default="text", help="колонка с текстом в CSV")
     classify.add_argument("--format", choices=["text", "json"], default="text")
     classify.add_argument("--source", help="id источника: темы с sources/networks как для него")
-    incidents = sub.choices["incidents"]
-    incidents.add_argument("--overdue", action="store_true", help="только просроченные")
-    incidents.add_argument("--format", choices=["text", "json"], default="text")
+    _incidents_arguments(sub.choices["incidents"])
     _eval_arguments(sub.choices["eval"])
+    sub.choices["export-labels"].add_argument(
+        "--out", required=True, help="CSV-файл (text,group,topic) для monitor eval")
+    _telegram_arguments(sub)
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -73,6 +78,31 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument("--config", required=True, help="путь к TOML-файлу конфигурации")
+
+
+def _incidents_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("action", nargs="?", choices=INCIDENT_ACTIONS, default="list",
+                         metavar="ДЕЙСТВИЕ",
+                         help="list — список (по умолчанию), show — карточка с журналом, "
+                              "answer — ответ дан, dismiss — ответ не нужен, take — взять в работу")
+    command.add_argument("id", nargs="?", type=_at_least(1), metavar="N",
+                         help="номер инцидента (для show, answer, dismiss, take)")
+    command.add_argument("--overdue", action="store_true", help="только просроченные (list)")
+    command.add_argument("--format", choices=["text", "json"], help="text или json (list, show)")
+    command.add_argument("--link", help="ссылка на ответ (answer)")
+    command.add_argument("--reason", help="почему ответ не нужен (dismiss)")
+
+
+def _telegram_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    telegram = sub.add_parser("telegram", help="бот оповещений")
+    telegram_sub = telegram.add_subparsers(dest="telegram_command", required=True)
+    chats = telegram_sub.add_parser(
+        "chats", help="кто писал боту или добавил его: id для [[telegram.chats]] и "
+                      "[[telegram.staff]]",
+        description="Один запрос getUpdates без подтверждения: демон потом получит те же "
+                    "обновления. Запускайте, пока демон остановлен: Telegram отдаёт "
+                    "обновления только одному читателю.")
+    _config_argument(chats)
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -145,9 +175,23 @@ def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from monitor.cli.incidents import print_incidents
+    from monitor.cli.incidents import IncidentRequest, incidents_command
 
-    return asyncio.run(print_incidents(loaded.config, SystemClock(), args.overdue, args.format))
+    request = IncidentRequest(args.action, args.id, args.overdue, args.format, args.link,
+                              args.reason)
+    return asyncio.run(incidents_command(loaded.config, SystemClock(), request))
+
+
+def _export_labels(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.export_labels import export_labels
+
+    return asyncio.run(export_labels(loaded.config, Path(args.out)))
+
+
+def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.telegram_chats import telegram_chats
+
+    return asyncio.run(telegram_chats(loaded.config.telegram))
 
 
 def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ def config_summary(loaded: LoadedConfig) -> str:
     lines.append(f"Источники ({len(cfg.sources)}):")
     for s in cfg.sources:
         state = "" if s.enabled else " (отключён)"
-        target = getattr(s, "channel", "")
+        target = s.target()
         lines.append(f"  {s.id}: {s.network} {target}, каждые {format_duration(s.interval)}, "
                      f"догонять до {format_duration(s.lookback)}{state}")
     active = [t for t in cfg.topics if t.enabled]

@@ -1,12 +1,20 @@
-"""`monitor incidents`: list stored incidents as a table or JSON."""
+"""`monitor incidents`: list stored incidents as a table or JSON, show one with its log,
+or act on one (answer, dismiss, take: see incident_actions.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import dataclass
 
 from common.clock import Clock
+from monitor.cli.database import CommandFailed, existing_store
+from monitor.cli.incident_actions import CliAction, act_on_incident, link_problem, reason_problem
+from monitor.cli.terminal import screen_text
 from monitor.config import AppConfig
-from storage import open_store
+from monitor.daemon.alert_sender import without_formatting
+from monitor.daemon.texts import incident_card
+from storage import IncidentEvent, StorageError, open_store
 
 
 async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: str) -> int:
@@ -36,3 +44,92 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
         print(f"#{r.id} [{r.status}{late}{extra}] срок {due} {r.group_name or '—'} / "
               f"{r.topic_name or '—'}{place}\n    {r.url}\n    {text}")
     return 0
+
+
+_ACTIONS: dict[str, CliAction] = {"answer": "answer", "dismiss": "dismiss", "take": "take"}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRequest:
+    """What `monitor incidents` was asked: an action, an incident number and options."""
+
+    action: str = "list"
+    number: int | None = None
+    overdue: bool = False
+    fmt: str | None = None
+    link: str | None = None
+    reason: str | None = None
+
+    def problem(self) -> str | None:
+        """What is wrong with the arguments, in Russian, or None."""
+        if self.action == "list":
+            if self.number is not None:
+                return f"номер указывают с действием: monitor incidents show {self.number}"
+        elif self.number is None:
+            return f"укажите номер инцидента: monitor incidents {self.action} N"
+        return self._option_problem()
+
+    def _option_problem(self) -> str | None:
+        if self.overdue and self.action != "list":
+            return "--overdue — только для списка инцидентов"
+        if self.fmt is not None and self.action not in ("list", "show"):
+            return "--format — только для списка и для show"
+        if self.link is not None:
+            if self.action != "answer":
+                return "--link — только для answer"
+            problem = link_problem(self.link)
+            return f"--link: {problem}" if problem else None
+        if self.reason is not None:
+            if self.action != "dismiss":
+                return "--reason — только для dismiss"
+            problem = reason_problem(self.reason)
+            return f"--reason: {problem}" if problem else None
+        return None
+
+
+async def incidents_command(config: AppConfig, clock: Clock, request: IncidentRequest) -> int:
+    """Run `monitor incidents [ACTION] [N]`; return the exit code."""
+    problem = request.problem()
+    if problem is not None:
+        print(f"Ошибка: {problem}", file=sys.stderr)
+        return 2
+    fmt = request.fmt or "text"
+    try:
+        if request.action == "list":
+            return await print_incidents(config, clock, request.overdue, fmt)
+        assert request.number is not None  # problem() said so
+        if request.action == "show":
+            return await show_incident(config, clock, request.number, fmt)
+        return await act_on_incident(config, clock, _ACTIONS[request.action], request.number,
+                                     request.link, request.reason)
+    except CommandFailed as exc:
+        print(exc.message, file=sys.stderr)
+        return exc.code
+    except StorageError as exc:  # the plain list opens the store itself
+        print(f"Ошибка базы {config.database_path}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def show_incident(config: AppConfig, clock: Clock, number: int, fmt: str) -> int:
+    """Print one incident with its event log (the staff bot's card, as plain text)."""
+    async with existing_store(config.database_path) as store:
+        incident = await store.incident(number)
+        events = await store.events_of(number) if incident is not None else []
+    if incident is None:
+        print(f"Инцидента №{number} нет.", file=sys.stderr)
+        return 1
+    if fmt == "json":
+        shown = {**incident.as_json(), "events": [event_json(e) for e in events]}
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+    else:
+        card = incident_card(incident, events, config.calendar.zone, clock.now())
+        print(screen_text(without_formatting(card)))
+    return 0
+
+
+def event_json(event: IncidentEvent) -> dict[str, object]:
+    """One line of the event log as `incidents show --format json` prints it."""
+    actor = event.actor
+    return {"at": event.at.isoformat(), "kind": event.kind,
+            "actor": {"kind": actor.kind, "name": actor.name, "ref": actor.ref},
+            "detail": event.detail}
