@@ -89,6 +89,10 @@ class SourceSettings(BaseModel):
     token_env: str | None = None
     require_place: bool = False
 
+    def target(self) -> str:
+        """What the source reads, in a few words for `check-config` (a channel, a community)."""
+        return ""
+
     @field_validator("interval")
     @classmethod
     def _sane_interval(cls, value: timedelta) -> timedelta:
@@ -105,6 +109,8 @@ class SourceContext:
     http: aiohttp.ClientSession
     clock: Clock
     token: str | None = None
+    official: Mapping[str, str] = field(default_factory=dict)
+    """Official accounts of the source's network (`[[official_accounts]]`): id → name."""
 
 
 @dataclass(frozen=True, slots=True)

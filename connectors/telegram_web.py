@@ -51,6 +51,10 @@ class TelegramWebSettings(SourceSettings):
     max_pages: int = Field(default=20, ge=1, le=200)
     max_page_bytes: int = Field(default=3_000_000, ge=1024)
 
+    def target(self) -> str:
+        """The channel read."""
+        return self.channel
+
     @field_validator("channel")
     @classmethod
     def _check_channel(cls, value: str) -> str:

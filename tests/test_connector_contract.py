@@ -14,6 +14,7 @@ import connectors
 from common.clock import ManualClock
 from connectors.base import Page, Source, SourceContext, TransientSourceError
 from tests.fakes.tme import FakeTme
+from tests.fakes.vk import FakeVk
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 # Taken at import, so networks that other tests register for themselves later don't count.
@@ -72,9 +73,45 @@ async def telegram_web_world(
         yield TelegramWebWorld(tme, spec.create(settings, SourceContext(http, clock)), clock)
 
 
+class VkWorld:
+    """A fake VK with one community whose wall a `vk` source reads."""
+
+    def __init__(self, vk: FakeVk, source: Source, clock: ManualClock) -> None:
+        self.vk = vk
+        self.source = source
+        self.clock = clock
+
+    def publish(self, count: int) -> None:
+        """Residents post `count` times on the wall a minute apart, the last one now."""
+        for offset in range(count - 1, -1, -1):
+            when = self.clock.now() - timedelta(minutes=offset)
+            self.vk.add_post(VK_GROUP, f"Контрактный пост {when:%H:%M}", date=when,
+                             from_id=5550000 + offset)
+
+    def fail_next(self, status: int) -> None:
+        """The next wall.get answers with `status`."""
+        self.vk.fail_next("wall.get", http_status=status)
+
+
+VK_GROUP = 4242
+
+
+@asynccontextmanager
+async def vk_world(http: aiohttp.ClientSession, clock: ManualClock) -> AsyncIterator[World]:
+    async with FakeVk(now=clock.now().timestamp()) as vk:
+        vk.add_community(VK_GROUP, name="Администрация")
+        vk.add_token("contract-service-token", kind="service")
+        spec = connectors.registry()["vk"]
+        settings = spec.settings_model.model_validate(
+            {"id": "contract", "network": "vk", "group_id": VK_GROUP, "base_url": vk.base_url})
+        context = SourceContext(http, clock, "contract-service-token")
+        yield VkWorld(vk, spec.create(settings, context), clock)
+
+
 # Every registered network needs an entry here: a new connector adds its fake world.
 WORLDS: dict[str, WorldFactory] = {
     "telegram_web": telegram_web_world,
+    "vk": vk_world,
 }
 
 

@@ -24,6 +24,7 @@ from monitor.config.rulefiles import (
 from monitor.config.settings import (
     CalendarConfig,
     DaemonConfig,
+    OfficialAccount,
     PlacesConfig,
     RepeatsConfig,
     SlaConfig,
@@ -58,6 +59,7 @@ class AppConfig(BaseModel):
     lists: dict[str, ListConfig] = Field(default_factory=dict)
     mentions: MentionsConfig | None = None
     sources: tuple[SourceSettings, ...] = Field(default=())
+    official_accounts: tuple[OfficialAccount, ...] = ()
     path: Path = Path("config.toml")
 
     @property
@@ -70,6 +72,10 @@ class AppConfig(BaseModel):
         if sla is not None:
             return self.sla.policies[sla]
         return self.sla.by_priority.get(priority, self.sla)  # type: ignore[call-overload]
+
+    def official_of(self, network: str) -> dict[str, str]:
+        """The official accounts of a network: id → name."""
+        return {str(a.id): a.name for a in self.official_accounts if a.network == network}
 
     def topic(self, topic_id: str | None) -> TopicConfig | None:
         """Return a topic by id."""
@@ -203,6 +209,12 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
                                 "id", file, lines)
     yield from _repeated_values([m.id for m in config.telegram.staff], ("telegram", "staff"),
                                 "id", file, lines)
+    known = connectors.registry()
+    for index, account in enumerate(config.official_accounts):
+        if account.network not in known:
+            where: tuple[str | int, ...] = ("official_accounts", index, "network")
+            msg = f"неизвестная сеть {account.network!r}; доступны: {', '.join(sorted(known))}"
+            yield Problem(file, lines.line_of(where), key_path(where), msg)
     yield from _repeated_values([s.name for s in config.places.settlements],
                                 ("places", "settlements"), "name", file, lines)
 

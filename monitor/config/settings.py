@@ -121,6 +121,16 @@ class TelegramChat(_Section):
     name: str = Field(min_length=1)
 
 
+class OfficialAccount(_Section):
+    """An account whose posts and replies are the administration's (`[[official_accounts]]`):
+    never a citizen's message; its reply in a thread answers the citizen. A community is
+    listed by its negative id (as VK writes `from_id`)."""
+
+    network: str = Field(min_length=1)
+    id: int
+    name: str = Field(min_length=1)
+
+
 class StaffMember(_Section):
     """A person who may act on incidents through the bot (`[[telegram.staff]]`)."""
 

@@ -121,7 +121,9 @@ class App:
                 log.warning("source %s skipped: no token in $%s", settings.id,
                             settings.token_env or "(token_env not set)")
                 continue
-            source = spec.create(settings, SourceContext(self.http, self.clock, token))
+            context = SourceContext(self.http, self.clock, token,
+                                    self.config.official_of(settings.network))
+            source = spec.create(settings, context)
             self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
                                                      self.clock)
 

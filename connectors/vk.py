@@ -1,0 +1,352 @@
+"""VKontakte through vk-api: a community's wall with its comment threads, or keyword search.
+
+`wall`: new posts (the pinned post comes first and is not where new posts end), and the
+comments and thread replies of posts whose comment count changed, re-checking recent posts
+(`rescan`) for late comments; an edited comment comes again and is stored as a new version.
+`search`: `newsfeed.search` for each phrase of `query`, for posts in communities nobody listed.
+
+Whose message: a post or comment by the community itself (`from_id = -group_id`) or by a
+listed official account is never a citizen's; its reply to a citizen's comment, or its comment
+under a citizen's post, answers that citizen (`Item.parent_external_id`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from common.durations import PositiveDuration
+from connectors.base import (
+    ConnectorSpec,
+    Cursor,
+    Item,
+    Page,
+    SourceContext,
+    SourceSettings,
+    register,
+)
+from connectors.vk_client import DEFAULT_BASE_URL, VkClient, items_of
+
+NETWORK = "vk"
+PAGE = 100
+THREAD_INLINE = 10
+MAX_TRACKED = 300
+"""Recent posts whose comment counts the cursor remembers."""
+MAX_TEXT = 20_000
+
+
+class VkSettings(SourceSettings):
+    """A `[[sources]]` table with network = "vk"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: Literal["vk"]
+    mode: Literal["wall", "search"] = "wall"
+    group_id: int | None = Field(default=None, gt=0)
+    query: tuple[str, ...] = ()
+    base_url: str = DEFAULT_BASE_URL
+    timeout: PositiveDuration = timedelta(seconds=10)
+    rescan: PositiveDuration = timedelta(days=3)
+    max_pages: int = Field(default=20, ge=1, le=200)
+
+    def target(self) -> str:
+        """The community read, or the phrases searched."""
+        if self.mode == "search":
+            return "поиск: " + ", ".join(f"«{q}»" for q in self.query)
+        return f"стена сообщества {self.group_id} с комментариями"
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:
+            msg = f'адрес {value!r} не подходит: нужен вид "https://api.vk.ru"'
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _mode_keys(self) -> VkSettings:
+        if self.mode == "wall" and self.group_id is None:
+            msg = 'group_id: для mode = "wall" нужен номер сообщества (положительное число)'
+            raise ValueError(msg)
+        if self.mode != "search" and self.query:
+            msg = 'query: фразы поиска задаются только для mode = "search"'
+            raise ValueError(msg)
+        if self.mode == "search" and not [q for q in self.query if q.strip()]:
+            msg = 'query: для mode = "search" нужен хотя бы один запрос'
+            raise ValueError(msg)
+        return self
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _moment(value: object) -> datetime | None:
+    seconds = _int(value)
+    if seconds is None or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _text(raw: Mapping[str, Any]) -> str:
+    """A post's or comment's text; a repost adds the text it reposts."""
+    text = str(raw.get("text") or "")
+    history = raw.get("copy_history")
+    if isinstance(history, list) and history and isinstance(history[0], Mapping):
+        original = str(history[0].get("text") or "")
+        text = f"{text}\n\n{original}".strip() if original else text
+    return text[:MAX_TEXT]
+
+
+@dataclass
+class _Common:
+    """What both modes share: the client, the clock, who is official."""
+
+    settings: VkSettings
+    context: SourceContext
+    client: VkClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id = self.settings.id
+        self.client = VkClient(self.context.token or "", "service", self.settings.base_url,
+                               self.settings.timeout.total_seconds())
+
+    def official(self, author: int) -> bool:
+        """Written by the community read, or by a listed official account."""
+        group = self.settings.group_id
+        return (group is not None and author == -group) or str(author) in self.context.official
+
+    def author(self, author: int) -> str:
+        """How an author is shown: an official account's name, else VK's own handle."""
+        name = self.context.official.get(str(author))
+        if name:
+            return name
+        return f"club{-author}" if author < 0 else f"id{author}"
+
+    def post_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
+        """A post as an item; None (with a notice) when it cannot be read."""
+        owner, post, author = _int(raw.get("owner_id")), _int(raw.get("id")), \
+            _int(raw.get("from_id"))
+        published = _moment(raw.get("date"))
+        if owner is None or post is None or published is None:
+            notices.append(f"VK: пост без owner_id/id/date: {str(raw)[:80]}")
+            return None
+        author = owner if author is None else author
+        return Item(self.id, post_external_id(owner, post), f"https://vk.com/wall{owner}_{post}",
+                    _text(raw), published, author=self.author(author), kind="post",
+                    is_official=self.official(author), author_id=str(author),
+                    edited=bool(raw.get("edited")))
+
+
+def post_external_id(owner: int, post: int) -> str:
+    """«wall-123_45»: a post's id in the store."""
+    return f"wall{owner}_{post}"
+
+
+def comment_external_id(owner: int, post: int, comment: int) -> str:
+    """«wall-123_45_r678»: a comment's id in the store."""
+    return f"wall{owner}_{post}_r{comment}"
+
+
+@dataclass
+class VkWallSource(_Common):
+    """One community's wall and its comment threads."""
+
+    async def fetch(self, cursor: Cursor | None) -> Page:
+        """New posts and the comments of posts whose comment count changed."""
+        last_post = _int((cursor or {}).get("last_post")) or 0
+        known = _tracked(cursor)
+        now = self.context.clock.now()
+        notices: list[str] = []
+        owner = -(self.settings.group_id or 0)
+        posts = await self._new_posts(owner, last_post, now - self.settings.lookback, notices)
+        items = [item for raw in reversed(posts) if (_int(raw.get("id")) or 0) > last_post
+                 if (item := self.post_item(raw, notices)) is not None]
+        counts = await self._counts(owner, posts, known, now - self.settings.rescan)
+        for post, (_, count) in sorted(counts.items()):
+            if count != known.get(post, (0, 0))[1] and count > 0:
+                items += await self._comments(owner, post, notices)
+        newest = max([last_post, *(_int(p.get("id")) or 0 for p in posts)])
+        tracked = dict(sorted(counts.items(), reverse=True)[:MAX_TRACKED])
+        next_cursor = {"last_post": newest,
+                       "posts": {str(k): [date, count] for k, (date, count) in tracked.items()}}
+        items.sort(key=lambda item: item.published_at)
+        return Page(items, next_cursor, notices)
+
+    async def _new_posts(
+        self, owner: int, last_post: int, since: datetime, notices: list[str]
+    ) -> list[Mapping[str, Any]]:
+        """Posts newer than `last_post` and `since`, newest first (with the page's older posts
+        that came along, for their comment counts)."""
+        found: list[Mapping[str, Any]] = []
+        for page in range(self.settings.max_pages):
+            response = await self.client.call("wall.get", owner_id=owner, count=PAGE,
+                                              offset=page * PAGE)
+            posts = items_of(response)
+            found += posts
+            ordinary = [p for p in posts if not p.get("is_pinned")]
+            total = _int(response.get("count") if isinstance(response, Mapping) else None) or 0
+            if not posts or (page + 1) * PAGE >= total or any(
+                    (_int(p.get("id")) or 0) <= last_post
+                    or (_moment(p.get("date")) or since) < since for p in ordinary):
+                return found
+        notices.append(f"VK: стена {owner}: больше {self.settings.max_pages} страниц новых "
+                       "постов, прочитаны самые свежие")
+        return found
+
+    async def _counts(
+        self, owner: int, posts: list[Mapping[str, Any]], known: dict[int, tuple[int, int]],
+        recent: datetime,
+    ) -> dict[int, tuple[int, int]]:
+        """Comment counts of recent posts: from the pages read, the rest with wall.getById."""
+        counts = {}
+        for raw in posts:
+            post, date = _int(raw.get("id")), _int(raw.get("date")) or 0
+            if post is not None and date >= recent.timestamp():
+                counts[post] = (date, _comment_count(raw))
+        missing = [p for p, (date, _) in known.items()
+                   if p not in counts and date >= recent.timestamp()]
+        for start in range(0, len(missing), PAGE):
+            chunk = ",".join(f"{owner}_{p}" for p in missing[start:start + PAGE])
+            for raw in items_of(await self.client.call("wall.getById", posts=chunk)):
+                post, date = _int(raw.get("id")), _int(raw.get("date")) or 0
+                if post is not None:
+                    counts[post] = (date, _comment_count(raw))
+        return counts
+
+    async def _comments(self, owner: int, post: int, notices: list[str]) -> list[Item]:
+        """Every comment and thread reply of a post, as items."""
+        items: list[Item] = []
+        tops = await self._pages(owner, post, None, THREAD_INLINE)
+        for top in tops:
+            item = self._comment(owner, post, top, None, notices)
+            if item is None and not top.get("deleted"):
+                continue
+            if item is not None:
+                items.append(item)
+            raw_thread = top.get("thread")
+            thread: Mapping[str, Any] = raw_thread if isinstance(raw_thread, Mapping) else {}
+            replies = items_of(thread)
+            if (_int(thread.get("count")) or 0) > len(replies):
+                replies = await self._pages(owner, post, _int(top.get("id")), 0)
+            items += [reply for raw in replies
+                      if (reply := self._comment(owner, post, raw, top, notices)) is not None]
+        return items
+
+    async def _pages(
+        self, owner: int, post: int, thread: int | None, inline: int
+    ) -> list[Mapping[str, Any]]:
+        """One level of comments (top-level, or one thread's replies), oldest first."""
+        extra = {"comment_id": thread} if thread is not None else {}
+        found: list[Mapping[str, Any]] = []
+        for page in range(self.settings.max_pages):
+            response = await self.client.call(
+                "wall.getComments", owner_id=owner, post_id=post, count=PAGE, offset=page * PAGE,
+                sort="asc", preview_length=0, thread_items_count=inline, **extra)
+            level = items_of(response)
+            found += level
+            total = response.get("current_level_count", response.get("count")) \
+                if isinstance(response, Mapping) else 0
+            if not level or (page + 1) * PAGE >= (_int(total) or 0):
+                break
+        return found
+
+    def _comment(
+        self, owner: int, post: int, raw: Mapping[str, Any], top: Mapping[str, Any] | None,
+        notices: list[str],
+    ) -> Item | None:
+        """A comment or a thread reply as an item; None for a deleted or unreadable one."""
+        comment, author = _int(raw.get("id")), _int(raw.get("from_id"))
+        published = _moment(raw.get("date"))
+        if raw.get("deleted"):
+            return None
+        if comment is None or author is None or published is None:
+            notices.append(f"VK: комментарий без id/from_id/date: {str(raw)[:80]}")
+            return None
+        top_id = _int(top.get("id")) if top is not None else None
+        parent_id = _int(raw.get("reply_to_comment")) or top_id
+        parent = (comment_external_id(owner, post, parent_id) if parent_id
+                  else post_external_id(owner, post))
+        url = f"https://vk.com/wall{owner}_{post}?reply={comment}"
+        url += f"&thread={top_id}" if top_id else ""
+        return Item(self.id, comment_external_id(owner, post, comment), url, _text(raw),
+                    published, author=self.author(author), kind="reply" if top else "comment",
+                    parent_external_id=parent, is_official=self.official(author),
+                    author_id=str(author))
+
+
+def _comment_count(raw: Mapping[str, Any]) -> int:
+    comments = raw.get("comments")
+    return (_int(comments.get("count")) or 0) if isinstance(comments, Mapping) else 0
+
+
+def _tracked(cursor: Cursor | None) -> dict[int, tuple[int, int]]:
+    """The cursor's recent posts: post id → (date, comment count), whatever was stored."""
+    posts = (cursor or {}).get("posts")
+    tracked = {}
+    for key, value in (posts.items() if isinstance(posts, Mapping) else []):
+        post = _int(key)
+        if post is not None and isinstance(value, list) and len(value) == 2:
+            date, count = _int(value[0]), _int(value[1])
+            if date is not None and count is not None:
+                tracked[post] = (date, count)
+    return tracked
+
+
+@dataclass
+class VkSearchSource(_Common):
+    """`newsfeed.search` for each phrase: posts anywhere on VK that name our places."""
+
+    async def fetch(self, cursor: Cursor | None) -> Page:
+        """Posts found since each phrase's last search."""
+        since = (cursor or {}).get("since")
+        since = since if isinstance(since, Mapping) else {}
+        floor = int((self.context.clock.now() - self.settings.lookback).timestamp())
+        notices: list[str] = []
+        found: dict[str, Item] = {}
+        next_since = {}
+        for phrase in dict.fromkeys(q.strip() for q in self.settings.query if q.strip()):
+            start = max(_int(since.get(phrase)) or floor, floor)
+            newest = start
+            for raw in await self._search(phrase, start):
+                item = self.post_item(raw, notices)
+                if item is not None:
+                    found.setdefault(item.external_id, item)
+                    newest = max(newest, int(item.published_at.timestamp()))
+            next_since[phrase] = newest
+        items = sorted(found.values(), key=lambda item: item.published_at)
+        return Page(items, {"since": next_since}, notices)
+
+    async def _search(self, phrase: str, start: int) -> list[Mapping[str, Any]]:
+        found: list[Mapping[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(self.settings.max_pages):
+            extra = {"start_from": cursor} if cursor else {}
+            response = await self.client.call("newsfeed.search", q=phrase, count=200,
+                                              start_time=start, **extra)
+            found += items_of(response)
+            following = response.get("next_from") if isinstance(response, Mapping) else None
+            if not following or not isinstance(following, str) or following == cursor:
+                break
+            cursor = following
+        return found
+
+
+def _create(settings: VkSettings, context: SourceContext) -> VkWallSource | VkSearchSource:
+    if settings.mode == "search":
+        return VkSearchSource(settings, context)
+    return VkWallSource(settings, context)
+
+
+SPEC = register(ConnectorSpec(network=NETWORK, settings_model=VkSettings, create=_create,
+                              needs_token=True))

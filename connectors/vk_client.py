@@ -1,0 +1,155 @@
+"""VK API calls through vk-api, off the event loop, kept inside VK's limits.
+
+vk-api is synchronous (requests): every call runs in a worker thread with a request timeout,
+at most a few at once per token. One rate limiter per token is shared by every source using
+it (3 calls/s for a service token, 20/s for a community token). vk-api's own error-6 handler
+(sleep and retry for ever) is replaced: errors come back at once and are classified here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import jconfig
+import requests
+import vk_api
+from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
+
+from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError
+
+API_VERSION = "5.199"
+DEFAULT_BASE_URL = "https://api.vk.ru"
+RATES = {"service": 3, "community": 20}
+"""Calls per second VK allows per token of each kind."""
+IN_FLIGHT = 2
+"""Calls of one token running at once (each holds a worker thread)."""
+
+TRANSIENT = {1: 5.0, 6: 1.0, 9: 60.0, 10: 10.0}
+"""Error codes worth retrying, with the least wait before the next try (seconds)."""
+AUTH = frozenset({5, 27, 28})
+GONE = frozenset({15, 18, 19, 30, 203})
+"""Private, deleted or blocked communities and profiles: the source cannot be read."""
+RATE_LIMIT = 29
+DAILY_PAUSE = 3600.0
+"""How long a method rests after error 29 (the daily cap); VK does not say when it resets."""
+
+TokenKind = Literal["service", "community"]
+
+
+class RateLimiter:
+    """At most `per_second` acquisitions in any one-second window (a sliding log)."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._times: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until one more call fits in the window, then take it."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._times and now - self._times[0] >= 1.0:
+                    self._times.popleft()
+                if len(self._times) < self.per_second:
+                    self._times.append(now)
+                    return
+                await asyncio.sleep(1.0 - (now - self._times[0]) + 0.001)
+
+
+class _Session(requests.Session):
+    """A requests session aimed at `base` (a proxy, a mirror or a local fake), with a timeout,
+    ignoring proxy variables."""
+
+    def __init__(self, base: str, timeout: float) -> None:
+        super().__init__()
+        self.trust_env = False
+        self._base = base.rstrip("/")
+        self._timeout = timeout
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        """Send the request to our base instead of VK's hard-coded host."""
+        kwargs.setdefault("timeout", self._timeout)
+        target = url.decode() if isinstance(url, bytes) else url
+        for host in ("https://api.vk.ru", "https://api.vk.com"):
+            if target.startswith(host):
+                target = self._base + target[len(host):]
+        return super().request(method, target, *args, **kwargs)
+
+
+def _raise(error: ApiError) -> None:
+    raise error
+
+
+class VkClient:
+    """One token's calls: limited, in threads, errors classified once."""
+
+    def __init__(self, token: str, kind: TokenKind, base_url: str, timeout: float) -> None:
+        self._api = vk_api.VkApi(token=token, api_version=API_VERSION,
+                                 config=jconfig.MemoryConfig, session=_Session(base_url, timeout))
+        self._api.RPS_DELAY = 0  # our shared limiter paces the token
+        self._api.error_handlers[6] = _raise
+        self._limiter = _shared(token, kind, "rate", lambda: RateLimiter(RATES[kind]))
+        self._slots = _shared(token, kind, "slots", lambda: asyncio.Semaphore(IN_FLIGHT))
+        self._resting = _shared(token, kind, "resting", dict)
+        self.calls = 0
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """Call one method and return its `response`; raise a classified SourceError."""
+        resting = self._resting.get(method, 0.0)
+        if resting > time.monotonic():
+            left = resting - time.monotonic()
+            raise TransientSourceError(f"VK: {method}: дневной лимит исчерпан", retry_after=left)
+        await self._limiter.acquire()
+        async with self._slots:
+            self.calls += 1
+            try:
+                return await asyncio.to_thread(self._api.method, method, dict(params))
+            except ApiError as exc:
+                raise self._classified(method, exc) from None
+            except ApiHttpError as exc:
+                status = exc.response.status_code
+                raise TransientSourceError(f"VK: {method}: HTTP {status}") from None
+            except (requests.RequestException, VkApiError, ValueError) as exc:
+                # Timeouts, refused connections, and bodies that are not JSON.
+                raise TransientSourceError(f"VK: {method}: {type(exc).__name__}") from None
+
+    def _classified(self, method: str, exc: ApiError) -> Exception:
+        code = int(exc.code)
+        text = f"VK: {method}: ошибка {code}: {exc.error.get('error_msg', '')}"[:300]
+        if code in TRANSIENT:
+            return TransientSourceError(text, retry_after=TRANSIENT[code])
+        if code == RATE_LIMIT:
+            self._resting[method] = time.monotonic() + DAILY_PAUSE
+            return TransientSourceError(text, retry_after=DAILY_PAUSE)
+        if code in AUTH:
+            return SourceAuthError(text)
+        return PermanentSourceError(text)
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _shared(token: str, kind: str, what: str, make: Any) -> Any:
+    """One limiter (semaphore, pause book) per token and event loop, for every source of the
+    process; keyed by a hash, so the token itself is kept nowhere but in its client."""
+    per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
+    key = (hashlib.sha256(token.encode()).hexdigest()[:16], kind, what)
+    if key not in per_loop:
+        per_loop[key] = make()
+    return per_loop[key]
+
+
+def items_of(response: object) -> list[Mapping[str, Any]]:
+    """The `items` of a response, whatever VK wrapped them in; only objects."""
+    items = response.get("items") if isinstance(response, Mapping) else response
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, Mapping)]
