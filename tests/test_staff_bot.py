@@ -3,6 +3,7 @@ API, on a real SQLite file, with an injected clock."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -282,6 +283,8 @@ async def test_bad_commands_get_a_clear_answer(app: App, api: FakeBotApi) -> Non
     assert await command(app, api, "/take 555") == ["Инцидента №555 нет."]
     assert await command(app, api, f"/answered {incident_id} javascript:alert(1)") == \
         ["Ссылка на ответ должна начинаться с https:// или http://."]
+    assert await command(app, api, f"/answered {incident_id} http://[::1") == \
+        ["Ссылка на ответ должна начинаться с https:// или http://."]
     assert (await command(app, api, f"/snooze {incident_id} вечность"))[0].startswith(
         "Отложить можно")
     assert (await command(app, api, f"/topic {incident_id} <b>нет</b>"))[0] == (
@@ -326,3 +329,24 @@ async def test_announcements_can_be_switched_off(tmp_path: Path, api: FakeBotApi
         await app.deadline_tick()
         await app.flush_outbox()
         assert [m["text"].split("\n")[0][:12] for m in api.sent] == ["⏳ <b>Скоро и"]
+
+
+async def test_a_second_reader_of_the_token_only_pauses_reading(
+    app: App, api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """409 Conflict (another daemon, or `monitor telegram chats` for a moment) is not the end:
+    the reader backs off and reads again."""
+    updates = app.updates
+    assert updates is not None
+    api.fail_next(409, "Conflict: terminated by other getUpdates request", method="getUpdates")
+    stop = asyncio.Event()
+    reader = asyncio.create_task(updates.run(stop))
+    for _ in range(500):
+        if updates.failures:
+            break
+        await asyncio.sleep(0.01)
+    assert updates.failures == 1 and "409 Conflict" in caplog.text
+    assert not reader.done(), "the reader goes on after a 409"
+    stop.set()
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from common.clock import Clock
 from monitor.cli.database import CommandFailed, existing_store
 from monitor.cli.incident_actions import CliAction, act_on_incident, link_problem, reason_problem
-from monitor.cli.terminal import screen_text
+from monitor.cli.terminal import one_line, screen_text
 from monitor.config import AppConfig
 from monitor.daemon.alert_sender import without_formatting
 from monitor.daemon.texts import incident_card
@@ -36,13 +36,16 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
     zone = config.calendar.zone
     for r in rows:
         due = r.due_at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
-        late = " ПРОСРОЧЕН" if r.status == "open" and r.due_at <= clock.now() else ""
-        text = " ".join(r.text.split())
-        text = text[:97] + "…" if len(text) > 98 else text
+        late = " ПРОСРОЧЕН" if r.is_open and r.due_at <= clock.now() else ""
         extra = f", повторов {r.repeats}" if r.repeats else ""
-        place = f" ({r.settlement})" if r.settlement else ""
+        place = f" ({one_line(r.settlement)})" if r.settlement else ""
         print(f"#{r.id} [{r.status}{late}{extra}] срок {due} {r.group_name or '—'} / "
-              f"{r.topic_name or '—'}{place}\n    {r.url}\n    {text}")
+              f"{one_line(r.topic_name or '—')}{place}\n    {one_line(r.url)}\n"
+              f"    {one_line(r.text, 98)}")
+        if r.answered_at is not None:
+            answer = " ".join(one_line(x) for x in (r.answer_url, r.answer_text) if x)
+            print(f"    ответ {r.answered_at.astimezone(zone):%d.%m.%Y %H:%M}"
+                  f" ({one_line(r.answered_by or '—')}) {one_line(answer, 120)}".rstrip())
     return 0
 
 

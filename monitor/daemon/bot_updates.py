@@ -107,9 +107,13 @@ class BotUpdates:
                 log.error("Telegram refused the bot token: staff buttons and commands stop")
                 return
             except Conflict:
-                log.error("another process reads this bot's updates (409 Conflict): staff "
-                          "buttons and commands stop here; run one daemon per bot token")
-                return
+                # Another reader took the stream (a second daemon, or `monitor telegram chats`
+                # for a moment): keep trying, slowly, and say so once per spell.
+                self.failures += 1
+                pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
+                log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
+                        "another process reads this bot's updates (409 Conflict): run one "
+                        "daemon per bot token; next try in %.0fs", pause)
             except (TelegramError, StorageError) as exc:
                 self.failures += 1
                 pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)

@@ -74,7 +74,10 @@ def refused(command: str, user: User | None) -> str:
 
 def is_link(value: str) -> bool:
     """An http(s) link of a sane length."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # «http://[::1» and the like
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 500
 
 
