@@ -169,9 +169,11 @@ class VkWallSource(_Common):
         now = self.context.clock.now()
         notices: list[str] = []
         owner = -(self.settings.group_id or 0)
-        posts = await self._new_posts(owner, last_post, now - self.settings.lookback, notices)
+        since = now - self.settings.lookback
+        posts = await self._new_posts(owner, last_post, since, notices)
         items = [item for raw in reversed(posts) if (_int(raw.get("id")) or 0) > last_post
-                 if (item := self.post_item(raw, notices)) is not None]
+                 if (item := self.post_item(raw, notices)) is not None
+                 and item.published_at >= since]
         counts = await self._counts(owner, posts, known, now - self.settings.rescan)
         for post, (_, count) in sorted(counts.items()):
             if count != known.get(post, (0, 0))[1] and count > 0:
@@ -315,7 +317,8 @@ class VkSearchSource(_Common):
         notices: list[str] = []
         found: dict[str, Item] = {}
         next_since = {}
-        for phrase in dict.fromkeys(q.strip() for q in self.settings.query if q.strip()):
+        phrases = {q.strip().casefold(): q.strip() for q in reversed(self.settings.query)}
+        for phrase in reversed([p for p in phrases.values() if p]):  # VK ignores case
             start = max(_int(since.get(phrase)) or floor, floor)
             newest = start
             for raw in await self._search(phrase, start):

@@ -116,8 +116,10 @@ class VkClient:
             except ApiHttpError as exc:
                 status = exc.response.status_code
                 raise TransientSourceError(f"VK: {method}: HTTP {status}") from None
-            except (requests.RequestException, VkApiError, ValueError) as exc:
-                # Timeouts, refused connections, and bodies that are not JSON.
+            except (requests.RequestException, VkApiError, ValueError, TypeError, KeyError,
+                    AttributeError) as exc:
+                # Timeouts, refused connections, bodies that are not JSON or not an object
+                # (vk-api itself trips over `null`).
                 raise TransientSourceError(f"VK: {method}: {type(exc).__name__}") from None
 
     def _classified(self, method: str, exc: ApiError) -> Exception:

@@ -1,0 +1,274 @@
+"""VKontakte through the real vk-api client against the fake VK API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+import connectors
+from common.clock import ManualClock
+from connectors.base import (
+    PermanentSourceError,
+    Source,
+    SourceAuthError,
+    SourceContext,
+    TransientSourceError,
+)
+from monitor.config import load_config
+from monitor.config.problems import ConfigError
+from monitor.daemon.app import App
+from tests.fakes.vk import FakeVk
+
+NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+GROUP = 123456
+TOKEN = "service-token-for-tests"
+CITIZEN, NEIGHBOUR, HEAD = 5551234, 7770001, 7654321
+
+
+@pytest.fixture
+async def vk() -> AsyncIterator[FakeVk]:
+    async with FakeVk(now=NOW.timestamp()) as fake:
+        fake.add_community(GROUP, name="Администрация Каменского округа")
+        fake.add_token(TOKEN, kind="service")
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def source(vk: FakeVk, http: aiohttp.ClientSession, clock: ManualClock, token: str = TOKEN,
+           **settings: Any) -> Source:
+    spec = connectors.registry()["vk"]
+    model = spec.settings_model.model_validate(
+        {"id": "admin-vk", "network": "vk", "group_id": GROUP, "base_url": vk.base_url,
+         **settings})
+    return spec.create(model, SourceContext(http, clock, token, {str(HEAD): "Глава округа"}))
+
+
+def ids(page: Any) -> list[str]:
+    return [item.external_id for item in page.items]
+
+
+async def test_posts_comments_and_threads(vk: FakeVk, http: aiohttp.ClientSession) -> None:
+    clock = ManualClock(NOW)
+    old = vk.add_post(GROUP, "Закреплённое: график приёма", date=NOW - timedelta(days=30),
+                      is_pinned=True)
+    post = vk.add_post(GROUP, "Ремонт дорог в 2026 году", date=NOW - timedelta(hours=3))
+    top = vk.add_comment(GROUP, post, "Яма на Ленина 5, когда засыплете?", from_id=CITIZEN,
+                         date=NOW - timedelta(hours=2))
+    replies = [vk.add_comment(GROUP, post, f"И у нас яма, дом {n}", from_id=NEIGHBOUR + n,
+                              date=NOW - timedelta(minutes=90 - n), reply_to_comment=top)
+               for n in range(12)]  # more than the 10 a page inlines: the thread is paged
+    answer = vk.add_comment(GROUP, post, "Засыплем до пятницы", from_id=-GROUP,
+                            date=NOW - timedelta(minutes=30), reply_to_comment=top)
+    page = await source(vk, http, clock).fetch(None)
+    by_id = {item.external_id: item for item in page.items}
+    assert f"wall-{GROUP}_{old}" not in by_id, "the pinned post is older than the lookback"
+    citizen = by_id[f"wall-{GROUP}_{post}_r{top}"]
+    assert (citizen.kind, citizen.is_official, citizen.parent_external_id) == \
+        ("comment", False, f"wall-{GROUP}_{post}")
+    assert citizen.url == f"https://vk.com/wall-{GROUP}_{post}?reply={top}"
+    assert len([i for i in page.items if i.kind == "reply"]) == 13
+    official = by_id[f"wall-{GROUP}_{post}_r{answer}"]
+    assert official.is_official and official.parent_external_id == citizen.external_id
+    assert official.url.endswith(f"?reply={answer}&thread={top}")
+    assert by_id[f"wall-{GROUP}_{post}"].is_official, "the community's own post"
+    assert by_id[f"wall-{GROUP}_{post}_r{replies[0]}"].author == f"id{NEIGHBOUR}"
+    assert [i.published_at for i in page.items] == sorted(i.published_at for i in page.items)
+
+
+async def test_comments_are_fetched_only_when_the_count_changes(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    posts = [vk.add_post(GROUP, f"Новость {n}", date=NOW - timedelta(hours=n))
+             for n in range(1, 6)]
+    vk.add_comment(GROUP, posts[0], "Яма", from_id=CITIZEN, date=NOW - timedelta(minutes=5))
+    reader = source(vk, http, clock)
+    first = await reader.fetch(None)
+    assert vk.count("wall.getComments") == 1, "only the post that has comments"
+    again = await reader.fetch(first.next_cursor)
+    assert again.items == [] and vk.count("wall.getComments") == 1
+    assert again.next_cursor == first.next_cursor
+    late = vk.add_comment(GROUP, posts[3], "Поздний комментарий", from_id=CITIZEN,
+                          date=NOW + timedelta(minutes=1))
+    clock.advance(timedelta(minutes=2))
+    third = await reader.fetch(again.next_cursor)
+    assert ids(third) == [f"wall-{GROUP}_{posts[3]}_r{late}"]
+    assert vk.count("wall.getComments") == 2
+
+
+async def test_a_late_comment_on_a_post_off_the_first_page_is_found(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    target = vk.add_post(GROUP, "Старая новость", date=NOW - timedelta(hours=30))
+    for n in range(120):
+        vk.add_post(GROUP, f"Свежая новость {n}", date=NOW - timedelta(hours=20, minutes=-n))
+    reader = source(vk, http, clock, lookback="2d", rescan="3d")
+    first = await reader.fetch(None)
+    vk.add_comment(GROUP, target, "Так и не убрали снег", from_id=CITIZEN, date=NOW)
+    for n in range(120, 230):  # a busy wall: the post drops off the first page
+        vk.add_post(GROUP, f"Ещё новость {n}", date=NOW + timedelta(minutes=n))
+    clock.advance(timedelta(hours=4))
+    second = await reader.fetch(first.next_cursor)
+    assert any(i.text == "Так и не убрали снег" for i in second.items)
+    assert len([i for i in second.items if i.kind == "post"]) == 110
+
+
+async def test_an_edited_comment_comes_again(vk: FakeVk, http: aiohttp.ClientSession) -> None:
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Новость", date=NOW - timedelta(hours=1))
+    comment = vk.add_comment(GROUP, post, "Яма", from_id=CITIZEN, date=NOW)
+    other = vk.add_comment(GROUP, post, "Спасибо", from_id=NEIGHBOUR, date=NOW)
+    reader = source(vk, http, clock)
+    first = await reader.fetch(None)
+    vk.edit_comment(GROUP, comment, "Яма, и глубокая")
+    vk.delete_comment(GROUP, other)  # the count changes: the post is read again
+    second = await reader.fetch(first.next_cursor)
+    texts = {i.external_id: i.text for i in second.items}
+    assert texts == {f"wall-{GROUP}_{post}_r{comment}": "Яма, и глубокая"}
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    (5, SourceAuthError), (6, TransientSourceError), (9, TransientSourceError),
+    (10, TransientSourceError), (15, PermanentSourceError), (18, PermanentSourceError),
+    (29, TransientSourceError), (30, PermanentSourceError), (203, PermanentSourceError),
+    (100, PermanentSourceError),
+])
+async def test_errors_are_classified(
+    vk: FakeVk, http: aiohttp.ClientSession, code: int, kind: type[Exception]
+) -> None:
+    vk.add_post(GROUP, "Новость", date=NOW)
+    vk.fail_next("wall.get", code)
+    with pytest.raises(kind, match=f"ошибка {code}"):
+        await source(vk, http, ManualClock(NOW)).fetch(None)
+
+
+async def test_the_daily_cap_rests_the_method(vk: FakeVk, http: aiohttp.ClientSession) -> None:
+    vk.fail_next("wall.get", 29)
+    reader = source(vk, http, ManualClock(NOW))
+    with pytest.raises(TransientSourceError) as first:
+        await reader.fetch(None)
+    assert first.value.retry_after == 3600.0
+    with pytest.raises(TransientSourceError, match="дневной лимит"):
+        await source(vk, http, ManualClock(NOW)).fetch(None)  # same token: rests too
+    assert vk.count("wall.get") == 1
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"response": ', b"null"])
+async def test_malformed_answers_fail_the_poll_not_the_daemon(
+    vk: FakeVk, http: aiohttp.ClientSession, body: bytes
+) -> None:
+    vk.add_post(GROUP, "Новость", date=NOW)
+    vk.fail_next("wall.get", body=body)
+    reader = source(vk, http, ManualClock(NOW))
+    try:
+        page = await reader.fetch(None)
+    except TransientSourceError:
+        page = await reader.fetch(None)
+    assert len(page.items) == 1
+
+
+async def test_a_token_never_goes_over_three_calls_a_second(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    for n in range(8):
+        post = vk.add_post(GROUP, f"Новость {n}", date=NOW - timedelta(minutes=n))
+        vk.add_comment(GROUP, post, "Комментарий", from_id=CITIZEN, date=NOW)
+    readers = [source(vk, http, clock), source(vk, http, clock)]
+    await asyncio.gather(*(reader.fetch(None) for reader in readers))
+    assert len(vk.calls) >= 18
+    assert vk.max_calls_per_second(TOKEN) <= 3
+
+
+async def test_search_pages_through_every_phrase(vk: FakeVk, http: aiohttp.ClientSession):
+    clock = ManualClock(NOW)
+    vk.add_community(99, name="Подслушано Мартюш")
+    for n in range(250):
+        vk.add_post(99, f"Мартюш: пост {n}", date=NOW - timedelta(minutes=n), from_id=CITIZEN)
+    vk.add_post(99, "Колчедан без света", date=NOW - timedelta(hours=1), from_id=NEIGHBOUR)
+    reader = source(vk, http, clock, mode="search", group_id=None,
+                    query=["Мартюш", "Колчедан", "мартюш"])
+    page = await reader.fetch(None)
+    assert len(page.items) == 251 and len(set(ids(page))) == 251
+    assert vk.count("newsfeed.search") == 3, "two pages for one phrase, one for the other"
+    again = await reader.fetch(page.next_cursor)
+    assert set(ids(again)) <= set(ids(page))
+
+
+def test_check_config_names_the_missing_and_the_misplaced_keys(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[sources]]\nid = "a"\nnetwork = "vk"\ntoken_env = "VK"\n\n'
+        '[[sources]]\nid = "b"\nnetwork = "vk"\ngroup_id = 1\nquery = ["x"]\ntoken_env = "VK"\n'
+        '\n[[official_accounts]]\nnetwork = "ok_ru"\nid = 1\nname = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    found = "\n".join(str(p) for p in caught.value.problems)
+    assert "group_id: для mode = \"wall\" нужен номер сообщества" in found
+    assert "query: фразы поиска задаются только для mode = \"search\"" in found
+    assert "official_accounts[0].network: неизвестная сеть 'ok_ru'" in found
+
+
+CONFIG = """
+[storage]
+path = "m.db"
+
+[[sources]]
+id = "admin-vk"
+network = "vk"
+group_id = {group}
+token_env = "VK_SERVICE_TOKEN"
+base_url = "{url}"
+
+[[official_accounts]]
+network = "vk"
+id = {head}
+name = "Глава округа"
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+
+
+async def test_an_answer_in_the_thread_closes_the_incident(vk: FakeVk, tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(group=GROUP, url=vk.base_url, head=HEAD), encoding="utf-8")
+    config = load_config(path, env={"VK_SERVICE_TOKEN": TOKEN}).config
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Ремонт дорог", date=NOW - timedelta(hours=2))
+    top = vk.add_comment(GROUP, post, "Яма на Ленина 5, когда засыплете?", from_id=CITIZEN,
+                         date=NOW - timedelta(hours=1))
+    vk.add_comment(GROUP, post, "Яма у школы", from_id=NEIGHBOUR, date=NOW - timedelta(hours=1))
+    async with App(config, clock=clock, env={"VK_SERVICE_TOKEN": TOKEN}) as app:
+        await app.poll_all()
+        first, second = await app.store.list_incidents()
+        assert first.status == second.status == "open"
+        answered_at = NOW + timedelta(minutes=25)
+        vk.add_comment(GROUP, post, "Бригада выехала, к вечеру засыплем", from_id=HEAD,
+                       date=answered_at, reply_to_comment=top)
+        clock.advance(timedelta(hours=1))
+        result = await app.poll("admin-vk")
+        assert result is not None and result.answered == [first.id]
+        first, second = await app.store.list_incidents()
+        assert (first.status, first.answered_at, first.answered_by) == \
+            ("answered", answered_at, "Глава округа")
+        assert first.answer_text == "Бригада выехала, к вечеру засыплем"
+        assert second.status == "open", "only the citizen replied to is answered"
+        events = await app.store.events_of(first.id)
+        assert (events[-1].kind, events[-1].actor.kind) == ("answered", "official")
