@@ -111,6 +111,8 @@ class SourceContext:
     token: str | None = None
     official: Mapping[str, str] = field(default_factory=dict)
     """Official accounts of the source's network (`[[official_accounts]]`): id → name."""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """Further tokens the source names (`…_token_env` keys besides `token_env`), by variable."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,12 @@ from connectors.base import (
     Cursor,
     Item,
     Page,
+    Source,
     SourceContext,
     SourceSettings,
     register,
 )
-from connectors.vk_client import DEFAULT_BASE_URL, VkClient, items_of
+from connectors.vk_client import DEFAULT_BASE_URL, TokenKind, VkClient, items_of
 
 NETWORK = "vk"
 PAGE = 100
@@ -45,9 +46,13 @@ class VkSettings(SourceSettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     network: Literal["vk"]
-    mode: Literal["wall", "search"] = "wall"
+    mode: Literal["wall", "longpoll", "search"] = "wall"
     group_id: int | None = Field(default=None, gt=0)
     query: tuple[str, ...] = ()
+    backfill_token_env: str | None = None
+    """longpoll: the service token that reads the wall after a gap in the event stream."""
+    wait: PositiveDuration = timedelta(seconds=25)
+    """longpoll: how long one request waits for events."""
     base_url: str = DEFAULT_BASE_URL
     timeout: PositiveDuration = timedelta(seconds=10)
     rescan: PositiveDuration = timedelta(days=3)
@@ -57,6 +62,8 @@ class VkSettings(SourceSettings):
         """The community read, or the phrases searched."""
         if self.mode == "search":
             return "поиск: " + ", ".join(f"«{q}»" for q in self.query)
+        if self.mode == "longpoll":
+            return f"сообщество {self.group_id} в реальном времени (Long Poll)"
         return f"стена сообщества {self.group_id} с комментариями"
 
     @field_validator("base_url")
@@ -69,8 +76,12 @@ class VkSettings(SourceSettings):
 
     @model_validator(mode="after")
     def _mode_keys(self) -> VkSettings:
-        if self.mode == "wall" and self.group_id is None:
-            msg = 'group_id: для mode = "wall" нужен номер сообщества (положительное число)'
+        if self.mode in ("wall", "longpoll") and self.group_id is None:
+            msg = (f'group_id: для mode = "{self.mode}" нужен номер сообщества '
+                   "(положительное число)")
+            raise ValueError(msg)
+        if self.mode != "longpoll" and self.backfill_token_env:
+            msg = 'backfill_token_env: задаётся только для mode = "longpoll"'
             raise ValueError(msg)
         if self.mode != "search" and self.query:
             msg = 'query: фразы поиска задаются только для mode = "search"'
@@ -118,7 +129,8 @@ class _Common:
 
     def __post_init__(self) -> None:
         self.id = self.settings.id
-        self.client = VkClient(self.context.token or "", "service", self.settings.base_url,
+        kind: TokenKind = "community" if self.settings.mode == "longpoll" else "service"
+        self.client = VkClient(self.context.token or "", kind, self.settings.base_url,
                                self.settings.timeout.total_seconds())
 
     def official(self, author: int) -> bool:
@@ -345,9 +357,13 @@ class VkSearchSource(_Common):
         return found
 
 
-def _create(settings: VkSettings, context: SourceContext) -> VkWallSource | VkSearchSource:
+def _create(settings: VkSettings, context: SourceContext) -> Source:
     if settings.mode == "search":
         return VkSearchSource(settings, context)
+    if settings.mode == "longpoll":
+        from connectors.vk_longpoll import VkLongPollSource  # it builds on this module
+
+        return VkLongPollSource(settings, context)
     return VkWallSource(settings, context)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import connectors
 from common.clock import ManualClock
@@ -272,3 +273,103 @@ async def test_an_answer_in_the_thread_closes_the_incident(vk: FakeVk, tmp_path:
         assert second.status == "open", "only the citizen replied to is answered"
         events = await app.store.events_of(first.id)
         assert (events[-1].kind, events[-1].actor.kind) == ("answered", "official")
+
+
+COMMUNITY_TOKEN = "community-token-for-tests"
+
+
+def long_poll(vk: FakeVk, http: aiohttp.ClientSession, clock: ManualClock,
+              backfill: bool = True) -> Source:
+    vk.add_token(COMMUNITY_TOKEN, kind="community", group_id=GROUP)
+    spec = connectors.registry()["vk"]
+    settings = {"id": "admin-vk", "network": "vk", "mode": "longpoll", "group_id": GROUP,
+                "base_url": vk.base_url, "wait": "1s"}
+    if backfill:
+        settings["backfill_token_env"] = "VK_SERVICE_TOKEN"
+    model = spec.settings_model.model_validate(settings)
+    context = SourceContext(http, clock, COMMUNITY_TOKEN, {str(HEAD): "Глава округа"},
+                            {"VK_SERVICE_TOKEN": TOKEN} if backfill else {})
+    return spec.create(model, context)
+
+
+async def test_long_poll_brings_comments_and_answers_as_they_happen(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Ремонт дорог", date=NOW - timedelta(hours=2))
+    reader = long_poll(vk, http, clock)
+    start = await reader.fetch(None)  # the lookback from the wall, then the stream
+    assert [i.kind for i in start.items] == ["post"]
+    top = vk.add_comment(GROUP, post, "Яма на Ленина 5", from_id=CITIZEN, date=NOW)
+    answer = vk.add_comment(GROUP, post, "Засыплем", from_id=-GROUP,
+                            date=NOW + timedelta(minutes=3), reply_to_comment=top)
+    page = await reader.fetch(start.next_cursor)
+    assert [(i.external_id, i.is_official, i.parent_external_id) for i in page.items] == [
+        (f"wall-{GROUP}_{post}_r{top}", False, f"wall-{GROUP}_{post}"),
+        (f"wall-{GROUP}_{post}_r{answer}", True, f"wall-{GROUP}_{post}_r{top}")]
+    assert vk.count("wall.get", COMMUNITY_TOKEN) == 0, "a community token never reads walls"
+    quiet = await reader.fetch(page.next_cursor)
+    assert quiet.items == []
+
+
+async def test_after_a_gap_the_wall_is_read_again_and_nothing_is_lost(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Ремонт дорог", date=NOW - timedelta(hours=2))
+    reader = long_poll(vk, http, clock)
+    cursor = (await reader.fetch(None)).next_cursor
+    missed = [vk.add_comment(GROUP, post, f"Яма номер {n}", from_id=CITIZEN + n,
+                             date=NOW + timedelta(minutes=n)) for n in range(3)]
+    vk.expire_longpoll(GROUP, 1)  # the daemon was down: VK no longer has those events
+    clock.advance(timedelta(hours=1))
+    page = await reader.fetch(cursor)
+    assert {f"wall-{GROUP}_{post}_r{c}" for c in missed} <= {i.external_id for i in page.items}
+    later = vk.add_comment(GROUP, post, "Ещё яма", from_id=NEIGHBOUR, date=NOW + timedelta(hours=1))
+    again = await reader.fetch(page.next_cursor)
+    assert [i.external_id for i in again.items] == [f"wall-{GROUP}_{post}_r{later}"]
+
+
+async def test_an_expired_key_keeps_the_place_and_a_gap_without_backfill_is_said(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Новость", date=NOW - timedelta(hours=1))
+    reader = long_poll(vk, http, clock, backfill=False)
+    cursor = (await reader.fetch(None)).next_cursor
+    comment = vk.add_comment(GROUP, post, "Яма", from_id=CITIZEN, date=NOW)
+    vk.expire_longpoll(GROUP, 2)
+    renewed = await reader.fetch(cursor)
+    page = await reader.fetch(renewed.next_cursor)
+    assert [i.external_id for i in page.items] == [f"wall-{GROUP}_{post}_r{comment}"]
+    vk.expire_longpoll(GROUP, 3)
+    gap = await reader.fetch(page.next_cursor)
+    assert gap.items == [] and "могли быть пропущены" in gap.notices[0]
+
+
+@pytest.mark.parametrize("body", [b"<html>oops</html>", b"[]", b'{"updates": []}',
+                                  b'{"ts": "5", "updates": "x"}', b"x" * 5_000_001])
+async def test_a_malformed_long_poll_answer_is_transient_or_empty(
+    vk: FakeVk, http: aiohttp.ClientSession, body: bytes
+) -> None:
+    reader = long_poll(vk, http, ManualClock(NOW), backfill=False)
+    cursor = (await reader.fetch(None)).next_cursor
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_get("/lp", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        hostile = {**cursor, "server": f"http://127.0.0.1:{port}/lp"}
+        try:
+            page = await reader.fetch(hostile)
+        except TransientSourceError:
+            return
+        assert page.items == [] and page.next_cursor["ts"] == "5"
+    finally:
+        await runner.cleanup()

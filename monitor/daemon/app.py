@@ -121,8 +121,11 @@ class App:
                 log.warning("source %s skipped: no token in $%s", settings.id,
                             settings.token_env or "(token_env not set)")
                 continue
+            secrets = {name: self._env[name] for key, name in settings
+                       if key.endswith("_token_env") and key != "token_env"
+                       and isinstance(name, str) and self._env.get(name)}
             context = SourceContext(self.http, self.clock, token,
-                                    self.config.official_of(settings.network))
+                                    self.config.official_of(settings.network), secrets)
             source = spec.create(settings, context)
             self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
                                                      self.clock)
