@@ -373,3 +373,83 @@ async def test_a_malformed_long_poll_answer_is_transient_or_empty(
         assert page.items == [] and page.next_cursor["ts"] == "5"
     finally:
         await runner.cleanup()
+
+
+DOWNTIME_CONFIG = """
+[storage]
+path = "m.db"
+
+[telegram]
+base_url = "{bot}"
+timeout = "2s"
+
+[[telegram.chats]]
+id = -100
+name = "Дежурные"
+
+[[sources]]
+id = "admin-lp"
+network = "vk"
+mode = "longpoll"
+group_id = {group}
+token_env = "VK_GROUP_TOKEN"
+backfill_token_env = "VK_SERVICE_TOKEN"
+base_url = "{url}"
+wait = "1s"
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+
+
+async def test_after_downtime_every_comment_is_stored_once_and_alerted_once(
+    vk: FakeVk, tmp_path: Path
+) -> None:
+    from tests.fakes.bot_api import FakeBotApi
+
+    vk.add_token(COMMUNITY_TOKEN, kind="community", group_id=GROUP)
+    env = {"VK_GROUP_TOKEN": COMMUNITY_TOKEN, "VK_SERVICE_TOKEN": TOKEN}
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Ремонт дорог", date=NOW - timedelta(hours=1))
+    async with FakeBotApi() as bot:
+        env["MONITOR_BOT_TOKEN"] = bot.token
+        path = tmp_path / "config.toml"
+        path.write_text(DOWNTIME_CONFIG.format(bot=bot.base_url, group=GROUP, url=vk.base_url),
+                        encoding="utf-8")
+        config = load_config(path, env=env).config
+
+        async def cycle(app: App) -> None:
+            await app.poll_all()
+            await app.deadline_tick()
+            await app.flush_outbox()
+
+        async with App(config, clock=clock, env=env) as app:
+            await cycle(app)
+            vk.add_comment(GROUP, post, "Яма у дома 1", from_id=CITIZEN, date=NOW)
+            await cycle(app)
+        # Down: comments pile up and VK forgets the events after our ts.
+        for n in range(2, 6):
+            vk.add_comment(GROUP, post, f"Яма у дома {n}", from_id=CITIZEN + n,
+                           date=NOW + timedelta(minutes=n))
+        vk.expire_longpoll(GROUP, 1)
+        clock.advance(timedelta(hours=2))
+        async with App(config, clock=clock, env=env) as app:
+            for _ in range(3):
+                await cycle(app)
+            vk.add_comment(GROUP, post, "Яма у дома 6", from_id=CITIZEN + 6,
+                           date=clock.now())
+            for _ in range(2):
+                await cycle(app)
+            incidents = await app.store.list_incidents()
+            assert sorted(i.text for i in incidents) == [f"Яма у дома {n}" for n in range(1, 7)]
+            for incident in incidents:
+                external = incident.url.split("?reply=")[1]
+                versions = await app.store.item_versions(
+                    "admin-lp", f"wall-{GROUP}_{post}_r{external}")
+                assert len(versions) == 1
+        announced = [m["text"].split("\n")[1].split(":")[0] for m in bot.sent]
+        assert sorted(announced) == sorted(f"Инцидент №{i.id}" for i in incidents)
