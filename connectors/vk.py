@@ -38,6 +38,8 @@ THREAD_INLINE = 10
 MAX_TRACKED = 300
 """Recent posts whose comment counts the cursor remembers."""
 MAX_TEXT = 20_000
+QUIET_POLLS = 2
+"""Empty polls in a row after which a wall is read less often (see VkWallSource)."""
 
 
 class VkSettings(SourceSettings):
@@ -172,10 +174,27 @@ def comment_external_id(owner: int, post: int, comment: int) -> str:
 
 @dataclass
 class VkWallSource(_Common):
-    """One community's wall and its comment threads."""
+    """One community's wall and its comment threads.
+
+    A quiet wall is read less often: after QUIET_POLLS empty polls in a row every other
+    scheduled poll is skipped, after twice as many two of three — so a token's calls go to the
+    communities where residents are writing, and a quiet one is still read every third interval.
+    """
+
+    quiet: int = field(default=0, init=False)
+    skipped: int = field(default=0, init=False)
 
     async def fetch(self, cursor: Cursor | None) -> Page:
         """New posts and the comments of posts whose comment count changed."""
+        if cursor is not None and self.skipped < min(self.quiet // QUIET_POLLS, 2):
+            self.skipped += 1
+            return Page([], dict(cursor))
+        self.skipped = 0
+        page = await self._read(cursor)
+        self.quiet = 0 if page.items else self.quiet + 1
+        return page
+
+    async def _read(self, cursor: Cursor | None) -> Page:
         last_post = _int((cursor or {}).get("last_post")) or 0
         known = _tracked(cursor)
         now = self.context.clock.now()

@@ -453,3 +453,26 @@ async def test_after_downtime_every_comment_is_stored_once_and_alerted_once(
                 assert len(versions) == 1
         announced = [m["text"].split("\n")[1].split(":")[0] for m in bot.sent]
         assert sorted(announced) == sorted(f"Инцидент №{i.id}" for i in incidents)
+
+
+async def test_a_quiet_wall_is_read_less_often(vk: FakeVk, http: aiohttp.ClientSession):
+    clock = ManualClock(NOW)
+    vk.add_post(GROUP, "Новость", date=NOW - timedelta(minutes=5))
+    reader = source(vk, http, clock)
+    cursor = (await reader.fetch(None)).next_cursor
+    calls = []
+    for _ in range(12):
+        before = vk.count("wall.get")
+        cursor = (await reader.fetch(cursor)).next_cursor
+        calls.append(vk.count("wall.get") - before)
+    assert calls == [1, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1]
+    post = vk.add_post(GROUP, "Яма на дороге", date=NOW, from_id=CITIZEN)
+    for _ in range(3):  # found within three intervals, then read at every interval again
+        page = await reader.fetch(cursor)
+        cursor = page.next_cursor
+        if page.items:
+            break
+    assert [i.external_id for i in page.items] == [f"wall-{GROUP}_{post}"]
+    before = vk.count("wall.get")
+    await reader.fetch(cursor)
+    assert vk.count("wall.get") == before + 1
