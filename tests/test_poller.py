@@ -89,7 +89,8 @@ async def test_one_broken_source_does_not_stop_the_others(world, caplog) -> None
     tme, app, clock = world
     await app.poll_all()
     assert len(await app.store.list_incidents()) == 1
-    assert "source gone is failing (permanent)" in caplog.text
+    assert "source gone stopped (permanent error)" in caplog.text
+    assert app.pollers["gone"].paused
 
 
 async def test_content_it_does_not_understand_is_reported_once(world, caplog) -> None:  # type: ignore[no-untyped-def]

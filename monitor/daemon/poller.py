@@ -71,14 +71,20 @@ class SourcePoller:
             log.error("source %s: access refused, polling paused until restart: %s",
                       self.settings.id, exc)
             return
+        if isinstance(exc, PermanentSourceError):
+            # Retrying cannot help (a private, deleted or blocked community, a channel that is
+            # gone): stop the source and say so once; the rest keep working.
+            self.paused = True
+            log.error("source %s stopped (permanent error): %s; fix the config and restart",
+                      self.settings.id, exc)
+            return
         delay = min(self.settings.interval * (2 ** min(self.failures - 1, 10)), MAX_BACKOFF)
         if isinstance(exc, TransientSourceError) and exc.retry_after:
             delay = max(delay, timedelta(seconds=exc.retry_after))
         self.retry_at = now + delay
         if self.failures == 1:
-            kind = "permanent" if isinstance(exc, PermanentSourceError) else "transient"
-            log.error("source %s is failing (%s): %s; retrying with backoff",
-                      self.settings.id, kind, exc or "see traceback above")
+            log.error("source %s is failing (transient): %s; retrying with backoff",
+                      self.settings.id, exc or "see traceback above")
         else:
             log.debug("source %s still failing (%s times): %s", self.settings.id,
                       self.failures, exc)
