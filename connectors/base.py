@@ -112,7 +112,8 @@ class SourceContext:
     official: Mapping[str, str] = field(default_factory=dict)
     """Official accounts of the source's network (`[[official_accounts]]`): id → name."""
     secrets: Mapping[str, str] = field(default_factory=dict)
-    """Further tokens the source names (`…_token_env` keys besides `token_env`), by variable."""
+    """Further secrets the source names (`…_env` keys besides `token_env`: a backfill token,
+    an application key), by the variable's name, as the environment has them."""
 
 
 @dataclass(frozen=True, slots=True)

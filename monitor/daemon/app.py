@@ -122,7 +122,7 @@ class App:
                             settings.token_env or "(token_env not set)")
                 continue
             secrets = {name: self._env[name] for key, name in settings
-                       if key.endswith("_token_env") and key != "token_env"
+                       if key.endswith("_env") and key != "token_env"
                        and isinstance(name, str) and self._env.get(name)}
             context = SourceContext(self.http, self.clock, token,
                                     self.config.official_of(settings.network), secrets)
