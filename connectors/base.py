@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -112,6 +112,8 @@ class SourceContext:
     official: Mapping[str, str] = field(default_factory=dict)
     """Official accounts of the source's network (`[[official_accounts]]`): id → name."""
     secrets: Mapping[str, str] = field(default_factory=dict)
+    inbox: Callable[[list[int], int, int], Awaitable[list[tuple[int, str]]]] | None = None
+    """Updates the daemon's bot kept for these chats after a position (`telegram_bot`)."""
     """Further secrets the source names (`…_env` keys besides `token_env`: a backfill token,
     an application key), by the variable's name, as the environment has them."""
 

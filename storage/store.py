@@ -86,6 +86,19 @@ class Store(Protocol):
         """Record a handled Telegram update that changed nothing."""
         ...
 
+    async def keep_bot_update(
+        self, update_id: int, chat_id: int, payload: str, now: datetime
+    ) -> None:
+        """Keep an update from a source chat (JSON) for its source, marking it handled, in one
+        transaction: what the bot received is never lost nor kept twice."""
+        ...
+
+    async def kept_bot_updates(
+        self, chat_ids: list[int], after: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """Kept updates of these chats after an inbox position, oldest first."""
+        ...
+
     async def repeats_of(self, incident_id: int) -> list[Repeat]:
         """The items that joined an incident as repeats, in the order they joined."""
         ...

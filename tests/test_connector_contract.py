@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 import connectors
 from common.clock import ManualClock
 from connectors.base import Page, Source, SourceContext, TransientSourceError
+from storage.sqlite.store import SqliteStore
 from tests.fakes.tme import FakeTme
 from tests.fakes.vk import FakeVk
 
@@ -108,10 +110,64 @@ async def vk_world(http: aiohttp.ClientSession, clock: ManualClock) -> AsyncIter
         yield VkWorld(vk, spec.create(settings, context), clock)
 
 
+class TelegramBotWorld:
+    """A store's inbox, as the daemon's bot fills it, and a telegram_bot source reading it."""
+
+    def __init__(self, store: SqliteStore, clock: ManualClock) -> None:
+        self.store = store
+        self.clock = clock
+        self.next_update = 1
+        self.failures: list[int] = []
+        settings = connectors.registry()["telegram_bot"].settings_model.model_validate(
+            {"id": "contract", "network": "telegram_bot", "chat_id": BOT_CHAT})
+        self.source = connectors.registry()["telegram_bot"].create(
+            settings, SourceContext(None, clock, inbox=self._inbox))  # type: ignore[arg-type]
+        self.pending: list[tuple[int, str]] = []
+
+    async def _inbox(self, chats: list[int], after: int, limit: int) -> list[tuple[int, str]]:
+        if self.failures:
+            raise OSError(f"the store answered {self.failures.pop()}")
+        for update_id, payload in self.pending:
+            await self.store.keep_bot_update(update_id, BOT_CHAT, payload, self.clock.now())
+        self.pending.clear()
+        return await self.store.kept_bot_updates(chats, after, limit)
+
+    def publish(self, count: int) -> None:
+        """Residents write `count` messages in the group a minute apart, the last one now."""
+        for offset in range(count - 1, -1, -1):
+            when = self.clock.now() - timedelta(minutes=offset)
+            message = {"message_id": self.next_update, "date": int(when.timestamp()),
+                       "chat": {"id": BOT_CHAT, "type": "supergroup", "title": "Мартюш"},
+                       "from": {"id": 500 + offset, "is_bot": False, "first_name": "Житель"},
+                       "text": f"Контрактное сообщение {self.next_update}"}
+            payload = json.dumps({"update_id": self.next_update, "message": message})
+            self.pending.append((self.next_update, payload))
+            self.next_update += 1
+
+    def fail_next(self, status: int) -> None:
+        """The next read of the inbox fails."""
+        self.failures.append(status)
+
+
+BOT_CHAT = -1001906889117
+
+
+@asynccontextmanager
+async def telegram_bot_world(
+    http: aiohttp.ClientSession, clock: ManualClock
+) -> AsyncIterator[World]:
+    store = await SqliteStore.scratch()
+    try:
+        yield TelegramBotWorld(store, clock)
+    finally:
+        await store.close()
+
+
 # Every registered network needs an entry here: a new connector adds its fake world.
 WORLDS: dict[str, WorldFactory] = {
     "telegram_web": telegram_web_world,
     "vk": vk_world,
+    "telegram_bot": telegram_bot_world,
 }
 
 

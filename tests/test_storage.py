@@ -243,6 +243,7 @@ APPLIED = {
     "0003_repeats": "f41e7d52336890ab",
     "0004_fingerprint_open_incidents": "8f4038ead8b7c019",
     "0005_staff_actions": "06373e690ef431a4",
+    "0006_bot_inbox": "6c51046fb11a34a0",
 }
 
 

@@ -209,10 +209,18 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
                                 "id", file, lines)
     yield from _repeated_values([m.id for m in config.telegram.staff], ("telegram", "staff"),
                                 "id", file, lines)
+    staff_chats = {chat.id for chat in config.telegram.chats}
+    for index, source in enumerate(config.sources):
+        for key in ("chat_id", "discussion_chat_id"):
+            if getattr(source, key, None) in staff_chats:
+                where = ("sources", index, key)
+                yield Problem(file, lines.line_of(where), key_path(where),
+                              "чат дежурных из [[telegram.chats]] не может быть источником: "
+                              "обращения жителей и команды сотрудников не смешиваются")
     known = connectors.registry()
     for index, account in enumerate(config.official_accounts):
         if account.network not in known:
-            where: tuple[str | int, ...] = ("official_accounts", index, "network")
+            where = ("official_accounts", index, "network")
             msg = f"неизвестная сеть {account.network!r}; доступны: {', '.join(sorted(known))}"
             yield Problem(file, lines.line_of(where), key_path(where), msg)
     yield from _repeated_values([s.name for s in config.places.settlements],

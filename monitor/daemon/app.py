@@ -19,9 +19,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 import connectors
 from common.clock import Clock, SystemClock
 from connectors.base import SourceContext
+from connectors.telegram_bot import TelegramBotSettings
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
@@ -82,7 +84,8 @@ class App:
             return
         if not tg.chats:
             log.warning("no [[telegram.chats]] configured: alerts will be written to the log only")
-            return
+            if not self._bot_chats():
+                return
         try:
             self.sender = await self._stack.enter_async_context(AlertSender(tg, token))
         except TelegramAuthError as exc:
@@ -96,6 +99,9 @@ class App:
             return
         self.updates = BotUpdates(self.sender.bot, self.store, tg.long_poll.total_seconds(),
                                   tg.timeout.total_seconds())
+        chats = self._bot_chats()
+        if chats:  # asked first: a source chat's messages are citizens', never staff commands
+            self.updates.add(BotIntake(self.store, self.clock, chats))
         self.updates.add(StaffDesk(self.config, self.store, self.sender, self.clock))
         outcome = await self.sender.set_commands(COMMANDS)
         if outcome.status != "sent":
@@ -104,6 +110,11 @@ class App:
         if not tg.staff:
             log.warning("no [[telegram.staff]] configured: nobody can act on incidents "
                         "from Telegram")
+
+    def _bot_chats(self) -> set[int]:
+        """Chats and channels that `telegram_bot` sources read."""
+        return {chat for s in self.config.sources if s.enabled
+                and isinstance(s, TelegramBotSettings) for chat in s.chats()}
 
     async def process_updates(self) -> int:
         """Handle the bot's pending updates once, without waiting (tests, demo)."""
@@ -125,7 +136,8 @@ class App:
                        if key.endswith("_env") and key != "token_env"
                        and isinstance(name, str) and self._env.get(name)}
             context = SourceContext(self.http, self.clock, token,
-                                    self.config.official_of(settings.network), secrets)
+                                    self.config.official_of(settings.network), secrets,
+                                    self.store.kept_bot_updates)
             source = spec.create(settings, context)
             self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
                                                      self.clock)

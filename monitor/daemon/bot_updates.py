@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from storage import StorageError, Store
 
@@ -35,11 +37,11 @@ class UpdateHandler(Protocol):
     update_types: Sequence[str]
     """The Bot API update types it needs (`allowed_updates`)."""
 
-    def wants(self, update: Update) -> bool:
-        """Whether this update is for it."""
+    def wants(self, update: Update | None, raw: Mapping[str, Any]) -> bool:
+        """Whether this update is for it (`update` is None when PTB could not read `raw`)."""
         ...
 
-    async def handle(self, update: Update) -> bool:
+    async def handle(self, update: Update | None, raw: Mapping[str, Any]) -> bool:
         """Act on the update; True when the update id was stored with the change itself."""
         ...
 
@@ -54,6 +56,7 @@ class BotUpdates:
     read_timeout: float = 10.0
     handlers: list[UpdateHandler] = field(default_factory=list)
     failures: int = 0
+    unreadable: set[str] = field(default_factory=set)
 
     def add(self, handler: UpdateHandler) -> None:
         """Register a handler; earlier ones are asked first."""
@@ -68,30 +71,47 @@ class BotUpdates:
         """Fetch one batch (waiting up to `timeout` s for it) and handle it; return how many
         updates were handled. Raises TelegramError and StorageError to the caller."""
         last = await self.store.last_bot_update()
-        updates = await self.bot.get_updates(
-            offset=None if last is None else last + 1, timeout=int(timeout),
-            allowed_updates=self.allowed_updates, read_timeout=timeout + self.read_timeout)
+        kwargs: dict[str, Any] = {"timeout": int(timeout), "allowed_updates": self.allowed_updates}
+        if last is not None:
+            kwargs["offset"] = last + 1
+        with warnings.catch_warnings():  # the raw call: one unreadable update spoils no batch
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs,
+                                                read_timeout=timeout + self.read_timeout)
         handled = 0
-        for update in updates:
-            if last is not None and update.update_id <= last:
+        for body in raw if isinstance(raw, list) else []:
+            number = body.get("update_id") if isinstance(body, dict) else None
+            if not isinstance(number, int) or (last is not None and number <= last):
                 continue  # handled before a restart, not yet confirmed to Telegram
-            await self._dispatch(update)
+            await self._dispatch(number, body)
             handled += 1
         return handled
 
-    async def _dispatch(self, update: Update) -> None:
-        handler = next((h for h in self.handlers if h.wants(update)), None)
+    def _parsed(self, body: Mapping[str, Any]) -> Update | None:
+        try:
+            return Update.de_json(dict(body), self.bot)
+        except Exception as exc:  # a shape PTB cannot read: the raw update still goes on
+            kind = type(exc).__name__
+            if kind not in self.unreadable:
+                self.unreadable.add(kind)
+                log.warning("a bot update PTB cannot read (%s: %s); handled from its raw form",
+                            kind, str(exc)[:200])
+            return None
+
+    async def _dispatch(self, number: int, body: Mapping[str, Any]) -> None:
+        update = self._parsed(body)
+        handler = next((h for h in self.handlers if h.wants(update, body)), None)
         recorded = False
         try:
             if handler is not None:
-                recorded = await handler.handle(update)
+                recorded = await handler.handle(update, body)
         except (StorageError, asyncio.CancelledError):
             raise  # not handled: it comes again
         except Exception:
             # A handler's bug must not make an update come back for ever.
-            log.exception("bot update %s could not be handled; it is skipped", update.update_id)
+            log.exception("bot update %s could not be handled; it is skipped", number)
         if not recorded:
-            await self.store.save_bot_update(update.update_id)
+            await self.store.save_bot_update(number)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read updates until `stop` is set; failures pause with backoff, a refused token or a

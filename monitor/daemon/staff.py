@@ -8,8 +8,9 @@ through `Store.act`, the same path as the command line and official answers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from telegram import CallbackQuery, Message, Update
 
@@ -54,15 +55,18 @@ class StaffDesk:
         self._zone = config.calendar.zone
         self._chats = {chat.id for chat in config.telegram.chats}
 
-    def wants(self, update: Update) -> bool:
+    def wants(self, update: Update | None, raw: Mapping[str, Any]) -> bool:
         """Button presses and commands (messages that start with «/»)."""
+        if update is None:
+            return False
         if update.callback_query is not None:
             return True
         message = update.message
         return message is not None and (message.text or "").startswith("/")
 
-    async def handle(self, update: Update) -> bool:
+    async def handle(self, update: Update | None, raw: Mapping[str, Any]) -> bool:
         """Act on one press or command; True when the update id was stored with the change."""
+        assert update is not None
         actor = self._actor(update)
         if update.callback_query is not None:
             if actor is None:

@@ -129,3 +129,26 @@ async def last_bot_update(db: Database) -> int | None:
     """The id of the last Telegram update the bot handled, or None."""
     row = await db.fetchone("SELECT value FROM bot_state WHERE key = ?", (BOT_UPDATE_KEY,))
     return None if row is None else int(row["value"])
+
+
+async def keep_bot_update(
+    db: Database, update_id: int, chat_id: int, payload: str, now: datetime
+) -> None:
+    """Keep a chat's update for its source to read, and mark it handled, in one transaction."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO bot_inbox (update_id, chat_id, received_at, payload)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
+            (update_id, chat_id, to_db(now), payload))
+        await save_bot_update(tx, update_id)
+
+
+async def kept_bot_updates(
+    db: Database, chat_ids: list[int], after: int, limit: int
+) -> list[tuple[int, str]]:
+    """Kept updates of these chats after an inbox position, oldest first: (position, JSON)."""
+    marks = ", ".join("?" * len(chat_ids))
+    rows = await db.fetchall(
+        f"SELECT id, payload FROM bot_inbox WHERE chat_id IN ({marks}) AND id > ?"
+        " ORDER BY id LIMIT ?", (*chat_ids, after, limit))
+    return [(int(r["id"]), str(r["payload"])) for r in rows]

@@ -147,6 +147,15 @@ MIGRATIONS: list[Migration] = [
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL)""",
     ]),
+    ("0006_bot_inbox", [
+        """CREATE TABLE bot_inbox (
+            id INTEGER PRIMARY KEY,
+            update_id INTEGER NOT NULL UNIQUE,
+            chat_id INTEGER NOT NULL,
+            received_at TEXT NOT NULL,
+            payload TEXT NOT NULL)""",
+        "CREATE INDEX bot_inbox_chat ON bot_inbox (chat_id, id)",
+    ]),
 ]
 
 

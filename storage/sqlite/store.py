@@ -95,6 +95,18 @@ class SqliteStore:
         async with self.database.transaction() as tx:
             await actions.save_bot_update(tx, update_id)
 
+    async def keep_bot_update(
+        self, update_id: int, chat_id: int, payload: str, now: datetime
+    ) -> None:
+        """Keep a source chat's update and mark it handled, atomically."""
+        await actions.keep_bot_update(self.database, update_id, chat_id, payload, now)
+
+    async def kept_bot_updates(
+        self, chat_ids: list[int], after: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """Kept updates of these chats after an inbox position, oldest first."""
+        return await actions.kept_bot_updates(self.database, chat_ids, after, limit)
+
     async def repeats_of(self, incident_id: int) -> list[Repeat]:
         """The items that joined an incident as repeats, in the order they joined."""
         return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
