@@ -106,14 +106,14 @@ async def test_replies_in_threads_answer_incidents(tmp_path: Path) -> None:
             own_top = vk.add_comment(OWN, own_post, "Яма во дворе на Мира 3", from_id=CITIZEN,
                                      date=START + timedelta(minutes=1))
             await wait_for(lambda: vk.count("wall.getComments") >= 1, 20)
-            opened = await _until(path, lambda found: len(found) == 3)
+            opened = await until(path, lambda found: len(found) == 3)
             wall_answer = START + timedelta(minutes=40)
             vk.add_comment(WALL, wall_post, "Засыплем в пятницу", from_id=-WALL,
                            date=wall_answer, reply_to_comment=wall_top)
             own_answer = START + timedelta(minutes=45)
             vk.add_comment(OWN, own_post, "Бригада выехала", from_id=-OWN, date=own_answer,
                            reply_to_comment=own_top)
-            done = await _until(path, lambda found: sum(i["status"] == "answered"
+            done = await until(path, lambda found: sum(i["status"] == "answered"
                                                         for i in found) == 2)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -127,7 +127,7 @@ async def test_replies_in_threads_answer_incidents(tmp_path: Path) -> None:
     assert vk.max_calls_per_second("svc") <= 3
 
 
-async def _until(path: Path, condition) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+async def until(path: Path, condition) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     for _ in range(150):
         found = await incidents(path)
         if condition(found):
