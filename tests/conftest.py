@@ -33,3 +33,22 @@ def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+PITS_TOPIC = """
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+"""One topic that any complaint with «яма» opens: enough rules for tests of everything else."""
+
+FAST_DAEMON = """
+[daemon]
+deadline_tick = "1s"
+outbox_interval = "1s"
+first_poll_spread = "0s"
+"""
+"""Daemon jobs every second, for tests of the whole process."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT
+from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.test_daemon import wait_for
@@ -26,12 +26,7 @@ DUTY_CHAT, IVANOVA = -1001234567890, 111
 CONFIG = """
 [storage]
 path = "m.db"
-
-[daemon]
-deadline_tick = "1s"
-outbox_interval = "1s"
-first_poll_spread = "0s"
-
+""" + FAST_DAEMON + """
 [telegram]
 base_url = "{bot}"
 timeout = "2s"
@@ -53,13 +48,7 @@ base_url = "{tme}"
 interval = "1s"
 jitter = "0s"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 def kinds(api: FakeBotApi, number: int) -> list[str]:
@@ -113,12 +102,7 @@ async def test_a_staff_answer_stops_every_later_alert(tmp_path: Path) -> None:
 BOT_SOURCE_CONFIG = """
 [storage]
 path = "m.db"
-
-[daemon]
-deadline_tick = "1s"
-outbox_interval = "1s"
-first_poll_spread = "0s"
-
+""" + FAST_DAEMON + """
 [telegram]
 base_url = "{bot}"
 timeout = "2s"
@@ -140,13 +124,7 @@ network = "telegram_bot"
 id = {head}
 name = "Глава округа"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 async def test_a_citizen_in_a_group_is_answered_in_the_thread(tmp_path: Path) -> None:

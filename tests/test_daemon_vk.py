@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
 from tests.fakes.vk import FakeVk
 from tests.test_daemon import wait_for
 
@@ -24,12 +24,7 @@ CITIZEN = 5551234
 CONFIG = """
 [storage]
 path = "m.db"
-
-[daemon]
-deadline_tick = "1s"
-outbox_interval = "1s"
-first_poll_spread = "0s"
-
+""" + FAST_DAEMON + """
 [[sources]]
 id = "district-wall"
 network = "vk"
@@ -61,13 +56,7 @@ base_url = "{url}"
 interval = "1s"
 jitter = "0s"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 async def incidents(path: Path) -> list[dict[str, object]]:

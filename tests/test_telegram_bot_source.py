@@ -15,6 +15,7 @@ from common.clock import ManualClock
 from monitor.config import AppConfig, load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
+from tests.conftest import PITS_TOPIC
 from tests.fakes.bot_api import FakeBotApi
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -49,13 +50,7 @@ network = "telegram_bot"
 id = {HEAD}
 name = "Глава округа"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 def config_for(tmp_path: Path, api: FakeBotApi) -> AppConfig:

@@ -24,6 +24,7 @@ from connectors.base import (
 from monitor.config import load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
+from tests.conftest import PITS_TOPIC
 from tests.fakes.vk import FakeVk
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -238,13 +239,7 @@ network = "vk"
 id = {head}
 name = "Глава округа"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 async def test_an_answer_in_the_thread_closes_the_incident(vk: FakeVk, tmp_path: Path):
@@ -397,13 +392,7 @@ backfill_token_env = "VK_SERVICE_TOKEN"
 base_url = "{url}"
 wait = "1s"
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + PITS_TOPIC
 
 
 async def test_after_downtime_every_comment_is_stored_once_and_alerted_once(
