@@ -40,6 +40,7 @@ from tests.fakes.bot_updates import (
     user,
     user_chat,
 )
+from tests.fakes.local import serve_locally
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
@@ -372,11 +373,7 @@ class FakeBotApi:
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve_locally(app, shutdown_timeout=2.0)
         self.base_url = f"http://127.0.0.1:{port}/bot"
         return self
 

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
+from tests.fakes.local import serve_locally
 from tests.fakes.vk_longpoll import LongPollHub
 from tests.fakes.vk_state import (
     CommentView,
@@ -283,11 +284,7 @@ class FakeVk(VkState):
         app = web.Application()
         app.router.add_route("*", "/method/{name}", self._api)
         app.router.add_get("/lp", self._lp)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve_locally(app)
         self.base_url = f"http://127.0.0.1:{port}"
         return self
 
