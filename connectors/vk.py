@@ -147,6 +147,29 @@ class _Common:
             return name
         return f"club{-author}" if author < 0 else f"id{author}"
 
+    def comment_item(
+        self, owner: int, post: int, raw: Mapping[str, Any], top_id: int | None,
+        notices: list[str],
+    ) -> Item | None:
+        """A comment, or a reply in the thread of comment `top_id`, as an item; None for a
+        deleted or unreadable one. It answers the comment it replies to, else the post."""
+        comment, author = _int(raw.get("id")), _int(raw.get("from_id"))
+        published = _moment(raw.get("date"))
+        if raw.get("deleted"):
+            return None
+        if comment is None or author is None or published is None:
+            notices.append(f"VK: комментарий без id/from_id/date: {str(raw)[:80]}")
+            return None
+        parent_id = _int(raw.get("reply_to_comment")) or top_id
+        parent = (comment_external_id(owner, post, parent_id) if parent_id
+                  else post_external_id(owner, post))
+        url = f"https://vk.com/wall{owner}_{post}?reply={comment}"
+        url += f"&thread={top_id}" if top_id else ""
+        return Item(self.id, comment_external_id(owner, post, comment), url, _text(raw),
+                    published, author=self.author(author), kind="reply" if top_id else "comment",
+                    parent_external_id=parent, is_official=self.official(author),
+                    author_id=str(author))
+
     def post_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         """A post as an item; None (with a notice) when it cannot be read."""
         owner, post, author = _int(raw.get("owner_id")), _int(raw.get("id")), \
@@ -298,24 +321,8 @@ class VkWallSource(_Common):
         self, owner: int, post: int, raw: Mapping[str, Any], top: Mapping[str, Any] | None,
         notices: list[str],
     ) -> Item | None:
-        """A comment or a thread reply as an item; None for a deleted or unreadable one."""
-        comment, author = _int(raw.get("id")), _int(raw.get("from_id"))
-        published = _moment(raw.get("date"))
-        if raw.get("deleted"):
-            return None
-        if comment is None or author is None or published is None:
-            notices.append(f"VK: комментарий без id/from_id/date: {str(raw)[:80]}")
-            return None
         top_id = _int(top.get("id")) if top is not None else None
-        parent_id = _int(raw.get("reply_to_comment")) or top_id
-        parent = (comment_external_id(owner, post, parent_id) if parent_id
-                  else post_external_id(owner, post))
-        url = f"https://vk.com/wall{owner}_{post}?reply={comment}"
-        url += f"&thread={top_id}" if top_id else ""
-        return Item(self.id, comment_external_id(owner, post, comment), url, _text(raw),
-                    published, author=self.author(author), kind="reply" if top else "comment",
-                    parent_external_id=parent, is_official=self.official(author),
-                    author_id=str(author))
+        return self.comment_item(owner, post, raw, top_id, notices)
 
 
 def _comment_count(raw: Mapping[str, Any]) -> int:

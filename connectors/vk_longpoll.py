@@ -25,7 +25,6 @@ from connectors.vk import (
     _int,
     _moment,
     _text,
-    comment_external_id,
 )
 
 MAX_BODY = 5_000_000
@@ -128,23 +127,12 @@ class VkLongPollSource(_Common):
     def _reply_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         owner = _int(raw.get("post_owner_id", raw.get("owner_id"))) or -(self.settings.group_id
                                                                         or 0)
-        post, comment, author = (_int(raw.get("post_id")), _int(raw.get("id")),
-                                 _int(raw.get("from_id")))
-        published = _moment(raw.get("date"))
-        if post is None or comment is None or author is None or published is None:
-            notices.append(f"VK long poll: комментарий без полей: {str(raw)[:80]}")
+        post = _int(raw.get("post_id"))
+        if post is None:
+            notices.append(f"VK long poll: комментарий без post_id: {str(raw)[:80]}")
             return None
         stack = [p for p in _list(raw.get("parents_stack")) if _int(p) is not None]
-        top = _int(stack[0]) if stack else None
-        parent_id = _int(raw.get("reply_to_comment")) or top
-        parent = (comment_external_id(owner, post, parent_id) if parent_id
-                  else f"wall{owner}_{post}")
-        url = f"https://vk.com/wall{owner}_{post}?reply={comment}"
-        url += f"&thread={top}" if top else ""
-        return Item(self.id, comment_external_id(owner, post, comment), url, _text(raw),
-                    published, author=self.author(author), kind="reply" if top else "comment",
-                    parent_external_id=parent, is_official=self.official(author),
-                    author_id=str(author))
+        return self.comment_item(owner, post, raw, _int(stack[0]) if stack else None, notices)
 
     def _board_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         group = self.settings.group_id
