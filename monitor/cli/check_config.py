@@ -1,10 +1,18 @@
-"""The one-screen summary `monitor check-config` prints for a valid config."""
+"""The one-screen summary `monitor check-config` prints for a valid config.
+
+VK sources add a «Квоты ВКонтакте:» block, one line per token (connectors/vk_quota.py). A
+token over a daily cap is said there («превышение», with the interval that would fit), not
+made an error or a warning: the config is still valid and check-config still succeeds, since
+the daemon stays safe (its per-token limiter keeps the rate, and after VK's error 29 the
+method rests for an hour); only freshness suffers.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from common.durations import format_duration
+from connectors.vk_quota import quota_lines
 from monitor.config import LoadedConfig
 from monitor.config.settings import WEEKDAYS, SlaPolicy
 
@@ -41,6 +49,10 @@ def config_summary(loaded: LoadedConfig) -> str:
         target = s.target()
         lines.append(f"  {s.id}: {s.network} {target}, каждые {format_duration(s.interval)}, "
                      f"догонять до {format_duration(s.lookback)}{state}")
+    quotas = quota_lines(cfg.sources)
+    if quotas:
+        lines.append("Квоты ВКонтакте:")
+        lines.extend(f"  {line}" for line in quotas)
     active = [t for t in cfg.topics if t.enabled]
     groups = Counter(t.group for t in active)
     off = len(cfg.topics) - len(active)

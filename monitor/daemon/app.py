@@ -20,6 +20,7 @@ import connectors
 from common.clock import Clock, SystemClock
 from connectors.base import SourceContext
 from connectors.telegram_bot import TelegramBotSettings
+from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
@@ -75,6 +76,8 @@ class App:
         await self._open_sender()
         await self._open_updates()
         self._build_pollers()
+        for line in quota_lines([poller.settings for poller in self.pollers.values()]):
+            log.info("VK quotas: %s", line)
 
     async def _open_sender(self) -> None:
         tg = self.config.telegram
