@@ -1,7 +1,7 @@
 """Connectors: the Source protocol and every built-in network, registered on import."""
 
 # Built-in connectors register exactly as a new one would: by being imported.
-from connectors import telegram_bot, telegram_web, vk  # noqa: F401
+from connectors import ok, telegram_bot, telegram_web, vk  # noqa: F401
 from connectors.base import (
     ConnectorSpec,
     Cursor,

@@ -15,6 +15,7 @@ import connectors
 from common.clock import ManualClock
 from connectors.base import Page, Source, SourceContext, TransientSourceError
 from storage.sqlite.store import SqliteStore
+from tests.fakes.ok import FakeOk
 from tests.fakes.tme import FakeTme
 from tests.fakes.vk import FakeVk
 
@@ -163,8 +164,48 @@ async def telegram_bot_world(
         await store.close()
 
 
+class OkWorld:
+    """A fake OK with one group whose feed an `ok` source reads."""
+
+    def __init__(self, ok: FakeOk, source: Source, clock: ManualClock) -> None:
+        self.ok = ok
+        self.source = source
+        self.clock = clock
+
+    def publish(self, count: int) -> None:
+        """Residents publish `count` topics in the group a minute apart, the last one now."""
+        for offset in range(count - 1, -1, -1):
+            when = self.clock.now() - timedelta(minutes=offset)
+            self.ok.add_topic(OK_GROUP, f"Контрактная тема {when:%H:%M}", date=when,
+                              user=str(5550000 + offset))
+
+    def fail_next(self, status: int) -> None:
+        """The next mediatopic.getTopics answers with `status`."""
+        self.ok.fail_next("mediatopic.getTopics", http_status=status)
+
+
+OK_GROUP = "4242"
+
+
+@asynccontextmanager
+async def ok_world(http: aiohttp.ClientSession, clock: ManualClock) -> AsyncIterator[World]:
+    async with FakeOk() as ok:
+        ok.add_application("contract-app-key", "contract-app-secret")
+        ok.add_token("contract-ok-token")
+        ok.add_group(OK_GROUP, name="Администрация")
+        spec = connectors.registry()["ok"]
+        settings = spec.settings_model.model_validate(
+            {"id": "contract", "network": "ok", "group_id": OK_GROUP, "base_url": ok.base_url,
+             "application_key_env": "OK_APP_KEY", "application_secret_env": "OK_APP_SECRET",
+             "rate": 100})
+        secrets = {"OK_APP_KEY": "contract-app-key", "OK_APP_SECRET": "contract-app-secret"}
+        context = SourceContext(http, clock, "contract-ok-token", secrets=secrets)
+        yield OkWorld(ok, spec.create(settings, context), clock)
+
+
 # Every registered network needs an entry here: a new connector adds its fake world.
 WORLDS: dict[str, WorldFactory] = {
+    "ok": ok_world,
     "telegram_web": telegram_web_world,
     "vk": vk_world,
     "telegram_bot": telegram_bot_world,
