@@ -119,8 +119,10 @@ class VkClient:
         if resting > time.monotonic():
             left = resting - time.monotonic()
             raise TransientSourceError(f"VK: {method}: дневной лимит исчерпан", retry_after=left)
-        await self._limiter.acquire()
         async with self._slots:
+            # The rate slot is taken only when the call can go out at once: taken while
+            # waiting for a free thread, queued calls would leave together, a burst over 3/s.
+            await self._limiter.acquire()
             self.calls += 1
             try:
                 return await asyncio.to_thread(self._api.method, method, dict(params))

@@ -134,6 +134,10 @@ class Store(Protocol):
         """How many alerts are pending, sent, failed and cancelled."""
         ...
 
+    async def alert_pending(self, row_id: int) -> bool:
+        """Whether an outbox row still waits to be sent (not cancelled meanwhile)."""
+        ...
+
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from common.clock import ManualClock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.alerts import flush_outbox
-from storage import AlertMessage, Store, open_store
+from storage import SYSTEM, Action, AlertMessage, Store, open_store
 from tests.fakes.bot_api import FakeBotApi
 from tests.test_storage import entry
 
@@ -33,7 +34,7 @@ async def queue(db: Store, count: int, chat: int = -100) -> None:
     result = await db.save_items_and_cursor("news", items, {}, START)
     for incident_id in result.incidents:
         message = AlertMessage(chat, f"<b>Инцидент №{incident_id}</b>", "https://t.me/news/1")
-        await db.queue_alert(incident_id, "overdue", [message], START)
+        await db.queue_alert(incident_id, "opened", [message], START)
 
 
 def settings(api: FakeBotApi, **extra: object) -> TelegramConfig:
@@ -103,3 +104,20 @@ async def test_without_a_bot_alerts_go_to_the_log_once(db: Store, caplog) -> Non
         await flush_outbox(db, None, clock, TelegramConfig())
     assert caplog.text.count("no bot to send it") == 2
     assert await db.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0, "cancelled": 0}
+
+
+async def test_an_alert_cancelled_during_a_pass_is_not_sent(db: Store) -> None:
+    """Staff answer incident 2 while the alert of incident 1 is on its way: 2's stays unsent."""
+    clock = ManualClock(START)
+    await queue(db, 2)
+    async with FakeBotApi() as api, AlertSender(settings(api), api.token) as sender:
+        api.delay_next(0.3)
+        flushing = asyncio.create_task(flush_outbox(db, sender, clock, settings(api)))
+        for _ in range(200):
+            if api.calls.count("sendMessage"):
+                break
+            await asyncio.sleep(0.01)
+        await db.act(2, Action("answer", SYSTEM), clock.now())
+        result = await flushing
+    assert (result.sent, len(api.delivered)) == (1, 1)
+    assert await db.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0, "cancelled": 1}

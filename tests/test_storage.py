@@ -422,3 +422,32 @@ async def test_an_official_reply_answers_a_repeat_s_incident_and_ignores_the_res
     nothing = await save(db, official("5", "4", NOW))
     unknown = await save(db, official("6", "no-such-item", NOW))
     assert nothing.answered == unknown.answered == []
+
+
+async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: SqliteStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    late = NOW + timedelta(hours=9)
+    [due] = await db.due_alerts(late)
+    assert due.kind == "overdue"
+    await db.act(incident_id, Action("answer", SYSTEM), late)  # pressed meanwhile
+    message = AlertMessage(1, "СРОК ИСТЁК", None)
+    assert await db.queue_alert(incident_id, "overdue", [message], late) == 0
+    assert await db.pending_alerts(late) == []
+
+
+async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqliteStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    await db.queue_alert(incident_id, "opened", [], NOW)
+    await db.act(incident_id, Action("snooze", SYSTEM, until=NOW + timedelta(hours=1)), NOW)
+    later = NOW + timedelta(hours=2)
+    first, second = await db.due_alerts(later), await db.due_alerts(later)
+    message = [AlertMessage(1, "Напоминание", None)]
+    assert [d.kind for d in first] == [d.kind for d in second] == ["reminder"]
+    assert await db.queue_alert(incident_id, "reminder", message, later) == 1
+    assert await db.queue_alert(incident_id, "reminder", message, later) == 0
+
+
+async def test_repeats_join_an_incident_in_work(db: SqliteStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    await db.act(incident_id, Action("take", SYSTEM), NOW)
+    assert (await save(db, entry("2", COMPLAINT, source="vk"))).repeats == [incident_id]

@@ -70,6 +70,8 @@ async def flush_outbox(
             await store.mark_sent(row.id, None, clock.now())
             result.sent += 1
             continue
+        if not await store.alert_pending(row.id):
+            continue  # cancelled during this pass: its incident was answered or dismissed
         outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id)
         stop = await _record(store, row, outcome, clock.now(), cfg, result)
         if stop:

@@ -6,6 +6,7 @@ SQLite's own errors leave this module as `StorageError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -70,13 +71,25 @@ class Database:
         """Run a unit of work under BEGIN IMMEDIATE; commit on success, roll back on error."""
         async with self._lock:
             with storage_errors("запись в базу не удалась"):
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await self._begin()
                 try:
                     yield self._conn
                 except BaseException:
                     await self._conn.rollback()
                     raise
                 await self._conn.commit()
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for the write lock; a cancel while it waits (shutdown) rolls
+        the transaction back once it has begun, so the connection is never left inside one."""
+        begin = asyncio.ensure_future(self._conn.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await begin
+                await self._conn.rollback()
+            raise
 
     async def fetchall(
         self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()

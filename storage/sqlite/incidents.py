@@ -22,13 +22,13 @@ _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered
 OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
-_DUE = (
-    f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE {OPEN} AND ("
+_DUE_WHERE = (
+    f"{OPEN} AND ("
     " snoozed_until <= :now OR (snoozed_until IS NULL AND ("
     "  announced_at IS NULL OR (warned_at IS NULL AND warn_at <= :now)"
     "  OR (overdue_at IS NULL AND due_at <= :now))))"
-    " ORDER BY due_at, id"
 )
+_DUE = f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE {_DUE_WHERE} ORDER BY due_at, id"
 """Open incidents with an alert due: a snooze ended, never announced, warning or overdue time
 reached and not yet alerted; a snoozed incident gets nothing until its snooze ends."""
 
@@ -92,6 +92,15 @@ async def queue_alert(
     moment = to_db(now)
     added = 0
     async with db.transaction() as tx:
+        # Still due, and the same kind, now inside the transaction: staff may have answered,
+        # dismissed or snoozed it, or another tick queued it, since `due_alerts` read it.
+        async with tx.execute(
+            f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE id = :id AND {_DUE_WHERE}",
+            {"id": incident_id, "now": moment},
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or _kind(row, now) != kind:
+            return 0
         reason = await _reason(tx, incident_id, kind)
         for message in messages:
             cursor = await tx.execute(

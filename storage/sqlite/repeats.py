@@ -14,7 +14,8 @@ from storage.types import Repeat, RepeatRule
 MAX_CANDIDATES = 20
 
 FIND_SAME_TEXT = (
-    "SELECT id FROM incidents WHERE fingerprint = ? AND opened_at >= ? AND status = 'open'"
+    "SELECT id FROM incidents WHERE fingerprint = ? AND opened_at >= ?"
+    " AND status IN ('open', 'in_work')"
     " AND group_name IS NOT DISTINCT FROM ? ORDER BY id LIMIT 1"
 )
 """An open incident of the group, opened since a moment, whose normalised text is the same."""
@@ -24,7 +25,7 @@ FIND_BY_BANDS = (
     " SELECT incident_id AS id, COUNT(*) AS hits FROM incident_bands"
     " WHERE band IN ({marks}) AND opened_at >= ? GROUP BY incident_id) AS c"
     " CROSS JOIN incidents i ON i.id = c.id"  # CROSS: the band keys drive, never `status`
-    " WHERE i.status = 'open' AND i.group_name IS NOT DISTINCT FROM ?"
+    " WHERE i.status IN ('open', 'in_work') AND i.group_name IS NOT DISTINCT FROM ?"
     " ORDER BY c.hits DESC, c.id LIMIT ?"
 )
 """Open incidents of the group, opened since a moment, sharing band keys: most shared first."""

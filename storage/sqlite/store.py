@@ -141,6 +141,11 @@ class SqliteStore:
         """How many alerts are pending, sent, failed and cancelled."""
         return await outbox.outbox_counts(self.database)
 
+    async def alert_pending(self, row_id: int) -> bool:
+        """Whether an outbox row still waits to be sent (not cancelled meanwhile)."""
+        row = await self.database.fetchone("SELECT status FROM outbox WHERE id = ?", (row_id,))
+        return row is not None and row["status"] == "pending"
+
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
         return await outbox.sent_alert(self.database, chat_id, message_id)
