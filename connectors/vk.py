@@ -25,6 +25,7 @@ from connectors.base import (
     Cursor,
     Item,
     Page,
+    PermanentSourceError,
     Source,
     SourceContext,
     SourceSettings,
@@ -38,6 +39,8 @@ THREAD_INLINE = 10
 MAX_TRACKED = 300
 """Recent posts whose comment counts the cursor remembers."""
 MAX_TEXT = 20_000
+SEARCH_OVERLAP = 30 * 60
+"""Seconds each search looks back past the newest post it found: late-indexed posts."""
 QUIET_POLLS = 2
 """Empty polls in a row after which a wall is read less often (see VkWallSource)."""
 
@@ -231,7 +234,10 @@ class VkWallSource(_Common):
         counts = await self._counts(owner, posts, known, now - self.settings.rescan)
         for post, (_, count) in sorted(counts.items()):
             if count != known.get(post, (0, 0))[1] and count > 0:
-                items += await self._comments(owner, post, notices)
+                found = await self._post_comments(owner, post, notices)
+                # A post seen for the first time (first poll, or back in the window): only its
+                # comments from the lookback on, not days-old complaints as new incidents.
+                items += found if post in known else [i for i in found if i.published_at >= since]
         newest = max([last_post, *(_int(p.get("id")) or 0 for p in posts)])
         tracked = dict(sorted(counts.items(), reverse=True)[:MAX_TRACKED])
         next_cursor = {"last_post": newest,
@@ -279,6 +285,15 @@ class VkWallSource(_Common):
                 if post is not None:
                     counts[post] = (date, _comment_count(raw))
         return counts
+
+    async def _post_comments(self, owner: int, post: int, notices: list[str]) -> list[Item]:
+        """A post's comments; a post deleted or closed meanwhile is skipped with a notice, not
+        the whole wall stopped."""
+        try:
+            return await self._comments(owner, post, notices)
+        except PermanentSourceError as exc:
+            notices.append(f"VK: комментарии поста {owner}_{post} не прочитаны: {exc}")
+            return []
 
     async def _comments(self, owner: int, post: int, notices: list[str]) -> list[Item]:
         """Every comment and thread reply of a post, as items."""
@@ -364,7 +379,8 @@ class VkSearchSource(_Common):
                 if item is not None:
                     found.setdefault(item.external_id, item)
                     newest = max(newest, int(item.published_at.timestamp()))
-            next_since[phrase] = newest
+            # VK's search index may take a while: the next search looks a little back.
+            next_since[phrase] = max(newest - SEARCH_OVERLAP, start)
         items = sorted(found.values(), key=lambda item: item.published_at)
         return Page(items, {"since": next_since}, notices)
 

@@ -35,6 +35,10 @@ TRANSIENT = {1: 5.0, 6: 1.0, 9: 60.0, 10: 10.0}
 AUTH = frozenset({5, 27, 28})
 GONE = frozenset({15, 18, 19, 30, 203})
 """Private, deleted or blocked communities and profiles: the source cannot be read."""
+PERMANENT = GONE | {14, 17, 100, 104, 113, 210, 211, 212}
+"""Errors no retry can cure: the above, a captcha or validation demand, bad parameters, a
+post or its comments not found or closed."""
+UNKNOWN_PAUSE = 600.0
 RATE_LIMIT = 29
 DAILY_PAUSE = 3600.0
 """How long a method rests after error 29 (the daily cap); VK does not say when it resets."""
@@ -147,7 +151,10 @@ class VkClient:
             return TransientSourceError(text, retry_after=DAILY_PAUSE)
         if code in AUTH:
             return SourceAuthError(text)
-        return PermanentSourceError(text)
+        if code in PERMANENT:
+            return PermanentSourceError(text)
+        # A code we do not know: more likely VK's passing trouble than a config to fix.
+        return TransientSourceError(text, retry_after=UNKNOWN_PAUSE)
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = (

@@ -465,3 +465,40 @@ async def test_a_quiet_wall_is_read_less_often(vk: FakeVk, http: aiohttp.ClientS
     before = vk.count("wall.get")
     await reader.fetch(cursor)
     assert vk.count("wall.get") == before + 1
+
+
+async def test_a_post_deleted_between_calls_is_skipped_not_the_wall(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    gone = vk.add_post(GROUP, "Спорный пост", date=NOW - timedelta(hours=1))
+    kept = vk.add_post(GROUP, "Новость", date=NOW - timedelta(minutes=30))
+    vk.add_comment(GROUP, gone, "Яма", from_id=CITIZEN, date=NOW)
+    vk.add_comment(GROUP, kept, "Яма у школы", from_id=NEIGHBOUR, date=NOW)
+    vk.fail_next("wall.getComments", 15)  # deleted by a moderator between the two calls
+    page = await source(vk, http, clock).fetch(None)
+    assert [i.text for i in page.items if i.kind == "comment"] == ["Яма у школы"]
+    assert any("не прочитаны" in notice for notice in page.notices)
+
+
+async def test_the_first_poll_takes_no_comments_older_than_the_lookback(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Новость", date=NOW - timedelta(hours=20))
+    vk.add_comment(GROUP, post, "Старая яма", from_id=CITIZEN, date=NOW - timedelta(days=2))
+    vk.add_comment(GROUP, post, "Новая яма", from_id=CITIZEN, date=NOW - timedelta(hours=1))
+    page = await source(vk, http, clock, lookback="1d").fetch(None)
+    assert [i.text for i in page.items if i.kind == "comment"] == ["Новая яма"]
+
+
+async def test_search_looks_back_a_little_for_late_indexed_posts(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    clock = ManualClock(NOW)
+    vk.add_community(99, name="Подслушано")
+    vk.add_post(99, "Мартюш: яма", date=NOW - timedelta(minutes=5), from_id=CITIZEN)
+    reader = source(vk, http, clock, mode="search", group_id=None, query=["Мартюш"])
+    page = await reader.fetch(None)
+    since = page.next_cursor["since"]["Мартюш"]
+    assert since == int((NOW - timedelta(minutes=35)).timestamp())
