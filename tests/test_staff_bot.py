@@ -350,3 +350,18 @@ async def test_a_second_reader_of_the_token_only_pauses_reading(
     stop.set()
     reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)
+
+
+async def test_a_button_under_an_old_alert_still_acts(app: App, api: FakeBotApi) -> None:
+    """Telegram sends an old message as inaccessible (date 0): its chat and id are enough."""
+    incident_id = await open_incident(app)
+    message = alert_of(api, incident_id)
+    api.push_update("callback_query", {
+        "id": "4382bfdwdsb323b2d9", "chat_instance": "-1",
+        "from": {"id": IVANOVA, "is_bot": False, "first_name": "Анна"},
+        "data": f"inc:{incident_id}:answer",
+        "message": {"message_id": message["message_id"], "date": 0,
+                    "chat": {"id": DUTY_CHAT, "type": "supergroup", "title": "Дежурные"}}})
+    await app.process_updates()
+    incident = await app.store.incident(incident_id)
+    assert incident is not None and incident.status == "answered"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -244,6 +245,7 @@ APPLIED = {
     "0004_fingerprint_open_incidents": "8f4038ead8b7c019",
     "0005_staff_actions": "06373e690ef431a4",
     "0006_bot_inbox": "6c51046fb11a34a0",
+    "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
 }
 
 
@@ -418,6 +420,13 @@ async def test_an_official_reply_answers_a_repeat_s_incident_and_ignores_the_res
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     assert (await save(db, entry("2", COMPLAINT + "!!"))).repeats == [incident_id]
     assert (await save(db, official("3", "2", NOW))).answered == [incident_id]
+    [other] = (await save(db, entry("7", COMPLAINT + " Дом 9."))).incidents
+    repost = entry("8", COMPLAINT + " Дом 9!", source="vk")
+    assert (await save(db, repost)).repeats == [other]
+    elsewhere = official("9", "8", NOW)
+    elsewhere = ClassifiedItem(replace(elsewhere.item, source_id="vk"), "vk", "x", None, None,
+                               False, 0.0, (), answers="8")
+    assert (await save(db, elsewhere)).answered == [], "another community's reply"
     await save(db, entry("4", "Спасибо за праздник", actionable=False))
     nothing = await save(db, official("5", "4", NOW))
     unknown = await save(db, official("6", "no-such-item", NOW))

@@ -75,6 +75,10 @@ class App:
         )
         await self._open_sender()
         await self._open_updates()
+        if self._bot_chats() and self.updates is None:
+            log.error("telegram_bot sources read what the bot receives, but the bot's updates "
+                      "are not read (no token in $%s, a refused token, or [telegram] updates = "
+                      "false): they will find nothing", config.telegram.token_env)
         self._build_pollers()
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)

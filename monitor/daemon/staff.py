@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from telegram import CallbackQuery, Message, Update
+from telegram import CallbackQuery, MaybeInaccessibleMessage, Message, Update
 
 from common.clock import Clock
 from common.durations import parse_duration
@@ -97,7 +97,8 @@ class StaffDesk:
 
     async def _press(self, query: CallbackQuery, actor: Actor, update_id: int) -> bool:
         press = parse_callback(query.data)
-        message = query.message if isinstance(query.message, Message) else None
+        # An old alert comes as an InaccessibleMessage: its chat and id still say which one.
+        message = query.message
         if press is None or message is None:
             log.warning("bot: unknown button payload %r from %s", query.data, actor.name)
             await self._sender.answer_callback(query.id, say.UNKNOWN_BUTTON)
@@ -130,7 +131,9 @@ class StaffDesk:
         topic = self._topic(press.topic or "")
         return None if topic is None else Action("reclassify", actor, topic=topic)
 
-    async def _show_choices(self, query: CallbackQuery, message: Message, press: Press) -> None:
+    async def _show_choices(
+        self, query: CallbackQuery, message: MaybeInaccessibleMessage, press: Press
+    ) -> None:
         incident = await self._store.incident(press.incident_id)
         if incident is None:
             await self._sender.answer_callback(query.id, say.unknown(press.incident_id))
@@ -143,7 +146,7 @@ class StaffDesk:
         text = await self._message_text(message, incident)
         await self._sender.edit(message.chat.id, message.message_id, text, markup)
 
-    async def _refresh(self, message: Message, incident: IncidentRow) -> None:
+    async def _refresh(self, message: MaybeInaccessibleMessage, incident: IncidentRow) -> None:
         """The pressed message shows who did what and keeps only the buttons that apply."""
         text = await self._message_text(message, incident)
         markup = incident_keyboard(incident.id, incident.status, incident.url)
@@ -152,7 +155,9 @@ class StaffDesk:
             log.warning("bot: message %s in chat %s not updated: %s", message.message_id,
                         message.chat.id, outcome.error)
 
-    async def _message_text(self, message: Message, incident: IncidentRow) -> str:
+    async def _message_text(
+        self, message: MaybeInaccessibleMessage, incident: IncidentRow
+    ) -> str:
         """The alert as sent, and a line for every staff action since."""
         alert = await self._store.sent_alert(message.chat.id, message.message_id)
         now = self._clock.now()

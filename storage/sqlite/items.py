@@ -99,9 +99,11 @@ _INCIDENT_OF_ITEM = (
     "SELECT n.id FROM items i JOIN incidents n ON n.item_id = i.id"
     " WHERE i.source_id = :source AND i.external_id = :item"
     " UNION ALL SELECT r.incident_id FROM items i JOIN incident_repeats r ON r.item_id = i.id"
-    " WHERE i.source_id = :source AND i.external_id = :item"
+    " JOIN incidents n ON n.id = r.incident_id"
+    " WHERE i.source_id = :source AND i.external_id = :item AND n.source_id = :source"
 )
-"""The incident an item opened, or the one it joined as a repeat."""
+"""The incident an item opened, or the one it joined as a repeat in the same source: a reply
+in one community does not answer the resident who wrote in another."""
 
 
 async def _answer(

@@ -156,6 +156,11 @@ MIGRATIONS: list[Migration] = [
             payload TEXT NOT NULL)""",
         "CREATE INDEX bot_inbox_chat ON bot_inbox (chat_id, id)",
     ]),
+    ("0007_cancel_alerts_of_closed_incidents", [
+        # The previous release left alerts of answered incidents pending: never send them.
+        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND incident_id IN"
+        " (SELECT id FROM incidents WHERE status NOT IN ('open', 'in_work'))",
+    ]),
 ]
 
 
