@@ -78,11 +78,11 @@ class Store(Protocol):
         Every answer path (a staff button, a command, an official reply) comes through here."""
         ...
 
-    async def last_bot_update(self) -> int | None:
-        """The id of the last Telegram update handled, or None."""
+    async def last_bot_update(self) -> tuple[int, datetime] | None:
+        """The id of the last Telegram update handled and when, or None."""
         ...
 
-    async def save_bot_update(self, update_id: int) -> None:
+    async def save_bot_update(self, update_id: int, now: datetime) -> None:
         """Record a handled Telegram update that changed nothing."""
         ...
 

@@ -365,3 +365,12 @@ async def test_a_button_under_an_old_alert_still_acts(app: App, api: FakeBotApi)
     await app.process_updates()
     incident = await app.store.incident(incident_id)
     assert incident is not None and incident.status == "answered"
+
+
+async def test_after_a_silent_week_new_updates_are_heard_whatever_their_numbers(
+    app: App, api: FakeBotApi
+) -> None:
+    """Telegram numbers updates anew after a week without any; an old, higher offset must not
+    hide them (it is no longer sent once older than a day)."""
+    await app.store.save_bot_update(10**12, NOW - timedelta(days=8))
+    assert await command(app, api, "/help") != []

@@ -244,7 +244,7 @@ APPLIED = {
     "0003_repeats": "f41e7d52336890ab",
     "0004_fingerprint_open_incidents": "8f4038ead8b7c019",
     "0005_staff_actions": "06373e690ef431a4",
-    "0006_bot_inbox": "6c51046fb11a34a0",
+    "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
 }
 

@@ -104,8 +104,8 @@ class App:
         tg = self.config.telegram
         if self.sender is None or not tg.updates:
             return
-        self.updates = BotUpdates(self.sender.bot, self.store, tg.long_poll.total_seconds(),
-                                  tg.timeout.total_seconds())
+        self.updates = BotUpdates(self.sender.bot, self.store, self.clock,
+                                  tg.long_poll.total_seconds(), tg.timeout.total_seconds())
         chats = self._bot_chats()
         if chats:  # asked first: a source chat's messages are citizens', never staff commands
             self.updates.add(BotIntake(self.store, self.clock, chats))

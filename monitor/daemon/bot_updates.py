@@ -18,17 +18,21 @@ import random
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.warnings import PTBUserWarning
 
+from common.clock import Clock
 from storage import StorageError, Store
 
 log = logging.getLogger(__name__)
 
 _MAX_PAUSE = 300.0
+STALE = timedelta(days=1)
+"""An offset older than this is not sent: Telegram no longer holds what it would skip."""
 
 
 class UpdateHandler(Protocol):
@@ -52,6 +56,7 @@ class BotUpdates:
 
     bot: Bot
     store: Store
+    clock: Clock
     long_poll: float = 25.0
     read_timeout: float = 10.0
     handlers: list[UpdateHandler] = field(default_factory=list)
@@ -70,7 +75,12 @@ class BotUpdates:
     async def poll_once(self, timeout: float = 0) -> int:
         """Fetch one batch (waiting up to `timeout` s for it) and handle it; return how many
         updates were handled. Raises TelegramError and StorageError to the caller."""
-        last = await self.store.last_bot_update()
+        stored = await self.store.last_bot_update()
+        last = None
+        if stored is not None and self.clock.now() - stored[1] < STALE:
+            last = stored[0]
+        # Telegram keeps an update 24 hours, and after a week of silence numbers them anew,
+        # possibly lower: an old offset would hide every new update, so it is dropped.
         kwargs: dict[str, Any] = {"timeout": int(timeout), "allowed_updates": self.allowed_updates}
         if last is not None:
             kwargs["offset"] = last + 1
@@ -111,7 +121,7 @@ class BotUpdates:
             # A handler's bug must not make an update come back for ever.
             log.exception("bot update %s could not be handled; it is skipped", number)
         if not recorded:
-            await self.store.save_bot_update(number)
+            await self.store.save_bot_update(number, self.clock.now())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read updates until `stop` is set; failures pause with backoff, a refused token or a

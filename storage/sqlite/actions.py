@@ -3,6 +3,7 @@ its event, and (for the bot) the update that asked for it, so none is applied tw
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import aiosqlite
@@ -29,7 +30,7 @@ async def act(
     transaction. An incident that no longer waits for an answer is only reclassified."""
     async with db.transaction() as tx:
         if bot_update is not None:
-            await save_bot_update(tx, bot_update)
+            await save_bot_update(tx, bot_update, now)
         outcome, event = await act_in(tx, incident_id, action, now)
     if outcome == "unknown":
         return ActionResult("unknown")
@@ -116,19 +117,22 @@ async def _reclassify(
             "group": topic.group, "topic": topic.id}
 
 
-async def save_bot_update(tx: aiosqlite.Connection, update_id: int) -> None:
-    """Record that the bot has handled every update up to this id."""
+async def save_bot_update(tx: aiosqlite.Connection, update_id: int, now: datetime) -> None:
+    """Record that the bot has handled every update up to this id, and when."""
     await tx.execute(
         "INSERT INTO bot_state (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (BOT_UPDATE_KEY, str(update_id)),
+        (BOT_UPDATE_KEY, json.dumps({"id": update_id, "at": to_db(now)})),
     )
 
 
-async def last_bot_update(db: Database) -> int | None:
-    """The id of the last Telegram update the bot handled, or None."""
+async def last_bot_update(db: Database) -> tuple[int, datetime] | None:
+    """The id of the last Telegram update the bot handled and when, or None."""
     row = await db.fetchone("SELECT value FROM bot_state WHERE key = ?", (BOT_UPDATE_KEY,))
-    return None if row is None else int(row["value"])
+    if row is None:
+        return None
+    value = json.loads(row["value"])
+    return int(value["id"]), datetime.fromisoformat(value["at"])
 
 
 async def keep_bot_update(
@@ -138,9 +142,9 @@ async def keep_bot_update(
     async with db.transaction() as tx:
         await tx.execute(
             "INSERT INTO bot_inbox (update_id, chat_id, received_at, payload)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
+            " VALUES (?, ?, ?, ?)",
             (update_id, chat_id, to_db(now), payload))
-        await save_bot_update(tx, update_id)
+        await save_bot_update(tx, update_id, now)
 
 
 async def kept_bot_updates(

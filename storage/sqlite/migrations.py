@@ -150,7 +150,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_bot_inbox", [
         """CREATE TABLE bot_inbox (
             id INTEGER PRIMARY KEY,
-            update_id INTEGER NOT NULL UNIQUE,
+            update_id INTEGER NOT NULL,
             chat_id INTEGER NOT NULL,
             received_at TEXT NOT NULL,
             payload TEXT NOT NULL)""",

@@ -86,14 +86,14 @@ class SqliteStore:
         """Apply one action with its event, atomically (see `storage.Store`)."""
         return await actions.act(self.database, incident_id, action, now, bot_update)
 
-    async def last_bot_update(self) -> int | None:
-        """The id of the last Telegram update handled, or None."""
+    async def last_bot_update(self) -> tuple[int, datetime] | None:
+        """The id of the last Telegram update handled and when, or None."""
         return await actions.last_bot_update(self.database)
 
-    async def save_bot_update(self, update_id: int) -> None:
+    async def save_bot_update(self, update_id: int, now: datetime) -> None:
         """Record a handled Telegram update that changed nothing."""
         async with self.database.transaction() as tx:
-            await actions.save_bot_update(tx, update_id)
+            await actions.save_bot_update(tx, update_id, now)
 
     async def keep_bot_update(
         self, update_id: int, chat_id: int, payload: str, now: datetime
