@@ -180,3 +180,22 @@ def test_a_staff_chat_is_never_a_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert "чат дежурных из [[telegram.chats]] не может быть источником" in str(caught.value)
+
+
+async def test_a_group_that_removed_the_bot_is_said_once(
+    tmp_path: Path, api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"MONITOR_BOT_TOKEN": api.token}
+    async with App(config_for(tmp_path, api), clock=ManualClock(NOW), env=env) as app:
+        api.push_update("my_chat_member", {
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Мартюш"},
+            "from": {"id": CITIZEN, "is_bot": False, "first_name": "Админ"},
+            "date": int(NOW.timestamp()),
+            "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True,
+                                                             "first_name": "bot"}},
+            "new_chat_member": {"status": "kicked", "until_date": 0,
+                                "user": {"id": 1, "is_bot": True, "first_name": "bot"}}})
+        api.push_update("message", message(GROUP, 30, "Яма"))
+        await cycle(app)
+        assert caplog.text.count(f"the bot was removed from chat {GROUP}") == 1
+        assert len(await app.store.list_incidents()) == 1, "the rest keeps working"
