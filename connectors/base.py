@@ -36,6 +36,9 @@ class Item:
     message; with a parent, it answers that parent."""
     author_id: str | None = None
     """The author's id on the network (`author` is the name shown)."""
+    deleted: bool = False
+    """A mark that the item was deleted on the network (its text is gone): the stored item
+    keeps its text and versions and gets `deleted_at`."""
 
 
 @dataclass(frozen=True, slots=True)

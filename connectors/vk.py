@@ -154,12 +154,14 @@ class _Common:
         self, owner: int, post: int, raw: Mapping[str, Any], top_id: int | None,
         notices: list[str],
     ) -> Item | None:
-        """A comment, or a reply in the thread of comment `top_id`, as an item; None for a
-        deleted or unreadable one. It answers the comment it replies to, else the post."""
+        """A comment, or a reply in the thread of comment `top_id`, as an item (a deleted one as
+        a deletion mark); None for an unreadable one. It answers the comment it replies to,
+        else the post."""
         comment, author = _int(raw.get("id")), _int(raw.get("from_id"))
         published = _moment(raw.get("date"))
-        if raw.get("deleted"):
-            return None
+        if raw.get("deleted") and comment is not None:
+            return self.deletion(comment_external_id(owner, post, comment),
+                                 f"https://vk.com/wall{owner}_{post}?reply={comment}")
         if comment is None or author is None or published is None:
             notices.append(f"VK: комментарий без id/from_id/date: {str(raw)[:80]}")
             return None
@@ -172,6 +174,11 @@ class _Common:
                     published, author=self.author(author), kind="reply" if top_id else "comment",
                     parent_external_id=parent, is_official=self.official(author),
                     author_id=str(author))
+
+    def deletion(self, external_id: str, url: str) -> Item:
+        """A mark that an item was deleted on VK (it has no text, author or date any more)."""
+        return Item(self.id, external_id, url, "", self.context.clock.now(), kind="comment",
+                    deleted=True)
 
     def post_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         """A post as an item; None (with a notice) when it cannot be read."""

@@ -19,16 +19,11 @@ from typing import Any
 import aiohttp
 
 from connectors.base import Cursor, Item, Page, TransientSourceError
-from connectors.vk import (
-    VkWallSource,
-    _Common,
-    _int,
-    _moment,
-    _text,
-)
+from connectors.vk import VkWallSource, _Common, _int, _moment, _text, comment_external_id
 
 MAX_BODY = 5_000_000
-EVENTS = ("wall_post_new", "wall_reply_new", "wall_reply_edit", "board_post_new")
+EVENTS = ("wall_post_new", "wall_reply_new", "wall_reply_edit", "wall_reply_delete",
+          "board_post_new")
 
 
 @dataclass
@@ -122,6 +117,13 @@ class VkLongPollSource(_Common):
             return self.post_item(raw, notices)
         if event["type"] == "board_post_new":
             return self._board_item(raw, notices)
+        if event["type"] == "wall_reply_delete":
+            owner = _int(raw.get("owner_id")) or -(self.settings.group_id or 0)
+            post, comment = _int(raw.get("post_id")), _int(raw.get("id"))
+            if post is None or comment is None:
+                return None
+            return self.deletion(comment_external_id(owner, post, comment),
+                                 f"https://vk.com/wall{owner}_{post}?reply={comment}")
         return self._reply_item(raw, notices)
 
     def _reply_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:

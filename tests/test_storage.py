@@ -246,6 +246,7 @@ APPLIED = {
     "0005_staff_actions": "06373e690ef431a4",
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
+    "0008_item_deletions": "c3cba9bc7b1e124f",
 }
 
 
@@ -460,3 +461,14 @@ async def test_repeats_join_an_incident_in_work(db: SqliteStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     await db.act(incident_id, Action("take", SYSTEM), NOW)
     assert (await save(db, entry("2", COMPLAINT, source="vk"))).repeats == [incident_id]
+
+
+async def test_a_deletion_is_a_mark_not_a_version(db: SqliteStore) -> None:
+    await save(db, entry("1", COMPLAINT))
+    gone = entry("1", "", actionable=False)
+    gone = replace(gone, item=replace(gone.item, deleted=True))
+    result = await save(db, gone, replace(gone, item=replace(gone.item, external_id="never")))
+    assert (result.new_items, result.new_versions) == (0, 0)
+    assert await db.item_versions("news", "1") == [COMPLAINT]
+    row = await db.database.fetchone("SELECT deleted_at FROM items WHERE external_id = '1'")
+    assert row is not None and row["deleted_at"] is not None

@@ -137,8 +137,9 @@ async def test_an_edited_comment_comes_again(vk: FakeVk, http: aiohttp.ClientSes
     vk.edit_comment(GROUP, comment, "Яма, и глубокая")
     vk.delete_comment(GROUP, other)  # the count changes: the post is read again
     second = await reader.fetch(first.next_cursor)
-    texts = {i.external_id: i.text for i in second.items}
-    assert texts == {f"wall-{GROUP}_{post}_r{comment}": "Яма, и глубокая"}
+    texts = {i.external_id: (i.text, i.deleted) for i in second.items}
+    assert texts == {f"wall-{GROUP}_{post}_r{comment}": ("Яма, и глубокая", False),
+                     f"wall-{GROUP}_{post}_r{other}": ("", True)}
 
 
 @pytest.mark.parametrize(("code", "kind"), [
@@ -502,3 +503,15 @@ async def test_search_looks_back_a_little_for_late_indexed_posts(
     page = await reader.fetch(None)
     since = page.next_cursor["since"]["Мартюш"]
     assert since == int((NOW - timedelta(minutes=35)).timestamp())
+
+
+async def test_long_poll_marks_a_deleted_comment(vk: FakeVk, http: aiohttp.ClientSession):
+    clock = ManualClock(NOW)
+    post = vk.add_post(GROUP, "Новость", date=NOW - timedelta(hours=1))
+    reader = long_poll(vk, http, clock, backfill=False)
+    cursor = (await reader.fetch(None)).next_cursor
+    comment = vk.add_comment(GROUP, post, "Яма", from_id=CITIZEN, date=NOW)
+    vk.delete_comment(GROUP, comment)
+    page = await reader.fetch(cursor)
+    assert [(i.external_id, i.deleted) for i in page.items] == [
+        (f"wall-{GROUP}_{post}_r{comment}", False), (f"wall-{GROUP}_{post}_r{comment}", True)]

@@ -134,6 +134,11 @@ async def _upsert_item(
         (item.source_id, item.external_id),
     ) as cursor:
         row = await cursor.fetchone()
+    if item.deleted:  # a mark: nothing to store of an item never seen, no new version
+        if row is not None:
+            await tx.execute("UPDATE items SET deleted_at = COALESCE(deleted_at, ?)"
+                             " WHERE id = ?", (seen_at, row["id"]))
+        return (0 if row is None else int(row["id"])), False, False
     classification = (entry.group, entry.topic, int(entry.actionable), entry.score,
                       json.dumps(list(entry.why), ensure_ascii=False), entry.settlement)
     if row is None:

@@ -161,6 +161,9 @@ MIGRATIONS: list[Migration] = [
         "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND incident_id IN"
         " (SELECT id FROM incidents WHERE status NOT IN ('open', 'in_work'))",
     ]),
+    ("0008_item_deletions", [
+        "ALTER TABLE items ADD COLUMN deleted_at TEXT",
+    ]),
 ]
 
 
