@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 
@@ -12,3 +14,23 @@ async def serve_locally(app: web.Application, shutdown_timeout: float = 1.0) -> 
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     return runner, runner.addresses[0][1]
+
+
+class CallLog:
+    """Accounting shared by the API fakes: `calls` holds (monotonic time, method, token)."""
+
+    calls: list[Any]
+
+    def count(self, method: str, token: str | None = None) -> int:
+        """Calls of a method (by one token, if given)."""
+        return sum(1 for c in self.calls if c.method == method and token in (None, c.token))
+
+    def max_calls_per_second(self, token: str | None) -> int:
+        """The most calls from `token` inside any sliding 1-second window."""
+        times = sorted(c.at for c in self.calls if c.token == token)
+        best = start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        return best

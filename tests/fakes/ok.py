@@ -44,6 +44,8 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
+from tests.fakes.local import CallLog, serve_locally
+
 MOSCOW = timezone(timedelta(hours=3))
 MESSAGES = {
     1: "UNKNOWN : Unknown error", 2: "SERVICE : Service temporary unavailable",
@@ -137,7 +139,7 @@ def _unanchor(kind: str, anchor: str) -> list[str]:
     return parts
 
 
-class FakeOk:
+class FakeOk(CallLog):
     """The fake server with its state: applications, tokens, users, groups, topics, comments."""
 
     def __init__(self) -> None:
@@ -234,29 +236,13 @@ class FakeOk:
         """Hold the next `times` calls of `method` for `seconds` before answering."""
         self._delays[method].extend([seconds] * times)
 
-    def count(self, method: str, token: str | None = None) -> int:
-        return sum(1 for c in self.calls if c.method == method and token in (None, c.token))
-
-    def max_calls_per_second(self, token: str | None) -> int:
-        """The most calls from `token` inside any sliding 1-second window."""
-        times = sorted(c.at for c in self.calls if c.token == token)
-        best = start = 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= 1.0:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
-
     # --- server ----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/fb.do", self._api)
         app.router.add_route("*", "/api/{group}/{name}", self._api)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, port = await serve_locally(app)
+        self.base_url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(

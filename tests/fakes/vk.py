@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from tests.fakes.local import serve_locally
+from tests.fakes.local import CallLog, serve_locally
 from tests.fakes.vk_longpoll import LongPollHub
 from tests.fakes.vk_state import (
     CommentView,
@@ -119,7 +119,7 @@ class _Failure:
 Handler = Callable[[dict[str, str], Token], Any]
 
 
-class FakeVk(VkState):
+class FakeVk(VkState, CallLog):
     """The fake server; add_community/add_user/add_post/add_comment ... come from VkState."""
 
     def __init__(
@@ -255,19 +255,6 @@ class FakeVk(VkState):
         self.longpoll.injected.clear()
 
     # --- accounting ----------------------------------------------------------------------
-    def count(self, method: str, token: str | None = None) -> int:
-        return sum(1 for c in self.calls if c.method == method and token in (None, c.token))
-
-    def max_calls_per_second(self, token: str | None) -> int:
-        """The most calls from `token` inside any sliding 1-second window."""
-        times = sorted(c.at for c in self.calls if c.token == token)
-        best = start = 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= 1.0:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
-
     def daily_count(self, token: str | None, method: str) -> int:
         """Calls counted against the daily quota today (the fake's Moscow day)."""
         return self._daily[(self._day(), token, method)]
