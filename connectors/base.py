@@ -105,6 +105,14 @@ class SourceSettings(BaseModel):
         return value
 
 
+def checked_base_url(value: str, example: str) -> str:
+    """A `base_url` without its trailing slash; ValueError (in Russian) unless it is http(s)."""
+    if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:
+        msg = f'адрес {value!r} не подходит: нужен вид "{example}" (http:// или https://)'
+        raise ValueError(msg)
+    return value.rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceContext:
     """Resources a connector receives from the app; connectors create none of their own."""

@@ -36,6 +36,7 @@ from connectors.base import (
     SourceAuthError,
     SourceContext,
     SourceSettings,
+    checked_base_url,
     register,
 )
 from connectors.ok_client import (
@@ -111,10 +112,7 @@ class OkSettings(SourceSettings):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:
-            msg = f'адрес {value!r} не подходит: нужен вид "https://api.ok.ru"'
-            raise ValueError(msg)
-        return value.rstrip("/")
+        return checked_base_url(value, "https://api.ok.ru")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from connectors.base import (
     SourceContext,
     SourceSettings,
     TransientSourceError,
+    checked_base_url,
     register,
 )
 
@@ -65,10 +66,7 @@ class TelegramWebSettings(SourceSettings):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:
-            msg = f'адрес {value!r} не подходит: нужен вид "https://t.me" (http:// или https://)'
-            raise ValueError(msg)
-        return value.rstrip("/")
+        return checked_base_url(value, "https://t.me")
 
 
 def _channel_error(value: str) -> str:

@@ -29,6 +29,7 @@ from connectors.base import (
     Source,
     SourceContext,
     SourceSettings,
+    checked_base_url,
     register,
 )
 from connectors.vk_client import DEFAULT_BASE_URL, TokenKind, VkClient, items_of
@@ -74,10 +75,7 @@ class VkSettings(SourceSettings):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:
-            msg = f'адрес {value!r} не подходит: нужен вид "https://api.vk.ru"'
-            raise ValueError(msg)
-        return value.rstrip("/")
+        return checked_base_url(value, "https://api.vk.ru")
 
     @model_validator(mode="after")
     def _mode_keys(self) -> VkSettings:

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
 
 from telegram import Bot, Update
 from telegram.error import (
@@ -30,8 +29,7 @@ from telegram.request import HTTPXRequest
 
 from monitor.cli.chat_table import chats_report
 from monitor.config.settings import TelegramConfig
-
-TOKEN_MASK = "<token>"
+from monitor.daemon.alert_sender import RedactToken, scrub
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,35 +55,11 @@ class _Request(HTTPXRequest):
         return code, payload
 
 
-def scrub(text: str, token: str) -> str:
-    """`text` with the token (whole, its secret half, URL-quoted) replaced by a mask."""
-    secret = token.partition(":")[2]
-    for part in (token, quote(token, safe=""), secret):
-        if len(part) >= 8:
-            text = text.replace(part, TOKEN_MASK)
-    return text
-
-
-class _Redact(logging.Filter):
-    """Mask the token in every record a handler writes (httpx and PTB log request URLs)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = scrub(message, self._token)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
 @contextmanager
 def token_kept_out_of_logs(token: str) -> Iterator[None]:
     """While inside: the root logger's handlers mask the token; httpx's per-request INFO
     lines are off unless the operator set httpx's level."""
-    redact = _Redact(token)
+    redact = RedactToken(token)
     handlers = list(logging.getLogger().handlers)
     httpx_logger = logging.getLogger("httpx")
     level = httpx_logger.level

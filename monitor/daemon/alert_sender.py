@@ -13,6 +13,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import quote
 
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -139,8 +140,17 @@ def without_formatting(html_text: str) -> str:
     return html.unescape(_FORMATTING_TAG.sub("", html_text))
 
 
-class _RedactToken(logging.Filter):
-    """Replace the token in records of loggers that print Bot API URLs."""
+def scrub(text: str, token: str) -> str:
+    """`text` with the token (whole, its secret half, URL-quoted) replaced by a mask."""
+    secret = token.partition(":")[2]
+    for part in (token, quote(token, safe=""), secret):
+        if len(part) >= 8:
+            text = text.replace(part, TOKEN_MASK)
+    return text
+
+
+class RedactToken(logging.Filter):
+    """Mask the token in records of loggers that print Bot API URLs."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -148,8 +158,9 @@ class _RedactToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, TOKEN_MASK), None
+        masked = scrub(message, self._token)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 
@@ -169,7 +180,7 @@ class AlertSender:
     def __init__(self, cfg: TelegramConfig, token: str) -> None:
         self._cfg = cfg
         self._token = token
-        self._redactor = _RedactToken(token)
+        self._redactor = RedactToken(token)
         self._requests: tuple[HTTPXRequest, ...] = ()
         self._bot: Bot | None = None
         self._initialized = False
@@ -303,7 +314,7 @@ class AlertSender:
         return None
 
     def _scrubbed(self, outcome: SendOutcome) -> SendOutcome:
-        error = (outcome.error or "").replace(self._token, TOKEN_MASK)[:_ERROR_LIMIT]
+        error = scrub(outcome.error or "", self._token)[:_ERROR_LIMIT]
         return replace(outcome, error=error or None)
 
     async def _close(self) -> None:
