@@ -515,3 +515,13 @@ async def test_long_poll_marks_a_deleted_comment(vk: FakeVk, http: aiohttp.Clien
     page = await reader.fetch(cursor)
     assert [(i.external_id, i.deleted) for i in page.items] == [
         (f"wall-{GROUP}_{post}_r{comment}", False), (f"wall-{GROUP}_{post}_r{comment}", True)]
+
+
+def test_check_config_warns_of_a_missing_backfill_token(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[sources]]\nid = "lp"\nnetwork = "vk"\nmode = "longpoll"\ngroup_id = 1\n'
+                    'token_env = "VK_GROUP_TOKEN"\nbackfill_token_env = "VK_SERVICE_TOKEN"\n',
+                    encoding="utf-8")
+    warnings = [str(w) for w in load_config(path, env={"VK_GROUP_TOKEN": "t"}).warnings]
+    assert any("sources[0].backfill_token_env: переменная окружения VK_SERVICE_TOKEN не задана"
+               in w for w in warnings), warnings

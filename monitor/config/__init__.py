@@ -241,6 +241,23 @@ def _repeated_values(
             seen[value] = index
 
 
+def _other_secrets(
+    config: AppConfig, file: str, lines: LineIndex, env: Mapping[str, str]
+) -> list[Problem]:
+    """Every other `…_env` key of an enabled source (a backfill token, an application key)
+    whose variable is not set: the source will miss what that secret opens."""
+    found = []
+    for index, source in enumerate(config.sources):
+        for key, name in source:
+            if (key.endswith("_env") and key != "token_env" and isinstance(name, str)
+                    and source.enabled and not env.get(name)):
+                where: tuple[str | int, ...] = ("sources", index, key)
+                msg = (f"переменная окружения {name} не задана: у источника {source.id!r} "
+                       f"не будет работать то, для чего указан {key}")
+                found.append(Problem(file, lines.line_of(where), key_path(where), msg))
+    return found
+
+
 def _secret_warnings(
     config: AppConfig, file: str, lines: LineIndex, env: Mapping[str, str]
 ) -> list[Problem]:
@@ -258,6 +275,7 @@ def _secret_warnings(
         else:
             continue
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
+    warnings += _other_secrets(config, file, lines, env)
     if not env.get(config.telegram.token_env):
         where = ("telegram", "token_env")
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "
