@@ -105,6 +105,17 @@ class SourceSettings(BaseModel):
         return value
 
 
+def int_of(value: object) -> int | None:
+    """An integer an API wrote as a number or a string of digits; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
 def checked_base_url(value: str, example: str) -> str:
     """A `base_url` without its trailing slash; ValueError (in Russian) unless it is http(s)."""
     if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:

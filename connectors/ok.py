@@ -37,6 +37,7 @@ from connectors.base import (
     SourceContext,
     SourceSettings,
     checked_base_url,
+    int_of,
     register,
 )
 from connectors.ok_client import (
@@ -46,7 +47,6 @@ from connectors.ok_client import (
     OkPermanentError,
     Topic,
     id_of,
-    int_of,
     local_date,
     moment_of,
     topic_of,

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import json
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -22,7 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError
+from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError, int_of
+from connectors.tokens import Rests, shared
 
 DEFAULT_BASE_URL = "https://api.ok.ru"
 UNSIGNED = frozenset({"access_token", "session_key", "sig"})
@@ -99,15 +99,15 @@ class OkClient:
         self._key = application_key
         self._secret = application_secret
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._pacer: Pacer = _shared(token, "pacer", lambda: Pacer(MARGIN / rate))
+        self._pacer = shared(token, "pacer", make=lambda: Pacer(MARGIN / rate))
         # The slowest rate any source of the token asks for wins.
         self._pacer.interval = max(self._pacer.interval, MARGIN / rate)
-        self._resting: dict[str, float] = _shared(token, "resting", dict)
+        self._rests = shared(token, "rests", make=Rests)
         self.calls = 0
 
     async def call(self, method: str, **params: str | int) -> Any:
         """Call one method and return its JSON answer; raise a classified SourceError."""
-        resting = self._resting.get(method, 0.0) - time.monotonic()
+        resting = self._rests.left(method)
         if resting > 0:
             raise _error(OkTransientError, f"OK: {method}: лимит вызовов исчерпан",
                          LIMIT_REACHED, resting)
@@ -151,7 +151,7 @@ class OkClient:
         if code in TRANSIENT:
             return _error(OkTransientError, text, code, TRANSIENT[code])
         if code == LIMIT_REACHED:
-            self._resting[method] = time.monotonic() + LIMIT_PAUSE
+            self._rests.rest(method, LIMIT_PAUSE)
             return _error(OkTransientError, text, code, LIMIT_PAUSE)
         if code in AUTH:
             return _error(OkAuthError, text, code)
@@ -178,31 +178,6 @@ def _error(
     error = kind(text, retry_after) if kind is OkTransientError else kind(text)
     error.code = code
     return error
-
-
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _shared(token: str, what: str, make: Any) -> Any:
-    """One pacer (and rest book) per token and event loop, for every source of the process;
-    keyed by a hash, so the token itself is kept nowhere but in its clients."""
-    per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
-    key = (hashlib.sha256(token.encode()).hexdigest()[:16], what)
-    if key not in per_loop:
-        per_loop[key] = make()
-    return per_loop[key]
-
-
-def int_of(value: object) -> int | None:
-    """An integer OK wrote as a number or a string of digits."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
 
 
 def id_of(value: object) -> str | None:

@@ -30,6 +30,7 @@ from connectors.base import (
     SourceContext,
     SourceSettings,
     checked_base_url,
+    int_of,
     register,
 )
 from connectors.vk_client import DEFAULT_BASE_URL, TokenKind, VkClient, items_of
@@ -95,18 +96,8 @@ class VkSettings(SourceSettings):
         return self
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
 def _moment(value: object) -> datetime | None:
-    seconds = _int(value)
+    seconds = int_of(value)
     if seconds is None or seconds <= 0:
         return None
     return datetime.fromtimestamp(seconds, UTC)
@@ -155,7 +146,7 @@ class _Common:
         """A comment, or a reply in the thread of comment `top_id`, as an item (a deleted one as
         a deletion mark); None for an unreadable one. It answers the comment it replies to,
         else the post."""
-        comment, author = _int(raw.get("id")), _int(raw.get("from_id"))
+        comment, author = int_of(raw.get("id")), int_of(raw.get("from_id"))
         published = _moment(raw.get("date"))
         if raw.get("deleted") and comment is not None:
             return self.deletion(comment_external_id(owner, post, comment),
@@ -163,7 +154,7 @@ class _Common:
         if comment is None or author is None or published is None:
             notices.append(f"VK: комментарий без id/from_id/date: {str(raw)[:80]}")
             return None
-        parent_id = _int(raw.get("reply_to_comment")) or top_id
+        parent_id = int_of(raw.get("reply_to_comment")) or top_id
         parent = (comment_external_id(owner, post, parent_id) if parent_id
                   else post_external_id(owner, post))
         url = f"https://vk.com/wall{owner}_{post}?reply={comment}"
@@ -180,8 +171,8 @@ class _Common:
 
     def post_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         """A post as an item; None (with a notice) when it cannot be read."""
-        owner, post, author = _int(raw.get("owner_id")), _int(raw.get("id")), \
-            _int(raw.get("from_id"))
+        owner, post, author = int_of(raw.get("owner_id")), int_of(raw.get("id")), \
+            int_of(raw.get("from_id"))
         published = _moment(raw.get("date"))
         if owner is None or post is None or published is None:
             notices.append(f"VK: пост без owner_id/id/date: {str(raw)[:80]}")
@@ -226,14 +217,14 @@ class VkWallSource(_Common):
         return page
 
     async def _read(self, cursor: Cursor | None) -> Page:
-        last_post = _int((cursor or {}).get("last_post")) or 0
+        last_post = int_of((cursor or {}).get("last_post")) or 0
         known = _tracked(cursor)
         now = self.context.clock.now()
         notices: list[str] = []
         owner = -(self.settings.group_id or 0)
         since = now - self.settings.lookback
         posts = await self._new_posts(owner, last_post, since, notices)
-        items = [item for raw in reversed(posts) if (_int(raw.get("id")) or 0) > last_post
+        items = [item for raw in reversed(posts) if (int_of(raw.get("id")) or 0) > last_post
                  if (item := self.post_item(raw, notices)) is not None
                  and item.published_at >= since]
         counts = await self._counts(owner, posts, known, now - self.settings.rescan)
@@ -243,7 +234,7 @@ class VkWallSource(_Common):
                 # A post seen for the first time (first poll, or back in the window): only its
                 # comments from the lookback on, not days-old complaints as new incidents.
                 items += found if post in known else [i for i in found if i.published_at >= since]
-        newest = max([last_post, *(_int(p.get("id")) or 0 for p in posts)])
+        newest = max([last_post, *(int_of(p.get("id")) or 0 for p in posts)])
         tracked = dict(sorted(counts.items(), reverse=True)[:MAX_TRACKED])
         next_cursor = {"last_post": newest,
                        "posts": {str(k): [date, count] for k, (date, count) in tracked.items()}}
@@ -262,9 +253,9 @@ class VkWallSource(_Common):
             posts = items_of(response)
             found += posts
             ordinary = [p for p in posts if not p.get("is_pinned")]
-            total = _int(response.get("count") if isinstance(response, Mapping) else None) or 0
+            total = int_of(response.get("count") if isinstance(response, Mapping) else None) or 0
             if not posts or (page + 1) * PAGE >= total or any(
-                    (_int(p.get("id")) or 0) <= last_post
+                    (int_of(p.get("id")) or 0) <= last_post
                     or (_moment(p.get("date")) or since) < since for p in ordinary):
                 return found
         notices.append(f"VK: стена {owner}: больше {self.settings.max_pages} страниц новых "
@@ -278,7 +269,7 @@ class VkWallSource(_Common):
         """Comment counts of recent posts: from the pages read, the rest with wall.getById."""
         counts = {}
         for raw in posts:
-            post, date = _int(raw.get("id")), _int(raw.get("date")) or 0
+            post, date = int_of(raw.get("id")), int_of(raw.get("date")) or 0
             if post is not None and date >= recent.timestamp():
                 counts[post] = (date, _comment_count(raw))
         missing = [p for p, (date, _) in known.items()
@@ -286,7 +277,7 @@ class VkWallSource(_Common):
         for start in range(0, len(missing), PAGE):
             chunk = ",".join(f"{owner}_{p}" for p in missing[start:start + PAGE])
             for raw in items_of(await self.client.call("wall.getById", posts=chunk)):
-                post, date = _int(raw.get("id")), _int(raw.get("date")) or 0
+                post, date = int_of(raw.get("id")), int_of(raw.get("date")) or 0
                 if post is not None:
                     counts[post] = (date, _comment_count(raw))
         return counts
@@ -313,8 +304,8 @@ class VkWallSource(_Common):
             raw_thread = top.get("thread")
             thread: Mapping[str, Any] = raw_thread if isinstance(raw_thread, Mapping) else {}
             replies = items_of(thread)
-            if (_int(thread.get("count")) or 0) > len(replies):
-                replies = await self._pages(owner, post, _int(top.get("id")), 0)
+            if (int_of(thread.get("count")) or 0) > len(replies):
+                replies = await self._pages(owner, post, int_of(top.get("id")), 0)
             items += [reply for raw in replies
                       if (reply := self._comment(owner, post, raw, top, notices)) is not None]
         return items
@@ -333,7 +324,7 @@ class VkWallSource(_Common):
             found += level
             total = response.get("current_level_count", response.get("count")) \
                 if isinstance(response, Mapping) else 0
-            if not level or (page + 1) * PAGE >= (_int(total) or 0):
+            if not level or (page + 1) * PAGE >= (int_of(total) or 0):
                 break
         return found
 
@@ -341,13 +332,13 @@ class VkWallSource(_Common):
         self, owner: int, post: int, raw: Mapping[str, Any], top: Mapping[str, Any] | None,
         notices: list[str],
     ) -> Item | None:
-        top_id = _int(top.get("id")) if top is not None else None
+        top_id = int_of(top.get("id")) if top is not None else None
         return self.comment_item(owner, post, raw, top_id, notices)
 
 
 def _comment_count(raw: Mapping[str, Any]) -> int:
     comments = raw.get("comments")
-    return (_int(comments.get("count")) or 0) if isinstance(comments, Mapping) else 0
+    return (int_of(comments.get("count")) or 0) if isinstance(comments, Mapping) else 0
 
 
 def _tracked(cursor: Cursor | None) -> dict[int, tuple[int, int]]:
@@ -355,9 +346,9 @@ def _tracked(cursor: Cursor | None) -> dict[int, tuple[int, int]]:
     posts = (cursor or {}).get("posts")
     tracked = {}
     for key, value in (posts.items() if isinstance(posts, Mapping) else []):
-        post = _int(key)
+        post = int_of(key)
         if post is not None and isinstance(value, list) and len(value) == 2:
-            date, count = _int(value[0]), _int(value[1])
+            date, count = int_of(value[0]), int_of(value[1])
             if date is not None and count is not None:
                 tracked[post] = (date, count)
     return tracked
@@ -377,7 +368,7 @@ class VkSearchSource(_Common):
         next_since = {}
         phrases = {q.strip().casefold(): q.strip() for q in reversed(self.settings.query)}
         for phrase in reversed([p for p in phrases.values() if p]):  # VK ignores case
-            start = max(_int(since.get(phrase)) or floor, floor)
+            start = max(int_of(since.get(phrase)) or floor, floor)
             newest = start
             for raw in await self._search(phrase, start):
                 item = self.post_item(raw, notices)

@@ -9,9 +9,7 @@ it (3 calls/s for a service token, 20/s for a community token). vk-api's own err
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -22,6 +20,7 @@ import vk_api
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
 from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError
+from connectors.tokens import Rests, replace_shared, shared
 
 API_VERSION = "5.199"
 DEFAULT_BASE_URL = "https://api.vk.ru"
@@ -112,16 +111,15 @@ class VkClient:
                                  config=jconfig.MemoryConfig, session=_Session(base_url, timeout))
         self._api.RPS_DELAY = 0  # our shared limiter paces the token
         self._api.error_handlers[6] = _raise
-        self._limiter = _shared(token, kind, "rate", lambda: RateLimiter(RATES[kind]))
-        self._slots = _shared(token, kind, "slots", lambda: asyncio.Semaphore(IN_FLIGHT))
-        self._resting = _shared(token, kind, "resting", dict)
+        self._limiter = shared(token, kind, "rate", make=lambda: RateLimiter(RATES[kind]))
+        self._slots = shared(token, kind, "slots", make=lambda: asyncio.Semaphore(IN_FLIGHT))
+        self._rests = shared(token, kind, "rests", make=Rests)
         self.calls = 0
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call one method and return its `response`; raise a classified SourceError."""
-        resting = self._resting.get(method, 0.0)
-        if resting > time.monotonic():
-            left = resting - time.monotonic()
+        left = self._rests.left(method)
+        if left > 0:
             raise TransientSourceError(f"VK: {method}: дневной лимит исчерпан", retry_after=left)
         async with self._slots:
             # The rate slot is taken only when the call can go out at once: taken while
@@ -147,7 +145,7 @@ class VkClient:
         if code in TRANSIENT:
             return TransientSourceError(text, retry_after=TRANSIENT[code])
         if code == RATE_LIMIT:
-            self._resting[method] = time.monotonic() + DAILY_PAUSE
+            self._rests.rest(method, DAILY_PAUSE)
             return TransientSourceError(text, retry_after=DAILY_PAUSE)
         if code in AUTH:
             return SourceAuthError(text)
@@ -157,25 +155,10 @@ class VkClient:
         return TransientSourceError(text, retry_after=UNKNOWN_PAUSE)
 
 
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Any]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _shared(token: str, kind: str, what: str, make: Any) -> Any:
-    """One limiter (semaphore, pause book) per token and event loop, for every source of the
-    process; keyed by a hash, so the token itself is kept nowhere but in its client."""
-    per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
-    key = (hashlib.sha256(token.encode()).hexdigest()[:16], kind, what)
-    if key not in per_loop:
-        per_loop[key] = make()
-    return per_loop[key]
-
-
 def share_limiter(token: str, kind: TokenKind, limiter: RateLimiter) -> None:
     """Make the clients of `token` created from now on (on the running loop) use `limiter`,
     e.g. a bench's limiter on simulated time; clients made before keep the one they have."""
-    per_loop = _SHARED.setdefault(asyncio.get_running_loop(), {})
-    per_loop[(hashlib.sha256(token.encode()).hexdigest()[:16], kind, "rate")] = limiter
+    replace_shared(token, kind, "rate", value=limiter)
 
 
 def items_of(response: object) -> list[Mapping[str, Any]]:

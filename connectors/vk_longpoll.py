@@ -18,8 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import Cursor, Item, Page, TransientSourceError
-from connectors.vk import VkWallSource, _Common, _int, _moment, _text, comment_external_id
+from connectors.base import Cursor, Item, Page, TransientSourceError, int_of
+from connectors.vk import VkWallSource, _Common, _moment, _text, comment_external_id
 
 MAX_BODY = 5_000_000
 EVENTS = ("wall_post_new", "wall_reply_new", "wall_reply_edit", "wall_reply_delete",
@@ -41,7 +41,7 @@ class VkLongPollSource(_Common):
             state.update(await self._server())
             return await self._backfilled(state, now, notices, first=cursor is None)
         answer = await self._check(state)
-        failed = _int(answer.get("failed"))
+        failed = int_of(answer.get("failed"))
         if failed == 2:  # the key expired: a new key, the same ts
             state.update({**await self._server(), "ts": state["ts"]})
             return Page([], _saved(state, now), notices)
@@ -118,8 +118,8 @@ class VkLongPollSource(_Common):
         if event["type"] == "board_post_new":
             return self._board_item(raw, notices)
         if event["type"] == "wall_reply_delete":
-            owner = _int(raw.get("owner_id")) or -(self.settings.group_id or 0)
-            post, comment = _int(raw.get("post_id")), _int(raw.get("id"))
+            owner = int_of(raw.get("owner_id")) or -(self.settings.group_id or 0)
+            post, comment = int_of(raw.get("post_id")), int_of(raw.get("id"))
             if post is None or comment is None:
                 return None
             return self.deletion(comment_external_id(owner, post, comment),
@@ -127,19 +127,19 @@ class VkLongPollSource(_Common):
         return self._reply_item(raw, notices)
 
     def _reply_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
-        owner = _int(raw.get("post_owner_id", raw.get("owner_id"))) or -(self.settings.group_id
+        owner = int_of(raw.get("post_owner_id", raw.get("owner_id"))) or -(self.settings.group_id
                                                                         or 0)
-        post = _int(raw.get("post_id"))
+        post = int_of(raw.get("post_id"))
         if post is None:
             notices.append(f"VK long poll: комментарий без post_id: {str(raw)[:80]}")
             return None
-        stack = [p for p in _list(raw.get("parents_stack")) if _int(p) is not None]
-        return self.comment_item(owner, post, raw, _int(stack[0]) if stack else None, notices)
+        stack = [p for p in _list(raw.get("parents_stack")) if int_of(p) is not None]
+        return self.comment_item(owner, post, raw, int_of(stack[0]) if stack else None, notices)
 
     def _board_item(self, raw: Mapping[str, Any], notices: list[str]) -> Item | None:
         group = self.settings.group_id
-        topic, post, author = (_int(raw.get("topic_id")), _int(raw.get("id")),
-                               _int(raw.get("from_id")))
+        topic, post, author = (int_of(raw.get("topic_id")), int_of(raw.get("id")),
+                               int_of(raw.get("from_id")))
         published = _moment(raw.get("date"))
         if topic is None or post is None or author is None or published is None:
             notices.append(f"VK long poll: сообщение обсуждения без полей: {str(raw)[:80]}")
