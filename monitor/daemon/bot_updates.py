@@ -138,18 +138,20 @@ class BotUpdates:
                 return
             except Conflict:
                 # Another reader took the stream (a second daemon, or `monitor telegram chats`
-                # for a moment): keep trying, slowly, and say so once per spell.
-                self.failures += 1
-                pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
-                log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
-                        "another process reads this bot's updates (409 Conflict): run one "
-                        "daemon per bot token; next try in %.0fs", pause)
+                # for a moment): keep trying, slowly.
+                pause = self._failed("another process reads this bot's updates (409 "
+                                     "Conflict): run one daemon per bot token")
             except (TelegramError, StorageError) as exc:
-                self.failures += 1
-                pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
-                log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
-                        "reading bot updates failed (%s); next try in %.0fs", exc, pause)
+                pause = self._failed(f"reading bot updates failed ({exc})")
             try:
                 await asyncio.wait_for(stop.wait(), pause)
             except TimeoutError:
                 pass
+
+    def _failed(self, what: str) -> float:
+        """Count a failure, say it once per spell, and return the pause before the next try."""
+        self.failures += 1
+        pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
+        log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
+                "%s; next try in %.0fs", what, pause)
+        return pause
