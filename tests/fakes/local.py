@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -34,3 +35,32 @@ class CallLog:
                 start += 1
             best = max(best, end - start + 1)
         return best
+
+
+@dataclass
+class Failure:
+    """An answer a fake was told to give instead of the real one, `times` times."""
+
+    method: str
+    token: str | None
+    times: int
+    code: int | None
+    message: str | None
+    http_status: int | None
+    body: bytes | None
+
+
+class Failures:
+    """The injected failures of an API fake (`_failures`), taken in order."""
+
+    _failures: list[Failure]
+
+    def take_failure(self, name: str, token: str | None) -> Failure | None:
+        """The next failure injected for this method (and token), if any; used once a time."""
+        for failure in self._failures:
+            if failure.method == name and failure.token in (None, token):
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+                return failure
+        return None

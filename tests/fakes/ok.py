@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from tests.fakes.local import CallLog, serve_locally
+from tests.fakes.local import CallLog, Failure, Failures, serve_locally
 
 MOSCOW = timezone(timedelta(hours=3))
 MESSAGES = {
@@ -99,17 +99,6 @@ class Comment:
     deleted: bool = False
 
 
-@dataclass
-class _Failure:
-    method: str
-    token: str | None
-    times: int
-    code: int | None
-    message: str | None
-    http_status: int | None
-    body: bytes | None
-
-
 def sign(params: dict[str, str], secret: str) -> str:
     """OK's signature: md5 of the sorted k=v pairs (token and sig left out) and the secret."""
     pairs = "".join(f"{k}={params[k]}" for k in sorted(params)
@@ -139,7 +128,7 @@ def _unanchor(kind: str, anchor: str) -> list[str]:
     return parts
 
 
-class FakeOk(CallLog):
+class FakeOk(CallLog, Failures):
     """The fake server with its state: applications, tokens, users, groups, topics, comments."""
 
     def __init__(self) -> None:
@@ -153,7 +142,7 @@ class FakeOk(CallLog):
         self.calls: list[Call] = []
         self.requests: list[dict[str, str]] = []
         self._seq = 0
-        self._failures: list[_Failure] = []
+        self._failures: list[Failure] = []
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self._methods = {
@@ -230,7 +219,7 @@ class FakeOk(CallLog):
         if code is None and http_status is None and body is None:
             raise ValueError("fail_next needs a code, an http_status or a body")
         raw = body.encode() if isinstance(body, str) else body
-        self._failures.append(_Failure(method, token, times, code, message, http_status, raw))
+        self._failures.append(Failure(method, token, times, code, message, http_status, raw))
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before answering."""
@@ -268,7 +257,7 @@ class FakeOk(CallLog):
         self.requests.append(params)
         if self._delays.get(name):
             await asyncio.sleep(self._delays[name].popleft())
-        failure = self._take_failure(name, token)
+        failure = self.take_failure(name, token)
         if failure is not None:
             return self._failed(failure)
         try:
@@ -298,16 +287,7 @@ class FakeOk(CallLog):
             raise OkError(3)
         return handler(params)
 
-    def _take_failure(self, name: str, token: str | None) -> _Failure | None:
-        for failure in self._failures:
-            if failure.method == name and failure.token in (None, token):
-                failure.times -= 1
-                if failure.times <= 0:
-                    self._failures.remove(failure)
-                return failure
-        return None
-
-    def _failed(self, failure: _Failure) -> web.Response:
+    def _failed(self, failure: Failure) -> web.Response:
         if failure.code is not None:
             return _error(OkError(failure.code, failure.message))
         status = failure.http_status or 200

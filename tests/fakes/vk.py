@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from tests.fakes.local import CallLog, serve_locally
+from tests.fakes.local import CallLog, Failure, Failures, serve_locally
 from tests.fakes.vk_longpoll import LongPollHub
 from tests.fakes.vk_state import (
     CommentView,
@@ -105,21 +105,10 @@ class Token:
     group_id: int | None = None
 
 
-@dataclass
-class _Failure:
-    method: str
-    token: str | None
-    times: int
-    code: int | None
-    message: str | None
-    http_status: int | None
-    body: bytes | None
-
-
 Handler = Callable[[dict[str, str], Token], Any]
 
 
-class FakeVk(VkState, CallLog):
+class FakeVk(VkState, CallLog, Failures):
     """The fake server; add_community/add_user/add_post/add_comment ... come from VkState."""
 
     def __init__(
@@ -147,7 +136,7 @@ class FakeVk(VkState, CallLog):
         self.enforce_rps = enforce_rps
         self.rps_limits = dict(RPS_LIMITS)
         self._daily: dict[tuple[int, str | None, str], int] = defaultdict(int)
-        self._failures: list[_Failure] = []
+        self._failures: list[Failure] = []
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -242,7 +231,7 @@ class FakeVk(VkState, CallLog):
         if code is None and http_status is None and body is None:
             raise ValueError("fail_next needs a code, an http_status or a body")
         raw = body.encode() if isinstance(body, str) else body
-        self._failures.append(_Failure(method, token, times, code, message, http_status, raw))
+        self._failures.append(Failure(method, token, times, code, message, http_status, raw))
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next `times` calls of `method` for `seconds` before answering."""
@@ -302,7 +291,7 @@ class FakeVk(VkState, CallLog):
         self.requests.append(VkRequest(request.method, name, token, params))
         if self._delays.get(name):
             await self._held(self._delays[name].popleft())
-        failure = self._take_failure(name, token)
+        failure = self.take_failure(name, token)
         if failure is not None:
             return self._failed(failure, name, params)
         try:
@@ -337,16 +326,7 @@ class FakeVk(VkState, CallLog):
             raise VkError(29)
         return handler(params, auth)
 
-    def _take_failure(self, name: str, token: str | None) -> _Failure | None:
-        for failure in self._failures:
-            if failure.method == name and failure.token in (None, token):
-                failure.times -= 1
-                if failure.times <= 0:
-                    self._failures.remove(failure)
-                return failure
-        return None
-
-    def _failed(self, failure: _Failure, name: str, params: dict[str, str]) -> web.Response:
+    def _failed(self, failure: Failure, name: str, params: dict[str, str]) -> web.Response:
         if failure.code is not None:
             extra: dict[str, Any] = {}
             if failure.code == 14:
