@@ -46,14 +46,13 @@ import heapq
 import itertools
 import math
 import random
-import shlex
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,12 +62,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+import daybench  # noqa: E402
+from daybench import SimulatedCalls  # noqa: E402
+
 import connectors  # noqa: E402
 from common.durations import format_duration, parse_duration  # noqa: E402
 from connectors.base import Cursor, Item, SourceContext, SourceError  # noqa: E402
 from connectors.ok import OkGroupSource, OkSettings, _Tracked  # noqa: E402
 from connectors.ok_client import MARGIN, Topic  # noqa: E402
-from tests.fakes.ok import Call, FakeOk  # noqa: E402
+from tests.fakes.ok import FakeOk  # noqa: E402
 
 START = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # Moscow midnight
 DAY = 86_400
@@ -181,17 +183,6 @@ class WarpClock:
             self._base, self._real = moment, time.monotonic()
 
 
-class SimulatedCalls(list[Call]):
-    """The fake's call log, stamped with simulated seconds instead of time.monotonic()."""
-
-    def __init__(self, seconds: Callable[[], float]) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-    def append(self, call: Call) -> None:
-        super().append(call._replace(at=self.seconds()))
-
-
 @dataclass
 class NaiveGroupSource(OkGroupSource):
     """Every tracked topic's comments on every poll, from the first, whatever its count."""
@@ -205,21 +196,9 @@ class NaiveGroupSource(OkGroupSource):
 
 
 @dataclass
-class Outcome:
-    """What one strategy did in the measured day."""
+class Outcome(daybench.Outcome):
+    """What one strategy did in the measured day, with the pacing figures OK needs."""
 
-    name: str
-    groups: list[int]
-    calls: Counter[str] = field(default_factory=Counter)
-    polls: int = 0
-    failures: int = 0
-    caught: dict[str, float] = field(default_factory=dict)
-    """Comment external id → simulated time the poll that first returned it ended."""
-    expected: dict[str, tuple[int, int]] = field(default_factory=dict)
-    source_calls: Counter[int] = field(default_factory=Counter)
-    """Calls made by the polls of the measured day, by group."""
-    max_per_second: int = 0
-    """The most calls of the token reaching the fake inside any simulated second."""
     max_leaving: int = 0
     """The most calls of the token leaving the client (the pacer's doing) in any simulated
     second."""
@@ -239,18 +218,6 @@ class Outcome:
     """The same for calls leaving the client."""
     token_calls: int = 0
     """All calls of the token, the warm-up and the drain included."""
-    seconds: float = 0.0
-    """Real time the simulation took."""
-
-    def delays(self, groups: set[int] | None = None) -> list[float]:
-        """Seconds from each caught comment of the day to the poll that caught it."""
-        return [self.caught[x] - at for x, (at, g) in self.expected.items()
-                if x in self.caught and (groups is None or g in groups)]
-
-    def per_comment(self, groups: set[int] | None = None) -> float:
-        """Calls of the day's polls per comment of the day that was stored."""
-        calls = sum(n for g, n in self.source_calls.items() if groups is None or g in groups)
-        return calls / max(len(self.delays(groups)), 1)
 
 
 async def simulate(
@@ -537,12 +504,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"real time:                     {real:.0f} s (ours {ours.seconds:.0f} s and naive "
           f"{naive.seconds:.0f} s side by side)")
     results = report(ours, naive, interval, events, start, end, ours.seconds)
-    for label, met in results:
-        print(f"  {'met   ' if met else 'MISSED'} {label}")
-    missed = sum(not met for _, met in results)
-    summary = f"{missed} of {len(results)} MISSED" if missed else "all met"
-    print(f"targets:                       {summary}")
-    return 1 if missed else 0
+    return daybench.print_targets(results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -554,9 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="groups the naive strategy polls (the first N)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    print("command:                       " + shlex.join([sys.executable, sys.argv[0],
-                                                          *arguments]))
+    daybench.print_command(argv)
     return run(args)
 
 

@@ -30,23 +30,23 @@ import asyncio
 import heapq
 import math
 import random
-import shlex
 import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+
+from daybench import Outcome, SimulatedCalls, print_command, print_targets  # noqa: E402
 
 import connectors  # noqa: E402
 from common.clock import ManualClock  # noqa: E402
@@ -60,7 +60,7 @@ from connectors.vk_quota import (  # noqa: E402
     READS_PER_POLL,
     quota_lines,
 )
-from tests.fakes.vk import Call, FakeVk  # noqa: E402
+from tests.fakes.vk import FakeVk  # noqa: E402
 
 START = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # Moscow midnight: the fake's day
 DAY = 86_400
@@ -155,17 +155,6 @@ class Feeder:
             self.expected[f"wall-{e.group}_{post}_r{self.ids[e.key]}"] = (e.at, e.group)
 
 
-class SimulatedCalls(list[Call]):
-    """The fake's call log, stamped with simulated seconds instead of time.monotonic()."""
-
-    def __init__(self, seconds: Any) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-    def append(self, call: Call) -> None:
-        super().append(call._replace(at=self.seconds()))
-
-
 @dataclass
 class NaiveWallSource(VkWallSource):
     """Every recent post's comments on every poll, whatever its comment count."""
@@ -186,35 +175,6 @@ class NaiveWallSource(VkWallSource):
         tracked = {str(k): [date, count] for k, (date, count) in counts.items()}
         return Page(sorted(items, key=lambda i: i.published_at),
                     {"last_post": newest, "posts": tracked}, notices)
-
-
-@dataclass
-class Outcome:
-    """What one strategy did in the measured day."""
-
-    name: str
-    groups: list[int]
-    calls: Counter[str] = field(default_factory=Counter)
-    polls: int = 0
-    failures: int = 0
-    caught: dict[str, float] = field(default_factory=dict)
-    """Comment external id → simulated time of the poll that first returned it."""
-    expected: dict[str, tuple[int, int]] = field(default_factory=dict)
-    source_calls: Counter[int] = field(default_factory=Counter)
-    """Calls made by the polls of the measured day, by community."""
-    max_per_second: int = 0
-    seconds: float = 0.0
-    """Real time the simulation took."""
-
-    def delays(self, groups: set[int] | None = None) -> list[float]:
-        """Seconds from each caught comment of the day to the poll that caught it."""
-        return [self.caught[x] - at for x, (at, g) in self.expected.items()
-                if x in self.caught and (groups is None or g in groups)]
-
-    def per_comment(self, groups: set[int] | None = None) -> float:
-        """Calls of the day's polls per comment of the day that was stored."""
-        calls = sum(n for g, n in self.source_calls.items() if groups is None or g in groups)
-        return calls / max(len(self.delays(groups)), 1)
 
 
 async def simulate(
@@ -413,12 +373,7 @@ def run(args: argparse.Namespace) -> int:
     print("quota planner (monitor check-config) for the same sources:")
     for line in planner_lines(len(groups), interval):
         print(f"  {line}")
-    for label, met in results:
-        print(f"  {'met   ' if met else 'MISSED'} {label}")
-    missed = sum(not met for _, met in results)
-    summary = f"{missed} of {len(results)} MISSED" if missed else "all met"
-    print(f"targets:                       {summary}")
-    return 1 if missed else 0
+    return print_targets(results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -432,9 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="communities the naive strategy polls (the first N)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    print("command:                       " + shlex.join([sys.executable, sys.argv[0],
-                                                          *arguments]))
+    print_command(argv)
     return run(args)
 
 
