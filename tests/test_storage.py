@@ -24,7 +24,7 @@ from storage import (
     open_read_only_store,
 )
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
-from storage.sqlite.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
+from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.sqlite.store import SqliteStore
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

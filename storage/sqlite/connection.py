@@ -1,33 +1,24 @@
 """The one SQLite connection: WAL, a writer lock, BEGIN IMMEDIATE per unit of work.
 
-SQLite's own errors leave this module as `StorageError`.
+It is the SQLite side of `storage.sql.db`: the shared queries run on it as written (SQLite reads
+`?` and `:name` itself). SQLite's own errors leave this module as `StorageError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
+from storage.sql.db import Params, Row
+from storage.sqlite.adapter import SqliteTx, storage_errors
 from storage.sqlite.migrations import apply_migrations
-from storage.types import StorageError
 
 MEMORY = ":memory:"
-
-
-@contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """Turn SQLite's errors into ours, saying what was being done."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StorageError(f"{what}: {exc}") from exc
 
 
 class Database:
@@ -35,6 +26,7 @@ class Database:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._conn = connection
+        self._tx = SqliteTx(connection)
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -52,8 +44,8 @@ class Database:
                 await conn.execute("PRAGMA foreign_keys=ON")
                 await conn.execute("PRAGMA busy_timeout=5000")
             db = cls(conn)
-            async with db.transaction() as tx:
-                await apply_migrations(tx)
+            async with db._lock, db._raw_transaction():
+                await apply_migrations(conn)
         except BaseException:
             await conn.close()
             raise
@@ -67,17 +59,21 @@ class Database:
                 await self._conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
         """Run a unit of work under BEGIN IMMEDIATE; commit on success, roll back on error."""
-        async with self._lock:
-            with storage_errors("запись в базу не удалась"):
-                await self._begin()
-                try:
-                    yield self._conn
-                except BaseException:
-                    await self._conn.rollback()
-                    raise
-                await self._conn.commit()
+        async with self._lock, self._raw_transaction():
+            yield self._tx
+
+    @asynccontextmanager
+    async def _raw_transaction(self) -> AsyncIterator[None]:
+        with storage_errors("запись в базу не удалась"):
+            await self._begin()
+            try:
+                yield
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            await self._conn.commit()
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting for the write lock; a cancel while it waits (shutdown) rolls
@@ -91,17 +87,13 @@ class Database:
                 await self._conn.rollback()
             raise
 
-    async def fetchall(
-        self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
-    ) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read query (positional or named parameters) and return all rows."""
-        bound = params if isinstance(params, Mapping) else tuple(params)
         async with self._lock:
             with storage_errors("чтение из базы не удалось"):
-                async with self._conn.execute(sql, bound) as cursor:
-                    return list(await cursor.fetchall())
+                return await self._tx.fetchall(sql, params)
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a read query and return the first row."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None

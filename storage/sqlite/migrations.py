@@ -1,20 +1,19 @@
-"""Schema migrations: registered steps, each applied with its bookkeeping row in one transaction.
+"""SQLite's schema migrations (its own DDL); `storage.sql.migrate` applies them.
 
-A step is an SQL statement or an async Python function of the connection (a data backfill):
-either way it runs once, and its migration is recorded as applied in the same transaction.
+An applied migration is never edited (tests pin their digests): add a new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 import aiosqlite
 
-from storage.sqlite.repeats import fingerprint_open_incidents
+from storage.sql.migrate import Migration, apply_pending, check_names
+from storage.sql.repeats import fingerprint_open_incidents
+from storage.sqlite.adapter import SqliteTx
 
-Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
-Migration = tuple[str, Sequence[Step]]
+__all__ = ["MIGRATIONS", "Migration", "apply_migrations", "check_names"]
 
 
 MIGRATIONS: list[Migration] = [
@@ -167,39 +166,8 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def check_names(migrations: Sequence[Migration]) -> None:
-    """Refuse a list of migrations that names one twice: the second would never run."""
-    seen: set[str] = set()
-    for name, _ in migrations:
-        if name in seen:
-            msg = f"migration {name!r} is listed twice"
-            raise ValueError(msg)
-        seen.add(name)
-
-
 async def apply_migrations(
     conn: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS
 ) -> list[str]:
     """Apply every migration not yet recorded; the caller holds the transaction."""
-    check_names(migrations)
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations"
-        " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
-        done = {row[0] for row in await cursor.fetchall()}
-    applied = []
-    for name, steps in migrations:
-        if name in done:
-            continue
-        for step in steps:
-            if isinstance(step, str):
-                await conn.execute(step)
-            else:
-                await step(conn)
-        await conn.execute(
-            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-            (name, datetime.now(UTC).isoformat()),
-        )
-        applied.append(name)
-    return applied
+    return await apply_pending(SqliteTx(conn), migrations)

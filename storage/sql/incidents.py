@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
-from storage.sqlite.connection import Database
-from storage.sqlite.timestamps import from_db, to_db
+from storage.sql.db import Database, Row, Tx
+from storage.sql.timestamps import from_db, to_db
 from storage.types import AlertKind, AlertMessage, DueAlert, IncidentRow
 
 _COLUMNS = (
@@ -33,7 +31,7 @@ _DUE = f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE {_DUE_WHERE} ORDER
 reached and not yet alerted; a snoozed incident gets nothing until its snooze ends."""
 
 
-def incident_row(row: aiosqlite.Row) -> IncidentRow:
+def incident_row(row: Row) -> IncidentRow:
     """A row selected with _COLUMNS as an IncidentRow."""
     r = {key: row[key] for key in row.keys() if key != "announced_at"}
     for key in _TIMES:
@@ -69,7 +67,7 @@ async def due_alerts(db: Database, now: datetime) -> list[DueAlert]:
     return [DueAlert(_kind(row, now), incident_row(row)) for row in rows]
 
 
-def _kind(row: aiosqlite.Row, now: datetime) -> AlertKind:
+def _kind(row: Row, now: datetime) -> AlertKind:
     """One alert per incident and tick: the ended snooze, else the most urgent due one."""
     if row["snoozed_until"] is not None:
         return "reminder"
@@ -94,22 +92,20 @@ async def queue_alert(
     async with db.transaction() as tx:
         # Still due, and the same kind, now inside the transaction: staff may have answered,
         # dismissed or snoozed it, or another tick queued it, since `due_alerts` read it.
-        async with tx.execute(
+        row = await tx.fetchone(
             f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE id = :id AND {_DUE_WHERE}",
             {"id": incident_id, "now": moment},
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None or _kind(row, now) != kind:
             return 0
         reason = await _reason(tx, incident_id, kind)
         for message in messages:
-            cursor = await tx.execute(
+            added += await tx.execute(
                 "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
                 (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
             )
-            added += cursor.rowcount
         await tx.execute(
             "UPDATE incidents SET announced_at = COALESCE(announced_at, :now),"
             " warned_at = CASE WHEN warn_at <= :now THEN COALESCE(warned_at, :now)"
@@ -122,11 +118,10 @@ async def queue_alert(
     return added
 
 
-async def _reason(tx: aiosqlite.Connection, incident_id: int, kind: AlertKind) -> str:
+async def _reason(tx: Tx, incident_id: int, kind: AlertKind) -> str:
     """The outbox reason: the kind, and for a reminder the snooze it ends (one per snooze)."""
     if kind != "reminder":
         return kind
-    async with tx.execute("SELECT snoozed_until FROM incidents WHERE id = ?",
-                          (incident_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await tx.fetchone("SELECT snoozed_until FROM incidents WHERE id = ?",
+                          (incident_id,))
     return f"reminder:{row[0] if row else ''}"

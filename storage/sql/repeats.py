@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from common.fingerprints import Fingerprint, fingerprint, resemblance
-from storage.sqlite.timestamps import to_db
+from storage.sql.db import Row, Tx
+from storage.sql.timestamps import to_db
 from storage.types import Repeat, RepeatRule
 
 # Candidates sharing the most band keys are checked first; a true repeat shares most of them.
@@ -24,28 +23,26 @@ FIND_BY_BANDS = (
     "SELECT c.id, c.hits, i.text FROM ("
     " SELECT incident_id AS id, COUNT(*) AS hits FROM incident_bands"
     " WHERE band IN ({marks}) AND opened_at >= ? GROUP BY incident_id) AS c"
-    " CROSS JOIN incidents i ON i.id = c.id"  # CROSS: the band keys drive, never `status`
-    " WHERE i.status IN ('open', 'in_work') AND i.group_name IS NOT DISTINCT FROM ?"
+    " CROSS JOIN incidents i"  # CROSS: in SQLite the band keys drive, never `status`
+    " WHERE i.id = c.id AND i.status IN ('open', 'in_work') AND i.group_name IS NOT DISTINCT FROM ?"
     " ORDER BY c.hits DESC, c.id LIMIT ?"
 )
 """Open incidents of the group, opened since a moment, sharing band keys: most shared first."""
 
 
 async def find_repeated_incident(
-    tx: aiosqlite.Connection, text: Fingerprint, group: str | None, rule: RepeatRule,
+    tx: Tx, text: Fingerprint, group: str | None, rule: RepeatRule,
     now: datetime,
 ) -> tuple[int, float] | None:
     """The open incident a text repeats and how closely (1.0: the same text), or None."""
     since = to_db(now - rule.window)
-    async with tx.execute(FIND_SAME_TEXT, (text.exact, since, group)) as cursor:
-        row = await cursor.fetchone()
+    row = await tx.fetchone(FIND_SAME_TEXT, (text.exact, since, group))
     if row is not None:
         return int(row["id"]), 1.0
     if text.short:
         return None
     query = FIND_BY_BANDS.format(marks=", ".join("?" * len(text.bands)))
-    async with tx.execute(query, (*text.bands, since, group, MAX_CANDIDATES)) as cursor:
-        candidates = list(await cursor.fetchall())
+    candidates = await tx.fetchall(query, (*text.bands, since, group, MAX_CANDIDATES))
     best: tuple[int, float] | None = None
     for candidate in candidates:
         score = resemblance(text, candidate["text"])
@@ -55,7 +52,7 @@ async def find_repeated_incident(
 
 
 async def remember_bands(
-    tx: aiosqlite.Connection, incident_id: int, text: Fingerprint, opened_at: str
+    tx: Tx, incident_id: int, text: Fingerprint, opened_at: str
 ) -> None:
     """Index a new incident's band keys so that its edited copies find it."""
     await tx.executemany(
@@ -65,33 +62,32 @@ async def remember_bands(
     )
 
 
-async def fingerprint_open_incidents(tx: aiosqlite.Connection) -> int:
+async def fingerprint_open_incidents(tx: Tx) -> int:
     """Give open incidents without a fingerprint (opened before the release that recognised
     repeats) their fingerprint and band keys, so that repeats join them too; return how many.
     A migration step: it runs once."""
-    async with tx.execute(
+    rows = await tx.fetchall(
         "SELECT id, text, opened_at FROM incidents WHERE fingerprint IS NULL AND status = 'open'"
-    ) as cursor:
-        rows = list(await cursor.fetchall())
+    )
     done = 0
-    for incident_id, text, opened_at in rows:
-        found = fingerprint(text)
+    for row in rows:
+        found = fingerprint(row["text"])
         if found is None:
             continue
         await tx.execute("UPDATE incidents SET fingerprint = ? WHERE id = ?",
-                         (found.exact, incident_id))
-        await remember_bands(tx, incident_id, found, opened_at)
+                         (found.exact, row["id"]))
+        await remember_bands(tx, row["id"], found, row["opened_at"])
         done += 1
     return done
 
 
-async def forget_texts_before(tx: aiosqlite.Connection, moment: datetime) -> None:
+async def forget_texts_before(tx: Tx, moment: datetime) -> None:
     """Drop band keys of incidents opened before `moment`: no repeat can join them any more."""
     await tx.execute("DELETE FROM incident_bands WHERE opened_at < ?", (to_db(moment),))
 
 
 async def add_repeat(
-    tx: aiosqlite.Connection, incident_id: int, item_id: int, similarity: float, joined_at: str
+    tx: Tx, incident_id: int, item_id: int, similarity: float, joined_at: str
 ) -> None:
     """Record that an item joined an incident as a repeat of its complaint."""
     await tx.execute(
@@ -101,14 +97,13 @@ async def add_repeat(
     )
 
 
-async def has_incident(tx: aiosqlite.Connection, item_id: int) -> bool:
+async def has_incident(tx: Tx, item_id: int) -> bool:
     """Whether an item already opened an incident or joined one."""
-    async with tx.execute(
+    row = await tx.fetchone(
         "SELECT EXISTS (SELECT 1 FROM incidents WHERE item_id = ?)"
         " OR EXISTS (SELECT 1 FROM incident_repeats WHERE item_id = ?)",
         (item_id, item_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return bool(row and row[0])
 
 
@@ -120,7 +115,7 @@ REPEATS_OF = (
 """The items that joined an incident, in the order they joined."""
 
 
-def repeat_from(row: aiosqlite.Row) -> Repeat:
+def repeat_from(row: Row) -> Repeat:
     """A row of REPEATS_OF as a Repeat."""
     return Repeat(row["item_id"], row["source_id"], row["external_id"], row["url"],
                   datetime.fromisoformat(row["joined_at"]), row["similarity"])

@@ -6,20 +6,18 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
 from connectors.base import Cursor
-from storage.sqlite.actions import act_in
-from storage.sqlite.connection import Database
-from storage.sqlite.events import add_event
-from storage.sqlite.repeats import (
+from storage.sql.actions import act_in
+from storage.sql.db import Database, Tx
+from storage.sql.events import add_event
+from storage.sql.repeats import (
     add_repeat,
     find_repeated_incident,
     forget_texts_before,
     has_incident,
     remember_bands,
 )
-from storage.sqlite.timestamps import to_db
+from storage.sql.timestamps import to_db
 from storage.types import SYSTEM, Action, Actor, ClassifiedItem, PollResult, RepeatRule
 
 
@@ -65,7 +63,7 @@ async def save_items_and_cursor(
 
 
 async def _open_or_join(
-    tx: aiosqlite.Connection,
+    tx: Tx,
     item_id: int,
     entry: ClassifiedItem,
     now: datetime,
@@ -107,14 +105,13 @@ in one community does not answer the resident who wrote in another."""
 
 
 async def _answer(
-    tx: aiosqlite.Connection, entry: ClassifiedItem, now: datetime, result: PollResult
+    tx: Tx, entry: ClassifiedItem, now: datetime, result: PollResult
 ) -> None:
     """An official answer to a citizen's item answers that item's incident, as of the answer's
     publication; an incident already answered or closed is left as it is."""
     item = entry.item
-    async with tx.execute(_INCIDENT_OF_ITEM,
-                          {"source": item.source_id, "item": entry.answers}) as cursor:
-        row = await cursor.fetchone()
+    row = await tx.fetchone(_INCIDENT_OF_ITEM,
+                          {"source": item.source_id, "item": entry.answers})
     if row is None:
         return
     actor = Actor("official", item.author, item.author_id)
@@ -125,15 +122,14 @@ async def _answer(
 
 
 async def _upsert_item(
-    tx: aiosqlite.Connection, entry: ClassifiedItem, seen_at: str, result: PollResult
+    tx: Tx, entry: ClassifiedItem, seen_at: str, result: PollResult
 ) -> tuple[int, bool, bool]:
     """Insert or update an item; return its id, whether it changed and whether it is new."""
     item = entry.item
-    async with tx.execute(
+    row = await tx.fetchone(
         "SELECT id, content_hash, version FROM items WHERE source_id = ? AND external_id = ?",
         (item.source_id, item.external_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     if item.deleted:  # a mark: nothing to store of an item never seen, no new version
         if row is not None:
             await tx.execute("UPDATE items SET deleted_at = COALESCE(deleted_at, ?)"
@@ -142,7 +138,7 @@ async def _upsert_item(
     classification = (entry.group, entry.topic, int(entry.actionable), entry.score,
                       json.dumps(list(entry.why), ensure_ascii=False), entry.settlement)
     if row is None:
-        cursor = await tx.execute(
+        inserted = await tx.fetchone(
             "INSERT INTO items (source_id, external_id, network, kind, url, author, is_official,"
             " published_at, first_seen_at, last_seen_at, text, content_hash, version,"
             " group_name, topic, actionable, score, why, settlement)"
@@ -151,8 +147,6 @@ async def _upsert_item(
              int(item.is_official), to_db(item.published_at), seen_at, seen_at, item.text,
              entry.content_hash, *classification),
         )
-        inserted = await cursor.fetchone()
-        await cursor.close()
         assert inserted is not None  # RETURNING always yields the new row
         item_id, version, is_new = int(inserted[0]), 1, True
         result.new_items += 1
@@ -176,11 +170,11 @@ async def _upsert_item(
 
 
 async def _open_incident(
-    tx: aiosqlite.Connection, item_id: int, entry: ClassifiedItem, seen_at: str
+    tx: Tx, item_id: int, entry: ClassifiedItem, seen_at: str
 ) -> int | None:
     incident = entry.incident
     assert incident is not None
-    async with tx.execute(
+    row = await tx.fetchone(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
         " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING"
@@ -189,8 +183,7 @@ async def _open_incident(
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
          to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
          incident.fingerprint.exact if incident.fingerprint is not None else None),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return None if row is None else int(row[0])
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import aiosqlite
-
-from storage.sqlite.connection import Database
-from storage.sqlite.events import add_event
-from storage.sqlite.incidents import OPEN, incident
-from storage.sqlite.timestamps import to_db
+from storage.sql.db import Database, Tx
+from storage.sql.events import add_event
+from storage.sql.incidents import OPEN, incident
+from storage.sql.timestamps import to_db
 from storage.types import Action, ActionOutcome, ActionResult, EventKind, IncidentEvent
 
 BOT_UPDATE_KEY = "telegram_update_id"
@@ -38,12 +36,11 @@ async def act(
 
 
 async def act_in(
-    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+    tx: Tx, incident_id: int, action: Action, now: datetime
 ) -> tuple[ActionOutcome, IncidentEvent | None]:
     """`act` inside the caller's transaction (a poll that finds an official answer)."""
-    async with tx.execute(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
-                          (incident_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = await tx.fetchone(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
+                          (incident_id,))
     if row is None:
         return "unknown", None
     if not row["waiting"] and action.kind != "reclassify":
@@ -55,7 +52,7 @@ async def act_in(
 
 
 async def _apply(
-    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+    tx: Tx, incident_id: int, action: Action, now: datetime
 ) -> dict[str, object]:
     """Change the incident row; return what the event log keeps of it."""
     who = action.actor.name or action.actor.kind
@@ -78,7 +75,7 @@ async def _apply(
 
 
 async def _close(
-    tx: aiosqlite.Connection, incident_id: int, action: Action, now: datetime
+    tx: Tx, incident_id: int, action: Action, now: datetime
 ) -> dict[str, object]:
     """Answer or dismiss: it waits no more, repeats no longer join it, no alert is sent."""
     who = action.actor.name or action.actor.kind
@@ -101,14 +98,13 @@ async def _close(
 
 
 async def _reclassify(
-    tx: aiosqlite.Connection, incident_id: int, action: Action
+    tx: Tx, incident_id: int, action: Action
 ) -> dict[str, object]:
     """Staff say which topic it really is: the incident takes it, the log keeps both."""
     topic = action.topic
     assert topic is not None
-    async with tx.execute("SELECT group_name, topic FROM incidents WHERE id = ?",
-                          (incident_id,)) as cursor:
-        before = await cursor.fetchone()
+    before = await tx.fetchone("SELECT group_name, topic FROM incidents WHERE id = ?",
+                          (incident_id,))
     assert before is not None  # act() found it in this transaction
     await tx.execute(
         "UPDATE incidents SET group_name = ?, topic = ?, topic_name = ?, organisation = ?"
@@ -117,7 +113,7 @@ async def _reclassify(
             "group": topic.group, "topic": topic.id}
 
 
-async def save_bot_update(tx: aiosqlite.Connection, update_id: int, now: datetime) -> None:
+async def save_bot_update(tx: Tx, update_id: int, now: datetime) -> None:
     """Record that the bot has handled every update up to this id, and when."""
     await tx.execute(
         "INSERT INTO bot_state (key, value) VALUES (?, ?)"

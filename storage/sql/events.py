@@ -6,15 +6,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
-from storage.sqlite.connection import Database
-from storage.sqlite.timestamps import to_db
+from storage.sql.db import Database, Tx
+from storage.sql.timestamps import to_db
 from storage.types import Actor, EventKind, IncidentEvent
 
 
 async def add_event(
-    tx: aiosqlite.Connection, incident_id: int, at: datetime | str, kind: EventKind,
+    tx: Tx, incident_id: int, at: datetime | str, kind: EventKind,
     actor: Actor, **detail: object,
 ) -> None:
     """Append one event to an incident's log, inside the caller's transaction."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.sqlite.connection import Database
-from storage.sqlite.events import add_event
-from storage.sqlite.timestamps import to_db
+from storage.sql.db import Database
+from storage.sql.events import add_event
+from storage.sql.timestamps import to_db
 from storage.types import SYSTEM, OutboxRow
 
 
@@ -23,13 +23,12 @@ async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[O
 async def mark_sent(db: Database, row_id: int, message_id: int | None, now: datetime) -> None:
     """Record a delivered alert, in the outbox and in its incident's log."""
     async with db.transaction() as tx:
-        async with tx.execute(
+        row = await tx.fetchone(
             "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?,"
             " attempts = attempts + 1, last_error = NULL WHERE id = ?"
             " RETURNING incident_id, reason, chat_id",
             (to_db(now), message_id, row_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is not None:
             await add_event(tx, row["incident_id"], now, "alerted", SYSTEM,
                             alert=row["reason"].split(":")[0], chat=row["chat_id"])

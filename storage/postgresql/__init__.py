@@ -1,0 +1,1 @@
+"""PostgreSQL behind the store interface: asyncpg, a pool, several daemons sharing the work."""

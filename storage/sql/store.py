@@ -1,0 +1,148 @@
+"""The store on any SQL backend: every method runs the shared queries of `storage/sql/`.
+
+A backend gives a `storage.sql.db.Database` (its connection adapter) and subclasses `SqlStore`
+with its openers: a method added here works on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from connectors.base import Cursor
+from storage.sql import actions, incidents, items, outbox
+from storage.sql.db import Database
+from storage.sql.events import events_of
+from storage.sql.repeats import REPEATS_OF, repeat_from
+from storage.sql.replay import forget_before
+from storage.types import (
+    Action,
+    ActionResult,
+    AlertKind,
+    AlertMessage,
+    ClassifiedItem,
+    DueAlert,
+    IncidentEvent,
+    IncidentRow,
+    OutboxRow,
+    PollResult,
+    Repeat,
+    RepeatRule,
+)
+
+
+class SqlStore:
+    """`storage.Store` on a backend's `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        """The connection itself: for the storage tests, never for `monitor/`."""
+
+    async def close(self) -> None:
+        """Wait for the running unit of work and release the backend."""
+        await self.database.close()
+
+    async def load_cursor(self, source_id: str) -> Cursor | None:
+        """The stored cursor of a source, or None before its first poll."""
+        return await items.load_cursor(self.database, source_id)
+
+    async def save_items_and_cursor(
+        self, source_id: str, entries: Sequence[ClassifiedItem], cursor: Cursor,
+        now: datetime, repeats: RepeatRule | None = None,
+    ) -> PollResult:
+        """Store one poll atomically (see `storage.Store`)."""
+        return await items.save_items_and_cursor(self.database, source_id, entries, cursor,
+                                                 now, repeats)
+
+    async def item_versions(self, source_id: str, external_id: str) -> list[str]:
+        """The texts of every stored version of an item, oldest first."""
+        return await items.item_versions(self.database, source_id, external_id)
+
+    async def list_incidents(
+        self, overdue_at: datetime | None = None, open_only: bool = False
+    ) -> list[IncidentRow]:
+        """Incidents, oldest first (see `storage.Store`)."""
+        return await incidents.list_incidents(self.database, overdue_at, open_only)
+
+    async def incident(self, incident_id: int) -> IncidentRow | None:
+        """One incident by its number, or None."""
+        return await incidents.incident(self.database, incident_id)
+
+    async def events_of(self, incident_id: int) -> list[IncidentEvent]:
+        """An incident's event log, in the order it was written."""
+        return await events_of(self.database, incident_id)
+
+    async def act(
+        self, incident_id: int, action: Action, now: datetime, bot_update: int | None = None
+    ) -> ActionResult:
+        """Apply one action with its event, atomically (see `storage.Store`)."""
+        return await actions.act(self.database, incident_id, action, now, bot_update)
+
+    async def last_bot_update(self) -> tuple[int, datetime] | None:
+        """The id of the last Telegram update handled and when, or None."""
+        return await actions.last_bot_update(self.database)
+
+    async def save_bot_update(self, update_id: int, now: datetime) -> None:
+        """Record a handled Telegram update that changed nothing."""
+        async with self.database.transaction() as tx:
+            await actions.save_bot_update(tx, update_id, now)
+
+    async def keep_bot_update(
+        self, update_id: int, chat_id: int, payload: str, now: datetime
+    ) -> None:
+        """Keep a source chat's update and mark it handled, atomically."""
+        await actions.keep_bot_update(self.database, update_id, chat_id, payload, now)
+
+    async def kept_bot_updates(
+        self, chat_ids: list[int], after: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
+        """Kept updates of these chats after an inbox position, oldest first."""
+        return await actions.kept_bot_updates(self.database, chat_ids, after, limit)
+
+    async def repeats_of(self, incident_id: int) -> list[Repeat]:
+        """The items that joined an incident as repeats, in the order they joined."""
+        return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
+
+    async def due_alerts(self, now: datetime) -> list[DueAlert]:
+        """Incidents with an alert due now, soonest deadline first."""
+        return await incidents.due_alerts(self.database, now)
+
+    async def queue_alert(
+        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
+    ) -> int:
+        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
+        return await incidents.queue_alert(self.database, incident_id, kind, messages, now)
+
+    async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
+        """Unsent alerts whose next attempt is due, oldest first."""
+        return await outbox.pending_alerts(self.database, now, limit)
+
+    async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+        """Record a delivered alert."""
+        await outbox.mark_sent(self.database, row_id, message_id, now)
+
+    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
+        """Record a failed attempt to be retried later."""
+        await outbox.mark_retry(self.database, row_id, next_attempt_at, error)
+
+    async def mark_failed(self, row_id: int, error: str) -> None:
+        """Give up on an alert for good."""
+        await outbox.mark_failed(self.database, row_id, error)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """How many alerts are pending, sent, failed and cancelled."""
+        return await outbox.outbox_counts(self.database)
+
+    async def alert_pending(self, row_id: int) -> bool:
+        """Whether an outbox row still waits to be sent (not cancelled meanwhile)."""
+        row = await self.database.fetchone("SELECT status FROM outbox WHERE id = ?", (row_id,))
+        return row is not None and row["status"] == "pending"
+
+    async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
+        """The alert that became a given Telegram message, or None."""
+        return await outbox.sent_alert(self.database, chat_id, message_id)
+
+    async def forget_before(self, moment: datetime) -> None:
+        """Drop what no item from `moment` on can join (scratch stores only)."""
+        await forget_before(self.database, moment)
+
