@@ -10,6 +10,8 @@ import pytest
 
 from common.clock import ManualClock
 
+pytest_plugins = ["tests.postgres"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 

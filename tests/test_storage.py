@@ -1,4 +1,5 @@
-"""Storage on a real temporary SQLite file: atomic polls, versions, incidents, repeats, outbox."""
+"""The store on both backends (a real temporary SQLite file, a fresh PostgreSQL schema): atomic
+polls, versions, incidents, repeats, outbox; and SQLite's own migrations, plans and files."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from storage import (
 )
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
 from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
+from storage.postgresql.store import PostgresStore
+from tests.postgres import fresh_schema
+from storage.sql.store import SqlStore
 from storage.sqlite.store import SqliteStore
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -43,13 +47,28 @@ def entry(external_id: str, text: str, actionable: bool = True, when: datetime =
                           actionable, 1.0, ("«яма»",), incident, settlement)
 
 
-async def save(db: SqliteStore, *entries: ClassifiedItem, now: datetime = NOW) -> PollResult:
+async def save(db: SqlStore, *entries: ClassifiedItem, now: datetime = NOW) -> PollResult:
     """One poll of whatever source the entries come from, merging repeats by RULE."""
     return await db.save_items_and_cursor(entries[0].item.source_id, entries, {}, now, RULE)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The store on each backend: every test using it runs on both."""
+    if request.param == "sqlite":
+        database = await SqliteStore.open(tmp_path / "m.db")
+        yield database
+        await database.close()
+        return
+    async with fresh_schema() as dsn:
+        pg = await PostgresStore.open(dsn)
+        yield pg
+        await pg.close()
+
+
 @pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def sqlite_db(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """SQLite's own store: for tests of its query plans."""
     database = await SqliteStore.open(tmp_path / "m.db")
     yield database
     await database.close()
@@ -63,7 +82,7 @@ async def test_migrations_apply_once(tmp_path: Path) -> None:
     assert [r["name"] for r in rows] == [name for name, _ in MIGRATIONS]
 
 
-async def test_the_same_item_twice_never_opens_a_second_incident(db: SqliteStore) -> None:
+async def test_the_same_item_twice_never_opens_a_second_incident(db: SqlStore) -> None:
     first = await db.save_items_and_cursor("news", [entry("1", "яма")], {"last_id": 1}, NOW)
     again = await db.save_items_and_cursor("news", [entry("1", "яма")], {"last_id": 1}, NOW)
     assert (first.new_items, len(first.incidents)) == (1, 1)
@@ -72,7 +91,7 @@ async def test_the_same_item_twice_never_opens_a_second_incident(db: SqliteStore
     assert len(await db.list_incidents()) == 1
 
 
-async def test_an_edit_is_a_new_version_and_can_open_the_incident(db: SqliteStore) -> None:
+async def test_an_edit_is_a_new_version_and_can_open_the_incident(db: SqlStore) -> None:
     await db.save_items_and_cursor("news", [entry("7", "привет", actionable=False)], {}, NOW)
     result = await db.save_items_and_cursor("news", [entry("7", "яма во дворе")], {}, NOW)
     assert (result.new_versions, len(result.incidents)) == (1, 1)
@@ -81,7 +100,7 @@ async def test_an_edit_is_a_new_version_and_can_open_the_incident(db: SqliteStor
     assert await db.item_versions("news", "7") == ["привет", "яма во дворе", "яма во дворе!"]
 
 
-async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqliteStore) -> None:
+async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqlStore) -> None:
     await db.save_items_and_cursor("news", [entry("1", "яма")], {"last_id": 1}, NOW)
     naive = entry("2", "яма", when=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="naive"):
@@ -90,7 +109,7 @@ async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqliteStore)
     assert len(await db.list_incidents()) == 1
 
 
-async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqliteStore) -> None:
+async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqlStore) -> None:
     result = await db.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident_id] = result.incidents
     assert [(d.kind, d.incident.id) for d in await db.due_alerts(NOW)] == [("opened", 1)]
@@ -107,15 +126,16 @@ async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqliteSto
     assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0, "cancelled": 0}
 
 
-async def test_text_with_any_characters_round_trips(db: SqliteStore) -> None:
+async def test_text_with_any_characters_round_trips(db: SqlStore) -> None:
     text = "<b>&amp;</b> \x00\x07 😀 " + "я" * 10_000
     await db.save_items_and_cursor("news", [entry("9", text)], {}, NOW)
     [incident] = await db.list_incidents()
-    assert incident.text == text
+    # PostgreSQL text cannot hold U+0000: it comes back as U+FFFD, every other character as is.
+    assert incident.text == (text if isinstance(db, SqliteStore) else text.replace("\x00", "�"))
     assert incident.as_json()["due_at"] == "2026-11-25T12:00:00+00:00"
 
 
-async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: SqliteStore) -> None:
+async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: SqlStore) -> None:
     first = await save(db, entry("1", COMPLAINT, settlement="Мартюш"))
     [incident_id] = first.incidents
     repost = ("на улице садовой возле школы ОГРОМНАЯ яма на дороге!!! машины объезжают по "
@@ -134,7 +154,7 @@ async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: Sql
     assert due == ["opened"], "the repeat is not announced as an incident of its own"
 
 
-async def test_a_copy_with_small_edits_joins(db: SqliteStore) -> None:
+async def test_a_copy_with_small_edits_joins(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     copy = ("Репост. На улице Садовой возле школы огромная яма на дороге, машины объезжают по "
             "тротуару, дети ходят рядом 😡 Когда же отремонтируют? vk.cc/c1x2")
@@ -144,7 +164,7 @@ async def test_a_copy_with_small_edits_joins(db: SqliteStore) -> None:
     assert 0.8 <= mention.similarity < 1.0
 
 
-async def test_another_complaint_on_the_same_topic_opens_its_own_incident(db: SqliteStore) -> None:
+async def test_another_complaint_on_the_same_topic_opens_its_own_incident(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT))
     other = ("Яма на дороге на улице Садовой у магазина уже месяц, вчера пробил колесо, "
              "кто будет возмещать ремонт?")
@@ -153,7 +173,7 @@ async def test_another_complaint_on_the_same_topic_opens_its_own_incident(db: Sq
     assert [i.repeats for i in await db.list_incidents()] == [0, 0]
 
 
-async def test_a_repost_after_the_window_opens_a_new_incident(db: SqliteStore) -> None:
+async def test_a_repost_after_the_window_opens_a_new_incident(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     inside = await save(db, entry("2", COMPLAINT, source="vk"), now=NOW + RULE.window)
     assert inside.repeats == [incident_id]
@@ -162,7 +182,7 @@ async def test_a_repost_after_the_window_opens_a_new_incident(db: SqliteStore) -
     assert (len(after.incidents), after.repeats) == (1, [])
 
 
-async def test_an_answered_incident_is_not_joined(db: SqliteStore) -> None:
+async def test_an_answered_incident_is_not_joined(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     answer = Action("answer", SYSTEM)
     assert (await db.act(incident_id, answer, NOW + timedelta(hours=1))).outcome == "done"
@@ -178,18 +198,18 @@ async def test_an_answered_incident_is_not_joined(db: SqliteStore) -> None:
     assert statuses == [("answered", 0), ("open", 1)]
 
 
-async def test_two_reposts_in_one_batch_join_each_other(db: SqliteStore) -> None:
+async def test_two_reposts_in_one_batch_join_each_other(db: SqlStore) -> None:
     result = await save(db, entry("1", COMPLAINT), entry("2", COMPLAINT + " Помогите!"))
     assert (result.new_items, len(result.incidents), result.repeats) == (2, 1, result.incidents)
 
 
-async def test_complaints_of_different_groups_never_join(db: SqliteStore) -> None:
+async def test_complaints_of_different_groups_never_join(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT))
     result = await save(db, entry("2", COMPLAINT, source="vk", group="ЖКХ"))
     assert (len(result.incidents), result.repeats) == (1, [])
 
 
-async def test_short_texts_join_only_on_an_exact_match(db: SqliteStore) -> None:
+async def test_short_texts_join_only_on_an_exact_match(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", "Яма у подъезда!"))).incidents
     exact = await save(db, entry("2", "яма у подъезда 😡", source="vk"))
     near = await save(db, entry("3", "Яма у подъезда снова", source="ok"))
@@ -197,13 +217,13 @@ async def test_short_texts_join_only_on_an_exact_match(db: SqliteStore) -> None:
     assert (len(near.incidents), near.repeats) == (1, [])
 
 
-async def test_without_the_rule_repeats_open_their_own_incidents(db: SqliteStore) -> None:
+async def test_without_the_rule_repeats_open_their_own_incidents(db: SqlStore) -> None:
     for source in ("news", "vk"):
         await db.save_items_and_cursor(source, [entry("1", COMPLAINT, source=source)], {}, NOW)
     assert [i.repeats for i in await db.list_incidents()] == [0, 0]
 
 
-async def test_an_edit_never_opens_a_second_incident_nor_joins_another(db: SqliteStore) -> None:
+async def test_an_edit_never_opens_a_second_incident_nor_joins_another(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     await save(db, entry("2", COMPLAINT, source="vk"))
     edits = await save(db, entry("1", COMPLAINT + " Спасибо!"), entry("2", "яма", source="vk"))
@@ -211,7 +231,7 @@ async def test_an_edit_never_opens_a_second_incident_nor_joins_another(db: Sqlit
     assert [(i.id, i.repeats) for i in await db.list_incidents()] == [(incident_id, 1)]
 
 
-async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqliteStore) -> None:
+async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT, actionable=False, settlement="Мартюш"))
     sql = "SELECT settlement FROM items WHERE external_id = '1'"
     assert (await db.database.fetchone(sql) or {})["settlement"] == "Мартюш"
@@ -226,8 +246,9 @@ async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqliteSt
      (*range(BANDS), "2026-01-01", "Дороги", 20), "incident_bands USING PRIMARY KEY (band=?"),
 ])
 async def test_repeats_are_found_through_their_keys_never_among_all_open_incidents(
-    db: SqliteStore, query: str, params: tuple[object, ...], driver: str
+    sqlite_db: SqliteStore, query: str, params: tuple[object, ...], driver: str
 ) -> None:
+    db = sqlite_db
     # Given a whole signature's band keys, a plain join would walk every open incident instead.
     await save(db, *(entry(str(n), f"{COMPLAINT} Дом {n}.") for n in range(20)))
     plan = [r["detail"] for r in await db.database.fetchall(f"EXPLAIN QUERY PLAN {query}", params)]
@@ -397,7 +418,7 @@ def official(external_id: str, answers: str, when: datetime, text: str = "Отр
     return ClassifiedItem(item, "vk", text, None, None, False, 0.0, (), answers=answers)
 
 
-async def test_an_official_reply_answers_the_incident_at_its_own_time(db: SqliteStore) -> None:
+async def test_an_official_reply_answers_the_incident_at_its_own_time(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     replied = NOW + timedelta(minutes=40)
     result = await save(db, official("2", "1", replied), now=NOW + timedelta(hours=2))
@@ -416,7 +437,7 @@ async def test_an_official_reply_answers_the_incident_at_its_own_time(db: Sqlite
 
 
 async def test_an_official_reply_answers_a_repeat_s_incident_and_ignores_the_rest(
-    db: SqliteStore,
+    db: SqlStore,
 ) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     assert (await save(db, entry("2", COMPLAINT + "!!"))).repeats == [incident_id]
@@ -434,7 +455,7 @@ async def test_an_official_reply_answers_a_repeat_s_incident_and_ignores_the_res
     assert nothing.answered == unknown.answered == []
 
 
-async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: SqliteStore) -> None:
+async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     late = NOW + timedelta(hours=9)
     [due] = await db.due_alerts(late)
@@ -445,7 +466,7 @@ async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: Sqlit
     assert await db.pending_alerts(late) == []
 
 
-async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqliteStore) -> None:
+async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     await db.queue_alert(incident_id, "opened", [], NOW)
     await db.act(incident_id, Action("snooze", SYSTEM, until=NOW + timedelta(hours=1)), NOW)
@@ -457,13 +478,13 @@ async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqliteSt
     assert await db.queue_alert(incident_id, "reminder", message, later) == 0
 
 
-async def test_repeats_join_an_incident_in_work(db: SqliteStore) -> None:
+async def test_repeats_join_an_incident_in_work(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     await db.act(incident_id, Action("take", SYSTEM), NOW)
     assert (await save(db, entry("2", COMPLAINT, source="vk"))).repeats == [incident_id]
 
 
-async def test_a_deletion_is_a_mark_not_a_version(db: SqliteStore) -> None:
+async def test_a_deletion_is_a_mark_not_a_version(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT))
     gone = entry("1", "", actionable=False)
     gone = replace(gone, item=replace(gone.item, deleted=True))
