@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from storage.location import PostgresLocation, StoreLocation, dsn_problem
+from storage.postgresql.store import PostgresStore
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
 from storage.types import (
@@ -31,9 +33,14 @@ from storage.types import (
 )
 
 
-async def open_store(path: str | Path) -> Store:
-    """Open the configured store (today: the SQLite file at `path`), migrated and ready."""
-    return await SqliteStore.open(path)
+async def open_store(location: str | StoreLocation) -> Store:
+    """Open the configured store (a SQLite file or a PostgreSQL database), migrated and ready."""
+    if isinstance(location, PostgresLocation):
+        problem = dsn_problem(location.dsn, location.dsn_env)
+        if problem is not None or location.dsn is None:
+            raise StorageError(problem or "")
+        return await PostgresStore.open(location.dsn)
+    return await SqliteStore.open(location)
 
 
 async def open_scratch_store() -> Store:
@@ -47,7 +54,8 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 
 __all__ = [
-    "OPEN_STATUSES", "SYSTEM", "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
+    "OPEN_STATUSES", "SYSTEM", "PostgresLocation", "StoreLocation", "dsn_problem",
+    "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
     "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",

@@ -24,12 +24,12 @@ from storage import (
     StorageError,
     open_read_only_store,
 )
-from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
-from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.postgresql.store import PostgresStore
-from tests.postgres import fresh_schema
+from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.sql.store import SqlStore
+from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
 from storage.sqlite.store import SqliteStore
+from tests.postgres import fresh_schema
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 RULE = RepeatRule(window=timedelta(days=3), similarity=0.8)

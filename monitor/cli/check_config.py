@@ -13,7 +13,7 @@ from collections import Counter
 
 from common.durations import format_duration
 from connectors.vk_quota import quota_lines
-from monitor.config import LoadedConfig
+from monitor.config import AppConfig, LoadedConfig
 from monitor.config.settings import WEEKDAYS, SlaPolicy
 
 _DAY_NAMES = dict(zip(WEEKDAYS, ("пн", "вт", "ср", "чт", "пт", "сб", "вс"), strict=True))
@@ -29,7 +29,7 @@ def config_summary(loaded: LoadedConfig) -> str:
     """Describe sources, topics, chats and SLA in a few Russian lines."""
     cfg = loaded.config
     cal = cfg.calendar
-    lines = [f"Конфигурация {cfg.path} в порядке.", f"База данных: {cfg.database_path}"]
+    lines = [f"Конфигурация {cfg.path} в порядке.", f"База данных: {_store_of(cfg)}"]
     hours = []
     for day in WEEKDAYS:
         spans = getattr(cal.hours, day)
@@ -72,3 +72,10 @@ def config_summary(loaded: LoadedConfig) -> str:
         lines.append(f"Предупреждения ({len(loaded.warnings)}):")
         lines.extend(f"  {w}" for w in loaded.warnings)
     return "\n".join(lines)
+
+
+def _store_of(cfg: AppConfig) -> str:
+    """The store as the summary names it (a PostgreSQL DSN is never printed, only its variable)."""
+    if cfg.storage.backend == "postgresql":
+        return f"PostgreSQL, строка подключения в ${cfg.storage.dsn_env}"
+    return str(cfg.database_path)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from storage import StorageError, Store, open_store
+from storage import StorageError, Store, StoreLocation, open_store
 
 
 class CommandFailed(Exception):
@@ -19,10 +19,10 @@ class CommandFailed(Exception):
 
 
 @asynccontextmanager
-async def existing_store(path: Path) -> AsyncIterator[Store]:
-    """Open the database at `path` if it exists (never create an empty one); storage
+async def existing_store(path: StoreLocation) -> AsyncIterator[Store]:
+    """Open the database at `path` if it exists (never create an empty SQLite file); storage
     failures, on opening, inside the block or on closing, become CommandFailed."""
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise CommandFailed(f"База {path} не найдена: монитор ещё не запускался "
                             "или в [storage] path указан другой файл.")
     try:

@@ -67,7 +67,7 @@ def write_csv(path: Path, rows: Sequence[LabelRow]) -> None:
 async def export_labels(config: AppConfig, out: Path) -> int:
     """Write the corrected topics to `out` and say how many rows; return the exit code."""
     try:
-        async with existing_store(config.database_path) as store:
+        async with existing_store(config.store_location(os.environ)) as store:
             rows, left_out = await corrected_rows(store)
     except CommandFailed as exc:
         print(exc.message, file=sys.stderr)

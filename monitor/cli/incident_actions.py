@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from typing import Literal
 from urllib.parse import urlsplit
@@ -68,7 +69,7 @@ async def act_on_incident(
     """Apply one action through the store and say what came of it; return the exit code."""
     actor = cli_actor()
     action = Action(kind, actor, link=link, reason=one_line(reason) if reason else None)
-    async with existing_store(config.database_path) as store:
+    async with existing_store(config.store_location(os.environ)) as store:
         result = await store.act(number, action, clock.now())
     if result.outcome == "unknown":
         print(f"Инцидента №{number} нет.", file=sys.stderr)

@@ -4,8 +4,10 @@ or act on one (answer, dismiss, take: see incident_actions.py)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.clock import Clock
 from monitor.cli.database import CommandFailed, existing_store
@@ -19,10 +21,11 @@ from storage import IncidentEvent, StorageError, open_store
 
 async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: str) -> int:
     """Print incidents (only open overdue ones with `overdue`); return the exit code."""
-    if not config.database_path.exists():
+    location = config.store_location(os.environ)
+    if isinstance(location, Path) and not location.exists():
         rows = []
     else:
-        store = await open_store(config.database_path)
+        store = await open_store(location)
         try:
             rows = await store.list_incidents(overdue_at=clock.now() if overdue else None)
         finally:
@@ -109,13 +112,13 @@ async def incidents_command(config: AppConfig, clock: Clock, request: IncidentRe
         print(exc.message, file=sys.stderr)
         return exc.code
     except StorageError as exc:  # the plain list opens the store itself
-        print(f"Ошибка базы {config.database_path}: {exc}", file=sys.stderr)
+        print(f"Ошибка базы {config.store_location(os.environ)}: {exc}", file=sys.stderr)
         return 1
 
 
 async def show_incident(config: AppConfig, clock: Clock, number: int, fmt: str) -> int:
     """Print one incident with its event log (the staff bot's card, as plain text)."""
-    async with existing_store(config.database_path) as store:
+    async with existing_store(config.store_location(os.environ)) as store:
         incident = await store.incident(number)
         events = await store.events_of(number) if incident is not None else []
     if incident is None:

@@ -35,6 +35,7 @@ from monitor.config.settings import (
 from monitor.config.tomllines import LineIndex
 from rules import RuleSet, compile_rules
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from storage import PostgresLocation, StoreLocation, dsn_problem
 
 RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
 """Top-level keys of the rule part besides `[rules]`: `[[topics]]`, `[[noise]]`, … `[lists.*]`,
@@ -66,6 +67,12 @@ class AppConfig(BaseModel):
     def database_path(self) -> Path:
         """Return the SQLite path, resolved against the config file's folder."""
         return (self.path.parent / self.storage.path).resolve()
+
+    def store_location(self, env: Mapping[str, str]) -> StoreLocation:
+        """The configured store: the SQLite file, or PostgreSQL with its DSN from `env`."""
+        if self.storage.backend == "postgresql":
+            return PostgresLocation(self.storage.dsn_env, env.get(self.storage.dsn_env))
+        return self.database_path
 
     def policy_for(self, sla: str | None, priority: str) -> SlaPolicy:
         """Return the SLA policy for a topic's named policy or priority, else the default."""
@@ -276,6 +283,12 @@ def _secret_warnings(
             continue
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     warnings += _other_secrets(config, file, lines, env)
+    if config.storage.backend == "postgresql":
+        problem = dsn_problem(env.get(config.storage.dsn_env), config.storage.dsn_env)
+        if problem is not None:
+            where = ("storage", "dsn_env")
+            warnings.append(Problem(file, lines.line_of(where), key_path(where),
+                                    f"{problem}; monitor run не запустится"))
     if not env.get(config.telegram.token_env):
         where = ("telegram", "token_env")
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "

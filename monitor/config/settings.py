@@ -7,7 +7,14 @@ from datetime import date, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from common.durations import Duration, PositiveDuration
 from rules.model import Priority
@@ -162,9 +169,23 @@ class TelegramConfig(_Section):
 
 
 class StorageConfig(_Section):
-    """`[storage]`: the SQLite file, relative to the config file's folder."""
+    """`[storage]`: the SQLite file (relative to the config file's folder), or PostgreSQL with
+    its DSN in the environment variable `dsn_env` (never in the file)."""
 
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
     path: str = "monitor.db"
+    dsn_env: str = "MONITOR_PG_DSN"
+    lease_ttl: PositiveDuration = timedelta(seconds=60)
+    """PostgreSQL: how long a daemon's leases outlive its last renewal (it renews every third)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_dsn_in_file(cls, data: object) -> object:
+        if isinstance(data, dict) and "dsn" in data:
+            msg = ("строку подключения не пишут в файл (в ней пароль): укажите dsn_env — "
+                   "переменную окружения, в которой она лежит")
+            raise ValueError(msg)
+        return data
 
 
 class DaemonConfig(_Section):

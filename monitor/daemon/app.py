@@ -68,7 +68,7 @@ class App:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
         self.intake = Intake(config, build_ruleset(config), self.calendar)
-        self.store = await open_store(config.database_path)
+        self.store = await open_store(config.store_location(self._env))
         self._stack.push_async_callback(self.store.close)
         self.http = await self._stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})

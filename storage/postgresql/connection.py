@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from storage.location import shown
 from storage.postgresql.adapter import PostgresTx, storage_errors
 from storage.postgresql.migrations import MIGRATIONS
 from storage.sql.db import Params, Row
@@ -22,18 +22,6 @@ from storage.sql.migrate import apply_pending
 
 WRITER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('monitor:writer:' || current_schema()))"
 """Taken first by every unit of work; released at its commit or rollback."""
-
-
-def shown(dsn: str) -> str:
-    """A DSN fit for messages and logs: scheme, user, host, port and database, no password."""
-    try:
-        parts = urlsplit(dsn)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "postgresql://…"
-    user = f"{parts.username}@" if parts.username else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 class PostgresDatabase:
