@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from storage.fleet import DaemonInfo, DaemonStatus, Fleet, FleetStatus, Grant, SoloFleet
 from storage.location import PostgresLocation, StoreLocation, dsn_problem
+from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.store import PostgresStore
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
@@ -43,6 +47,14 @@ async def open_store(location: str | StoreLocation) -> Store:
     return await SqliteStore.open(location)
 
 
+def fleet_of(store: Store) -> tuple[Fleet, DaemonInfo]:
+    """The daemons sharing this store, and this process among them (alone on SQLite)."""
+    if isinstance(store, PostgresStore):
+        return PostgresFleet(store.pg), store.daemon
+    return SoloFleet(), DaemonInfo(f"{socket.gethostname()}:{os.getpid()}",
+                                   socket.gethostname(), os.getpid())
+
+
 async def open_scratch_store() -> Store:
     """An empty store in memory, gone when closed: for replays that must not touch the real one."""
     return await SqliteStore.scratch()
@@ -55,7 +67,8 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 __all__ = [
     "OPEN_STATUSES", "SYSTEM", "PostgresLocation", "StoreLocation", "dsn_problem",
-    "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
+    "Action", "DaemonInfo", "DaemonStatus", "Fleet", "FleetStatus", "Grant", "fleet_of",
+    "ActionOutcome", "ActionResult", "Actor", "AlertKind",
     "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",

@@ -176,7 +176,9 @@ class StorageConfig(_Section):
     path: str = "monitor.db"
     dsn_env: str = "MONITOR_PG_DSN"
     lease_ttl: PositiveDuration = timedelta(seconds=60)
-    """PostgreSQL: how long a daemon's leases outlive its last renewal (it renews every third)."""
+    """PostgreSQL: how long a daemon's leases outlive its last renewal."""
+    lease_renew: PositiveDuration = timedelta(seconds=20)
+    """PostgreSQL: how often a daemon renews its leases and takes its share (well under the TTL)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.staff import COMMANDS, StaffDesk
@@ -50,6 +51,8 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._reading = asyncio.Event()
 
     async def __aenter__(self) -> App:
         try:
@@ -80,6 +83,11 @@ class App:
                       "are not read (no token in $%s, a refused token, or [telegram] updates = "
                       "false): they will find nothing", config.telegram.token_env)
         self._build_pollers()
+        names = [source_lease(source_id) for source_id in self.pollers]
+        self.fleet = FleetMember(self.store, self.clock, config.storage.lease_ttl,
+                                 names + ([UPDATES] if self.updates is not None else []))
+        await self.fleet.join()
+        self._stack.push_async_callback(self.fleet.leave)
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)
 
@@ -170,7 +178,10 @@ class App:
             return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
 
     async def _poll_job(self, poller: SourcePoller) -> None:
-        """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""
+        """A scheduled poll of a source this daemon holds; staff hear of the incidents it opened
+        at once, not at the tick."""
+        if not self.fleet.holds(source_lease(poller.settings.id)):
+            return
         result = await poller.poll()
         if result is not None and result.incidents:
             await self.deadline_tick()
@@ -190,25 +201,51 @@ class App:
             first = now + timedelta(seconds=random.uniform(0, spread))
             self._add_job(scheduler, f"poll:{source_id}", partial(self._poll_job, poller),
                           interval, poller.settings.jitter, first)
-        self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
+        self._add_job(scheduler, "deadline-tick", self._scheduled_tick, daemon.deadline_tick,
                       None, now)
+        if self.fleet.shared:
+            self._add_job(scheduler, "leases", self._renew_leases, self.config.storage.lease_renew,
+                          None, now + self.config.storage.lease_renew)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
         scheduler.start()
-        reading = asyncio.Event()
-        reader = None if self.updates is None else asyncio.create_task(self.updates.run(reading))
+        self._sync_reader()
         log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
                  "to Telegram" if self.sender else "to the log")
         try:
             await stop.wait()
         finally:
             scheduler.pause()
-            if reader is not None:
-                reading.set()
-                reader.cancel()  # a long poll in flight holds nothing: its updates come again
-                await asyncio.gather(reader, return_exceptions=True)
+            await self._stop_reader()
             await self._drain(daemon.shutdown_grace)
             scheduler.shutdown(wait=False)
             log.info("monitor stopped")
+
+    async def _scheduled_tick(self) -> None:
+        """The deadline tick of one daemon per moment (all of them on a shared store)."""
+        if await self.fleet.once("deadline-tick", self.config.daemon.deadline_tick):
+            await self.deadline_tick()
+
+    async def _renew_leases(self) -> None:
+        """Renew this daemon's leases; read the bot's updates only while holding theirs."""
+        await self.fleet.renew()
+        if self._reader is not None and not self.fleet.holds(UPDATES):
+            await self._stop_reader()
+        self._sync_reader()
+
+    def _sync_reader(self) -> None:
+        """Start the bot's update reader if this daemon holds its lease and it is not running."""
+        if self.updates is None or self._reader is not None or not self.fleet.holds(UPDATES):
+            return
+        self._reading = asyncio.Event()
+        self._reader = asyncio.create_task(self.updates.run(self._reading))
+
+    async def _stop_reader(self) -> None:
+        if self._reader is None:
+            return
+        self._reading.set()
+        self._reader.cancel()  # a long poll in flight holds nothing: its updates come again
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self._reader = None
 
     def _add_job(
         self, scheduler: AsyncIOScheduler, job_id: str, job: Callable[[], Awaitable[object]],

@@ -54,10 +54,11 @@ class PostgresDatabase:
             await self._pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[PostgresTx]:
-        """One pooled connection outside a transaction (leases: each statement on its own)."""
-        with storage_errors("работа с базой не удалась"):
-            async with self._pool.acquire() as conn:
+    async def unlocked_transaction(self) -> AsyncIterator[PostgresTx]:
+        """A transaction without the writer lock, for what row locks guard on their own
+        (leases, outbox claims): it never waits for a poll's unit of work."""
+        with storage_errors("запись в базу не удалась"):
+            async with self._pool.acquire() as conn, conn.transaction():
                 yield PostgresTx(conn)
 
     @asynccontextmanager

@@ -1,0 +1,81 @@
+"""This daemon among the others sharing its store: which sources it polls now, whether it reads
+the bot's updates, and whether a scheduled job's moment is its to run.
+
+On SQLite it is alone and holds everything. On PostgreSQL it renews its leases every
+`[storage] lease_renew`; a lease it lost (a dead daemon's, taken over; or given back for an even
+share) is polled by whoever holds it, from the stored cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from common.clock import Clock
+from storage import Fleet, Store, fleet_of
+
+log = logging.getLogger(__name__)
+
+UPDATES = "telegram:updates"
+"""The lease of the bot's one update reader (Telegram allows one getUpdates per token)."""
+
+
+def source_lease(source_id: str) -> str:
+    """The lease name of a source."""
+    return f"source:{source_id}"
+
+
+class FleetMember:
+    """This daemon's leases, renewed by a scheduled job."""
+
+    def __init__(self, store: Store, clock: Clock, ttl: timedelta, names: Iterable[str]) -> None:
+        self.fleet: Fleet
+        self.fleet, self.daemon = fleet_of(store)
+        self._clock = clock
+        self._ttl = ttl
+        self._names = sorted(set(names))
+        self.held: frozenset[str] = frozenset() if self.fleet.shared else frozenset(self._names)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other daemons share the store."""
+        return self.fleet.shared
+
+    async def join(self) -> None:
+        """Announce this daemon and take its first share of the leases."""
+        await self.fleet.join(self.daemon, self._clock.now())
+        await self.renew()
+
+    async def renew(self) -> None:
+        """Renew the heartbeat and leases; take over expired ones, give back the excess."""
+        grant = await self.fleet.lease(self.daemon.id, self._names, self._clock.now(),
+                                       self._ttl)
+        gained = sorted(grant.held - self.held)
+        if grant.taken_over:
+            log.warning("took over %s lease(s) of a daemon that stopped renewing: %s",
+                        len(grant.taken_over), ", ".join(grant.taken_over))
+        elif gained and self.fleet.shared:
+            log.info("took %s lease(s): %s", len(gained), ", ".join(gained))
+        if grant.released:
+            log.info("gave back %s lease(s) for an even share: %s", len(grant.released),
+                     ", ".join(grant.released))
+        self.held = grant.held
+
+    def holds(self, name: str) -> bool:
+        """Whether this daemon holds a lease now."""
+        return name in self.held
+
+    async def once(self, job: str, every: timedelta) -> bool:
+        """Whether this daemon runs a scheduled job now: one daemon per moment of `every`."""
+        return await self.fleet.once(job, moment_of(self._clock.now(), every), self.daemon.id)
+
+    async def leave(self) -> None:
+        """A clean stop: give every lease back at once."""
+        await self.fleet.leave(self.daemon.id, self._clock.now())
+
+
+def moment_of(now: datetime, every: timedelta) -> datetime:
+    """The start of the period of length `every` that `now` falls in (periods from the epoch)."""
+    step = max(every.total_seconds(), 1.0)
+    return datetime.fromtimestamp(now.timestamp() // step * step, tz=now.tzinfo)
