@@ -13,6 +13,7 @@ from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.store import PostgresStore
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
+from storage.transfer import Counts, move_sqlite_store
 from storage.types import (
     OPEN_STATUSES,
     SYSTEM,
@@ -47,6 +48,13 @@ async def open_store(location: str | StoreLocation) -> Store:
     return await SqliteStore.open(location)
 
 
+async def open_postgres_store(location: PostgresLocation) -> PostgresStore:
+    """Open a PostgreSQL store (the target of `monitor migrate`), migrated and ready."""
+    store = await open_store(location)
+    assert isinstance(store, PostgresStore)
+    return store
+
+
 def fleet_of(store: Store) -> tuple[Fleet, DaemonInfo]:
     """The daemons sharing this store, and this process among them (alone on SQLite)."""
     if isinstance(store, PostgresStore):
@@ -68,7 +76,8 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 __all__ = [
     "OPEN_STATUSES", "SYSTEM", "PostgresLocation", "StoreLocation", "dsn_problem",
     "Action", "DaemonInfo", "DaemonStatus", "Fleet", "FleetStatus", "Grant", "fleet_of",
-    "ActionOutcome", "ActionResult", "Actor", "AlertKind",
+    "ActionOutcome", "Counts", "move_sqlite_store", "open_postgres_store",
+    "ActionResult", "Actor", "AlertKind",
     "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",

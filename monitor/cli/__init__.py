@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.clock import FileClock, SystemClock
+from common.clock import Clock, FileClock, SystemClock
 from monitor.cli.check_config import config_summary
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
+from storage import StorageError
 
 log = logging.getLogger("monitor")
 
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
-               "export-labels": _export_labels, "telegram": _telegram}[args.command]
+               "export-labels": _export_labels, "telegram": _telegram, "status": _status,
+               "migrate": _migrate}[args.command]
     return int(command(loaded, args))
 
 
@@ -51,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("classify", "классифицировать тексты"),
                        ("incidents", "показать инциденты"),
                        ("eval", "оценить правила на размеченных текстах"),
-                       ("export-labels", "выгрузить исправленные сотрудниками темы в CSV")):
+                       ("export-labels", "выгрузить исправленные сотрудниками темы в CSV"),
+                       ("status", "демоны, их аренды и пульс"),
+                       ("migrate", "перенести базу SQLite в настроенное хранилище")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     classify = sub.choices["classify"]
@@ -65,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["export-labels"].add_argument(
         "--out", required=True, help="CSV-файл (text,group,topic) для monitor eval")
     _telegram_arguments(sub)
+    sub.choices["migrate"].add_argument("--from-sqlite", required=True,
+                                        help="файл SQLite, из которого переносить")
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -148,8 +154,31 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
-    asyncio.run(_daemon(loaded.config))
+    try:
+        asyncio.run(_daemon(loaded.config))
+    except StorageError as exc:
+        print(f"Хранилище {loaded.config.store_location(os.environ)} недоступно: {exc}",
+              file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _clock() -> Clock:
+    """The system clock, or the file clock of tests and the demo."""
+    path = os.environ.get(CLOCK_FILE_ENV)
+    return FileClock(path) if path else SystemClock()
+
+
+def _status(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.status import status_command
+
+    return asyncio.run(status_command(loaded.config, _clock()))
+
+
+def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.migrate import migrate_command
+
+    return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite)))
 
 
 async def _daemon(config: AppConfig) -> None:
