@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from math import ceil
 
 from storage.fleet import DaemonInfo, DaemonStatus, FleetStatus, Grant
 from storage.postgresql.connection import PostgresDatabase
@@ -50,9 +49,10 @@ class PostgresFleet:
         async with self._db.unlocked_transaction() as tx:
             await tx.execute("UPDATE daemons SET heartbeat_at = ?, stopped_at = NULL"
                              " WHERE id = ?", (to_db(now), daemon_id))
-            live = await tx.fetchone("SELECT COUNT(*) FROM daemons WHERE stopped_at IS NULL"
-                                     " AND heartbeat_at > ?", (to_db(now - ttl),))
-            share = ceil(len(names) / max(1, int(live[0]) if live else 1))
+            live = [row[0] for row in await tx.fetchall(
+                "SELECT id FROM daemons WHERE stopped_at IS NULL AND heartbeat_at > ?"
+                " ORDER BY id", (to_db(now - ttl),))]
+            share = fair_share(len(names), live, daemon_id)
             await tx.execute("INSERT INTO leases (name) SELECT unnest(?::text[])"
                              " ON CONFLICT DO NOTHING", (names,))
             rows = await tx.fetchall(
@@ -104,6 +104,14 @@ class PostgresFleet:
                                tuple(held.get(d["id"], ()))) for d in daemons),
             tuple(unheld), sum(int(row["takeovers"]) for row in leases),
             lease_names=tuple(row["name"] for row in leases))
+
+
+def fair_share(leases: int, live: list[str], daemon_id: str) -> int:
+    """This daemon's share: the leases split evenly among the live daemons, the first ones (by
+    id) taking one more while some are left over (7 over 3 daemons: 3, 2, 2)."""
+    count = max(1, len(live))
+    rank = live.index(daemon_id) if daemon_id in live else count - 1
+    return leases // count + (1 if rank < leases % count else 0)
 
 
 async def _take(

@@ -1,0 +1,117 @@
+"""Daemons sharing one PostgreSQL store: leases, take-over after the TTL, moments, outbox claims.
+
+Each test has a fresh schema; "daemons" are stores opened on it, as separate processes would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage import AlertMessage, DaemonInfo, fleet_of
+from storage.postgresql.fleet import PostgresFleet
+from storage.postgresql.store import PostgresStore
+from storage.sqlite.store import SqliteStore
+from tests.postgres import fresh_schema
+from tests.test_storage import NOW, entry
+
+TTL = timedelta(seconds=30)
+SOURCES = [f"source:{n:02}" for n in range(10)]
+
+
+@pytest.fixture
+async def stores() -> AsyncIterator[list[PostgresStore]]:
+    """Three stores on one fresh schema: three daemons."""
+    async with fresh_schema() as dsn:
+        opened = [await PostgresStore.open(dsn) for _ in range(3)]
+        yield opened
+        for store in opened:
+            await store.close()
+
+
+async def joined(store: PostgresStore, now: datetime = NOW) -> tuple[PostgresFleet, str]:
+    fleet, daemon = fleet_of(store)
+    assert isinstance(fleet, PostgresFleet)
+    await fleet.join(daemon, now)
+    return fleet, daemon.id
+
+
+async def test_leases_spread_evenly_as_daemons_join(stores: list[PostgresStore]) -> None:
+    (a, a_id), (b, b_id) = [await joined(s) for s in stores[:2]]
+    first = await a.lease(a_id, SOURCES, NOW, TTL)
+    assert len(first.held) == 5, "two daemons alive: half each"
+    second = await b.lease(b_id, SOURCES, NOW, TTL)
+    assert first.held.isdisjoint(second.held) and first.held | second.held == set(SOURCES)
+    c, c_id = await joined(stores[2])
+    third = await c.lease(c_id, SOURCES, NOW, TTL)
+    assert third.held == frozenset(), "nothing is free yet"
+    grants = {me: await fleet.lease(me, SOURCES, NOW, TTL) for fleet, me in ((a, a_id), (b, b_id))}
+    assert sorted(len(g.released) for g in grants.values()) == [1, 2], "10 over 3: 4, 3, 3"
+    third = await c.lease(c_id, SOURCES, NOW, TTL)
+    held = [*(g.held for g in grants.values()), third.held]
+    assert sorted(len(h) for h in held) == [3, 3, 4]
+    assert frozenset().union(*held) == set(SOURCES)
+
+
+async def test_a_dead_daemon_s_leases_are_taken_over_after_the_ttl(
+    stores: list[PostgresStore],
+) -> None:
+    (a, a_id), (b, b_id) = [await joined(s) for s in stores[:2]]
+    mine = (await a.lease(a_id, SOURCES, NOW, TTL)).held
+    await b.lease(b_id, SOURCES, NOW, TTL)
+    # a stops renewing (killed); b renews within the TTL and cannot take them yet.
+    assert (await b.lease(b_id, SOURCES, NOW + TTL / 2, TTL)).held.isdisjoint(mine)
+    later = await b.lease(b_id, SOURCES, NOW + TTL + timedelta(seconds=1), TTL)
+    assert later.held == set(SOURCES) and set(later.taken_over) == mine
+    status = await b.status(NOW + TTL + timedelta(seconds=1))
+    assert status.takeovers == len(mine)
+    assert {d.id: len(d.leases) for d in status.daemons} == {a_id: 0, b_id: 10}
+
+
+async def test_a_clean_stop_gives_the_leases_back_at_once(stores: list[PostgresStore]) -> None:
+    (a, a_id), (b, b_id) = [await joined(s) for s in stores[:2]]
+    await a.lease(a_id, SOURCES, NOW, TTL)
+    await b.lease(b_id, SOURCES, NOW, TTL)
+    await a.leave(a_id, NOW)
+    grant = await b.lease(b_id, SOURCES, NOW + timedelta(seconds=1), TTL)
+    assert grant.held == set(SOURCES) and grant.taken_over == ()
+
+
+async def test_a_moment_runs_on_one_daemon(stores: list[PostgresStore]) -> None:
+    fleets = [await joined(s) for s in stores]
+    claims = [await fleet.once("deadline-tick", NOW, me) for fleet, me in fleets]
+    assert claims == [True, False, False]
+    fleet, me = fleets[1]
+    assert await fleet.once("deadline-tick", NOW + timedelta(seconds=30), me)
+
+
+async def test_an_alert_is_claimed_by_one_daemon_until_its_claim_lapses(
+    stores: list[PostgresStore],
+) -> None:
+    a, b = stores[:2]
+    result = await a.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
+    [incident] = result.incidents
+    messages = [AlertMessage(chat, "Инцидент", None) for chat in (1, 2, 3)]
+    assert await a.queue_alert(incident, "opened", messages, NOW) == 3
+    first = await a.pending_alerts(NOW, limit=2)
+    second = await b.pending_alerts(NOW)
+    assert [r.chat_id for r in first] == [1, 2] and [r.chat_id for r in second] == [3]
+    again = await b.pending_alerts(NOW + timedelta(minutes=1))
+    assert [r.chat_id for r in again] == [3], "its own claim again, never a's"
+    await a.mark_sent(first[0].id, 10, NOW)
+    lapsed = await b.pending_alerts(NOW + timedelta(minutes=3))
+    assert [r.chat_id for r in lapsed] == [2, 3], "a died before sending row 2: b sends it"
+
+
+async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "m.db")
+    try:
+        fleet, daemon = fleet_of(store)
+        assert isinstance(daemon, DaemonInfo) and not fleet.shared
+        assert (await fleet.lease(daemon.id, SOURCES, NOW, TTL)).held == set(SOURCES)
+        assert await fleet.once("deadline-tick", NOW, daemon.id)
+    finally:
+        await store.close()
