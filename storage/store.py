@@ -134,6 +134,11 @@ class Store(Protocol):
         """How many alerts are pending, sent, failed and cancelled."""
         ...
 
+    async def claim_alert(self, row_id: int, now: datetime) -> bool:
+        """Take an alert to send it now: False if it no longer waits (cancelled, sent) or, on a
+        store several daemons share, another daemon has claimed it."""
+        ...
+
     async def alert_pending(self, row_id: int) -> bool:
         """Whether an outbox row still waits to be sent (not cancelled meanwhile)."""
         ...

@@ -49,7 +49,7 @@ async def test_leases_spread_evenly_as_daemons_join(stores: list[PostgresStore])
     third = await c.lease(c_id, SOURCES, NOW, TTL)
     assert third.held == frozenset(), "nothing is free yet"
     grants = {me: await fleet.lease(me, SOURCES, NOW, TTL) for fleet, me in ((a, a_id), (b, b_id))}
-    assert sorted(len(g.released) for g in grants.values()) == [1, 2], "10 over 3: 4, 3, 3"
+    assert sum(len(g.released) for g in grants.values()) in (3, 4), "10 over 3: 4, 3, 3"
     third = await c.lease(c_id, SOURCES, NOW, TTL)
     held = [*(g.held for g in grants.values()), third.held]
     assert sorted(len(h) for h in held) == [3, 3, 4]
@@ -94,16 +94,17 @@ async def test_an_alert_is_claimed_by_one_daemon_until_its_claim_lapses(
     a, b = stores[:2]
     result = await a.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident] = result.incidents
-    messages = [AlertMessage(chat, "Инцидент", None) for chat in (1, 2, 3)]
-    assert await a.queue_alert(incident, "opened", messages, NOW) == 3
-    first = await a.pending_alerts(NOW, limit=2)
-    second = await b.pending_alerts(NOW)
-    assert [r.chat_id for r in first] == [1, 2] and [r.chat_id for r in second] == [3]
-    again = await b.pending_alerts(NOW + timedelta(minutes=1))
-    assert [r.chat_id for r in again] == [3], "its own claim again, never a's"
-    await a.mark_sent(first[0].id, 10, NOW)
-    lapsed = await b.pending_alerts(NOW + timedelta(minutes=3))
-    assert [r.chat_id for r in lapsed] == [2, 3], "a died before sending row 2: b sends it"
+    messages = [AlertMessage(chat, "Инцидент", None) for chat in (1, 2)]
+    assert await a.queue_alert(incident, "opened", messages, NOW) == 2
+    first, second = await a.pending_alerts(NOW)
+    assert await b.pending_alerts(NOW) == [first, second], "both read the same rows"
+    assert await a.claim_alert(first.id, NOW) and not await b.claim_alert(first.id, NOW)
+    assert await b.claim_alert(second.id, NOW) and not await a.claim_alert(second.id, NOW)
+    await a.mark_sent(first.id, 10, NOW)
+    assert not await b.claim_alert(first.id, NOW + timedelta(minutes=5)), "sent: never again"
+    # b died before sending the second: once its claim lapses, a sends it.
+    assert not await a.claim_alert(second.id, NOW + timedelta(minutes=1))
+    assert await a.claim_alert(second.id, NOW + timedelta(minutes=3))
 
 
 async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:

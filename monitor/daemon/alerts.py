@@ -70,8 +70,8 @@ async def flush_outbox(
             await store.mark_sent(row.id, None, clock.now())
             result.sent += 1
             continue
-        if not await store.alert_pending(row.id):
-            continue  # cancelled during this pass: its incident was answered or dismissed
+        if not await store.claim_alert(row.id, clock.now()):
+            continue  # cancelled during this pass (answered, dismissed), or another daemon's
         outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id)
         stop = await _record(store, row, outcome, clock.now(), cfg, result)
         if stop:

@@ -1,5 +1,5 @@
 """The PostgreSQL store: the shared queries of `storage/sql/` on an asyncpg pool, and the one
-query several daemons need done differently: claiming outbox rows before sending them."""
+query several daemons need done differently: claiming an outbox row right before sending it."""
 
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ from storage.fleet import DaemonInfo
 from storage.postgresql.connection import PostgresDatabase
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
-from storage.types import OutboxRow
 
 OUTBOX_CLAIM = timedelta(minutes=2)
-"""How long a claimed alert is this daemon's to send: longer than one send with its timeout.
-A daemon that dies after claiming leaves the row to another once the claim lapses; one that
-dies between sending and marking sends it twice, the same window as a single daemon has."""
+"""How long a claimed alert is this daemon's to send: longer than one send with its timeout
+(`[telegram] timeout`, 10 s). A daemon that dies after claiming leaves the row to another once
+the claim lapses; one that dies between sending and marking sent leaves it to be sent again,
+the same window a single daemon has."""
 
 _CLAIM = (
-    "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
-    " SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now"
+    "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id = :id"
+    " AND status = 'pending'"
     " AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :me)"
-    " ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)"
-    " RETURNING id, incident_id, reason, chat_id, text, link, attempts"
 )
+"""The row is this daemon's to send: still pending, and nobody else's unlapsed claim. The
+UPDATE's row lock makes two daemons claiming at once take turns; the second finds it claimed."""
 
 
 class PostgresStore(SqlStore):
@@ -44,10 +44,10 @@ class PostgresStore(SqlStore):
         """Connect and apply pending migrations."""
         return cls(await PostgresDatabase.open(dsn))
 
-    async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
-        """Claim unsent alerts due now, oldest first: no other daemon sends them meanwhile."""
+    async def claim_alert(self, row_id: int, now: datetime) -> bool:
+        """Claim a pending alert for this daemon right before sending it: False when it was
+        cancelled, sent, or is another daemon's claim that has not lapsed."""
         async with self.pg.unlocked_transaction() as tx:
-            rows = await tx.fetchall(_CLAIM, {"me": self.daemon.id, "now": to_db(now),
-                                              "until": to_db(now + OUTBOX_CLAIM),
-                                              "limit": limit})
-        return sorted((OutboxRow(**dict(row)) for row in rows), key=lambda row: row.id)
+            return await tx.execute(_CLAIM, {"id": row_id, "me": self.daemon.id,
+                                             "now": to_db(now),
+                                             "until": to_db(now + OUTBOX_CLAIM)}) == 1

@@ -133,6 +133,10 @@ class SqlStore:
         """How many alerts are pending, sent, failed and cancelled."""
         return await outbox.outbox_counts(self.database)
 
+    async def claim_alert(self, row_id: int, now: datetime) -> bool:
+        """Whether this daemon sends an alert now: it still waits (one daemon: nobody else)."""
+        return await self.alert_pending(row_id)
+
     async def alert_pending(self, row_id: int) -> bool:
         """Whether an outbox row still waits to be sent (not cancelled meanwhile)."""
         row = await self.database.fetchone("SELECT status FROM outbox WHERE id = ?", (row_id,))
