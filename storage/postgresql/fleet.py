@@ -23,6 +23,10 @@ _TAKE = (
 """Free or expired leases; another daemon taking the same ones meanwhile skips them."""
 
 
+MOMENTS_KEPT = timedelta(days=1)
+"""Claimed moments older than this are forgotten: no daemon is that late for a moment."""
+
+
 class PostgresFleet:
     """`storage.fleet.Fleet` on the daemons, leases and job_moments tables."""
 
@@ -71,6 +75,8 @@ class PostgresFleet:
     async def once(self, job: str, moment: datetime, daemon_id: str) -> bool:
         """Claim a job's moment: the first daemon to insert its row runs it."""
         async with self._db.unlocked_transaction() as tx:
+            await tx.execute("DELETE FROM job_moments WHERE job = ? AND moment < ?",
+                             (job, to_db(moment - MOMENTS_KEPT)))
             return await tx.execute(
                 "INSERT INTO job_moments (job, moment, daemon_id) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING", (job, to_db(moment), daemon_id)) == 1
