@@ -37,7 +37,7 @@ from daybench import print_command  # noqa: E402
 from storage.postgresql.store import PostgresStore  # noqa: E402
 from storage.sql.store import SqlStore  # noqa: E402
 from storage.sqlite.store import SqliteStore  # noqa: E402
-from tests.conftest import PITS_TOPIC  # noqa: E402
+from tests.conftest import DUTY_TELEGRAM, PITS_TOPIC, TME_SOURCE  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 from tests.fakes.tme import FakeTme  # noqa: E402
 from tests.postgres import fresh_schema  # noqa: E402
@@ -54,26 +54,7 @@ CONFIG = """
 deadline_tick = "1s"
 outbox_interval = "1s"
 first_poll_spread = "{interval}s"
-
-[telegram]
-base_url = "{bot}"
-timeout = "5s"
-updates = false
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-""" + PITS_TOPIC
-
-SOURCE = """
-[[sources]]
-id = "{name}"
-network = "telegram_web"
-channel = "{name}"
-base_url = "{tme}"
-interval = "{interval}s"
-jitter = "0s"
-"""
+""" + DUTY_TELEGRAM + PITS_TOPIC
 
 
 @dataclass
@@ -143,7 +124,7 @@ class Run:
             config = folder / "config.toml"
             config.write_text(CONFIG.format(storage=storage, bot=api.base_url, chat=CHAT,
                                             interval=args.interval) + "".join(
-                SOURCE.format(name=n, tme=tme.base_url, interval=args.interval)
+                TME_SOURCE.format(name=n, tme=tme.base_url, interval=f"{args.interval}s")
                 for n in self.names), encoding="utf-8")
             clock_file = folder / "clock"
             env = {**env, "MONITOR_BOT_TOKEN": api.token, "MONITOR_CLOCK_FILE": str(clock_file)}

@@ -54,3 +54,26 @@ outbox_interval = "1s"
 first_poll_spread = "0s"
 """
 """Daemon jobs every second, for tests of the whole process."""
+
+DUTY_TELEGRAM = """
+[telegram]
+base_url = "{bot}"
+timeout = "2s"
+long_poll = "1s"
+
+[[telegram.chats]]
+id = {chat}
+name = "Дежурные"
+"""
+"""The staff bot on a fake Bot API (`{bot}`) with one duty chat (`{chat}`)."""
+
+TME_SOURCE = """
+[[sources]]
+id = "{name}"
+network = "telegram_web"
+channel = "{name}"
+base_url = "{tme}"
+interval = "{interval}"
+jitter = "0s"
+"""
+"""A public channel on the fake t.me (`{tme}`), polled every `{interval}`."""

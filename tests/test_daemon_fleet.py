@@ -20,7 +20,7 @@ import pytest
 
 from storage.postgresql.store import PostgresStore
 from storage.sql.timestamps import to_db
-from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
+from tests.conftest import DUTY_TELEGRAM, FAST_DAEMON, PITS_TOPIC, ROOT, TME_SOURCE
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.postgres import fresh_schema
@@ -36,26 +36,7 @@ CONFIG = """
 backend = "postgresql"
 lease_ttl = "20s"
 lease_renew = "1s"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-""" + PITS_TOPIC
-
-SOURCE = """
-[[sources]]
-id = "{name}"
-network = "telegram_web"
-channel = "{name}"
-base_url = "{tme}"
-interval = "1s"
-jitter = "0s"
-"""
+""" + FAST_DAEMON + DUTY_TELEGRAM + PITS_TOPIC
 
 NEW = "🆕 <b>Новый инцидент</b>"
 
@@ -101,8 +82,10 @@ async def test_daemons_share_sources_and_take_over_a_killed_one(
         for name in CHANNELS:
             tme.channels[name].add_post(1, START - timedelta(minutes=5), f"Яма у дома в {name}")
         path = tmp_path / "config.toml"
-        path.write_text(CONFIG.format(bot=api.base_url, chat=DUTY_CHAT) + "".join(
-            SOURCE.format(name=name, tme=tme.base_url) for name in CHANNELS), encoding="utf-8")
+        sources = "".join(TME_SOURCE.format(name=name, tme=tme.base_url, interval="1s")
+                          for name in CHANNELS)
+        path.write_text(CONFIG.format(bot=api.base_url, chat=DUTY_CHAT) + sources,
+                        encoding="utf-8")
         env = {**os.environ, "MONITOR_BOT_TOKEN": api.token, "MONITOR_PG_DSN": dsn,
                "MONITOR_CLOCK_FILE": str(clock_file)}
         processes = [await asyncio.create_subprocess_exec(

@@ -16,7 +16,7 @@ from storage import StorageError, move_sqlite_store, transfer
 from storage.postgresql.store import PostgresStore
 from storage.sql.store import SqlStore
 from storage.sqlite.store import SqliteStore
-from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
+from tests.conftest import DUTY_TELEGRAM, FAST_DAEMON, PITS_TOPIC, ROOT, TME_SOURCE
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.postgres import fresh_schema
@@ -28,24 +28,7 @@ DUTY_CHAT = -1001234567890
 SQLITE_CONFIG = """
 [storage]
 path = "m.db"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-
-[[sources]]
-id = "news"
-network = "telegram_web"
-channel = "kamensk_news"
-base_url = "{tme}"
-interval = "1s"
-jitter = "0s"
-""" + PITS_TOPIC
+""" + FAST_DAEMON + DUTY_TELEGRAM + TME_SOURCE + PITS_TOPIC
 
 PG_CONFIG = '[storage]\nbackend = "postgresql"\n' + PITS_TOPIC
 
@@ -61,13 +44,13 @@ def daemon_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _run_sqlite_daemon(folder: Path) -> None:
     clock_file = folder / "clock"
     clock_file.write_text(START.isoformat(), encoding="utf-8")
-    async with FakeTme("kamensk_news") as tme, FakeBotApi() as api:
+    async with FakeTme("news") as tme, FakeBotApi() as api:
         for n in range(1, 6):
             tme.add_post(n, START - timedelta(minutes=30 - n), f"Яма у дома {n} на Ленина")
         tme.add_post(6, START - timedelta(minutes=1), "Спасибо за новости")
         path = folder / "config.toml"
-        path.write_text(SQLITE_CONFIG.format(bot=api.base_url, tme=tme.base_url,
-                                             chat=DUTY_CHAT), encoding="utf-8")
+        path.write_text(SQLITE_CONFIG.format(bot=api.base_url, tme=tme.base_url, chat=DUTY_CHAT,
+                                             name="news", interval="1s"), encoding="utf-8")
         env = {**os.environ, "MONITOR_BOT_TOKEN": api.token,
                "MONITOR_CLOCK_FILE": str(clock_file)}
         process = await asyncio.create_subprocess_exec(
