@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 
 from storage.fleet import DaemonInfo, DaemonStatus, Fleet, FleetStatus, Grant, SoloFleet
 from storage.location import PostgresLocation, StoreLocation, dsn_problem
 from storage.postgresql.fleet import PostgresFleet
+from storage.postgresql.replay import ReadOnlyPostgres
 from storage.postgresql.store import PostgresStore
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
@@ -68,9 +68,16 @@ async def open_scratch_store() -> Store:
     return await SqliteStore.scratch()
 
 
-def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStore]:
+def open_read_only_store(
+    location: StoreLocation,
+) -> AbstractAsyncContextManager[ReadOnlyStore]:
     """Open an existing store for reading only; it is never created, migrated or written."""
-    return open_read_only(path)
+    if isinstance(location, PostgresLocation):
+        problem = dsn_problem(location.dsn, location.dsn_env)
+        if problem is not None or location.dsn is None:
+            raise StorageError(problem or "")
+        return ReadOnlyPostgres.open(location.dsn)
+    return open_read_only(location)
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Daemons sharing one PostgreSQL store: leases, take-over after the TTL, moments, outbox claims.
+"""Daemons sharing one PostgreSQL store: leases, take-over after the TTL, moments, outbox claims;
+and the read-only PostgreSQL store of `monitor rules test`.
 
 Each test has a fresh schema; "daemons" are stores opened on it, as separate processes would.
 """
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from storage import AlertMessage, DaemonInfo, fleet_of
+from storage import (
+    AlertMessage,
+    DaemonInfo,
+    PostgresLocation,
+    StorageError,
+    fleet_of,
+    open_read_only_store,
+)
 from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.store import PostgresStore
 from storage.sqlite.store import SqliteStore
@@ -116,3 +124,18 @@ async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:
         assert await fleet.once("deadline-tick", NOW, daemon.id)
     finally:
         await store.close()
+
+
+async def test_rules_test_reads_a_postgresql_store_without_writing() -> None:
+    async with fresh_schema() as dsn:
+        with pytest.raises(StorageError, match="создана не монитором"):
+            async with open_read_only_store(PostgresLocation("DSN", dsn)):
+                pass
+        store = await PostgresStore.open(dsn)
+        await store.save_items_and_cursor("news", [entry("1", "яма"), entry("2", "лужа")], {},
+                                          NOW)
+        await store.close()
+        async with open_read_only_store(PostgresLocation("DSN", dsn)) as read:
+            items = [s async for s in read.stored_items()]
+        assert [(s.item.external_id, s.incident_id is not None) for s in items] == [
+            ("1", True), ("2", True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import os
 import sys
 from collections import Counter, deque
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from storage import (
     StorageError,
     Store,
     StoredItem,
+    StoreLocation,
     open_read_only_store,
     open_scratch_store,
 )
@@ -209,7 +211,7 @@ class Replayer:
         for stored, (old, was), (new, becomes) in zip(poll, before, after, strict=True):
             self.replay.file(Change(stored, old, new, (was, becomes)))
 
-    async def run(self, path: Path) -> Replay:
+    async def run(self, path: StoreLocation) -> Replay:
         """Read every stored item (read-only), poll by poll, and compare both rule sets."""
         async with AsyncExitStack() as stack:
             for side in self._sides:
@@ -246,17 +248,18 @@ def replay_command(
     config: AppConfig, new_config: AppConfig, limit: int, fmt: str, label: str = ""
 ) -> int:
     """Compare the stored items under both configs' rules and print the differences."""
-    path = config.database_path
+    path = config.store_location(os.environ)
     try:
         replayer = Replayer(config, new_config, limit)
     except RulesError as exc:
         print(f"Ошибка в правилах: {exc}", file=sys.stderr)
         return 2
-    if not path.exists() and fmt != "json":
+    exists = not isinstance(path, Path) or path.exists()
+    if not exists and fmt != "json":
         print(f"База {path} не найдена: сохранённых сообщений нет, проверять не на чем.")
         return 0
     try:
-        replay = asyncio.run(replayer.run(path)) if path.exists() else Replay(limit)
+        replay = asyncio.run(replayer.run(path)) if exists else Replay(limit)
     except StorageError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 1
@@ -268,7 +271,7 @@ def replay_command(
     return 0
 
 
-def print_replay(replay: Replay, label: str, path: Path) -> None:
+def print_replay(replay: Replay, label: str, path: StoreLocation) -> None:
     """Print the counts, then up to the limit of examples of each kind of change."""
     print(f"Правила {label or '(новые)'} на {replay.items} сохранённых сообщениях ({path}):")
     if replay.damaged:
