@@ -60,3 +60,11 @@ def test_check_config_names_the_variable_never_the_dsn(
     assert main(["check-config", "--config", str(write_config(PG))]) == 0
     out = capsys.readouterr().out
     assert "PostgreSQL, строка подключения в $MONITOR_PG_DSN" in out and "secret" not in out
+
+
+def test_run_refuses_to_start_without_the_dsn(
+    write_config: Write, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MONITOR_PG_DSN", raising=False)
+    assert main(["run", "--config", str(write_config(PG))]) == 1
+    assert "MONITOR_PG_DSN не задана" in capsys.readouterr().err
