@@ -205,9 +205,23 @@ class Run:
         self.result.takeovers.append(time.monotonic() - killed)
 
 
+PLACES = ("двор", "подъезд", "остановка", "перекрёсток", "парковка", "школа", "рынок",
+          "детская площадка", "мост", "проезд", "тротуар", "въезд", "поликлиника", "садик")
+TROUBLES = ("яма", "огромная яма", "глубокая яма", "яма с водой", "провал асфальта и яма")
+DETAILS = ("колесо пробили", "машины объезжают по встречке", "дети падают", "вода стоит",
+           "уже месяц никто не чинит", "ночью не видно", "автобус еле проезжает",
+           "писали в администрацию", "фото прикладываю", "сколько можно ждать",
+           "коляску не провезти", "после дождя не пройти", "разбили подвеску", "заявка без ответа")
+
+
 def _text(name: str, number: int) -> str:
-    street = STREETS[(hash(name) + number) % len(STREETS)]
-    return f"Яма у дома {number} на улице {street} ({name}), колесо пробили, когда починят?"
+    """A resident's complaint: words vary as real ones do (templated texts would all look alike
+    to the repeat search and make every complaint a candidate for every other)."""
+    rng = random.Random(f"{name}:{number}")
+    street = rng.choice(STREETS)
+    details = ", ".join(rng.sample(DETAILS, 3))
+    return (f"{rng.choice(TROUBLES).capitalize()} у {rng.randint(1, 150)} дома на улице "
+            f"{street}, {rng.choice(PLACES)}: {details}. Когда починят? ({name})")
 
 
 async def _count(store: SqlStore, what: str) -> int:

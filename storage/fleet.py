@@ -62,8 +62,8 @@ class Fleet(Protocol):
     shared: bool
     """Whether other daemons may share the store (PostgreSQL); False on SQLite."""
 
-    async def join(self, daemon: DaemonInfo, now: datetime) -> None:
-        """Announce a daemon (its first heartbeat)."""
+    async def join(self, daemon: DaemonInfo, now: datetime, ttl: timedelta) -> None:
+        """Announce a daemon (its first heartbeat; alive for `ttl` unless renewed)."""
         ...
 
     async def lease(
@@ -91,7 +91,7 @@ class SoloFleet:
 
     shared = False
 
-    async def join(self, daemon: DaemonInfo, now: datetime) -> None:
+    async def join(self, daemon: DaemonInfo, now: datetime, ttl: timedelta) -> None:
         """Nothing to announce."""
 
     async def lease(

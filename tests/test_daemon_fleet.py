@@ -105,10 +105,12 @@ async def test_daemons_share_sources_and_take_over_a_killed_one(
             await wait_for(lambda: len(announced(api)) == 2 * len(CHANNELS), 40)
             status = await _status(path, env)
         finally:
-            for process in processes[1:]:
-                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
             logs = [(await asyncio.wait_for(p.communicate(), 20))[1].decode()
                     for p in processes[1:]]
+            await processes[0].wait()
     for process, log in zip(processes[1:], logs, strict=True):
         assert process.returncode == 0, log
     assert any("took over" in log for log in logs), logs

@@ -43,7 +43,7 @@ async def stores() -> AsyncIterator[list[PostgresStore]]:
 async def joined(store: PostgresStore, now: datetime = NOW) -> tuple[PostgresFleet, str]:
     fleet, daemon = fleet_of(store)
     assert isinstance(fleet, PostgresFleet)
-    await fleet.join(daemon, now)
+    await fleet.join(daemon, now, TTL)
     return fleet, daemon.id
 
 
@@ -96,10 +96,12 @@ async def test_a_moment_runs_on_one_daemon(stores: list[PostgresStore]) -> None:
     assert await fleet.once("deadline-tick", NOW + timedelta(seconds=30), me)
 
 
-async def test_an_alert_is_claimed_by_one_daemon_until_its_claim_lapses(
+async def test_an_alert_is_claimed_by_one_daemon_while_it_lives(
     stores: list[PostgresStore],
 ) -> None:
     a, b = stores[:2]
+    for store in (a, b):
+        await joined(store)
     result = await a.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident] = result.incidents
     messages = [AlertMessage(chat, "Инцидент", None) for chat in (1, 2)]
@@ -109,10 +111,10 @@ async def test_an_alert_is_claimed_by_one_daemon_until_its_claim_lapses(
     assert await a.claim_alert(first.id, NOW) and not await b.claim_alert(first.id, NOW)
     assert await b.claim_alert(second.id, NOW) and not await a.claim_alert(second.id, NOW)
     await a.mark_sent(first.id, 10, NOW)
-    assert not await b.claim_alert(first.id, NOW + timedelta(minutes=5)), "sent: never again"
-    # b died before sending the second: once its claim lapses, a sends it.
-    assert not await a.claim_alert(second.id, NOW + timedelta(minutes=1))
-    assert await a.claim_alert(second.id, NOW + timedelta(minutes=3))
+    assert not await b.claim_alert(first.id, NOW + TTL * 2), "sent: never again"
+    # b dies before sending the second: while it counts as alive, its claim stands.
+    assert not await a.claim_alert(second.id, NOW + TTL / 2)
+    assert await a.claim_alert(second.id, NOW + TTL + timedelta(seconds=1))
 
 
 async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:
@@ -122,6 +124,7 @@ async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:
         assert isinstance(daemon, DaemonInfo) and not fleet.shared
         assert (await fleet.lease(daemon.id, SOURCES, NOW, TTL)).held == set(SOURCES)
         assert await fleet.once("deadline-tick", NOW, daemon.id)
+        await fleet.join(daemon, NOW, TTL)
     finally:
         await store.close()
 

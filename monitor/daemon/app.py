@@ -51,6 +51,7 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
+        self._ticking = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._reading = asyncio.Event()
 
@@ -166,11 +167,13 @@ class App:
         await asyncio.gather(*(p.poll() for p in self.pollers.values()))
 
     async def deadline_tick(self) -> int:
-        """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes."""
+        """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes (one tick at
+        a time: the polls that opened incidents at once wait for each other, not race)."""
         tg = self.config.telegram
         chats = [chat.id for chat in tg.chats] if self.sender else []
-        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone,
-                                      tg.announce_new)
+        async with self._ticking:
+            return await queue_due_alerts(self.store, self.clock, chats,
+                                          self.config.calendar.zone, tg.announce_new)
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""

@@ -44,7 +44,7 @@ class FleetMember:
 
     async def join(self) -> None:
         """Announce this daemon and take its first share of the leases."""
-        await self.fleet.join(self.daemon, self._clock.now())
+        await self.fleet.join(self.daemon, self._clock.now(), self._ttl)
         await self.renew()
 
     async def renew(self) -> None:

@@ -35,14 +35,15 @@ class PostgresFleet:
     def __init__(self, database: PostgresDatabase) -> None:
         self._db = database
 
-    async def join(self, daemon: DaemonInfo, now: datetime) -> None:
+    async def join(self, daemon: DaemonInfo, now: datetime, ttl: timedelta) -> None:
         """Announce a daemon (its first heartbeat)."""
         async with self._db.unlocked_transaction() as tx:
             await tx.execute(
-                "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
-                (daemon.id, daemon.host, daemon.pid, to_db(now), to_db(now)))
+                "INSERT INTO daemons (id, host, pid, started_at, heartbeat_at, alive_until)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " heartbeat_at = excluded.heartbeat_at, alive_until = excluded.alive_until,"
+                " stopped_at = NULL",
+                (daemon.id, daemon.host, daemon.pid, to_db(now), to_db(now), to_db(now + ttl)))
 
     async def lease(
         self, daemon_id: str, names: Sequence[str], now: datetime, ttl: timedelta
@@ -51,8 +52,8 @@ class PostgresFleet:
         names = list(names)
         expires = to_db(now + ttl)
         async with self._db.unlocked_transaction() as tx:
-            await tx.execute("UPDATE daemons SET heartbeat_at = ?, stopped_at = NULL"
-                             " WHERE id = ?", (to_db(now), daemon_id))
+            await tx.execute("UPDATE daemons SET heartbeat_at = ?, alive_until = ?,"
+                             " stopped_at = NULL WHERE id = ?", (to_db(now), expires, daemon_id))
             live = [row[0] for row in await tx.fetchall(
                 "SELECT id FROM daemons WHERE stopped_at IS NULL AND heartbeat_at > ?"
                 " ORDER BY id", (to_db(now - ttl),))]

@@ -109,7 +109,6 @@ MIGRATIONS: list[Migration] = [
             message_id BIGINT,
             last_error TEXT,
             claimed_by TEXT,
-            claimed_until {TIME},
             UNIQUE (incident_id, reason, chat_id))""",
         "CREATE INDEX outbox_pending ON outbox (status, next_attempt_at)",
         f"""CREATE TABLE incident_events (
@@ -140,6 +139,7 @@ MIGRATIONS: list[Migration] = [
             pid INTEGER NOT NULL,
             started_at {TIME} NOT NULL,
             heartbeat_at {TIME} NOT NULL,
+            alive_until {TIME} NOT NULL,
             stopped_at {TIME})""",
         f"""CREATE TABLE leases (
             name TEXT PRIMARY KEY,

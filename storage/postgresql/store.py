@@ -6,26 +6,25 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from storage.fleet import DaemonInfo
 from storage.postgresql.connection import PostgresDatabase
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 
-OUTBOX_CLAIM = timedelta(minutes=2)
-"""How long a claimed alert is this daemon's to send: longer than one send with its timeout
-(`[telegram] timeout`, 10 s). A daemon that dies after claiming leaves the row to another once
-the claim lapses; one that dies between sending and marking sent leaves it to be sent again,
-the same window a single daemon has."""
-
 _CLAIM = (
-    "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id = :id"
-    " AND status = 'pending'"
-    " AND (claimed_until IS NULL OR claimed_until <= :now OR claimed_by = :me)"
+    "UPDATE outbox SET claimed_by = :me WHERE id = :id AND status = 'pending'"
+    " AND (claimed_by IS NULL OR claimed_by = :me OR NOT EXISTS ("
+    "  SELECT 1 FROM daemons d WHERE d.id = outbox.claimed_by AND d.stopped_at IS NULL"
+    "  AND d.alive_until > :now))"
 )
-"""The row is this daemon's to send: still pending, and nobody else's unlapsed claim. The
-UPDATE's row lock makes two daemons claiming at once take turns; the second finds it claimed."""
+"""The row is this daemon's to send: still pending, and unclaimed or claimed by a daemon that
+is no longer alive (stopped, or its heartbeat lapsed: the lease TTL). A live daemon's claim is
+never taken, however slow its send; a dead one's is taken once its leases would be. The
+UPDATE's row lock makes two daemons claiming at once take turns; the second finds it claimed.
+A daemon killed between sending and marking sent leaves its row to be sent again: the same
+window one daemon has."""
 
 
 class PostgresStore(SqlStore):
@@ -46,8 +45,7 @@ class PostgresStore(SqlStore):
 
     async def claim_alert(self, row_id: int, now: datetime) -> bool:
         """Claim a pending alert for this daemon right before sending it: False when it was
-        cancelled, sent, or is another daemon's claim that has not lapsed."""
+        cancelled, sent, or is a live daemon's claim."""
         async with self.pg.unlocked_transaction() as tx:
             return await tx.execute(_CLAIM, {"id": row_id, "me": self.daemon.id,
-                                             "now": to_db(now),
-                                             "until": to_db(now + OUTBOX_CLAIM)}) == 1
+                                             "now": to_db(now)}) == 1
