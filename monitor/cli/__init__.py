@@ -1,5 +1,5 @@
 """The `monitor` command: run, check-config, classify, incidents, eval, export-labels, rules test,
-telegram chats."""
+telegram chats, calendar."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
-               "export-labels": _export_labels, "telegram": _telegram}[args.command]
+               "export-labels": _export_labels, "telegram": _telegram,
+               "calendar": _calendar}[args.command]
     return int(command(loaded, args))
 
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["export-labels"].add_argument(
         "--out", required=True, help="CSV-файл (text,group,topic) для monitor eval")
     _telegram_arguments(sub)
+    _calendar_arguments(sub)
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -103,6 +105,24 @@ def _telegram_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                     "обновления. Запускайте, пока демон остановлен: Telegram отдаёт "
                     "обновления только одному читателю.")
     _config_argument(chats)
+
+
+def _calendar_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = sub.add_parser("calendar", help="рабочие дни и часы по месяцам года")
+    _config_argument(command)
+    command.add_argument("--year", required=True, type=_year, help="год, например 2026")
+    command.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _year(value: str) -> int:
+    try:
+        year = int(value)
+    except ValueError:
+        year = 0
+    if not 1992 <= year <= 2200:
+        msg = f"год должен быть числом от 1992 до 2200, получено {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return year
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -192,6 +212,12 @@ def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.telegram_chats import telegram_chats
 
     return asyncio.run(telegram_chats(loaded.config.telegram))
+
+
+def _calendar(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.calendar import calendar_command
+
+    return calendar_command(loaded.config, args.year, args.format)
 
 
 def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -66,6 +66,21 @@ def _substituted_days_off(calendar: holidays.HolidayBase, years: Iterable[int]) 
     return moved
 
 
+def known_transfer_years() -> frozenset[int]:
+    """Years whose moved days off the `holidays` package knows (a later year may lack them)."""
+    calendar = holidays.country_holidays("RU")
+    return frozenset(getattr(calendar, "special_public_holidays", {}))
+
+
+@dataclass(frozen=True, slots=True)
+class MonthNorm:
+    """What the calendar gives one month: working days and working time."""
+
+    month: int
+    working_days: int
+    working_time: timedelta
+
+
 def _require_aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         msg = f"{name} must be a time-zone aware datetime, got naive {moment!r}"
@@ -126,6 +141,19 @@ class WorkingCalendar:
     def intervals(self, day: date) -> list[Interval]:
         """Return the working intervals of a local date, aware in the calendar's time zone."""
         return [(s.astimezone(self._zone), e.astimezone(self._zone)) for s, e in self._utc(day)]
+
+    def month_norms(self, year: int) -> list[MonthNorm]:
+        """Working days and working time of each month of a year (the production calendar)."""
+        norms = []
+        for month in range(1, 13):
+            day, days, total = date(year, month, 1), 0, _ZERO
+            while day.month == month:
+                spans = self._utc(day)
+                days += bool(spans)
+                total += sum((end - start for start, end in spans), _ZERO)
+                day += _DAY
+            norms.append(MonthNorm(month, days, total))
+        return norms
 
     def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
         """Return the UTC instant when `duration` of working time has elapsed since `start`."""
