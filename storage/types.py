@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -45,6 +46,14 @@ class NewIncident:
     warn_at: datetime
     due_at: datetime
     fingerprint: Fingerprint | None = None
+    policy: str | None = None
+    """The name of the SLA policy it is under."""
+    policy_terms: Mapping[str, str | None] | None = None
+    """That policy's deadlines as written in the config (durations and clocks)."""
+    clock_started_at: datetime | None = None
+    """When its clock started (publication or detection, as the policy says); None: opening."""
+    resolution_due_at: datetime | None = None
+    """When a final answer is due, if the policy sets a resolution deadline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,17 @@ class IncidentRow:
     answered_by: str | None = None
     answer_url: str | None = None
     answer_text: str | None = None
+    policy: str | None = None
+    """The SLA policy it is under (None: opened before policies, until recomputed)."""
+    policy_terms: Mapping[str, str | None] | None = None
+    """The policy's deadlines: first_response, clock, resolution, resolution_clock, follow_up,
+    follow_up_clock, clock_start (durations as the config writes them)."""
+    clock_started_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    """When a final answer is due (a policy with a resolution deadline), else None."""
+    deadline_round: int = 0
+    """0 for the first-response deadline; +1 each time an interim answer or a reopening sets a
+    new `due_at` (alerts of a new round are new alerts)."""
 
     @property
     def is_open(self) -> bool:
@@ -130,7 +150,11 @@ class IncidentRow:
             "closed_at": _iso(self.closed_at), "close_reason": self.close_reason,
             "assignee": self.assignee, "snoozed_until": _iso(self.snoozed_until),
             "url": self.url, "text": self.text, "settlement": self.settlement,
-            "repeats": self.repeats,
+            "repeats": self.repeats, "policy": self.policy,
+            "policy_terms": None if self.policy_terms is None else dict(self.policy_terms),
+            "clock_started_at": _iso(self.clock_started_at),
+            "resolution_due_at": _iso(self.resolution_due_at),
+            "deadline_round": self.deadline_round,
         }
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
+from monitor.config.policies import PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
     RULE_ARRAYS,
@@ -49,6 +50,7 @@ class AppConfig(BaseModel):
     storage: StorageConfig = StorageConfig()
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
+    policies: tuple[PolicyConfig, ...] = ()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
     places: PlacesConfig = PlacesConfig()
@@ -120,7 +122,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     if problems or config is None:
         raise ConfigError(problems)
     config = _with_book(config, book)
-    return LoadedConfig(config, _secret_warnings(config, file, lines, env))
+    problems = policy_errors(config, file, lines)
+    if problems:
+        raise ConfigError(problems)
+    warnings = _secret_warnings(config, file, lines, env) + policy_warnings(config, file, lines)
+    return LoadedConfig(config, warnings)
 
 
 def with_rules_from(config: AppConfig, path: Path) -> AppConfig:

@@ -9,7 +9,9 @@ from datetime import datetime
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
 from monitor.config import AppConfig
-from monitor.daemon.workcal import WorkingCalendar, deadline
+from monitor.config.policies import IncidentFacts, PolicyBook
+from monitor.config.settings import SlaPolicy
+from monitor.daemon.workcal import WorkingCalendar, deadline, resolution_due
 from rules import RuleSet, classify
 from storage import ClassifiedItem, NewIncident, RepeatRule
 
@@ -17,6 +19,14 @@ from storage import ClassifiedItem, NewIncident, RepeatRule
 def content_hash(item: Item) -> str:
     """The hash of the text that tells an edit from a re-read."""
     return hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def clock_start(item: Item, policy: SlaPolicy, now: datetime) -> datetime:
+    """When an incident's clock starts: detection (now), or publication if the policy says so
+    (never later than detection: a clock ahead of ours does not buy time)."""
+    if policy.clock_start == "published":
+        return min(item.published_at, now)
+    return now
 
 
 class Intake:
@@ -35,6 +45,7 @@ class Intake:
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
+        self.policies = PolicyBook(config)
         repeats = config.repeats
         self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
 
@@ -46,13 +57,18 @@ class Intake:
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
         incident = None
         if result.actionable and not item.is_official:
-            policy = self._config.policy_for(result.sla, result.priority or "normal")
-            warn_at, due_at = deadline(now, policy, self._calendar)
+            facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
+                                  item.source_id, network, result.settlement)
+            policy = self.policies.choose(facts)
+            started = clock_start(item, policy.terms, now)
+            warn_at, due_at = deadline(started, policy.terms, self._calendar)
             # Every incident is fingerprinted, joining or not: repeats can join it once
             # [repeats] is turned on.
             found = self._fingerprinter(item.text) if self._fingerprinter else None
-            incident = NewIncident(result.topic_name, result.organisation,
-                                   result.priority or "normal", warn_at, due_at, found)
+            incident = NewIncident(
+                result.topic_name, result.organisation, result.priority or "normal", warn_at,
+                due_at, found, policy.name, policy.describe(), started,
+                resolution_due(started, policy.terms, self._calendar))
         answers = item.parent_external_id if item.is_official else None
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,

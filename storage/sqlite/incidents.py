@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,10 +16,11 @@ _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
     " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text, settlement,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
-    " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text"
+    " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text,"
+    " policy, policy_terms, clock_started_at, resolution_due_at, deadline_round"
 )
 _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered_at",
-          "snoozed_until", "closed_at")
+          "snoozed_until", "closed_at", "clock_started_at", "resolution_due_at")
 OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
@@ -38,6 +40,7 @@ def incident_row(row: aiosqlite.Row) -> IncidentRow:
     r = {key: row[key] for key in row.keys() if key != "announced_at"}
     for key in _TIMES:
         r[key] = from_db(r[key])
+    r["policy_terms"] = json.loads(r["policy_terms"]) if r["policy_terms"] else None
     return IncidentRow(**r)
 
 

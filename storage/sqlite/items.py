@@ -88,7 +88,9 @@ async def _open_or_join(
     opened = await _open_incident(tx, item_id, entry, seen_at)
     if opened is None:
         return
-    await add_event(tx, opened, seen_at, "opened", SYSTEM, item_id=item_id)
+    policy = entry.incident.policy if entry.incident is not None else None
+    await add_event(tx, opened, seen_at, "opened", SYSTEM, item_id=item_id,
+                    **({} if policy is None else {"policy": policy}))
     if text is not None and repeats is not None:
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)
@@ -180,15 +182,22 @@ async def _open_incident(
 ) -> int | None:
     incident = entry.incident
     assert incident is not None
+    terms = None if incident.policy_terms is None else json.dumps(
+        dict(incident.policy_terms), ensure_ascii=False, sort_keys=True)
+    started = seen_at if incident.clock_started_at is None else to_db(incident.clock_started_at)
+    resolution = (None if incident.resolution_due_at is None
+                  else to_db(incident.resolution_due_at))
     async with tx.execute(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
-        " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING"
-        " RETURNING id",
+        " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint, policy,"
+        " policy_terms, clock_started_at, resolution_due_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (item_id) DO NOTHING RETURNING id",
         (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
          to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
-         incident.fingerprint.exact if incident.fingerprint is not None else None),
+         incident.fingerprint.exact if incident.fingerprint is not None else None,
+         incident.policy, terms, started, resolution),
     ) as cursor:
         row = await cursor.fetchone()
     return None if row is None else int(row[0])

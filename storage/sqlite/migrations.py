@@ -164,6 +164,18 @@ MIGRATIONS: list[Migration] = [
     ("0008_item_deletions", [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
+    ("0009_incident_policies", [
+        # The policy an incident is under (its name and deadlines as JSON), when its clock
+        # started, when a final answer is due, and how many deadlines it has had (an interim
+        # answer or a reopening sets a new one). Older incidents get a policy when their
+        # deadlines are next recomputed.
+        "ALTER TABLE incidents ADD COLUMN policy TEXT",
+        "ALTER TABLE incidents ADD COLUMN policy_terms TEXT",
+        "ALTER TABLE incidents ADD COLUMN clock_started_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN resolution_due_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN deadline_round INTEGER NOT NULL DEFAULT 0",
+        "UPDATE incidents SET clock_started_at = opened_at",
+    ]),
 ]
 
 
