@@ -17,6 +17,8 @@ from storage.types import (
     AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DeadlineHistory,
+    Deadlines,
     DueAlert,
     IncidentEvent,
     IncidentRow,
@@ -48,7 +50,7 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 __all__ = [
     "OPEN_STATUSES", "SYSTEM", "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
-    "DueAlert", "IncidentEvent", "TopicRef",
+    "DeadlineHistory", "Deadlines", "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "open_read_only_store", "open_scratch_store", "open_store",

@@ -18,6 +18,8 @@ from storage.types import (
     AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DeadlineHistory,
+    Deadlines,
     DueAlert,
     IncidentEvent,
     IncidentRow,
@@ -140,6 +142,22 @@ class Store(Protocol):
 
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
+        ...
+
+    async def deadline_histories(self) -> list[DeadlineHistory]:
+        """Every incident still waiting, with what its deadlines are computed from."""
+        ...
+
+    async def deadline_basis(self) -> str | None:
+        """The fingerprint of the calendar and policies the stored deadlines follow, or None."""
+        ...
+
+    async def save_recomputed(
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str, now: datetime
+    ) -> int:
+        """Write recomputed deadlines, a `recomputed` event for each, and the new basis, in one
+        transaction; an incident answered or given a new term meanwhile is left alone. Return
+        how many incidents changed."""
         ...
 
     async def forget_before(self, moment: datetime) -> None:

@@ -180,7 +180,11 @@ class Actor:
 SYSTEM = Actor("system")
 
 EventKind = Literal["opened", "repeat", "alerted", "taken", "answered", "dismissed", "snoozed",
-                    "reclassified"]
+                    "reclassified", "recomputed", "interim", "reopened", "satisfied"]
+"""recomputed: its deadlines changed with the calendar or the policies (detail: from_* and the
+new values); interim: an answer that only promises (the incident stays open with a follow-up
+deadline); reopened: the citizen wrote again after the final answer; satisfied: the citizen
+thanked after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,3 +306,38 @@ class StoredItem:
     incident_status: str | None
     answered_at: datetime | None = None
     """When its incident, or the incident it joined, was answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineHistory:
+    """What an open incident's deadlines are computed from, and what they are now."""
+
+    incident_id: int
+    topic: str | None
+    group: str | None
+    priority: str
+    source_id: str
+    network: str
+    settlement: str | None
+    opened_at: datetime
+    published_at: datetime
+    round_started_at: datetime | None
+    """When the running follow-up term started (an interim answer, a reopening); None while
+    the first response is awaited."""
+    policy: str | None
+    clock_started_at: datetime | None
+    warn_at: datetime
+    due_at: datetime
+    resolution_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """An incident's deadlines under a policy: warning, the running term, the resolution."""
+
+    policy: str
+    policy_terms: Mapping[str, str | None]
+    clock_started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    resolution_due_at: datetime | None = None

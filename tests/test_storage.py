@@ -248,6 +248,7 @@ APPLIED = {
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
     "0009_incident_policies": "b9687605faa723fc",
+    "0010_answers_in_depth": "36dc26fddae0e818",
 }
 
 

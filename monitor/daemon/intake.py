@@ -10,8 +10,8 @@ from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
 from monitor.config import AppConfig
 from monitor.config.policies import IncidentFacts, PolicyBook
-from monitor.config.settings import SlaPolicy
-from monitor.daemon.workcal import WorkingCalendar, deadline, resolution_due
+from monitor.daemon.deadlines import first_deadlines
+from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
 from storage import ClassifiedItem, NewIncident, RepeatRule
 
@@ -19,14 +19,6 @@ from storage import ClassifiedItem, NewIncident, RepeatRule
 def content_hash(item: Item) -> str:
     """The hash of the text that tells an edit from a re-read."""
     return hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def clock_start(item: Item, policy: SlaPolicy, now: datetime) -> datetime:
-    """When an incident's clock starts: detection (now), or publication if the policy says so
-    (never later than detection: a clock ahead of ours does not buy time)."""
-    if policy.clock_start == "published":
-        return min(item.published_at, now)
-    return now
 
 
 class Intake:
@@ -59,16 +51,14 @@ class Intake:
         if result.actionable and not item.is_official:
             facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
                                   item.source_id, network, result.settlement)
-            policy = self.policies.choose(facts)
-            started = clock_start(item, policy.terms, now)
-            warn_at, due_at = deadline(started, policy.terms, self._calendar)
+            terms = first_deadlines(self.policies.choose(facts), self._calendar, item, now)
             # Every incident is fingerprinted, joining or not: repeats can join it once
             # [repeats] is turned on.
             found = self._fingerprinter(item.text) if self._fingerprinter else None
             incident = NewIncident(
-                result.topic_name, result.organisation, result.priority or "normal", warn_at,
-                due_at, found, policy.name, policy.describe(), started,
-                resolution_due(started, policy.terms, self._calendar))
+                result.topic_name, result.organisation, result.priority or "normal",
+                terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
+                terms.clock_started_at, terms.resolution_due_at)
         answers = item.parent_external_id if item.is_official else None
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,

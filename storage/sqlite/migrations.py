@@ -176,6 +176,18 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE incidents ADD COLUMN deadline_round INTEGER NOT NULL DEFAULT 0",
         "UPDATE incidents SET clock_started_at = opened_at",
     ]),
+    ("0010_answers_in_depth", [
+        # When the running follow-up term started (an interim answer, a reopening).
+        "ALTER TABLE incidents ADD COLUMN round_started_at TEXT",
+        # Items of an incident's thread besides its own: official answers and the citizen's
+        # later messages, so that a reply to any of them is known to continue the incident.
+        """CREATE TABLE incident_thread (
+            source_id TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            PRIMARY KEY (source_id, external_id)) WITHOUT ROWID""",
+        "CREATE INDEX incident_thread_incident ON incident_thread (incident_id)",
+    ]),
 ]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from connectors.base import Cursor
-from storage.sqlite import actions, incidents, items, outbox
+from storage.sqlite import actions, deadlines, incidents, items, outbox
 from storage.sqlite.connection import MEMORY, Database
 from storage.sqlite.events import events_of
 from storage.sqlite.repeats import REPEATS_OF, repeat_from
@@ -19,6 +19,8 @@ from storage.types import (
     AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DeadlineHistory,
+    Deadlines,
     DueAlert,
     IncidentEvent,
     IncidentRow,
@@ -149,6 +151,20 @@ class SqliteStore:
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
         return await outbox.sent_alert(self.database, chat_id, message_id)
+
+    async def deadline_histories(self) -> list[DeadlineHistory]:
+        """Every incident still waiting, with what its deadlines are computed from."""
+        return await deadlines.deadline_histories(self.database)
+
+    async def deadline_basis(self) -> str | None:
+        """The fingerprint of the calendar and policies the stored deadlines follow."""
+        return await deadlines.deadline_basis(self.database)
+
+    async def save_recomputed(
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str, now: datetime
+    ) -> int:
+        """Write recomputed deadlines with their events and the new basis, atomically."""
+        return await deadlines.save_recomputed(self.database, changes, basis, now)
 
     async def forget_before(self, moment: datetime) -> None:
         """Drop what no item from `moment` on can join (scratch stores only)."""

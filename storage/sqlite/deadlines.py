@@ -1,0 +1,97 @@
+"""Deadlines recomputed when the calendar or the policies change: the open incidents' history,
+and the changes written back with their events in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.sqlite.connection import Database
+from storage.sqlite.events import add_event
+from storage.sqlite.incidents import OPEN
+from storage.sqlite.timestamps import from_db, to_db
+from storage.types import SYSTEM, DeadlineHistory, Deadlines
+
+BASIS_KEY = "deadline_basis"
+
+_HISTORY = (
+    "SELECT n.id, n.topic, n.group_name, n.priority, n.source_id, i.network, n.settlement,"
+    " n.opened_at, i.published_at, n.round_started_at, n.policy, n.clock_started_at,"
+    " n.warn_at, n.due_at, n.resolution_due_at"
+    f" FROM incidents n JOIN items i ON i.id = n.item_id WHERE n.{OPEN} ORDER BY n.id"
+)
+
+
+async def deadline_histories(db: Database) -> list[DeadlineHistory]:
+    """Every open incident with what its deadlines are computed from."""
+    rows = await db.fetchall(_HISTORY)
+    return [DeadlineHistory(
+        int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _moment(r[7]), _moment(r[8]),
+        from_db(r[9]), r[10], from_db(r[11]), _moment(r[12]), _moment(r[13]), from_db(r[14]),
+    ) for r in rows]
+
+
+def _moment(value: str) -> datetime:
+    moment = from_db(value)
+    assert moment is not None  # NOT NULL columns
+    return moment
+
+
+async def deadline_basis(db: Database) -> str | None:
+    """The fingerprint of the calendar and policies the stored deadlines were computed under."""
+    row = await db.fetchone("SELECT value FROM bot_state WHERE key = ?", (BASIS_KEY,))
+    return None if row is None else str(row["value"])
+
+
+_UPDATE = (
+    "UPDATE incidents SET policy = :policy, policy_terms = :terms,"
+    " clock_started_at = :started, warn_at = :warn, due_at = :due,"
+    " resolution_due_at = :resolution"
+    f" WHERE id = :id AND {OPEN} AND due_at = :old_due AND warn_at = :old_warn"
+)
+
+
+async def save_recomputed(
+    db: Database, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str,
+    now: datetime,
+) -> int:
+    """Write new deadlines with a `recomputed` event each and the new basis, atomically.
+
+    An incident answered or given a new term since it was read is left alone; return how many
+    changed."""
+    changed = 0
+    async with db.transaction() as tx:
+        for old, new in changes:
+            cursor = await tx.execute(_UPDATE, {
+                "policy": new.policy, "id": old.incident_id,
+                "terms": json.dumps(dict(new.policy_terms), ensure_ascii=False, sort_keys=True),
+                "started": to_db(new.clock_started_at), "warn": to_db(new.warn_at),
+                "due": to_db(new.due_at), "old_due": to_db(old.due_at),
+                "old_warn": to_db(old.warn_at), "resolution": _or_none(new.resolution_due_at)})
+            if cursor.rowcount:
+                changed += 1
+                await add_event(tx, old.incident_id, now, "recomputed", SYSTEM,
+                                **_difference(old, new))
+        await tx.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (BASIS_KEY, basis))
+    return changed
+
+
+def _or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db(moment)
+
+
+def _difference(old: DeadlineHistory, new: Deadlines) -> dict[str, object]:
+    """What the event log keeps: each value that changed, before and after."""
+    detail: dict[str, object] = {}
+    pairs = (("policy", old.policy, new.policy), ("warn_at", old.warn_at, new.warn_at),
+             ("due_at", old.due_at, new.due_at),
+             ("resolution_due_at", old.resolution_due_at, new.resolution_due_at),
+             ("clock_started_at", old.clock_started_at, new.clock_started_at))
+    for key, before, after in pairs:
+        if before != after:
+            detail[f"from_{key}"] = before.isoformat() if isinstance(before, datetime) else before
+            detail[key] = after.isoformat() if isinstance(after, datetime) else after
+    return detail
