@@ -20,6 +20,7 @@ from storage.types import (
     DeadlineHistory,
     Deadlines,
     DueAlert,
+    FollowUp,
     IncidentEvent,
     IncidentRow,
     NewIncident,
@@ -50,7 +51,7 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 __all__ = [
     "OPEN_STATUSES", "SYSTEM", "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
-    "DeadlineHistory", "Deadlines", "DueAlert", "IncidentEvent", "TopicRef",
+    "DeadlineHistory", "Deadlines", "DueAlert", "FollowUp", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "open_read_only_store", "open_scratch_store", "open_store",

@@ -56,6 +56,23 @@ class NewIncident:
     """When a final answer is due, if the policy sets a resolution deadline."""
 
 
+FollowUpKind = Literal["interim", "final", "reopen", "satisfied"]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """What an item means for the incident of its thread: an official answer that is interim or
+    final, or a citizen's message after the final answer that reopens it or thanks.
+
+    `terms` gives, per policy name, the `(warn_at, due_at)` of the new term an interim answer
+    or a reopening starts (the store picks the incident's policy, or `default`); `within` is how
+    long after the final answer a citizen's message still counts (None: always)."""
+
+    kind: FollowUpKind
+    terms: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    within: timedelta | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifiedItem:
     """An item with its content hash, classification and, if it needs one, an incident."""
@@ -73,6 +90,9 @@ class ClassifiedItem:
     answers: str | None = None
     """For an official account's item: the external id (same source) of the citizen's item it
     answers; that item's incident is marked answered at this item's publication time."""
+    follow_up: FollowUp | None = None
+    """For an item in a thread (an official answer, a citizen's reply): what it means for the
+    thread's incident. An official answer without it is final."""
 
 
 @dataclass(slots=True)
@@ -86,6 +106,12 @@ class PollResult:
     """Incidents that a repeat joined, once per repeat."""
     answered: list[int] = field(default_factory=list)
     """Incidents an official answer in this poll marked answered."""
+    interim: list[int] = field(default_factory=list)
+    """Incidents an interim official answer in this poll gave a follow-up term."""
+    reopened: list[int] = field(default_factory=list)
+    """Incidents a citizen's message after the final answer reopened."""
+    satisfied: list[int] = field(default_factory=list)
+    """Incidents whose citizen thanked after the final answer."""
     by_item: dict[str, tuple[bool, int]] = field(default_factory=dict)
     """External id of each item that opened or joined an incident → (joined, incident id)."""
 
@@ -162,13 +188,14 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-ActorKind = Literal["system", "staff", "cli", "official"]
+ActorKind = Literal["system", "staff", "cli", "official", "citizen"]
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who did something to an incident: the daemon itself, a staff member in Telegram, the
-    command line, or an official account answering in the thread."""
+    command line, an official account answering in the thread, or the citizen writing again
+    after the answer."""
 
     kind: ActorKind
     name: str | None = None
@@ -197,7 +224,8 @@ class IncidentEvent:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-ActionKind = Literal["take", "answer", "dismiss", "snooze", "reclassify"]
+ActionKind = Literal["take", "answer", "dismiss", "snooze", "reclassify", "interim", "reopen",
+                     "satisfied"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +235,10 @@ class Action:
     take: assign it to the actor (status in_work); answer: answered at `at` (default: now),
     with `link` and `text` of the answer when known; dismiss: closed, no answer needed, with
     `reason`; snooze: no alerts until `until`, then a reminder; reclassify: `topic` (with its
-    group, name and organisation) replaces the stored one.
+    group, name and organisation) replaces the stored one; interim: an answer that only
+    promises, at `at`: the incident stays open with the new term `term`; reopen (an answered
+    incident): the citizen wrote again at `at`, it is open again with the new term `term`;
+    satisfied (an answered incident): the citizen thanked.
     """
 
     kind: ActionKind
@@ -218,6 +249,8 @@ class Action:
     link: str | None = None
     text: str | None = None
     topic: TopicRef | None = None
+    term: tuple[datetime, datetime] | None = None
+    """`(warn_at, due_at)` of the new term an interim answer or a reopening starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +263,14 @@ class TopicRef:
     organisation: str | None
 
 
-ActionOutcome = Literal["done", "unknown", "not_open"]
+ActionOutcome = Literal["done", "unknown", "not_open", "not_answered"]
 
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
-    """What an action did: done, the incident is unknown, or it no longer waits for an answer
-    (answered or closed already: nothing changed). `incident` is as it stands afterwards."""
+    """What an action did: done, the incident is unknown, it no longer waits for an answer
+    (answered or closed already: nothing changed), or (reopen, satisfied) it has no final
+    answer to follow. `incident` is as it stands afterwards."""
 
     outcome: ActionOutcome
     incident: IncidentRow | None = None

@@ -20,7 +20,7 @@ from monitor.config.problems import ConfigError
 log = logging.getLogger("monitor")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take")
+INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take", "interim")
 CLOCK_FILE_ENV = "MONITOR_CLOCK_FILE"
 """Tests and the demo only: the daemon takes its time from this file (`FileClock`)."""
 
@@ -86,12 +86,14 @@ def _incidents_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("action", nargs="?", choices=INCIDENT_ACTIONS, default="list",
                          metavar="ДЕЙСТВИЕ",
                          help="list — список (по умолчанию), show — карточка с журналом, "
-                              "answer — ответ дан, dismiss — ответ не нужен, take — взять в работу")
+                              "answer — ответ дан, dismiss — ответ не нужен, "
+                              "take — взять в работу, "
+                              "interim — промежуточный ответ (новый срок по политике)")
     command.add_argument("id", nargs="?", type=_at_least(1), metavar="N",
-                         help="номер инцидента (для show, answer, dismiss, take)")
+                         help="номер инцидента (для show, answer, dismiss, take, interim)")
     command.add_argument("--overdue", action="store_true", help="только просроченные (list)")
     command.add_argument("--format", choices=["text", "json"], help="text или json (list, show)")
-    command.add_argument("--link", help="ссылка на ответ (answer)")
+    command.add_argument("--link", help="ссылка на ответ (answer, interim)")
     command.add_argument("--reason", help="почему ответ не нужен (dismiss)")
 
 

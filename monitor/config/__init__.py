@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
-from monitor.config.policies import PolicyConfig, policy_errors, policy_warnings
+from monitor.config.policies import AnswersConfig, PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
     RULE_ARRAYS,
@@ -51,6 +51,7 @@ class AppConfig(BaseModel):
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
     policies: tuple[PolicyConfig, ...] = ()
+    answers: AnswersConfig = AnswersConfig()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
     places: PlacesConfig = PlacesConfig()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from common.durations import format_duration
+from common.durations import PositiveDuration, format_duration
 from monitor.config.problems import Problem, key_path
 from monitor.config.settings import SlaPolicy
 from monitor.config.tomllines import LineIndex
@@ -25,6 +26,24 @@ if TYPE_CHECKING:
 
 DEFAULT = "default"
 CONDITIONS = ("topics", "groups", "priorities", "sources", "networks", "settlements")
+
+
+class AnswersConfig(BaseModel):
+    """`[answers]`: interim answers, and what a citizen's message after the final answer does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interim: bool = True
+    """Tell answers that only promise (interim: the incident stays open with the policy's
+    follow_up term) from final ones; off: every official answer is final."""
+    reopen: bool = True
+    """The citizen writing again after the final answer («так и не сделали») reopens it."""
+    reopen_on_complaint: bool = True
+    """A new complaint in the thread (the rules say it needs a reaction) reopens it too."""
+    satisfied: bool = True
+    """Record the citizen's thanks after the final answer («спасибо, сделали»)."""
+    window: PositiveDuration = timedelta(days=30)
+    """How long after the final answer the citizen's messages count."""
 
 
 class PolicyConfig(SlaPolicy):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from connectors.base import Item
-from monitor.config.policies import IncidentFacts, NamedPolicy, PolicyBook
+from monitor.config.policies import DEFAULT, IncidentFacts, NamedPolicy, PolicyBook
 from monitor.config.settings import SlaPolicy
 from monitor.daemon.workcal import WorkingCalendar, deadline, resolution_due
 from storage import DeadlineHistory, Deadlines
@@ -39,6 +39,30 @@ def follow_up(
 ) -> tuple[datetime, datetime]:
     """`(warn_at, due_at)` of the term that starts with an interim answer or a reopening."""
     return deadline(since, policy, calendar, policy.follow_up, policy.follow_up_clock)
+
+
+def interim_term(
+    book: PolicyBook, calendar: WorkingCalendar, policy: str | None, since: datetime
+) -> tuple[datetime, datetime]:
+    """The term an interim answer given now starts for an incident under `policy` (its own
+    policy, else the default one): what staff's and the command line's interim answers use."""
+    chosen = book.by_name.get(policy or DEFAULT) or book.by_name[DEFAULT]
+    return follow_up(chosen.terms, calendar, since)
+
+
+def follow_up_terms(
+    book: PolicyBook, calendar: WorkingCalendar, since: datetime
+) -> dict[str, tuple[datetime, datetime]]:
+    """The term an interim answer or a reopening at `since` starts, under every policy."""
+    terms: dict[str, tuple[datetime, datetime]] = {}
+    seen: dict[tuple[object, ...], tuple[datetime, datetime]] = {}
+    for policy in book.chain:
+        t = policy.terms
+        key = (t.follow_up, t.follow_up_clock, t.warn_before)
+        if key not in seen:
+            seen[key] = follow_up(t, calendar, since)
+        terms[policy.name] = seen[key]
+    return terms
 
 
 def recomputed(

@@ -10,10 +10,11 @@ from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
 from monitor.config import AppConfig
 from monitor.config.policies import IncidentFacts, PolicyBook
-from monitor.daemon.deadlines import first_deadlines
+from monitor.daemon.deadlines import first_deadlines, follow_up_terms
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
-from storage import ClassifiedItem, NewIncident, RepeatRule
+from rules.answers import answer_kind, follow_up_kind
+from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
 
 
 def content_hash(item: Item) -> str:
@@ -60,9 +61,29 @@ class Intake:
                 terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
                 terms.clock_started_at, terms.resolution_due_at)
         answers = item.parent_external_id if item.is_official else None
+        follow = self._follow_up(item, result.actionable, now)
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,
             topic=result.topic, actionable=result.actionable, score=result.score,
             why=tuple(result.why), incident=incident, settlement=result.settlement,
-            answers=answers,
+            answers=answers, follow_up=follow,
         )
+
+    def _follow_up(self, item: Item, actionable: bool, now: datetime) -> FollowUp | None:
+        """What an item in a thread means for its incident (see `rules.answers`)."""
+        rules = self._config.answers
+        if item.parent_external_id is None:
+            return None
+        since = min(item.published_at, now)
+        if item.is_official:
+            if rules.interim and answer_kind(item.text).kind == "interim":
+                return FollowUp("interim", follow_up_terms(self.policies, self._calendar, since))
+            return None
+        said = follow_up_kind(item.text)
+        if rules.reopen and (said == "reopen" or (said is None and actionable
+                                                  and rules.reopen_on_complaint)):
+            return FollowUp("reopen", follow_up_terms(self.policies, self._calendar, since),
+                            rules.window)
+        if rules.satisfied and said == "thanks":
+            return FollowUp("satisfied", within=rules.window)
+        return None

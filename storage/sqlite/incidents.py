@@ -126,10 +126,12 @@ async def queue_alert(
 
 
 async def _reason(tx: aiosqlite.Connection, incident_id: int, kind: AlertKind) -> str:
-    """The outbox reason: the kind, and for a reminder the snooze it ends (one per snooze)."""
-    if kind != "reminder":
-        return kind
-    async with tx.execute("SELECT snoozed_until FROM incidents WHERE id = ?",
+    """The outbox reason: the kind, for a reminder the snooze it ends (one per snooze), and for
+    a later term (after an interim answer or a reopening) its number: one alert per term."""
+    async with tx.execute("SELECT snoozed_until, deadline_round FROM incidents WHERE id = ?",
                           (incident_id,)) as cursor:
         row = await cursor.fetchone()
-    return f"reminder:{row[0] if row else ''}"
+    term = f"#{row[1]}" if row and row[1] else ""
+    if kind != "reminder":
+        return f"{kind}{term}"
+    return f"reminder:{row[0] if row else ''}{term}"

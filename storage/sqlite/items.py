@@ -9,7 +9,6 @@ from datetime import datetime
 import aiosqlite
 
 from connectors.base import Cursor
-from storage.sqlite.actions import act_in
 from storage.sqlite.connection import Database
 from storage.sqlite.events import add_event
 from storage.sqlite.repeats import (
@@ -19,8 +18,9 @@ from storage.sqlite.repeats import (
     has_incident,
     remember_bands,
 )
+from storage.sqlite.threads import answer_in_thread, follow_answer
 from storage.sqlite.timestamps import to_db
-from storage.types import SYSTEM, Action, Actor, ClassifiedItem, PollResult, RepeatRule
+from storage.types import SYSTEM, ClassifiedItem, PollResult, RepeatRule
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -49,7 +49,9 @@ async def save_items_and_cursor(
         for entry in entries:
             item_id, changed, is_new = await _upsert_item(tx, entry, seen_at, result)
             if is_new and entry.answers is not None:
-                await _answer(tx, entry, now, result)
+                await answer_in_thread(tx, entry, now, result)
+            if is_new and await follow_answer(tx, entry, now, result):
+                continue  # the citizen's word on the answer: no incident of its own
             if not changed or entry.incident is None:
                 continue
             if not is_new and await has_incident(tx, item_id):
@@ -95,35 +97,6 @@ async def _open_or_join(
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)
     result.by_item[entry.item.external_id] = (False, opened)
-
-
-_INCIDENT_OF_ITEM = (
-    "SELECT n.id FROM items i JOIN incidents n ON n.item_id = i.id"
-    " WHERE i.source_id = :source AND i.external_id = :item"
-    " UNION ALL SELECT r.incident_id FROM items i JOIN incident_repeats r ON r.item_id = i.id"
-    " JOIN incidents n ON n.id = r.incident_id"
-    " WHERE i.source_id = :source AND i.external_id = :item AND n.source_id = :source"
-)
-"""The incident an item opened, or the one it joined as a repeat in the same source: a reply
-in one community does not answer the resident who wrote in another."""
-
-
-async def _answer(
-    tx: aiosqlite.Connection, entry: ClassifiedItem, now: datetime, result: PollResult
-) -> None:
-    """An official answer to a citizen's item answers that item's incident, as of the answer's
-    publication; an incident already answered or closed is left as it is."""
-    item = entry.item
-    async with tx.execute(_INCIDENT_OF_ITEM,
-                          {"source": item.source_id, "item": entry.answers}) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return
-    actor = Actor("official", item.author, item.author_id)
-    action = Action("answer", actor, at=item.published_at, link=item.url, text=item.text)
-    outcome, _ = await act_in(tx, int(row[0]), action, now)
-    if outcome == "done":
-        result.answered.append(int(row[0]))
 
 
 async def _upsert_item(
