@@ -14,6 +14,7 @@ from common.clock import ManualClock
 from connectors.base import Item
 from monitor.cli import main
 from monitor.config import AppConfig, build_ruleset, load_config
+from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
 from monitor.daemon.intake import Intake
 from monitor.daemon.workcal import WorkingCalendar
@@ -108,17 +109,22 @@ base_url = "{url}"
 """ + PITS_TOPIC
 
 
+def complaint_on_a_wall(vk: FakeVk, tmp_path: Path, extra: str = "") -> tuple[int, int, AppConfig]:
+    """A community wall with a citizen's complaint under a post; the config that reads it."""
+    vk.add_community(WALL, name="Администрация")
+    vk.add_token("svc", kind="service")
+    post = vk.add_post(WALL, "Новости района", date=START - timedelta(hours=2))
+    complaint = vk.add_comment(WALL, post, "Яма у школы", from_id=CITIZEN,
+                               date=START - timedelta(minutes=20))
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(wall=WALL, url=vk.base_url) + extra, encoding="utf-8")
+    return int(post), int(complaint), load_config(path, env={}).config
+
+
 async def test_a_thread_on_vk_from_complaint_to_thanks(tmp_path: Path) -> None:
     clock = ManualClock(START)
     async with FakeVk(now=START.timestamp()) as vk:
-        vk.add_community(WALL, name="Администрация")
-        vk.add_token("svc", kind="service")
-        post = vk.add_post(WALL, "Новости района", date=START - timedelta(hours=2))
-        complaint = vk.add_comment(WALL, post, "Яма у школы", from_id=CITIZEN,
-                                   date=START - timedelta(minutes=20))
-        path = tmp_path / "config.toml"
-        path.write_text(CONFIG.format(wall=WALL, url=vk.base_url), encoding="utf-8")
-        config = load_config(path, env={}).config
+        post, complaint, config = complaint_on_a_wall(vk, tmp_path)
 
         async def step(minutes: int, text: str, author: int, reply_to: int) -> int:
             moment = START + timedelta(minutes=minutes)
@@ -133,6 +139,7 @@ async def test_a_thread_on_vk_from_complaint_to_thanks(tmp_path: Path) -> None:
             first = await app.poll("wall")
             assert first is not None
             [number] = first.incidents
+            assert await app.deadline_tick() == 1  # announced (to the log: no bot here)
             opened = await app.store.incident(number)
             assert opened is not None and opened.due_at == datetime(2026, 11, 25, 13, 0,
                                                                     tzinfo=UTC)
@@ -155,6 +162,9 @@ async def test_a_thread_on_vk_from_complaint_to_thanks(tmp_path: Path) -> None:
             assert row is not None and row.status == "open" and row.deadline_round == 2
             assert row.answered_at is None and row.due_at > START + timedelta(days=7)
             assert [i.id for i in await app.store.list_incidents()] == [number]
+            # Staff hear of it again (a new term, a new announcement), and only once.
+            assert await app.deadline_tick() == 1
+            assert await app.deadline_tick() == 0
             # Answered again, then thanked.
             again = await step(60 * 30, "Яма заасфальтирована", -WALL, reopening)
             await step(60 * 40, "Спасибо, сделали!", CITIZEN, again)
@@ -174,15 +184,7 @@ async def test_a_thread_on_vk_from_complaint_to_thanks(tmp_path: Path) -> None:
 async def test_a_late_or_foreign_message_does_not_reopen(tmp_path: Path) -> None:
     clock = ManualClock(START)
     async with FakeVk(now=START.timestamp()) as vk:
-        vk.add_community(WALL, name="Администрация")
-        vk.add_token("svc", kind="service")
-        post = vk.add_post(WALL, "Новости", date=START - timedelta(hours=2))
-        complaint = vk.add_comment(WALL, post, "Яма у школы", from_id=CITIZEN,
-                                   date=START - timedelta(minutes=20))
-        path = tmp_path / "config.toml"
-        path.write_text(CONFIG.format(wall=WALL, url=vk.base_url) + "[answers]\nwindow = \"1d\"\n",
-                        encoding="utf-8")
-        config = load_config(path, env={}).config
+        post, complaint, config = complaint_on_a_wall(vk, tmp_path, '[answers]\nwindow = "1d"\n')
         async with App(config, clock=clock, env={"VK_SERVICE_TOKEN": "svc"}) as app:
             [number] = (await app.poll("wall")).incidents  # type: ignore[union-attr]
             answer = vk.add_comment(WALL, post, "Яма засыпана", from_id=-WALL,
@@ -255,3 +257,32 @@ async def test_staff_give_an_interim_answer_from_telegram(  # noqa: F811 (fixtur
         [f"Инцидент №{number}: ответ дан (Иванова А. П.)."]
     assert await command(app, api, f"/interim {number}") == \
         [f"Инцидент №{number} уже закрыт (ответ дан): ничего не изменено."]
+
+
+@pytest.mark.parametrize(("answers", "problem"), [
+    ('reopen = "может быть"', "answers.reopen"),
+    ('window = "0s"', "answers.window"),
+    ('window = "soon"', "answers.window"),
+    ('close = true', "answers.close"),
+])
+def test_a_bad_answers_section_is_an_error(write_config, answers: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    path = write_config(f"[answers]\n{answers}\n" + PITS_TOPIC)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    assert [(p.line, p.key) for p in exc.value.problems] == [(2, problem)]
+
+
+async def test_interim_answers_and_reopening_can_be_turned_off(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    async with FakeVk(now=START.timestamp()) as vk:
+        off = "[answers]\ninterim = false\nreopen = false\n"
+        post, complaint, config = complaint_on_a_wall(vk, tmp_path, off)
+        answer = vk.add_comment(WALL, post, "Уточним", from_id=-WALL,
+                                date=START - timedelta(minutes=10), reply_to_comment=complaint)
+        vk.add_comment(WALL, post, "Так и не сделали, яма", from_id=CITIZEN,
+                       date=START - timedelta(minutes=5), reply_to_comment=answer)
+        async with App(config, clock=clock, env={"VK_SERVICE_TOKEN": "svc"}) as app:
+            result = await app.poll("wall")
+            assert result is not None and len(result.incidents) == 2  # the reply is its own
+            first = await app.store.incident(result.incidents[0])
+    assert first is not None and first.status == "answered"
