@@ -49,6 +49,7 @@ _TERMS = frozenset({
     "понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье",
     "январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август", "сентябрь",
     "октябрь", "ноябрь", "декабрь", "завтра", "послезавтра", "сегодня", "неделя", "квартал",
+    "утро", "вечер", "час", "выходные",
 })
 # Verbs of handing a matter over: interim in any tense («передали в», «направлен запрос»);
 # «направить» only with a paper to send («обращение направлено»), not a crew («бригада
@@ -145,7 +146,9 @@ def _promises(words: list[_Word]) -> tuple[list[str], list[str]]:
 
 
 def _has_term(words: list[_Word]) -> bool:
-    return any(w.lemma in _TERMS or (w.form.isdigit() and len(w.form) <= 4) for w in words)
+    """A date or a time in the text, not in a greeting («добрый вечер»)."""
+    return any((w.lemma in _TERMS and not (i and words[i - 1].lemma == "добрый"))
+               or (w.form.isdigit() and len(w.form) <= 4) for i, w in enumerate(words))
 
 
 def answer_kind(text: str) -> AnswerVerdict:

@@ -124,6 +124,8 @@ class PolicyBook:
         chain.append(NamedPolicy(DEFAULT, config.sla))
         self.chain: tuple[NamedPolicy, ...] = tuple(chain)
         self.by_name = {policy.name: policy for policy in reversed(chain)}
+        self.described = {policy.name: policy.describe() for policy in reversed(chain)}
+        """Each policy's `describe()`, computed once."""
 
     def choose(self, facts: IncidentFacts) -> NamedPolicy:
         """The first policy of the chain that applies to the incident."""

@@ -78,7 +78,7 @@ def recomputed(
         warn_at, due_at = deadline(started, policy.terms, calendar)
     else:
         warn_at, due_at = follow_up(policy.terms, calendar, history.round_started_at)
-    fresh = Deadlines(policy.name, policy.describe(), started, warn_at, due_at,
+    fresh = Deadlines(policy.name, book.described[policy.name], started, warn_at, due_at,
                       resolution_due(started, policy.terms, calendar))
     same = (history.policy == fresh.policy and history.clock_started_at == started
             and history.warn_at == warn_at and history.due_at == due_at

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.sqlite.connection import Database
-from storage.sqlite.events import add_event
+from storage.sqlite.events import add_events
 from storage.sqlite.incidents import OPEN
 from storage.sqlite.timestamps import from_db, to_db
 from storage.types import SYSTEM, DeadlineHistory, Deadlines
@@ -45,10 +45,8 @@ async def deadline_basis(db: Database) -> str | None:
 
 
 _UPDATE = (
-    "UPDATE incidents SET policy = :policy, policy_terms = :terms,"
-    " clock_started_at = :started, warn_at = :warn, due_at = :due,"
-    " resolution_due_at = :resolution"
-    f" WHERE id = :id AND {OPEN} AND due_at = :old_due AND warn_at = :old_warn"
+    "UPDATE incidents SET policy = ?, policy_terms = ?, clock_started_at = ?, warn_at = ?,"
+    " due_at = ?, resolution_due_at = ? WHERE id = ?"
 )
 
 
@@ -60,23 +58,22 @@ async def save_recomputed(
 
     An incident answered or given a new term since it was read is left alone; return how many
     changed."""
-    changed = 0
     async with db.transaction() as tx:
-        for old, new in changes:
-            cursor = await tx.execute(_UPDATE, {
-                "policy": new.policy, "id": old.incident_id,
-                "terms": json.dumps(dict(new.policy_terms), ensure_ascii=False, sort_keys=True),
-                "started": to_db(new.clock_started_at), "warn": to_db(new.warn_at),
-                "due": to_db(new.due_at), "old_due": to_db(old.due_at),
-                "old_warn": to_db(old.warn_at), "resolution": _or_none(new.resolution_due_at)})
-            if cursor.rowcount:
-                changed += 1
-                await add_event(tx, old.incident_id, now, "recomputed", SYSTEM,
-                                **_difference(old, new))
+        # Still open with the deadlines that were read: staff or a poll may have acted since.
+        async with tx.execute(f"SELECT id, warn_at, due_at FROM incidents WHERE {OPEN}") as cur:
+            current = {int(r[0]): (r[1], r[2]) for r in await cur.fetchall()}
+        kept = [(old, new) for old, new in changes
+                if current.get(old.incident_id) == (to_db(old.warn_at), to_db(old.due_at))]
+        await tx.executemany(_UPDATE, [
+            (new.policy, json.dumps(dict(new.policy_terms), ensure_ascii=False, sort_keys=True),
+             to_db(new.clock_started_at), to_db(new.warn_at), to_db(new.due_at),
+             _or_none(new.resolution_due_at), old.incident_id) for old, new in kept])
+        await add_events(tx, now, "recomputed", SYSTEM,
+                         [(old.incident_id, _difference(old, new)) for old, new in kept])
         await tx.execute(
             "INSERT INTO bot_state (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (BASIS_KEY, basis))
-    return changed
+    return len(kept)
 
 
 def _or_none(moment: datetime | None) -> str | None:
