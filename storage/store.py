@@ -144,8 +144,10 @@ class Store(Protocol):
         """The alert that became a given Telegram message, or None."""
         ...
 
-    async def deadline_histories(self) -> list[DeadlineHistory]:
-        """Every incident still waiting, with what its deadlines are computed from."""
+    async def deadline_histories(self, after: int = 0, limit: int = 5000
+                                 ) -> list[DeadlineHistory]:
+        """Incidents still waiting numbered after `after` (at most `limit`, by number), with
+        what their deadlines are computed from."""
         ...
 
     async def deadline_basis(self) -> str | None:
@@ -153,11 +155,12 @@ class Store(Protocol):
         ...
 
     async def save_recomputed(
-        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str, now: datetime
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str | None,
+        now: datetime,
     ) -> int:
-        """Write recomputed deadlines, a `recomputed` event for each, and the new basis, in one
-        transaction; an incident answered or given a new term meanwhile is left alone. Return
-        how many incidents changed."""
+        """Write recomputed deadlines, a `recomputed` event for each, and (unless None) the new
+        basis, in one transaction; an incident answered or given a new term meanwhile is left
+        alone. Return how many incidents changed."""
         ...
 
     async def forget_before(self, moment: datetime) -> None:

@@ -40,20 +40,21 @@ async def open_incidents(config: AppConfig, store: Store, count: int) -> list[in
 
 
 async def recompute(config: AppConfig, store: Store, force: bool = False) -> int:
+    # Two incidents a page: every test here goes over more than one page.
     return await recompute_deadlines(store, config, WorkingCalendar(config.calendar), NOW,
-                                     force)
+                                     force, page=2)
 
 
 async def test_a_changed_policy_moves_open_deadlines_once(write_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     before = config_of(write_config)
     store = await open_store(tmp_path / "m.db")
     try:
-        first, second, answered = await open_incidents(before, store, 3)
+        first, second, answered, *rest = await open_incidents(before, store, 6)
         await store.act(answered, Action("answer", SYSTEM), NOW)
         assert await recompute(before, store) == 0  # same config: nothing to change
         assert (await store.incident(first)).due_at == CLOSE  # type: ignore[union-attr]
         after = config_of(write_config, '[sla]\nfirst_response = "4h"\nclock = "calendar"\n')
-        assert await recompute(after, store) == 2
+        assert await recompute(after, store) == 5
         assert await recompute(after, store) == 0
         assert await recompute(after, store, force=True) == 0
         row = await store.incident(first)

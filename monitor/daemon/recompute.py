@@ -23,6 +23,9 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
+PAGE = 5000
+"""Open incidents read, recomputed and written at a time."""
+
 
 def deadline_basis(config: AppConfig) -> str:
     """A fingerprint of what deadlines depend on: the calendar (and the holidays package that
@@ -46,19 +49,24 @@ def deadline_basis(config: AppConfig) -> str:
 
 async def recompute_deadlines(
     store: Store, config: AppConfig, calendar: WorkingCalendar, now: datetime,
-    force: bool = False,
+    force: bool = False, page: int = PAGE,
 ) -> int:
-    """Bring open incidents' deadlines in line with the config; return how many changed."""
+    """Bring open incidents' deadlines in line with the config, `page` incidents at a time;
+    return how many changed."""
     basis = deadline_basis(config)
     if not force and await store.deadline_basis() == basis:
         return 0
     book = PolicyBook(config)
-    changes = []
-    for history in await store.deadline_histories():
-        fresh = recomputed(history, book, calendar)
-        if fresh is not None:
-            changes.append((history, fresh))
-    changed = await store.save_recomputed(changes, basis, now)
+    changed, after = 0, 0
+    while found := await store.deadline_histories(after, page):
+        # A page at a time, each its own transaction: memory stays flat; the basis is written
+        # last, so an interrupted run is simply done again at the next start.
+        after = found[-1].incident_id
+        changes = [(h, fresh) for h in found
+                   if (fresh := recomputed(h, book, calendar)) is not None]
+        if changes:
+            changed += await store.save_recomputed(changes, None, now)
+    await store.save_recomputed([], basis, now)
     if changed:
         log.info("deadlines recomputed for %s open incident(s): the calendar or the SLA "
                  "policies changed", changed)

@@ -19,13 +19,15 @@ _HISTORY = (
     "SELECT n.id, n.topic, n.group_name, n.priority, n.source_id, i.network, n.settlement,"
     " n.opened_at, i.published_at, n.round_started_at, n.policy, n.clock_started_at,"
     " n.warn_at, n.due_at, n.resolution_due_at"
-    f" FROM incidents n JOIN items i ON i.id = n.item_id WHERE n.{OPEN} ORDER BY n.id"
+    f" FROM incidents n JOIN items i ON i.id = n.item_id WHERE n.{OPEN} AND n.id > ?"
+    " ORDER BY n.id LIMIT ?"
 )
 
 
-async def deadline_histories(db: Database) -> list[DeadlineHistory]:
-    """Every open incident with what its deadlines are computed from."""
-    rows = await db.fetchall(_HISTORY)
+async def deadline_histories(db: Database, after: int, limit: int) -> list[DeadlineHistory]:
+    """Open incidents numbered after `after` (at most `limit`, by number) with what their
+    deadlines are computed from."""
+    rows = await db.fetchall(_HISTORY, (after, limit))
     return [DeadlineHistory(
         int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _moment(r[7]), _moment(r[8]),
         from_db(r[9]), r[10], from_db(r[11]), _moment(r[12]), _moment(r[13]), from_db(r[14]),
@@ -51,16 +53,19 @@ _UPDATE = (
 
 
 async def save_recomputed(
-    db: Database, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str,
+    db: Database, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str | None,
     now: datetime,
 ) -> int:
-    """Write new deadlines with a `recomputed` event each and the new basis, atomically.
+    """Write new deadlines with a `recomputed` event each and (unless None) the new basis,
+    atomically.
 
     An incident answered or given a new term since it was read is left alone; return how many
     changed."""
+    ids = [old.incident_id for old, _ in changes] or [0]
     async with db.transaction() as tx:
         # Still open with the deadlines that were read: staff or a poll may have acted since.
-        async with tx.execute(f"SELECT id, warn_at, due_at FROM incidents WHERE {OPEN}") as cur:
+        async with tx.execute(f"SELECT id, warn_at, due_at FROM incidents WHERE {OPEN}"
+                              " AND id BETWEEN ? AND ?", (min(ids), max(ids))) as cur:
             current = {int(r[0]): (r[1], r[2]) for r in await cur.fetchall()}
         kept = [(old, new) for old, new in changes
                 if current.get(old.incident_id) == (to_db(old.warn_at), to_db(old.due_at))]
@@ -70,9 +75,10 @@ async def save_recomputed(
              _or_none(new.resolution_due_at), old.incident_id) for old, new in kept])
         await add_events(tx, now, "recomputed", SYSTEM,
                          [(old.incident_id, _difference(old, new)) for old, new in kept])
-        await tx.execute(
-            "INSERT INTO bot_state (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (BASIS_KEY, basis))
+        if basis is not None:
+            await tx.execute(
+                "INSERT INTO bot_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (BASIS_KEY, basis))
     return len(kept)
 
 

@@ -152,16 +152,19 @@ class SqliteStore:
         """The alert that became a given Telegram message, or None."""
         return await outbox.sent_alert(self.database, chat_id, message_id)
 
-    async def deadline_histories(self) -> list[DeadlineHistory]:
-        """Every incident still waiting, with what its deadlines are computed from."""
-        return await deadlines.deadline_histories(self.database)
+    async def deadline_histories(self, after: int = 0, limit: int = 5000
+                                 ) -> list[DeadlineHistory]:
+        """Incidents still waiting numbered after `after` (at most `limit`, by number), with
+        what their deadlines are computed from."""
+        return await deadlines.deadline_histories(self.database, after, limit)
 
     async def deadline_basis(self) -> str | None:
         """The fingerprint of the calendar and policies the stored deadlines follow."""
         return await deadlines.deadline_basis(self.database)
 
     async def save_recomputed(
-        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str, now: datetime
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str | None,
+        now: datetime,
     ) -> int:
         """Write recomputed deadlines with their events and the new basis, atomically."""
         return await deadlines.save_recomputed(self.database, changes, basis, now)
