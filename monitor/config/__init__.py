@@ -29,7 +29,6 @@ from monitor.config.settings import (
     PlacesConfig,
     RepeatsConfig,
     SlaConfig,
-    SlaPolicy,
     StorageConfig,
     TelegramConfig,
 )
@@ -69,12 +68,6 @@ class AppConfig(BaseModel):
     def database_path(self) -> Path:
         """Return the SQLite path, resolved against the config file's folder."""
         return (self.path.parent / self.storage.path).resolve()
-
-    def policy_for(self, sla: str | None, priority: str) -> SlaPolicy:
-        """Return the SLA policy for a topic's named policy or priority, else the default."""
-        if sla is not None:
-            return self.sla.policies[sla]
-        return self.sla.by_priority.get(priority, self.sla)  # type: ignore[call-overload]
 
     def official_of(self, network: str) -> dict[str, str]:
         """The official accounts of a network: id → name."""
