@@ -15,7 +15,7 @@ from connectors.base import Item
 from monitor.config import AppConfig, build_ruleset, load_config
 from monitor.config.policies import PolicyBook
 from monitor.daemon.app import App
-from monitor.daemon.deadlines import recomputed
+from monitor.daemon.deadlines import interim_term, recomputed
 from monitor.daemon.intake import Intake
 from monitor.daemon.recompute import deadline_basis, recompute_deadlines
 from monitor.daemon.workcal import WorkingCalendar
@@ -156,3 +156,25 @@ def test_recomputation_is_idempotent(
         warn_at=fresh.warn_at, due_at=fresh.due_at, resolution_due_at=fresh.resolution_due_at)
     assert recomputed(applied, book, calendar) is None
     assert fresh.warn_at <= fresh.due_at and fresh.clock_started_at <= opened
+
+
+async def test_a_follow_up_term_is_recomputed_from_the_interim_answer(  # type: ignore[no-untyped-def]
+    write_config, tmp_path: Path
+) -> None:
+    config = config_of(write_config)
+    store = await open_store(tmp_path / "m.db")
+    try:
+        [incident] = await open_incidents(config, store, 1)
+        answered_at = NOW + timedelta(hours=1)
+        term = interim_term(PolicyBook(config), WorkingCalendar(config.calendar), "default",
+                            answered_at)
+        await store.act(incident, Action("interim", SYSTEM, at=answered_at, term=term), NOW)
+        assert await recompute(config, store) == 0  # the interim term is what it should be
+        shorter = config_of(write_config, '[sla]\nfollow_up = "2d"\n')
+        assert await recompute(shorter, store) == 1
+        row = await store.incident(incident)
+        # Two working days from Wednesday's answer: the close of Friday, 18:00 local.
+        assert row is not None and row.due_at == datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+        assert row.deadline_round == 1
+    finally:
+        await store.close()
