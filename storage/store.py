@@ -18,6 +18,8 @@ from storage.types import (
     AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DeadlineHistory,
+    Deadlines,
     DueAlert,
     IncidentEvent,
     IncidentRow,
@@ -145,6 +147,25 @@ class Store(Protocol):
 
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
+        ...
+
+    async def deadline_histories(self, after: int = 0, limit: int = 5000
+                                 ) -> list[DeadlineHistory]:
+        """Incidents still waiting numbered after `after` (at most `limit`, by number), with
+        what their deadlines are computed from."""
+        ...
+
+    async def deadline_basis(self) -> str | None:
+        """The fingerprint of the calendar and policies the stored deadlines follow, or None."""
+        ...
+
+    async def save_recomputed(
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str | None,
+        now: datetime,
+    ) -> int:
+        """Write recomputed deadlines, a `recomputed` event for each, and (unless None) the new
+        basis, in one transaction; an incident answered or given a new term meanwhile is left
+        alone. Return how many incidents changed."""
         ...
 
     async def forget_before(self, moment: datetime) -> None:

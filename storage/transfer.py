@@ -38,6 +38,7 @@ TABLES = (
     Table("cursors", ("source_id",), ()),
     Table("incidents", ("id",), ("item_id",), identity=True),
     Table("incident_repeats", ("item_id",), ("incident_id",)),
+    Table("incident_thread", ("source_id", "external_id"), ()),
     Table("incident_bands", ("band", "opened_at", "incident_id"), ()),
     Table("incident_events", ("id",), ("incident_id", "at", "kind"), identity=True),
     Table("outbox", ("id",), ("incident_id", "reason", "chat_id"), identity=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -45,6 +46,31 @@ class NewIncident:
     warn_at: datetime
     due_at: datetime
     fingerprint: Fingerprint | None = None
+    policy: str | None = None
+    """The name of the SLA policy it is under."""
+    policy_terms: Mapping[str, str | None] | None = None
+    """That policy's deadlines as written in the config (durations and clocks)."""
+    clock_started_at: datetime | None = None
+    """When its clock started (publication or detection, as the policy says); None: opening."""
+    resolution_due_at: datetime | None = None
+    """When a final answer is due, if the policy sets a resolution deadline."""
+
+
+FollowUpKind = Literal["interim", "final", "reopen", "satisfied"]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """What an item means for the incident of its thread: an official answer that is interim or
+    final, or a citizen's message after the final answer that reopens it or thanks.
+
+    `terms` gives, per policy name, the `(warn_at, due_at)` of the new term an interim answer
+    or a reopening starts (the store picks the incident's policy, or `default`); `within` is how
+    long after the final answer a citizen's message still counts (None: always)."""
+
+    kind: FollowUpKind
+    terms: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    within: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +90,9 @@ class ClassifiedItem:
     answers: str | None = None
     """For an official account's item: the external id (same source) of the citizen's item it
     answers; that item's incident is marked answered at this item's publication time."""
+    follow_up: FollowUp | None = None
+    """For an item in a thread (an official answer, a citizen's reply): what it means for the
+    thread's incident. An official answer without it is final."""
 
 
 @dataclass(slots=True)
@@ -77,6 +106,12 @@ class PollResult:
     """Incidents that a repeat joined, once per repeat."""
     answered: list[int] = field(default_factory=list)
     """Incidents an official answer in this poll marked answered."""
+    interim: list[int] = field(default_factory=list)
+    """Incidents an interim official answer in this poll gave a follow-up term."""
+    reopened: list[int] = field(default_factory=list)
+    """Incidents a citizen's message after the final answer reopened."""
+    satisfied: list[int] = field(default_factory=list)
+    """Incidents whose citizen thanked after the final answer."""
     by_item: dict[str, tuple[bool, int]] = field(default_factory=dict)
     """External id of each item that opened or joined an incident → (joined, incident id)."""
 
@@ -111,6 +146,17 @@ class IncidentRow:
     answered_by: str | None = None
     answer_url: str | None = None
     answer_text: str | None = None
+    policy: str | None = None
+    """The SLA policy it is under (None: opened before policies, until recomputed)."""
+    policy_terms: Mapping[str, str | None] | None = None
+    """The policy's deadlines: first_response, clock, resolution, resolution_clock, follow_up,
+    follow_up_clock, clock_start (durations as the config writes them)."""
+    clock_started_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    """When a final answer is due (a policy with a resolution deadline), else None."""
+    deadline_round: int = 0
+    """0 for the first-response deadline; +1 each time an interim answer or a reopening sets a
+    new `due_at` (alerts of a new round are new alerts)."""
 
     @property
     def is_open(self) -> bool:
@@ -130,7 +176,11 @@ class IncidentRow:
             "closed_at": _iso(self.closed_at), "close_reason": self.close_reason,
             "assignee": self.assignee, "snoozed_until": _iso(self.snoozed_until),
             "url": self.url, "text": self.text, "settlement": self.settlement,
-            "repeats": self.repeats,
+            "repeats": self.repeats, "policy": self.policy,
+            "policy_terms": None if self.policy_terms is None else dict(self.policy_terms),
+            "clock_started_at": _iso(self.clock_started_at),
+            "resolution_due_at": _iso(self.resolution_due_at),
+            "deadline_round": self.deadline_round,
         }
 
 
@@ -138,13 +188,14 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-ActorKind = Literal["system", "staff", "cli", "official"]
+ActorKind = Literal["system", "staff", "cli", "official", "citizen"]
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who did something to an incident: the daemon itself, a staff member in Telegram, the
-    command line, or an official account answering in the thread."""
+    command line, an official account answering in the thread, or the citizen writing again
+    after the answer."""
 
     kind: ActorKind
     name: str | None = None
@@ -156,7 +207,11 @@ class Actor:
 SYSTEM = Actor("system")
 
 EventKind = Literal["opened", "repeat", "alerted", "taken", "answered", "dismissed", "snoozed",
-                    "reclassified"]
+                    "reclassified", "recomputed", "interim", "reopened", "satisfied"]
+"""recomputed: its deadlines changed with the calendar or the policies (detail: from_* and the
+new values); interim: an answer that only promises (the incident stays open with a follow-up
+deadline); reopened: the citizen wrote again after the final answer; satisfied: the citizen
+thanked after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +224,8 @@ class IncidentEvent:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-ActionKind = Literal["take", "answer", "dismiss", "snooze", "reclassify"]
+ActionKind = Literal["take", "answer", "dismiss", "snooze", "reclassify", "interim", "reopen",
+                     "satisfied"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +235,10 @@ class Action:
     take: assign it to the actor (status in_work); answer: answered at `at` (default: now),
     with `link` and `text` of the answer when known; dismiss: closed, no answer needed, with
     `reason`; snooze: no alerts until `until`, then a reminder; reclassify: `topic` (with its
-    group, name and organisation) replaces the stored one.
+    group, name and organisation) replaces the stored one; interim: an answer that only
+    promises, at `at`: the incident stays open with the new term `term`; reopen (an answered
+    incident): the citizen wrote again at `at`, it is open again with the new term `term`;
+    satisfied (an answered incident): the citizen thanked.
     """
 
     kind: ActionKind
@@ -190,6 +249,8 @@ class Action:
     link: str | None = None
     text: str | None = None
     topic: TopicRef | None = None
+    term: tuple[datetime, datetime] | None = None
+    """`(warn_at, due_at)` of the new term an interim answer or a reopening starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +263,14 @@ class TopicRef:
     organisation: str | None
 
 
-ActionOutcome = Literal["done", "unknown", "not_open"]
+ActionOutcome = Literal["done", "unknown", "not_open", "not_answered"]
 
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
-    """What an action did: done, the incident is unknown, or it no longer waits for an answer
-    (answered or closed already: nothing changed). `incident` is as it stands afterwards."""
+    """What an action did: done, the incident is unknown, it no longer waits for an answer
+    (answered or closed already: nothing changed), or (reopen, satisfied) it has no final
+    answer to follow. `incident` is as it stands afterwards."""
 
     outcome: ActionOutcome
     incident: IncidentRow | None = None
@@ -278,3 +340,38 @@ class StoredItem:
     incident_status: str | None
     answered_at: datetime | None = None
     """When its incident, or the incident it joined, was answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineHistory:
+    """What an open incident's deadlines are computed from, and what they are now."""
+
+    incident_id: int
+    topic: str | None
+    group: str | None
+    priority: str
+    source_id: str
+    network: str
+    settlement: str | None
+    opened_at: datetime
+    published_at: datetime
+    round_started_at: datetime | None
+    """When the running follow-up term started (an interim answer, a reopening); None while
+    the first response is awaited."""
+    policy: str | None
+    clock_started_at: datetime | None
+    warn_at: datetime
+    due_at: datetime
+    resolution_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """An incident's deadlines under a policy: warning, the running term, the resolution."""
+
+    policy: str
+    policy_terms: Mapping[str, str | None]
+    clock_started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    resolution_due_at: datetime | None = None

@@ -7,12 +7,13 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage import StorageError, move_sqlite_store, transfer
+from storage import FollowUp, StorageError, move_sqlite_store, transfer
 from storage.postgresql.store import PostgresStore
 from storage.sql.store import SqlStore
 from storage.sqlite.store import SqliteStore
@@ -178,3 +179,39 @@ def _entry(external_id: str, source: str = "news"):  # type: ignore[no-untyped-d
     from tests.test_storage import entry
 
     return entry(external_id, f"Яма во дворе {external_id}", source=source)
+
+
+async def test_policies_and_threads_move_with_the_store(tmp_path: Path) -> None:
+    from tests.test_storage import official
+
+    path = tmp_path / "m.db"
+    source = await SqliteStore.open(path)
+    try:
+        complaint = _entry("1")
+        assert complaint.incident is not None
+        policy = replace(complaint.incident, policy="roads", policy_terms={"follow_up": "7d"},
+                         clock_started_at=START - timedelta(hours=1),
+                         resolution_due_at=START + timedelta(days=10))
+        await source.save_items_and_cursor("news", [replace(complaint, incident=policy)], {},
+                                           START)
+        term = (START + timedelta(days=1), START + timedelta(days=2))
+        interim = replace(official("2", "1", START),
+                          follow_up=FollowUp("interim", {"roads": term}))
+        assert (await source.save_items_and_cursor("news", [interim], {}, START)).interim == [1]
+        before = await snapshot(source), await source.deadline_histories()
+    finally:
+        await source.close()
+    [incident] = before[0]["incidents"]  # type: ignore[index]
+    assert (incident["policy"], incident["deadline_round"]) == ("roads", 1)
+    async with fresh_schema() as dsn:
+        target = await PostgresStore.open(dsn)
+        try:
+            counts = await move_sqlite_store(path, target)
+            assert counts.after == counts.source and counts.source["incident_thread"] == 1
+            assert (await snapshot(target), await target.deadline_histories()) == before
+            # The moved thread: an answer to the interim answer answers the incident.
+            final = official("3", "2", START + timedelta(hours=1))
+            assert (await target.save_items_and_cursor("news", [final], {}, START)).answered \
+                == [1]
+        finally:
+            await target.close()

@@ -18,12 +18,14 @@ from storage import (
     Action,
     AlertMessage,
     ClassifiedItem,
+    FollowUp,
     NewIncident,
     PollResult,
     RepeatRule,
     StorageError,
     open_read_only_store,
 )
+from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
 from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.sql.store import SqlStore
@@ -268,6 +270,8 @@ APPLIED = {
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
+    "0009_incident_policies": "b9687605faa723fc",
+    "0010_answers_in_depth": "36dc26fddae0e818",
 }
 
 
@@ -280,6 +284,19 @@ def _digest(migration: Migration) -> str:
 
 def test_applied_migrations_are_never_edited() -> None:
     assert {m[0]: _digest(m) for m in MIGRATIONS} == APPLIED
+
+
+# PostgreSQL's own list (its DDL), pinned the same way.
+PG_APPLIED = {
+    "0001_initial": "fef8ad9b6bc00ada",
+    "0002_daemons_and_leases": "92866193d721ba3e",
+    "0003_incident_policies": "83b289c3ef89e61c",
+    "0004_answers_in_depth": "01e039ce6534b0b9",
+}
+
+
+def test_applied_postgresql_migrations_are_never_edited() -> None:
+    assert {m[0]: _digest(m) for m in PG_MIGRATIONS} == PG_APPLIED
 
 
 async def test_a_migration_named_twice_is_refused(tmp_path: Path) -> None:
@@ -493,3 +510,51 @@ async def test_a_deletion_is_a_mark_not_a_version(db: SqlStore) -> None:
     assert await db.item_versions("news", "1") == [COMPLAINT]
     row = await db.database.fetchone("SELECT deleted_at FROM items WHERE external_id = '1'")
     assert row is not None and row["deleted_at"] is not None
+
+
+def citizen(external_id: str, parent: str, when: datetime, follow: FollowUp) -> ClassifiedItem:
+    """The citizen writing again in reply to something in the incident's thread."""
+    said = entry(external_id, "Так и не сделали, яма на месте", when=when)
+    return replace(said, item=replace(said.item, kind="comment", parent_external_id=parent),
+                   follow_up=follow)
+
+
+async def test_a_thread_from_interim_answer_to_reopening_and_thanks(db: SqlStore) -> None:
+    [number] = (await save(db, entry("1", COMPLAINT))).incidents
+    late = NOW + timedelta(hours=9)
+    alert = AlertMessage(1, "СРОК ИСТЁК", None)
+    assert await db.queue_alert(number, "overdue", [alert], late) == 1
+    # An interim answer: a new term, the old term's alert void, the next one its own.
+    term = (late + timedelta(days=1), late + timedelta(days=2))
+    interim = replace(official("2", "1", late), follow_up=FollowUp("interim", {"default": term}))
+    assert (await save(db, interim, now=late)).interim == [number]
+    row = await db.incident(number)
+    assert row is not None and (row.status, row.deadline_round) == ("open", 1)
+    assert (row.warn_at, row.due_at, row.overdue_at) == (*term, None)
+    assert await db.pending_alerts(late) == []
+    assert await db.queue_alert(number, "overdue", [alert], term[1]) == 1
+    # The final answer, then the citizen replying to the interim one: reopened, no incident
+    # of its own; a reply to that reply, thanks: satisfied.
+    assert (await save(db, official("3", "1", late + timedelta(days=3)))).answered == [number]
+    again = (late + timedelta(days=4), late + timedelta(days=5))
+    reopening = citizen("4", "2", late + timedelta(days=3, hours=1),
+                        FollowUp("reopen", {"default": again}))
+    result = await save(db, reopening)
+    assert (result.reopened, result.incidents) == ([number], [])
+    row = await db.incident(number)
+    assert row is not None and (row.status, row.deadline_round, row.due_at) == \
+        ("open", 2, again[1])
+    assert row.answered_at is None
+    assert (await save(db, official("5", "4", late + timedelta(days=4)))).answered == [number]
+    thanks = await save(db, citizen("6", "5", late + timedelta(days=4, hours=1),
+                                    FollowUp("satisfied")))
+    assert (thanks.satisfied, thanks.incidents) == ([number], [])
+    kinds = [e.kind for e in await db.events_of(number)]
+    assert kinds == ["opened", "interim", "answered", "reopened", "answered", "satisfied"]
+
+
+async def test_a_scratch_store_forgets_an_incident_with_its_thread(db: SqlStore) -> None:
+    [number] = (await save(db, entry("1", COMPLAINT))).incidents
+    assert (await save(db, official("2", "1", NOW))).answered == [number]
+    await db.forget_before(NOW + timedelta(days=30))
+    assert await db.list_incidents() == []

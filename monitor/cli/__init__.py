@@ -1,5 +1,5 @@
 """The `monitor` command: run, check-config, classify, incidents, eval, export-labels, rules test,
-telegram chats."""
+telegram chats, calendar."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from storage import StorageError
 log = logging.getLogger("monitor")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take")
+INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take", "interim")
 CLOCK_FILE_ENV = "MONITOR_CLOCK_FILE"
 """Tests and the demo only: the daemon takes its time from this file (`FileClock`)."""
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram, "status": _status,
-               "migrate": _migrate}[args.command]
+               "migrate": _migrate, "calendar": _calendar}[args.command]
     return int(command(loaded, args))
 
 
@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _telegram_arguments(sub)
     sub.choices["migrate"].add_argument("--from-sqlite", required=True,
                                         help="файл SQLite, из которого переносить")
+    _calendar_arguments(sub)
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -90,12 +91,14 @@ def _incidents_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("action", nargs="?", choices=INCIDENT_ACTIONS, default="list",
                          metavar="ДЕЙСТВИЕ",
                          help="list — список (по умолчанию), show — карточка с журналом, "
-                              "answer — ответ дан, dismiss — ответ не нужен, take — взять в работу")
+                              "answer — ответ дан, dismiss — ответ не нужен, "
+                              "take — взять в работу, "
+                              "interim — промежуточный ответ (новый срок по политике)")
     command.add_argument("id", nargs="?", type=_at_least(1), metavar="N",
-                         help="номер инцидента (для show, answer, dismiss, take)")
+                         help="номер инцидента (для show, answer, dismiss, take, interim)")
     command.add_argument("--overdue", action="store_true", help="только просроченные (list)")
     command.add_argument("--format", choices=["text", "json"], help="text или json (list, show)")
-    command.add_argument("--link", help="ссылка на ответ (answer)")
+    command.add_argument("--link", help="ссылка на ответ (answer, interim)")
     command.add_argument("--reason", help="почему ответ не нужен (dismiss)")
 
 
@@ -109,6 +112,24 @@ def _telegram_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                     "обновления. Запускайте, пока демон остановлен: Telegram отдаёт "
                     "обновления только одному читателю.")
     _config_argument(chats)
+
+
+def _calendar_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = sub.add_parser("calendar", help="рабочие дни и часы по месяцам года")
+    _config_argument(command)
+    command.add_argument("--year", required=True, type=_year, help="год, например 2026")
+    command.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _year(value: str) -> int:
+    try:
+        year = int(value)
+    except ValueError:
+        year = 0
+    if not 1992 <= year <= 2200:
+        msg = f"год должен быть числом от 1992 до 2200, получено {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return year
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -221,6 +242,12 @@ def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.telegram_chats import telegram_chats
 
     return asyncio.run(telegram_chats(loaded.config.telegram))
+
+
+def _calendar(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.calendar import calendar_command
+
+    return calendar_command(loaded.config, args.year, args.format)
 
 
 def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:

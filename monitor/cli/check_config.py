@@ -14,15 +14,32 @@ from collections import Counter
 from common.durations import format_duration
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, LoadedConfig
+from monitor.config.policies import CONDITIONS, PolicyConfig
 from monitor.config.settings import WEEKDAYS, SlaPolicy
 
 _DAY_NAMES = dict(zip(WEEKDAYS, ("пн", "вт", "ср", "чт", "пт", "сб", "вс"), strict=True))
 
 
+_CLOCKS = {"working": "рабочее время", "calendar": "круглосуточно",
+           "working_days": "рабочие дни"}
+
+
 def _policy(policy: SlaPolicy) -> str:
-    clock = "рабочее время" if policy.clock == "working" else "круглосуточно"
-    return (f"{format_duration(policy.first_response)} ({clock}), "
+    text = (f"{format_duration(policy.first_response)} ({_CLOCKS[policy.clock]}), "
             f"предупреждение за {format_duration(policy.warn_before)}")
+    if policy.resolution is not None:
+        clock = _CLOCKS[policy.resolution_clock or policy.clock]
+        text += f", решение за {format_duration(policy.resolution)} ({clock})"
+    text += (f", после промежуточного ответа {format_duration(policy.follow_up)} "
+             f"({_CLOCKS[policy.follow_up_clock]})")
+    start = "с публикации" if policy.clock_start == "published" else "с обнаружения"
+    return f"{text}, отсчёт {start}"
+
+
+def _conditions(policy: PolicyConfig) -> str:
+    parts = [f"{key} = {', '.join(getattr(policy, key))}" for key in CONDITIONS
+             if getattr(policy, key)]
+    return "; ".join(parts) or "все инциденты"
 
 
 def config_summary(loaded: LoadedConfig) -> str:
@@ -38,6 +55,9 @@ def config_summary(loaded: LoadedConfig) -> str:
     holidays = "да" if cal.russian_holidays else "нет"
     lines.append(f"Календарь: {cal.timezone}; праздники РФ: {holidays}")
     lines.append("  " + "; ".join(hours))
+    if cfg.policies:
+        lines.append("Политики сроков (первая подходящая):")
+        lines.extend(f"  {p.name} [{_conditions(p)}]: {_policy(p)}" for p in cfg.policies)
     lines.append(f"SLA по умолчанию: {_policy(cfg.sla)}")
     for name, policy in cfg.sla.policies.items():
         lines.append(f"  политика {name}: {_policy(policy)}")

@@ -1,10 +1,11 @@
-"""`monitor incidents answer|dismiss|take N`: act on an incident from the command line."""
+"""`monitor incidents answer|dismiss|take|interim N`: act on an incident from the command line."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import sys
+from dataclasses import replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -12,10 +13,13 @@ from common.clock import Clock
 from monitor.cli.database import existing_store
 from monitor.cli.terminal import one_line
 from monitor.config import AppConfig
-from monitor.daemon.texts import STATUS_NAMES
+from monitor.config.policies import PolicyBook
+from monitor.daemon.deadlines import interim_term
+from monitor.daemon.texts import STATUS_NAMES, local
+from monitor.daemon.workcal import WorkingCalendar
 from storage import Action, Actor
 
-CliAction = Literal["answer", "dismiss", "take"]
+CliAction = Literal["answer", "dismiss", "take", "interim"]
 
 MAX_LINK = 500
 MAX_REASON = 300
@@ -23,6 +27,7 @@ MAX_REASON = 300
 
 _DONE = {
     "answer": "Инцидент №{number}: ответ дан.",
+    "interim": "Инцидент №{number}: промежуточный ответ; новый срок {due}.",
     "dismiss": "Инцидент №{number} закрыт: ответ не нужен.",
     "take": "Инцидент №{number} взят в работу ({who}).",
 }
@@ -68,9 +73,15 @@ async def act_on_incident(
 ) -> int:
     """Apply one action through the store and say what came of it; return the exit code."""
     actor = cli_actor()
+    now = clock.now()
     action = Action(kind, actor, link=link, reason=one_line(reason) if reason else None)
     async with existing_store(config.store_location(os.environ)) as store:
-        result = await store.act(number, action, clock.now())
+        if kind == "interim":
+            incident = await store.incident(number)
+            term = interim_term(PolicyBook(config), WorkingCalendar(config.calendar),
+                                incident.policy if incident else None, now)
+            action = replace(action, at=now, term=term)
+        result = await store.act(number, action, now)
     if result.outcome == "unknown":
         print(f"Инцидента №{number} нет.", file=sys.stderr)
         return 1
@@ -79,5 +90,6 @@ async def act_on_incident(
         print(f"Инцидент №{number} уже закрыт ({STATUS_NAMES.get(status, status)}): "
               "ничего не изменено.", file=sys.stderr)
         return 1
-    print(_DONE[kind].format(number=number, who=actor.name or "командная строка"))
+    due = local(result.incident.due_at, config.calendar.zone) if result.incident else "—"
+    print(_DONE[kind].format(number=number, who=actor.name or "командная строка", due=due))
     return 0

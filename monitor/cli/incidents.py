@@ -52,7 +52,8 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
     return 0
 
 
-_ACTIONS: dict[str, CliAction] = {"answer": "answer", "dismiss": "dismiss", "take": "take"}
+_ACTIONS: dict[str, CliAction] = {"answer": "answer", "dismiss": "dismiss", "take": "take",
+                                  "interim": "interim"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,8 @@ class IncidentRequest:
         if self.fmt is not None and self.action not in ("list", "show"):
             return "--format — только для списка и для show"
         if self.link is not None:
-            if self.action != "answer":
-                return "--link — только для answer"
+            if self.action not in ("answer", "interim"):
+                return "--link — только для answer и interim"
             problem = link_problem(self.link)
             return f"--link: {problem}" if problem else None
         if self.reason is not None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
+from monitor.config.policies import AnswersConfig, PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
     RULE_ARRAYS,
@@ -28,7 +29,6 @@ from monitor.config.settings import (
     PlacesConfig,
     RepeatsConfig,
     SlaConfig,
-    SlaPolicy,
     StorageConfig,
     TelegramConfig,
 )
@@ -50,6 +50,8 @@ class AppConfig(BaseModel):
     storage: StorageConfig = StorageConfig()
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
+    policies: tuple[PolicyConfig, ...] = ()
+    answers: AnswersConfig = AnswersConfig()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
     places: PlacesConfig = PlacesConfig()
@@ -73,12 +75,6 @@ class AppConfig(BaseModel):
         if self.storage.backend == "postgresql":
             return PostgresLocation(self.storage.dsn_env, env.get(self.storage.dsn_env))
         return self.database_path
-
-    def policy_for(self, sla: str | None, priority: str) -> SlaPolicy:
-        """Return the SLA policy for a topic's named policy or priority, else the default."""
-        if sla is not None:
-            return self.sla.policies[sla]
-        return self.sla.by_priority.get(priority, self.sla)  # type: ignore[call-overload]
 
     def official_of(self, network: str) -> dict[str, str]:
         """The official accounts of a network: id → name."""
@@ -127,7 +123,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     if problems or config is None:
         raise ConfigError(problems)
     config = _with_book(config, book)
-    return LoadedConfig(config, _secret_warnings(config, file, lines, env))
+    problems = policy_errors(config, file, lines)
+    if problems:
+        raise ConfigError(problems)
+    warnings = _secret_warnings(config, file, lines, env) + policy_warnings(config, file, lines)
+    return LoadedConfig(config, warnings)
 
 
 def with_rules_from(config: AppConfig, path: Path) -> AppConfig:

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from common.durations import Duration, PositiveDuration
+from common.durations import Duration, PositiveDuration, format_duration
 from rules.model import Priority
 
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -106,12 +106,40 @@ class CalendarConfig(_Section):
         return ZoneInfo(self.timezone)
 
 
+Clock = Literal["working", "calendar", "working_days"]
+"""working: working hours of [calendar]; calendar: round the clock; working_days: whole working
+days, the term ending at the close of the last one (counted from the next day)."""
+ClockStart = Literal["published", "detected"]
+
+
 class SlaPolicy(_Section):
-    """A response deadline: how long, on which clock, and how early to warn."""
+    """Deadlines: the first response, optionally the resolution (a final answer), the follow-up
+    after an interim answer or a reopening; each on its clock; when the clock starts; how early
+    to warn."""
 
     first_response: PositiveDuration = timedelta(hours=8)
-    clock: Literal["working", "calendar"] = "working"
+    clock: Clock = "working"
     warn_before: Duration = timedelta(hours=1)
+    resolution: PositiveDuration | None = None
+    resolution_clock: Clock | None = None
+    """None: the clock of `first_response`."""
+    follow_up: PositiveDuration = timedelta(days=7)
+    follow_up_clock: Clock = "working_days"
+    clock_start: ClockStart = "detected"
+    """detected: when the daemon found the message; published: when it was written (a message
+    caught up after downtime is already late)."""
+
+    @model_validator(mode="after")
+    def _whole_working_days(self) -> SlaPolicy:
+        for amount, clock, key in ((self.first_response, self.clock, "first_response"),
+                                   (self.resolution, self.resolution_clock or self.clock,
+                                    "resolution"),
+                                   (self.follow_up, self.follow_up_clock, "follow_up")):
+            if clock == "working_days" and amount is not None and amount % timedelta(days=1):
+                msg = (f"{key}: на часах working_days срок — целое число рабочих дней "
+                       f"(например \"7d\"), а не {format_duration(amount)}")
+                raise ValueError(msg)
+        return self
 
 
 class SlaConfig(SlaPolicy):

@@ -29,6 +29,7 @@ from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.recompute import recompute_deadlines
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
@@ -74,6 +75,7 @@ class App:
         self.intake = Intake(config, build_ruleset(config), self.calendar)
         self.store = await open_store(config.store_location(self._env))
         self._stack.push_async_callback(self.store.close)
+        await self.recompute_deadlines()
         self.http = await self._stack.enter_async_context(
             aiohttp.ClientSession(headers={"User-Agent": config.daemon.user_agent})
         )
@@ -131,6 +133,11 @@ class App:
         """Chats and channels that `telegram_bot` sources read."""
         return {chat for s in self.config.sources if s.enabled
                 and isinstance(s, TelegramBotSettings) for chat in s.chats()}
+
+    async def recompute_deadlines(self) -> int:
+        """Recompute open incidents' deadlines if the calendar or a policy changed."""
+        return await recompute_deadlines(self.store, self.config, self.calendar,
+                                         self.clock.now())
 
     async def process_updates(self) -> int:
         """Handle the bot's pending updates once, without waiting (tests, demo)."""

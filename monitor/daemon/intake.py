@@ -9,9 +9,12 @@ from datetime import datetime
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
 from monitor.config import AppConfig
-from monitor.daemon.workcal import WorkingCalendar, deadline
+from monitor.config.policies import IncidentFacts, PolicyBook
+from monitor.daemon.deadlines import first_deadlines, follow_up_terms
+from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
-from storage import ClassifiedItem, NewIncident, RepeatRule
+from rules.answers import answer_kind, follow_up_kind
+from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
 
 
 def content_hash(item: Item) -> str:
@@ -35,6 +38,7 @@ class Intake:
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
+        self.policies = PolicyBook(config)
         repeats = config.repeats
         self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
 
@@ -46,17 +50,40 @@ class Intake:
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
         incident = None
         if result.actionable and not item.is_official:
-            policy = self._config.policy_for(result.sla, result.priority or "normal")
-            warn_at, due_at = deadline(now, policy, self._calendar)
+            facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
+                                  item.source_id, network, result.settlement)
+            terms = first_deadlines(self.policies.choose(facts), self._calendar, item, now)
             # Every incident is fingerprinted, joining or not: repeats can join it once
             # [repeats] is turned on.
             found = self._fingerprinter(item.text) if self._fingerprinter else None
-            incident = NewIncident(result.topic_name, result.organisation,
-                                   result.priority or "normal", warn_at, due_at, found)
+            incident = NewIncident(
+                result.topic_name, result.organisation, result.priority or "normal",
+                terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
+                terms.clock_started_at, terms.resolution_due_at)
         answers = item.parent_external_id if item.is_official else None
+        follow = self._follow_up(item, result.actionable, now)
         return ClassifiedItem(
             item=item, network=network, content_hash=content_hash(item), group=result.group,
             topic=result.topic, actionable=result.actionable, score=result.score,
             why=tuple(result.why), incident=incident, settlement=result.settlement,
-            answers=answers,
+            answers=answers, follow_up=follow,
         )
+
+    def _follow_up(self, item: Item, actionable: bool, now: datetime) -> FollowUp | None:
+        """What an item in a thread means for its incident (see `rules.answers`)."""
+        rules = self._config.answers
+        if item.parent_external_id is None:
+            return None
+        since = min(item.published_at, now)
+        if item.is_official:
+            if rules.interim and answer_kind(item.text).kind == "interim":
+                return FollowUp("interim", follow_up_terms(self.policies, self._calendar, since))
+            return None
+        said = follow_up_kind(item.text)
+        if rules.reopen and (said == "reopen" or (said is None and actionable
+                                                  and rules.reopen_on_complaint)):
+            return FollowUp("reopen", follow_up_terms(self.policies, self._calendar, since),
+                            rules.window)
+        if rules.satisfied and said == "thanks":
+            return FollowUp("satisfied", within=rules.window)
+        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +18,13 @@ from telegram import CallbackQuery, MaybeInaccessibleMessage, Message, Update
 from common.clock import Clock
 from common.durations import parse_duration
 from monitor.config import AppConfig
+from monitor.config.policies import PolicyBook
 from monitor.daemon import staff_texts as say
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.buttons import Press, incident_keyboard, parse_callback, topics_keyboard
+from monitor.daemon.deadlines import interim_term
 from monitor.daemon.texts import alert_text, fit_lines, incident_card, status_lines, with_footer
+from monitor.daemon.workcal import WorkingCalendar
 from storage import Action, Actor, IncidentRow, Store, TopicRef
 
 log = logging.getLogger(__name__)
@@ -32,12 +36,13 @@ COMMANDS = [
     ("incident", "N — инцидент и его журнал"),
     ("take", "N — взять в работу"),
     ("answered", "N [ссылка] — ответ дан"),
+    ("interim", "N [ссылка] — промежуточный ответ, новый срок"),
     ("dismiss", "N [причина] — ответ не нужен"),
     ("snooze", "N [2h] — отложить оповещения"),
     ("topic", "N ТЕМА — исправить тему"),
     ("help", "что умеет бот"),
 ]
-_ACTION_EVENTS = ("taken", "answered", "dismissed", "snoozed", "reclassified")
+_ACTION_EVENTS = ("taken", "answered", "dismissed", "snoozed", "reclassified", "interim")
 
 
 class StaffDesk:
@@ -54,6 +59,8 @@ class StaffDesk:
         self._clock = clock
         self._zone = config.calendar.zone
         self._chats = {chat.id for chat in config.telegram.chats}
+        self._calendar = WorkingCalendar(config.calendar)
+        self._policies = PolicyBook(config)
 
     def wants(self, update: Update | None, raw: Mapping[str, Any]) -> bool:
         """Button presses and commands (messages that start with «/»)."""
@@ -193,7 +200,8 @@ class StaffDesk:
                 await self._reply(message, text)
             return False
         number = _number(args[0]) if args else None
-        if command not in ("incident", "take", "answered", "dismiss", "snooze", "topic"):
+        if command not in ("incident", "take", "answered", "interim", "dismiss", "snooze",
+                           "topic"):
             await self._reply(message, say.UNKNOWN_COMMAND)
             return False
         if number is None:
@@ -203,6 +211,8 @@ class StaffDesk:
             await self._show(message, number)
             return False
         action = self._command_action(command, args[1:], actor)
+        if isinstance(action, Action) and action.kind == "interim":
+            action = await self._with_term(number, action)
         if isinstance(action, str):
             await self._reply(message, action)
             return False
@@ -215,11 +225,11 @@ class StaffDesk:
         text = " ".join(rest).strip()
         if command == "take":
             return Action("take", actor)
-        if command == "answered":
+        if command in ("answered", "interim"):
             link = rest[0] if rest else None
             if link is not None and not say.is_link(link):
                 return say.BAD_LINK
-            return Action("answer", actor, link=link)
+            return Action("answer" if command == "answered" else "interim", actor, link=link)
         if command == "dismiss":
             return Action("dismiss", actor, reason=text[:300] or None)
         if command == "snooze":
@@ -228,6 +238,14 @@ class StaffDesk:
         if topic is None:
             return say.unknown_topic(rest[0] if rest else "")
         return Action("reclassify", actor, topic=topic)
+
+    async def _with_term(self, number: int, action: Action) -> Action:
+        """An interim answer given now, with the follow-up term of the incident's policy."""
+        incident = await self._store.incident(number)
+        now = self._clock.now()
+        term = interim_term(self._policies, self._calendar,
+                            incident.policy if incident else None, now)
+        return replace(action, at=now, term=term)
 
     def _snooze(self, rest: list[str], actor: Actor) -> Action | str:
         try:

@@ -25,17 +25,20 @@ HELP = "\n".join([
     "/incident N — инцидент №N и его журнал",
     "/take N — взять в работу",
     "/answered N [ссылка] — ответ дан",
+    "/interim N [ссылка] — дан промежуточный ответ («уточним», «передали в …»): новый срок",
     "/dismiss N [причина] — ответ не нужен",
     "/snooze N [2h] — не напоминать 2 часа (30m, 1d…)",
     "/topic N ТЕМА — исправить тему (id темы из конфигурации)",
 ])
 _USAGE = {
     "incident": "/incident N", "take": "/take N", "answered": "/answered N [ссылка]",
+    "interim": "/interim N [ссылка]",
     "dismiss": "/dismiss N [причина]", "snooze": "/snooze N [2h]", "topic": "/topic N ТЕМА",
 }
 _DONE = {
     "taken": "Инцидент №{n} взят в работу ({who}).",
     "answered": "Инцидент №{n}: ответ дан ({who}).",
+    "interim": "Инцидент №{n}: промежуточный ответ ({who}); новый срок {due}.",
     "dismissed": "Инцидент №{n} закрыт: ответ не нужен ({who}).",
     "snoozed": "Инцидент №{n} отложен до {until}.",
     "reclassified": "Инцидент №{n}: тема исправлена на «{topic}».",
@@ -43,6 +46,7 @@ _DONE = {
 _LINES = {
     "taken": "👤 Взят в работу — {who}, {at}",
     "answered": "✅ Ответ дан — {who}, {at}",
+    "interim": "⏳ Промежуточный ответ — {who}, {at}",
     "dismissed": "☑️ Ответ не нужен — {who}, {at}",
     "snoozed": "⏸ Отложен до {until} — {who}",
     "reclassified": "🏷 Другая тема: {topic} — {who}, {at}",
@@ -82,10 +86,11 @@ def is_link(value: str) -> bool:
 
 
 def _fields(event: IncidentEvent, zone: ZoneInfo) -> dict[str, str]:
-    until = event.detail.get("until")
+    until, due = event.detail.get("until"), event.detail.get("due_at")
     return {
         "who": escape(actor_name(event)), "at": local(event.at, zone),
         "until": local(datetime.fromisoformat(until), zone) if isinstance(until, str) else "—",
+        "due": local(datetime.fromisoformat(due), zone) if isinstance(due, str) else "—",
         "topic": escape(str(event.detail.get("topic") or "")),
     }
 
@@ -100,6 +105,8 @@ def result(outcome: ActionResult, number: int, zone: ZoneInfo) -> str:
     incident = outcome.incident
     if outcome.outcome == "unknown" or incident is None:
         return unknown(number)
+    if outcome.outcome == "not_answered":
+        return f"Инцидент №{number}: окончательного ответа ещё не было, ничего не изменено."
     if outcome.outcome == "not_open":
         status = STATUS_NAMES.get(incident.status, incident.status)
         return f"Инцидент №{number} уже закрыт ({status}): ничего не изменено."

@@ -29,12 +29,13 @@ STATUS_NAMES = {"open": "открыт", "in_work": "в работе", "answered"
 _EVENT_NAMES = {
     "opened": "открыт", "repeat": "повтор", "alerted": "оповещение", "taken": "взят в работу",
     "answered": "ответ дан", "dismissed": "ответ не нужен", "snoozed": "отложен",
-    "reclassified": "другая тема",
+    "reclassified": "другая тема", "recomputed": "сроки пересчитаны",
+    "interim": "промежуточный ответ", "reopened": "открыт снова", "satisfied": "житель доволен",
 }
 _ALERT_NAMES = {"opened": "о новом", "warning": "предупреждение", "overdue": "просрочка",
                 "reminder": "напоминание"}
 _ACTOR_KINDS = {"system": "монитор", "cli": "командная строка", "official": "официальный ответ",
-                "staff": "сотрудник"}
+                "staff": "сотрудник", "citizen": "житель"}
 
 
 def utf16_len(text: str) -> int:
@@ -149,7 +150,7 @@ def event_line(event: IncidentEvent, zone: ZoneInfo) -> str:
         extra = f" до {local(datetime.fromisoformat(str(detail['until'])), zone)}"
     elif event.kind == "dismissed" and detail.get("reason"):
         extra = f": {detail['reason']}"
-    elif event.kind == "answered" and detail.get("link"):
+    elif event.kind in ("answered", "interim", "reopened", "satisfied") and detail.get("link"):
         extra = f": {detail['link']}"
     elif event.kind == "reclassified":
         extra = f": {detail.get('from_topic') or '—'} → {detail.get('topic') or '—'}"

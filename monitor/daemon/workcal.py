@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from monitor.config.settings import WEEKDAYS, CalendarConfig, SlaPolicy, WeekHours
+from monitor.config.settings import WEEKDAYS, CalendarConfig, Clock, SlaPolicy, WeekHours
 
 Interval = tuple[datetime, datetime]
 """A half-open span of working time [start, end) between two aware instants."""
@@ -64,6 +64,21 @@ def _substituted_days_off(calendar: holidays.HolidayBase, years: Iterable[int]) 
                 origin = date(rest[0] if rest else year, from_month, from_day)
                 moved[date(year, to_month, to_day)] = origin
     return moved
+
+
+def known_transfer_years() -> frozenset[int]:
+    """Years whose moved days off the `holidays` package knows (a later year may lack them)."""
+    calendar = holidays.country_holidays("RU")
+    return frozenset(getattr(calendar, "special_public_holidays", {}))
+
+
+@dataclass(frozen=True, slots=True)
+class MonthNorm:
+    """What the calendar gives one month: working days and working time."""
+
+    month: int
+    working_days: int
+    working_time: timedelta
 
 
 def _require_aware(moment: datetime, name: str) -> None:
@@ -127,6 +142,19 @@ class WorkingCalendar:
         """Return the working intervals of a local date, aware in the calendar's time zone."""
         return [(s.astimezone(self._zone), e.astimezone(self._zone)) for s, e in self._utc(day)]
 
+    def month_norms(self, year: int) -> list[MonthNorm]:
+        """Working days and working time of each month of a year (the production calendar)."""
+        norms = []
+        for month in range(1, 13):
+            day, days, total = date(year, month, 1), 0, _ZERO
+            while day.month == month:
+                spans = self._utc(day)
+                days += bool(spans)
+                total += sum((end - start for start, end in spans), _ZERO)
+                day += _DAY
+            norms.append(MonthNorm(month, days, total))
+        return norms
+
     def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
         """Return the UTC instant when `duration` of working time has elapsed since `start`."""
         _require_aware(start, "start")
@@ -151,6 +179,39 @@ class WorkingCalendar:
                 remaining -= end - begin
             day += _DAY
         return moment
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """Return the UTC close of the `days`-th working day after the local date of `start`.
+
+        A term of N working days starts the next day and ends when the last day's work ends
+        (ТК РФ ст. 14): an interim answer on Monday with 7 working days is due on the close of
+        the next week's Tuesday (or later, over holidays).
+        """
+        _require_aware(start, "start")
+        if days < 0:
+            msg = f"days must not be negative, got {days}"
+            raise ValueError(msg)
+        moment = start.astimezone(UTC)
+        if days == 0:
+            return moment
+        day = moment.astimezone(self._zone).date()
+        for _ in range(_SEARCH_DAYS):
+            day += _DAY
+            spans = self._utc(day)
+            if spans:
+                days -= 1
+                if days == 0:
+                    return spans[-1][1]
+        raise ValueError(self._no_hours_message(moment))
+
+    def due(self, start: datetime, amount: timedelta, clock: Clock) -> datetime:
+        """Return the UTC instant `amount` after `start` on a clock (see `Clock`)."""
+        _require_aware(start, "start")
+        if clock == "calendar":
+            return start.astimezone(UTC) + amount
+        if clock == "working_days":
+            return self.add_working_days(start, amount.days)
+        return self.add_working_time(start, amount)
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Return the working time elapsed from `a` to `b`; zero if `b` is not after `a`."""
@@ -204,15 +265,27 @@ class WorkingCalendar:
 
 
 def deadline(
-    opened_at: datetime, policy: SlaPolicy, calendar: WorkingCalendar
+    opened_at: datetime, policy: SlaPolicy, calendar: WorkingCalendar,
+    amount: timedelta | None = None, clock: Clock | None = None,
 ) -> tuple[datetime, datetime]:
-    """Return `(warn_at, due_at)` in UTC for an incident opened at `opened_at`."""
+    """Return `(warn_at, due_at)` in UTC for a term starting at `opened_at`: by default the
+    policy's first response, else `amount` on `clock` (a follow-up)."""
     _require_aware(opened_at, "opened_at")
     opened = opened_at.astimezone(UTC)
-    if policy.clock == "calendar":
-        due = opened + policy.first_response
+    amount = policy.first_response if amount is None else amount
+    clock = policy.clock if clock is None else clock
+    due = calendar.due(opened, amount, clock)
+    if clock == "calendar":
         return max(due - policy.warn_before, opened), due
-    due = calendar.add_working_time(opened, policy.first_response)
     # Warn when the remaining working time equals warn_before.
-    lead = max(policy.first_response - policy.warn_before, _ZERO)
+    lead = max(calendar.working_time_between(opened, due) - policy.warn_before, _ZERO)
     return max(calendar.add_working_time(opened, lead), opened), due
+
+
+def resolution_due(
+    start: datetime, policy: SlaPolicy, calendar: WorkingCalendar
+) -> datetime | None:
+    """Return when a final answer is due under the policy, or None when it sets no such term."""
+    if policy.resolution is None:
+        return None
+    return calendar.due(start, policy.resolution, policy.resolution_clock or policy.clock)

@@ -1,10 +1,11 @@
 """PostgreSQL's schema migrations (its own DDL); `storage.sql.migrate` applies them.
 
-The tables are SQLite's (storage/sqlite/migrations.py, as of its 0008) in PostgreSQL's types:
-identity keys, BIGINT for Telegram ids and band keys, DOUBLE PRECISION for scores. Timestamps
-stay the same fixed-width UTC ISO 8601 text (storage/sql/timestamps.py) under the "C"
-collation, so the shared queries compare them as text on both backends and text order is time
-order. An applied migration is never edited: add a new one.
+The tables are SQLite's (storage/sqlite/migrations.py: its 0001-0008 are 0001 here, its later
+ones follow under numbers of their own, each naming the SQLite migration it mirrors) in
+PostgreSQL's types: identity keys, BIGINT for Telegram ids and band keys, DOUBLE PRECISION for
+scores. Timestamps stay the same fixed-width UTC ISO 8601 text (storage/sql/timestamps.py)
+under the "C" collation, so the shared queries compare them as text on both backends and text
+order is time order. An applied migration is never edited: add a new one.
 """
 
 from __future__ import annotations
@@ -152,5 +153,24 @@ MIGRATIONS: list[Migration] = [
             moment {TIME} NOT NULL,
             daemon_id TEXT NOT NULL,
             PRIMARY KEY (job, moment))""",
+    ]),
+    # SQLite's 0009_incident_policies.
+    ("0003_incident_policies", [
+        "ALTER TABLE incidents ADD COLUMN policy TEXT",
+        "ALTER TABLE incidents ADD COLUMN policy_terms TEXT",
+        f"ALTER TABLE incidents ADD COLUMN clock_started_at {TIME}",
+        f"ALTER TABLE incidents ADD COLUMN resolution_due_at {TIME}",
+        "ALTER TABLE incidents ADD COLUMN deadline_round INTEGER NOT NULL DEFAULT 0",
+        "UPDATE incidents SET clock_started_at = opened_at",
+    ]),
+    # SQLite's 0010_answers_in_depth.
+    ("0004_answers_in_depth", [
+        f"ALTER TABLE incidents ADD COLUMN round_started_at {TIME}",
+        """CREATE TABLE incident_thread (
+            source_id TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            incident_id BIGINT NOT NULL REFERENCES incidents(id),
+            PRIMARY KEY (source_id, external_id))""",
+        "CREATE INDEX incident_thread_incident ON incident_thread (incident_id)",
     ]),
 ]

@@ -16,8 +16,11 @@ BOT_UPDATE_KEY = "telegram_update_id"
 
 _EVENTS: dict[str, EventKind] = {
     "take": "taken", "answer": "answered", "dismiss": "dismissed", "snooze": "snoozed",
-    "reclassify": "reclassified",
+    "reclassify": "reclassified", "interim": "interim", "reopen": "reopened",
+    "satisfied": "satisfied",
 }
+_AFTER_ANSWER = ("reopen", "satisfied")
+"""Actions that follow a final answer: only an answered incident takes them."""
 
 
 async def act(
@@ -39,11 +42,14 @@ async def act_in(
     tx: Tx, incident_id: int, action: Action, now: datetime
 ) -> tuple[ActionOutcome, IncidentEvent | None]:
     """`act` inside the caller's transaction (a poll that finds an official answer)."""
-    row = await tx.fetchone(f"SELECT {OPEN} AS waiting FROM incidents WHERE id = ?",
-                          (incident_id,))
+    row = await tx.fetchone(f"SELECT {OPEN} AS waiting, status FROM incidents WHERE id = ?",
+                            (incident_id,))
     if row is None:
         return "unknown", None
-    if not row["waiting"] and action.kind != "reclassify":
+    if action.kind in _AFTER_ANSWER:
+        if row["status"] != "answered":
+            return "not_answered", None
+    elif not row["waiting"] and action.kind != "reclassify":
         return "not_open", None
     detail = await _apply(tx, incident_id, action, now)
     event = IncidentEvent(now, _EVENTS[action.kind], action.actor, detail)
@@ -68,6 +74,10 @@ async def _apply(
         detail = {"until": action.until.isoformat()}
     elif action.kind == "reclassify":
         return await _reclassify(tx, incident_id, action)
+    elif action.kind in ("interim", "reopen"):
+        return await _new_term(tx, incident_id, action, now)
+    elif action.kind == "satisfied":
+        return _said(action, now)
     else:
         return await _close(tx, incident_id, action, now)
     await tx.execute(sql, params)
@@ -95,6 +105,41 @@ async def _close(
     await tx.execute("UPDATE outbox SET status = 'cancelled' WHERE incident_id = ?"
                      " AND status = 'pending'", (incident_id,))
     return {key: value for key, value in detail.items() if value is not None}
+
+
+_NEW_TERM = (
+    "UPDATE incidents SET warn_at = :warn, due_at = :due, round_started_at = :at,"
+    " deadline_round = deadline_round + 1, warned_at = NULL, overdue_at = NULL,"
+    " snoozed_until = NULL{reopen} WHERE id = :id"
+)
+_REOPEN = (", status = 'open', announced_at = NULL, answered_at = NULL, answered_by = NULL,"
+           " answer_url = NULL, answer_text = NULL")
+
+
+async def _new_term(
+    tx: Tx, incident_id: int, action: Action, now: datetime
+) -> dict[str, object]:
+    """An interim answer or a reopening: a new term from `at`; alerts of the old one are void,
+    and a reopened incident is announced again."""
+    assert action.term is not None
+    warn, due = action.term
+    at = action.at or now
+    sql = _NEW_TERM.format(reopen=_REOPEN if action.kind == "reopen" else "")
+    await tx.execute(sql, {"warn": to_db(warn), "due": to_db(due), "at": to_db(at),
+                           "id": incident_id})
+    await tx.execute("UPDATE outbox SET status = 'cancelled' WHERE incident_id = ?"
+                     " AND status = 'pending'", (incident_id,))
+    return {**_said(action, now), "due_at": due.isoformat()}
+
+
+def _said(action: Action, now: datetime) -> dict[str, object]:
+    """What the log keeps of an answer or a citizen's message: when, where, what."""
+    detail: dict[str, object] = {"said_at": (action.at or now).isoformat()}
+    if action.link is not None:
+        detail["link"] = action.link
+    if action.text is not None:
+        detail["text"] = action.text[:500]
+    return detail
 
 
 async def _reclassify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,19 +11,30 @@ from storage.sql.db import Database, Tx
 from storage.sql.timestamps import to_db
 from storage.types import Actor, EventKind, IncidentEvent
 
+_INSERT = (
+    "INSERT INTO incident_events (incident_id, at, kind, actor_kind, actor_name, actor_ref,"
+    " detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
 
 async def add_event(
     tx: Tx, incident_id: int, at: datetime | str, kind: EventKind,
     actor: Actor, **detail: object,
 ) -> None:
     """Append one event to an incident's log, inside the caller's transaction."""
+    await add_events(tx, at, kind, actor, [(incident_id, detail)])
+
+
+async def add_events(
+    tx: Tx, at: datetime | str, kind: EventKind, actor: Actor,
+    details: Iterable[tuple[int, Mapping[str, object]]],
+) -> None:
+    """Append one event of a kind to each incident's log (incident id, detail), in one go."""
     moment = at if isinstance(at, str) else to_db(at)
-    await tx.execute(
-        "INSERT INTO incident_events (incident_id, at, kind, actor_kind, actor_name, actor_ref,"
-        " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    await tx.executemany(_INSERT, [
         (incident_id, moment, kind, actor.kind, actor.name, actor.ref,
-         json.dumps(detail, ensure_ascii=False, sort_keys=True)),
-    )
+         json.dumps(dict(detail), ensure_ascii=False, sort_keys=True))
+        for incident_id, detail in details])
 
 
 async def events_of(db: Database, incident_id: int) -> list[IncidentEvent]:

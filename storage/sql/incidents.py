@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,10 +14,11 @@ _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
     " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text, settlement,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
-    " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text"
+    " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text,"
+    " policy, policy_terms, clock_started_at, resolution_due_at, deadline_round"
 )
 _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered_at",
-          "snoozed_until", "closed_at")
+          "snoozed_until", "closed_at", "clock_started_at", "resolution_due_at")
 OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
@@ -36,6 +38,7 @@ def incident_row(row: Row) -> IncidentRow:
     r = {key: row[key] for key in row.keys() if key != "announced_at"}
     for key in _TIMES:
         r[key] = from_db(r[key])
+    r["policy_terms"] = json.loads(r["policy_terms"]) if r["policy_terms"] else None
     return IncidentRow(**r)
 
 
@@ -119,9 +122,11 @@ async def queue_alert(
 
 
 async def _reason(tx: Tx, incident_id: int, kind: AlertKind) -> str:
-    """The outbox reason: the kind, and for a reminder the snooze it ends (one per snooze)."""
+    """The outbox reason: the kind, for a reminder the snooze it ends (one per snooze), and for
+    a later term (after an interim answer or a reopening) its number: one alert per term."""
+    row = await tx.fetchone("SELECT snoozed_until, deadline_round FROM incidents WHERE id = ?",
+                            (incident_id,))
+    term = f"#{row[1]}" if row and row[1] else ""
     if kind != "reminder":
-        return kind
-    row = await tx.fetchone("SELECT snoozed_until FROM incidents WHERE id = ?",
-                          (incident_id,))
-    return f"reminder:{row[0] if row else ''}"
+        return f"{kind}{term}"
+    return f"reminder:{row[0] if row else ''}{term}"

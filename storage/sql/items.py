@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from connectors.base import Cursor
-from storage.sql.actions import act_in
 from storage.sql.db import Database, Tx
 from storage.sql.events import add_event
 from storage.sql.repeats import (
@@ -17,8 +16,9 @@ from storage.sql.repeats import (
     has_incident,
     remember_bands,
 )
+from storage.sql.threads import answer_in_thread, follow_answer
 from storage.sql.timestamps import to_db
-from storage.types import SYSTEM, Action, Actor, ClassifiedItem, PollResult, RepeatRule
+from storage.types import SYSTEM, ClassifiedItem, PollResult, RepeatRule
 
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
@@ -47,7 +47,9 @@ async def save_items_and_cursor(
         for entry in entries:
             item_id, changed, is_new = await _upsert_item(tx, entry, seen_at, result)
             if is_new and entry.answers is not None:
-                await _answer(tx, entry, now, result)
+                await answer_in_thread(tx, entry, now, result)
+            if is_new and await follow_answer(tx, entry, now, result):
+                continue  # the citizen's word on the answer: no incident of its own
             if not changed or entry.incident is None:
                 continue
             if not is_new and await has_incident(tx, item_id):
@@ -86,39 +88,13 @@ async def _open_or_join(
     opened = await _open_incident(tx, item_id, entry, seen_at)
     if opened is None:
         return
-    await add_event(tx, opened, seen_at, "opened", SYSTEM, item_id=item_id)
+    policy = entry.incident.policy if entry.incident is not None else None
+    await add_event(tx, opened, seen_at, "opened", SYSTEM, item_id=item_id,
+                    **({} if policy is None else {"policy": policy}))
     if text is not None and repeats is not None:
         await remember_bands(tx, opened, text, seen_at)
     result.incidents.append(opened)
     result.by_item[entry.item.external_id] = (False, opened)
-
-
-_INCIDENT_OF_ITEM = (
-    "SELECT n.id FROM items i JOIN incidents n ON n.item_id = i.id"
-    " WHERE i.source_id = :source AND i.external_id = :item"
-    " UNION ALL SELECT r.incident_id FROM items i JOIN incident_repeats r ON r.item_id = i.id"
-    " JOIN incidents n ON n.id = r.incident_id"
-    " WHERE i.source_id = :source AND i.external_id = :item AND n.source_id = :source"
-)
-"""The incident an item opened, or the one it joined as a repeat in the same source: a reply
-in one community does not answer the resident who wrote in another."""
-
-
-async def _answer(
-    tx: Tx, entry: ClassifiedItem, now: datetime, result: PollResult
-) -> None:
-    """An official answer to a citizen's item answers that item's incident, as of the answer's
-    publication; an incident already answered or closed is left as it is."""
-    item = entry.item
-    row = await tx.fetchone(_INCIDENT_OF_ITEM,
-                          {"source": item.source_id, "item": entry.answers})
-    if row is None:
-        return
-    actor = Actor("official", item.author, item.author_id)
-    action = Action("answer", actor, at=item.published_at, link=item.url, text=item.text)
-    outcome, _ = await act_in(tx, int(row[0]), action, now)
-    if outcome == "done":
-        result.answered.append(int(row[0]))
 
 
 async def _upsert_item(
@@ -174,15 +150,22 @@ async def _open_incident(
 ) -> int | None:
     incident = entry.incident
     assert incident is not None
+    terms = None if incident.policy_terms is None else json.dumps(
+        dict(incident.policy_terms), ensure_ascii=False, sort_keys=True)
+    started = seen_at if incident.clock_started_at is None else to_db(incident.clock_started_at)
+    resolution = (None if incident.resolution_due_at is None
+                  else to_db(incident.resolution_due_at))
     row = await tx.fetchone(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
-        " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING"
-        " RETURNING id",
+        " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint, policy,"
+        " policy_terms, clock_started_at, resolution_due_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (item_id) DO NOTHING RETURNING id",
         (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
          to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
-         incident.fingerprint.exact if incident.fingerprint is not None else None),
+         incident.fingerprint.exact if incident.fingerprint is not None else None,
+         incident.policy, terms, started, resolution),
     )
     return None if row is None else int(row[0])
 

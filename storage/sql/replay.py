@@ -25,6 +25,8 @@ _FORGET = (
     "DELETE FROM incident_bands WHERE opened_at < :before",
     "DELETE FROM incident_repeats WHERE incident_id IN"
     " (SELECT id FROM incidents WHERE opened_at < :before)",
+    "DELETE FROM incident_thread WHERE incident_id IN"
+    " (SELECT id FROM incidents WHERE opened_at < :before)",
     "DELETE FROM incident_events WHERE incident_id IN"
     " (SELECT id FROM incidents WHERE opened_at < :before)",
     "DELETE FROM incidents WHERE opened_at < :before",

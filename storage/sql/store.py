@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from connectors.base import Cursor
-from storage.sql import actions, incidents, items, outbox
+from storage.sql import actions, deadlines, incidents, items, outbox
 from storage.sql.db import Database
 from storage.sql.events import events_of
 from storage.sql.repeats import REPEATS_OF, repeat_from
@@ -21,6 +21,8 @@ from storage.types import (
     AlertKind,
     AlertMessage,
     ClassifiedItem,
+    DeadlineHistory,
+    Deadlines,
     DueAlert,
     IncidentEvent,
     IncidentRow,
@@ -145,6 +147,23 @@ class SqlStore:
     async def sent_alert(self, chat_id: int, message_id: int) -> OutboxRow | None:
         """The alert that became a given Telegram message, or None."""
         return await outbox.sent_alert(self.database, chat_id, message_id)
+
+    async def deadline_histories(self, after: int = 0, limit: int = 5000
+                                 ) -> list[DeadlineHistory]:
+        """Incidents still waiting numbered after `after` (at most `limit`, by number), with
+        what their deadlines are computed from."""
+        return await deadlines.deadline_histories(self.database, after, limit)
+
+    async def deadline_basis(self) -> str | None:
+        """The fingerprint of the calendar and policies the stored deadlines follow."""
+        return await deadlines.deadline_basis(self.database)
+
+    async def save_recomputed(
+        self, changes: Sequence[tuple[DeadlineHistory, Deadlines]], basis: str | None,
+        now: datetime,
+    ) -> int:
+        """Write recomputed deadlines with their events and the new basis, atomically."""
+        return await deadlines.save_recomputed(self.database, changes, basis, now)
 
     async def forget_before(self, moment: datetime) -> None:
         """Drop what no item from `moment` on can join (scratch stores only)."""

@@ -163,6 +163,30 @@ MIGRATIONS: list[Migration] = [
     ("0008_item_deletions", [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
+    ("0009_incident_policies", [
+        # The policy an incident is under (its name and deadlines as JSON), when its clock
+        # started, when a final answer is due, and how many deadlines it has had (an interim
+        # answer or a reopening sets a new one). Older incidents get a policy when their
+        # deadlines are next recomputed.
+        "ALTER TABLE incidents ADD COLUMN policy TEXT",
+        "ALTER TABLE incidents ADD COLUMN policy_terms TEXT",
+        "ALTER TABLE incidents ADD COLUMN clock_started_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN resolution_due_at TEXT",
+        "ALTER TABLE incidents ADD COLUMN deadline_round INTEGER NOT NULL DEFAULT 0",
+        "UPDATE incidents SET clock_started_at = opened_at",
+    ]),
+    ("0010_answers_in_depth", [
+        # When the running follow-up term started (an interim answer, a reopening).
+        "ALTER TABLE incidents ADD COLUMN round_started_at TEXT",
+        # Items of an incident's thread besides its own: official answers and the citizen's
+        # later messages, so that a reply to any of them is known to continue the incident.
+        """CREATE TABLE incident_thread (
+            source_id TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            PRIMARY KEY (source_id, external_id)) WITHOUT ROWID""",
+        "CREATE INDEX incident_thread_incident ON incident_thread (incident_id)",
+    ]),
 ]
 
 
