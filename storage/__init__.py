@@ -16,6 +16,7 @@ from storage.types import (
     Actor,
     AlertKind,
     AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     DueAlert,
     IncidentEvent,
@@ -23,6 +24,7 @@ from storage.types import (
     NewIncident,
     OutboxRow,
     PollResult,
+    QueuedStep,
     Repeat,
     RepeatRule,
     StorageError,
@@ -48,7 +50,7 @@ def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStor
 
 __all__ = [
     "OPEN_STATUSES", "SYSTEM", "Action", "ActionOutcome", "ActionResult", "Actor", "AlertKind",
-    "DueAlert", "IncidentEvent", "TopicRef",
+    "DueAlert", "IncidentEvent", "TopicRef", "AlertProgress", "QueuedStep",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "open_read_only_store", "open_scratch_store", "open_store",

@@ -15,8 +15,7 @@ from connectors.base import Cursor
 from storage.types import (
     Action,
     ActionResult,
-    AlertKind,
-    AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     DueAlert,
     IncidentEvent,
@@ -103,15 +102,16 @@ class Store(Protocol):
         """The items that joined an incident as repeats, in the order they joined."""
         ...
 
-    async def due_alerts(self, now: datetime) -> list[DueAlert]:
-        """Incidents still waiting with an alert due and not yet queued (announcement of a new
-        one, warning, overdue, end of a snooze), soonest deadline first."""
+    async def due_alerts(self, now: datetime, limit: int = 1000) -> list[DueAlert]:
+        """Incidents still waiting whose next alert step is due (a new one, a moved deadline,
+        a warning, overdue, a reminder, an escalation, the end of a snooze), longest waiting
+        first, at most `limit`."""
         ...
 
-    async def queue_alert(
-        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
-    ) -> int:
-        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
+    async def queue_alerts(self, incident_id: int, progress: AlertProgress, now: datetime) -> int:
+        """Write an incident's due alert steps to the outbox (one row per step and chat, never
+        twice) and move its alert schedule on, atomically, unless staff or another tick changed
+        it since `due_alerts` read it; return rows added."""
         ...
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:

@@ -230,24 +230,50 @@ class Repeat:
 
 @dataclass(frozen=True, slots=True)
 class AlertMessage:
-    """One alert to one chat (chat 0 means the log)."""
+    """One alert to one chat (chat 0 means the log), in a forum topic with `thread_id`."""
 
     chat_id: int
     text: str
     link: str | None
+    thread_id: int | None = None
 
 
-AlertKind = Literal["opened", "warning", "overdue", "reminder"]
+AlertKind = Literal["opened", "warning", "overdue", "reminder", "escalation"]
 """opened: a new incident; warning: the deadline is near; overdue: it has passed; reminder:
-a snooze has ended."""
+it is still overdue, or a snooze has ended; escalation: told to someone higher."""
 
 
 @dataclass(frozen=True, slots=True)
 class DueAlert:
-    """An incident whose alert of a kind is due and not yet queued."""
+    """An open incident whose next alert step is due: `next_alert_at` as stored (the token that
+    `queue_alerts` checks), and the moment up to which its steps have fired."""
+
+    incident: IncidentRow
+    next_alert_at: datetime
+    alerted_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedStep:
+    """One alert step of an incident: its kind, its reason (unique per incident: the outbox
+    keeps one row per reason and chat) and its messages."""
 
     kind: AlertKind
-    incident: IncidentRow
+    reason: str
+    messages: tuple[AlertMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertProgress:
+    """What one tick did to an incident's alerts: the steps it queued, the moment up to which
+    its steps have now fired, when to look at it next (None: no step left) and whether its
+    snooze ended."""
+
+    seen: datetime
+    alerted_until: datetime | None
+    next_alert_at: datetime | None
+    steps: tuple[QueuedStep, ...] = ()
+    snooze_ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,13 @@ from connectors.base import Item
 from storage import (
     SYSTEM,
     Action,
+    AlertKind,
     AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     NewIncident,
     PollResult,
+    QueuedStep,
     RepeatRule,
     StorageError,
     open_read_only_store,
@@ -90,21 +93,40 @@ async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqliteStore)
     assert len(await db.list_incidents()) == 1
 
 
+def step(reason: str, *chats: int, kind: AlertKind = "warning") -> QueuedStep:
+    return QueuedStep(kind, reason, tuple(AlertMessage(chat, reason, None) for chat in chats))
+
+
 async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqliteStore) -> None:
     result = await db.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident_id] = result.incidents
-    assert [(d.kind, d.incident.id) for d in await db.due_alerts(NOW)] == [("opened", 1)]
-    assert await db.queue_alert(incident_id, "opened", [], NOW) == 0  # announced, no chats
-    assert await db.due_alerts(NOW) == []
+    [due] = await db.due_alerts(NOW)
+    assert (due.incident.id, due.next_alert_at, due.alerted_until) == (incident_id, NOW, None)
     later = NOW + timedelta(hours=7)
+    done = AlertProgress(due.next_alert_at, NOW, later, (step("opened", kind="opened"),))
+    assert await db.queue_alerts(incident_id, done, NOW) == 0  # announced, no chats
+    assert await db.due_alerts(NOW) == []
     [due] = await db.due_alerts(later)
-    assert (due.kind, due.incident.id) == ("warning", incident_id)
-    messages = [AlertMessage(1, "a", None), AlertMessage(2, "a", None)]
-    assert await db.queue_alert(due.incident.id, "warning", messages, later) == 2
-    assert await db.queue_alert(incident_id, "warning", messages, later) == 0
-    assert await db.due_alerts(later) == []
+    assert (due.next_alert_at, due.alerted_until) == (later, NOW)
+    warning = AlertProgress(later, later, None, (step("warning:80%", 1, 2),))
+    assert await db.queue_alerts(incident_id, warning, later) == 2
+    assert await db.queue_alerts(incident_id, warning, later) == 0, "the tick read it before"
+    assert await db.due_alerts(later + timedelta(days=30)) == [], "no step left"
     assert len(await db.pending_alerts(later)) == 2
     assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0, "cancelled": 0}
+    [incident] = await db.list_incidents()
+    assert incident.warned_at == later
+
+
+async def test_a_step_already_in_the_outbox_is_never_queued_twice(db: SqliteStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    [due] = await db.due_alerts(NOW)
+    again = NOW + timedelta(hours=1)
+    first = AlertProgress(due.next_alert_at, NOW, again, (step("overdue:x", 1, kind="overdue"),))
+    assert await db.queue_alerts(incident_id, first, NOW) == 1
+    [due] = await db.due_alerts(again)
+    repeat = AlertProgress(again, again, None, (step("overdue:x", 1, 2, kind="overdue"),))
+    assert await db.queue_alerts(incident_id, repeat, again) == 1, "only the new chat"
 
 
 async def test_text_with_any_characters_round_trips(db: SqliteStore) -> None:
@@ -130,8 +152,8 @@ async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: Sql
     [mention] = await db.repeats_of(incident_id)
     assert (mention.source_id, mention.external_id, mention.similarity) == ("chat", "77", 1.0)
     assert mention.joined_at == later
-    due = [d.kind for d in await db.due_alerts(later)]
-    assert due == ["opened"], "the repeat is not announced as an incident of its own"
+    due = [d.incident.id for d in await db.due_alerts(later)]
+    assert due == [incident_id], "the repeat is not announced as an incident of its own"
 
 
 async def test_a_copy_with_small_edits_joins(db: SqliteStore) -> None:
@@ -247,6 +269,7 @@ APPLIED = {
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
+    "0011_alert_steps": "d6960c3228878dc8",
 }
 
 
@@ -438,23 +461,28 @@ async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: Sqlit
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     late = NOW + timedelta(hours=9)
     [due] = await db.due_alerts(late)
-    assert due.kind == "overdue"
     await db.act(incident_id, Action("answer", SYSTEM), late)  # pressed meanwhile
-    message = AlertMessage(1, "СРОК ИСТЁК", None)
-    assert await db.queue_alert(incident_id, "overdue", [message], late) == 0
+    overdue = AlertProgress(due.next_alert_at, late, None, (step("overdue", 1, kind="overdue"),))
+    assert await db.queue_alerts(incident_id, overdue, late) == 0
     assert await db.pending_alerts(late) == []
 
 
-async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqliteStore) -> None:
+async def test_what_the_schedule_depends_on_makes_the_next_tick_look(db: SqliteStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
-    await db.queue_alert(incident_id, "opened", [], NOW)
-    await db.act(incident_id, Action("snooze", SYSTEM, until=NOW + timedelta(hours=1)), NOW)
-    later = NOW + timedelta(hours=2)
-    first, second = await db.due_alerts(later), await db.due_alerts(later)
-    message = [AlertMessage(1, "Напоминание", None)]
-    assert [d.kind for d in first] == [d.kind for d in second] == ["reminder"]
-    assert await db.queue_alert(incident_id, "reminder", message, later) == 1
-    assert await db.queue_alert(incident_id, "reminder", message, later) == 0
+    [due] = await db.due_alerts(NOW)
+    await db.queue_alerts(incident_id, AlertProgress(due.next_alert_at, NOW, None), NOW)
+    assert await db.due_alerts(NOW + timedelta(days=9)) == []
+    until = NOW + timedelta(hours=1)
+    await db.act(incident_id, Action("snooze", SYSTEM, until=until), NOW)
+    assert await db.due_alerts(NOW) == []
+    [due] = await db.due_alerts(until)
+    assert due.next_alert_at == until and due.incident.snoozed_until == until
+    ended = AlertProgress(until, until, None, (step("reminder:s", 1, kind="reminder"),),
+                          snooze_ended=True)
+    assert await db.queue_alerts(incident_id, ended, until) == 1
+    assert await db.due_alerts(until + timedelta(days=9)) == []
+    [incident] = await db.list_incidents()
+    assert incident.snoozed_until is None
 
 
 async def test_repeats_join_an_incident_in_work(db: SqliteStore) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
+from monitor.config.alerting import AlertsConfig
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
     RULE_ARRAYS,
@@ -51,6 +52,7 @@ class AppConfig(BaseModel):
     sla: SlaConfig = SlaConfig()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
+    alerts: AlertsConfig = AlertsConfig()
     places: PlacesConfig = PlacesConfig()
     repeats: RepeatsConfig = RepeatsConfig()
     rules: RulesConfig = RulesConfig()

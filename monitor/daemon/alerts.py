@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from common.clock import Clock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import SendOutcome
+from monitor.daemon.alert_steps import AlertSchedule, Step, due_steps
+from monitor.daemon.routing import LOG_CHAT, Router
 from monitor.daemon.texts import alert_text
-from storage import AlertMessage, OutboxRow, Store
+from storage import AlertMessage, AlertProgress, DueAlert, OutboxRow, QueuedStep, Store
 
 log = logging.getLogger(__name__)
 
-LOG_CHAT = 0
 _MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -33,20 +34,41 @@ class Sender(Protocol):
 
 
 async def queue_due_alerts(
-    store: Store, clock: Clock, chats: list[int], zone: ZoneInfo, announce: bool = True
+    store: Store, clock: Clock, schedule: AlertSchedule, router: Router, zone: ZoneInfo,
+    limit: int = 1000,
 ) -> int:
-    """Queue the alert due for every incident that has reached one: a new incident (unless
-    `announce` is off), a warning, an overdue alert or the end of a snooze."""
+    """Queue every alert step that has come due: announcements, warnings, overdue alerts,
+    reminders, escalations and ends of snoozes; each step once per chat, even across a
+    restart (the outbox keeps one row per incident, step and chat)."""
     now = clock.now()
     queued = 0
-    for due in await store.due_alerts(now):
-        incident = due.incident
-        messages = []
-        if announce or due.kind != "opened":
-            text = alert_text(incident, due.kind, zone, now)
-            messages = [AlertMessage(chat, text, incident.url) for chat in chats or [LOG_CHAT]]
-        queued += await store.queue_alert(incident.id, due.kind, messages, now)
+    for due in await store.due_alerts(now, limit):
+        progress = _progress(due, schedule, router, zone, now)
+        queued += await store.queue_alerts(due.incident.id, progress, now)
     return queued
+
+
+def _progress(
+    due: DueAlert, schedule: AlertSchedule, router: Router, zone: ZoneInfo, now: datetime
+) -> AlertProgress:
+    """What one tick does to one incident's alerts."""
+    incident = due.incident
+    snoozed = incident.snoozed_until
+    if snoozed is not None and snoozed > now:  # nothing until the snooze ends
+        return AlertProgress(due.next_alert_at, due.alerted_until, snoozed)
+    found = due_steps(schedule.steps(incident), due, now)
+    chosen = found.steps
+    if snoozed is not None:  # the snooze's end replaces what came due during it
+        stamp = snoozed.astimezone(UTC).isoformat(timespec="microseconds")
+        chosen = (Step(now, "reminder", f"reminder:{stamp}"),)
+    queued = tuple(
+        QueuedStep(step.kind, step.reason, tuple(
+            AlertMessage(target.chat_id, alert_text(incident, step.kind, zone, now, step.label),
+                         incident.url, target.thread_id)
+            for target in router.targets(incident, step, now)))
+        for step in chosen)
+    return AlertProgress(due.next_alert_at, found.alerted_until, found.next_at, queued,
+                         snooze_ended=snoozed is not None)
 
 
 @dataclass(slots=True)

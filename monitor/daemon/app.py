@@ -23,11 +23,13 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
+from monitor.daemon.alert_steps import AlertSchedule
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.routing import Router
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
@@ -68,6 +70,7 @@ class App:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
         self.intake = Intake(config, build_ruleset(config), self.calendar)
+        self.schedule = AlertSchedule(config.alerts, self.calendar, config.telegram.announce_new)
         self.store = await open_store(config.database_path)
         self._stack.push_async_callback(self.store.close)
         self.http = await self._stack.enter_async_context(
@@ -159,10 +162,9 @@ class App:
 
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes."""
-        tg = self.config.telegram
-        chats = [chat.id for chat in tg.chats] if self.sender else []
-        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone,
-                                      tg.announce_new)
+        return await queue_due_alerts(self.store, self.clock, self.schedule,
+                                      Router(self.config, self.sender is not None),
+                                      self.config.calendar.zone)
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""

@@ -32,7 +32,7 @@ _EVENT_NAMES = {
     "reclassified": "другая тема",
 }
 _ALERT_NAMES = {"opened": "о новом", "warning": "предупреждение", "overdue": "просрочка",
-                "reminder": "напоминание"}
+                "reminder": "напоминание", "escalation": "эскалация"}
 _ACTOR_KINDS = {"system": "монитор", "cli": "командная строка", "official": "официальный ответ",
                 "staff": "сотрудник"}
 
@@ -94,12 +94,22 @@ def topic_of(incident: IncidentRow) -> str:
     return " / ".join(x for x in (incident.group_name, incident.topic_name) if x) or "без темы"
 
 
-def alert_text(incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime) -> str:
-    """The alert of a kind about an incident: what, who answers, where, by when, the text."""
+def alert_title(incident: IncidentRow, kind: AlertKind, now: datetime, label: str = "") -> str:
+    """The first line of an alert: what kind of step it is."""
     if kind == "warning":
-        title = f"⏳ <b>Скоро истекает срок ответа</b> ({time_left(incident, now)})"
-    else:
-        title = _TITLES[kind]
+        return f"⏳ <b>Скоро истекает срок ответа</b> ({time_left(incident, now)})"
+    if kind == "escalation":
+        return f"⬆️ <b>Эскалация: {escape(label)}</b> ({time_left(incident, now)})"
+    if kind == "reminder" and label:  # a reminder while overdue (not the end of a snooze)
+        return f"🔔 <b>Напоминание: ответа всё ещё нет</b> ({time_left(incident, now)})"
+    return _TITLES[kind]
+
+
+def alert_text(
+    incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime, label: str = ""
+) -> str:
+    """The alert of a kind about an incident: what, who answers, where, by when, the text."""
+    title = alert_title(incident, kind, now, label)
     lines = [
         title,
         f"Инцидент №{incident.id}: {escape(topic_of(incident))}",

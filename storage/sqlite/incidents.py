@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 import aiosqlite
 
 from storage.sqlite.connection import Database
 from storage.sqlite.timestamps import from_db, to_db
-from storage.types import AlertKind, AlertMessage, DueAlert, IncidentRow
+from storage.types import AlertProgress, DueAlert, IncidentRow
 
 _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
@@ -22,20 +21,18 @@ _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered
 OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
-_DUE_WHERE = (
-    f"{OPEN} AND ("
-    " snoozed_until <= :now OR (snoozed_until IS NULL AND ("
-    "  announced_at IS NULL OR (warned_at IS NULL AND warn_at <= :now)"
-    "  OR (overdue_at IS NULL AND due_at <= :now))))"
-)
-_DUE = f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE {_DUE_WHERE} ORDER BY due_at, id"
-"""Open incidents with an alert due: a snooze ended, never announced, warning or overdue time
-reached and not yet alerted; a snoozed incident gets nothing until its snooze ends."""
+_DUE_WHERE = f"{OPEN} AND next_alert_at <= :now"
+_DUE = (f"SELECT {_COLUMNS}, next_alert_at, alerted_until FROM incidents"
+        f" INDEXED BY incidents_next_alert WHERE {_DUE_WHERE} ORDER BY next_alert_at, id LIMIT :limit")
+"""Open incidents whose next alert step is due. A new incident, a moved deadline, a reopened
+incident and a snooze set `next_alert_at` by trigger (migration 0011), so whatever changes them
+is looked at by the next tick; the partial index keeps the tick fast on any number of them."""
+_EXTRA = ("next_alert_at", "alerted_until")
 
 
 def incident_row(row: aiosqlite.Row) -> IncidentRow:
     """A row selected with _COLUMNS as an IncidentRow."""
-    r = {key: row[key] for key in row.keys() if key != "announced_at"}
+    r = {key: row[key] for key in row.keys() if key not in _EXTRA}
     for key in _TIMES:
         r[key] = from_db(r[key])
     return IncidentRow(**r)
@@ -63,70 +60,58 @@ async def incident(db: Database, incident_id: int) -> IncidentRow | None:
     return None if row is None else incident_row(row)
 
 
-async def due_alerts(db: Database, now: datetime) -> list[DueAlert]:
-    """Incidents with an alert due now, soonest deadline first, each with the alert's kind."""
-    rows = await db.fetchall(_DUE, {"now": to_db(now)})
-    return [DueAlert(_kind(row, now), incident_row(row)) for row in rows]
+async def due_alerts(db: Database, now: datetime, limit: int = 1000) -> list[DueAlert]:
+    """Open incidents whose next alert step is due now, the longest waiting first."""
+    rows = await db.fetchall(_DUE, {"now": to_db(now), "limit": limit})
+    return [DueAlert(incident_row(row), from_db(row["next_alert_at"]),  # type: ignore[arg-type]
+                     from_db(row["alerted_until"])) for row in rows]
 
 
-def _kind(row: aiosqlite.Row, now: datetime) -> AlertKind:
-    """One alert per incident and tick: the ended snooze, else the most urgent due one."""
-    if row["snoozed_until"] is not None:
-        return "reminder"
-    if row["overdue_at"] is None and from_db(row["due_at"]) <= now:  # type: ignore[operator]
-        return "overdue"
-    if row["announced_at"] is None:
-        return "opened"
-    return "warning"
-
-
-async def queue_alert(
-    db: Database, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage],
-    now: datetime,
+async def queue_alerts(
+    db: Database, incident_id: int, progress: AlertProgress, now: datetime
 ) -> int:
-    """Write alerts to the outbox and mark the incident, in one transaction; return rows added.
+    """Write an incident's due alert steps to the outbox and move its alert schedule on, in one
+    transaction; return rows added.
 
-    Whatever the kind, the incident counts as announced, warned once its warning time has come
-    and alerted as overdue once its deadline has passed: one message never repeats another.
+    Nothing is written unless the incident is still open and still at the `next_alert_at` the
+    tick read: staff may have answered it, or another tick queued its steps, meanwhile. The
+    outbox keeps one row per incident, reason and chat, so a step never goes twice to a chat.
     """
     moment = to_db(now)
     added = 0
+    kinds = {step.kind for step in progress.steps}
     async with db.transaction() as tx:
-        # Still due, and the same kind, now inside the transaction: staff may have answered,
-        # dismissed or snoozed it, or another tick queued it, since `due_alerts` read it.
         async with tx.execute(
-            f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE id = :id AND {_DUE_WHERE}",
-            {"id": incident_id, "now": moment},
+            f"SELECT 1 FROM incidents WHERE id = ? AND {OPEN} AND next_alert_at = ?",
+            (incident_id, to_db(progress.seen)),
         ) as cursor:
-            row = await cursor.fetchone()
-        if row is None or _kind(row, now) != kind:
-            return 0
-        reason = await _reason(tx, incident_id, kind)
-        for message in messages:
-            cursor = await tx.execute(
-                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-                (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
-            )
-            added += cursor.rowcount
+            if await cursor.fetchone() is None:
+                return 0
+        for step in progress.steps:
+            for message in step.messages:
+                cursor = await tx.execute(
+                    "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
+                    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
+                    (incident_id, step.reason, message.chat_id, message.thread_id, message.text,
+                     message.link, moment, moment),
+                )
+                added += cursor.rowcount
         await tx.execute(
-            "UPDATE incidents SET announced_at = COALESCE(announced_at, :now),"
-            " warned_at = CASE WHEN warn_at <= :now THEN COALESCE(warned_at, :now)"
-            "  ELSE warned_at END,"
+            "UPDATE incidents SET"
+            " announced_at = CASE WHEN :until IS NULL THEN announced_at"
+            "  ELSE COALESCE(announced_at, :now) END,"
+            " warned_at = CASE WHEN :warned THEN COALESCE(warned_at, :now) ELSE warned_at END,"
             " overdue_at = CASE WHEN due_at <= :now THEN COALESCE(overdue_at, :now)"
             "  ELSE overdue_at END,"
-            " snoozed_until = CASE WHEN :kind = 'reminder' THEN NULL ELSE snoozed_until END"
-            " WHERE id = :id", {"now": moment, "kind": kind, "id": incident_id},
+            " snoozed_until = CASE WHEN :ended THEN NULL ELSE snoozed_until END,"
+            " alerted_until = :until, next_alert_at = :next WHERE id = :id",
+            {"now": moment, "warned": "warning" in kinds,
+             "ended": progress.snooze_ended, "until": _db(progress.alerted_until),
+             "next": _db(progress.next_alert_at), "id": incident_id},
         )
     return added
 
 
-async def _reason(tx: aiosqlite.Connection, incident_id: int, kind: AlertKind) -> str:
-    """The outbox reason: the kind, and for a reminder the snooze it ends (one per snooze)."""
-    if kind != "reminder":
-        return kind
-    async with tx.execute("SELECT snoozed_until FROM incidents WHERE id = ?",
-                          (incident_id,)) as cursor:
-        row = await cursor.fetchone()
-    return f"reminder:{row[0] if row else ''}"
+def _db(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db(moment)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
+from storage.sqlite.alert_schema import ALERT_STEPS
 from storage.sqlite.repeats import fingerprint_open_incidents
 
 Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
@@ -164,6 +165,7 @@ MIGRATIONS: list[Migration] = [
     ("0008_item_deletions", [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
+    ("0011_alert_steps", ALERT_STEPS),
 ]
 
 

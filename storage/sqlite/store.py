@@ -16,8 +16,7 @@ from storage.sqlite.replay import ReadOnlyDatabase, forget_before
 from storage.types import (
     Action,
     ActionResult,
-    AlertKind,
-    AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     DueAlert,
     IncidentEvent,
@@ -111,15 +110,13 @@ class SqliteStore:
         """The items that joined an incident as repeats, in the order they joined."""
         return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
 
-    async def due_alerts(self, now: datetime) -> list[DueAlert]:
-        """Incidents with an alert due now, soonest deadline first."""
-        return await incidents.due_alerts(self.database, now)
+    async def due_alerts(self, now: datetime, limit: int = 1000) -> list[DueAlert]:
+        """Open incidents whose next alert step is due now, the longest waiting first."""
+        return await incidents.due_alerts(self.database, now, limit)
 
-    async def queue_alert(
-        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
-    ) -> int:
-        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
-        return await incidents.queue_alert(self.database, incident_id, kind, messages, now)
+    async def queue_alerts(self, incident_id: int, progress: AlertProgress, now: datetime) -> int:
+        """Queue an incident's due alert steps and move its schedule on, atomically."""
+        return await incidents.queue_alerts(self.database, incident_id, progress, now)
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""

@@ -1,0 +1,148 @@
+"""A day and a half of incidents through the real daemon, the real PTB client and the fake Bot
+API, with an injected clock: every warning, breach, reminder and escalation exactly once, with a
+restart in the middle."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from common.clock import ManualClock
+from connectors.base import Item
+from monitor.config import AppConfig, load_config
+from monitor.daemon.app import App
+from storage import SYSTEM, Action
+from tests.fakes.bot_api import FakeBotApi
+
+EKB = ZoneInfo("Asia/Yekaterinburg")
+DUTY, HEAD, CURATOR = -1001, -1002, -1003
+CONFIG = f"""
+[storage]
+path = "m.db"
+
+[sla]
+first_response = "8h"
+warn_before = "1h"
+
+[telegram]
+base_url = "{{url}}"
+timeout = "2s"
+updates = false
+
+[[telegram.chats]]
+id = {DUTY}
+name = "Дежурные"
+
+[alerts]
+warnings = ["50%", "1h"]
+reminders = ["1h", "2h"]
+max_reminders = 3
+
+[[alerts.escalations]]
+name = "начальник МЦУ"
+after = "2h"
+chats = [{HEAD}]
+
+[[alerts.escalations]]
+name = "куратор"
+after = "1d"
+clock = "calendar"
+chats = [{CURATOR}]
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+"""
+_TITLE = re.compile(r"^\W*([^(:\n]+)")
+_NUMBER = re.compile(r"Инцидент №(\d+)")
+
+
+def ekb(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=EKB).astimezone(UTC)
+
+
+@asynccontextmanager
+async def daemon(config: AppConfig, clock: ManualClock, api: FakeBotApi) -> AsyncIterator[App]:
+    async with App(config, clock=clock, env={"MONITOR_BOT_TOKEN": api.token}) as app:
+        yield app
+
+
+async def complain(app: App, number: str) -> int:
+    """A citizen's complaint arrives in a poll now; return its incident."""
+    now = app.clock.now()
+    item = Item("news", number, f"https://t.me/news/{number}", f"Яма у дома {number}", now)
+    entry = app.intake.classify(item, "telegram_web", now)
+    result = await app.store.save_items_and_cursor("news", [entry], {}, now)
+    return result.incidents[0]
+
+
+def log_of(api: FakeBotApi, start: int, at: datetime) -> list[tuple[str, int, int, str]]:
+    """What the bot delivered since `start`: (local time, chat, incident, title)."""
+    found = []
+    for message in api.delivered[start:]:
+        title = _TITLE.search(message["text"])
+        number = _NUMBER.search(message["text"])
+        assert title and number, message["text"]
+        found.append((at.astimezone(EKB).strftime("%d %H:%M"), message["chat"]["id"],
+                      int(number.group(1)), title.group(1).strip()))
+    return found
+
+
+async def test_a_day_of_incidents_gives_each_step_once_across_a_restart(tmp_path: Path) -> None:
+    clock = ManualClock(ekb(25, 9))
+    async with FakeBotApi() as api:
+        path = tmp_path / "config.toml"
+        path.write_text(CONFIG.format(url=api.base_url), encoding="utf-8")
+        config = load_config(path, env={}).config
+        log: list[tuple[str, int, int, str]] = []
+        opened: dict[str, int] = {}
+        arrivals = {ekb(25, 9): "a", ekb(25, 11): "b", ekb(25, 15): "c"}
+
+        async def run_until(app: App, end: datetime) -> None:
+            while clock.now() < end:
+                now = clock.now()
+                if now in arrivals:
+                    opened[arrivals[now]] = await complain(app, arrivals[now])
+                if now == ekb(25, 16):
+                    await app.store.act(opened["c"], Action("answer", SYSTEM), now)
+                start = len(api.delivered)
+                await app.deadline_tick()
+                await app.flush_outbox()
+                log.extend(log_of(api, start, now))
+                clock.advance(timedelta(minutes=5))
+
+        async with daemon(config, clock, api) as app:
+            await run_until(app, ekb(26, 10))
+        async with daemon(config, clock, api) as app:  # restarted on Thursday at 10:00
+            await run_until(app, ekb(27, 12))
+
+    a, b, c = opened["a"], opened["b"], opened["c"]
+    warning, overdue, reminder = "Скоро истекает срок ответа", "Срок ответа истёк", "Напоминание"
+    assert log == [
+        ("25 09:00", DUTY, a, "Новый инцидент"),
+        ("25 11:00", DUTY, b, "Новый инцидент"),
+        ("25 13:00", DUTY, a, warning),  # 50 % of 8 working hours
+        ("25 15:00", DUTY, c, "Новый инцидент"),  # answered at 16:00: nothing more
+        ("25 16:00", DUTY, b, warning),
+        ("25 17:00", DUTY, a, warning),  # an hour before
+        ("25 18:00", DUTY, a, overdue),
+        ("25 19:00", DUTY, a, reminder),  # then after 2 h, 2 h (the last gap repeats)
+        ("25 21:00", DUTY, a, reminder),
+        ("25 23:00", DUTY, a, reminder),
+        ("26 10:00", DUTY, b, warning),  # the first tick after the restart
+        ("26 11:00", HEAD, a, "Эскалация"),  # two working hours after 18:00
+        ("26 11:00", DUTY, b, overdue),
+        ("26 12:00", DUTY, b, reminder),
+        ("26 13:00", HEAD, b, "Эскалация"),
+        ("26 14:00", DUTY, b, reminder),
+        ("26 16:00", DUTY, b, reminder),
+        ("26 18:00", CURATOR, a, "Эскалация"),  # a day after the deadline
+        ("27 11:00", CURATOR, b, "Эскалация"),
+    ]
