@@ -287,6 +287,8 @@ class OutboxRow:
     text: str
     link: str | None
     attempts: int
+    thread_id: int | None = None
+    """The forum topic of the chat, if any."""
 
 
 @dataclass(frozen=True, slots=True)

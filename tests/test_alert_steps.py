@@ -52,7 +52,7 @@ def test_every_step_falls_where_the_config_says() -> None:
         ("opened", "", ekb(25, 9)),
         ("warning", "50%", ekb(25, 12, 30)),
         ("warning", "80%", ekb(25, 15, 36)),
-        ("warning", "-1800s", ekb(25, 16, 30)),
+        ("warning", "-30m", ekb(25, 16, 30)),
         ("overdue", "", ekb(25, 17)),
         ("reminder", "1", ekb(25, 18)),
         ("reminder", "2", ekb(25, 20)),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
-from monitor.config.alerting import AlertsConfig
+from monitor.config.alerting import AlertsConfig, unlisted_chats
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
     RULE_ARRAYS,
@@ -278,6 +278,11 @@ def _secret_warnings(
             continue
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     warnings += _other_secrets(config, file, lines, env)
+    listed = {chat.id for chat in config.telegram.chats}
+    for where, chat in unlisted_chats(config.alerts, listed):
+        msg = (f"чата {chat} нет в [[telegram.chats]]: оповещения туда придут, но кнопки под "
+               "ними не сработают")
+        warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     if not env.get(config.telegram.token_env):
         where = ("telegram", "token_env")
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "

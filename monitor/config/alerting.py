@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from common.durations import PositiveDuration, parse_duration
+from common.durations import PositiveDuration, format_duration, parse_duration
+from rules.model import Priority
 
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:[.,]\d+)?)\s*%\s*$")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
 class _Section(BaseModel):
@@ -30,7 +32,7 @@ class WarningPoint(_Section):
         if self.share is not None:
             return f"{round(self.share * 100, 2):g}%"
         assert self.lead is not None
-        return f"-{int(self.lead.total_seconds())}s"
+        return f"-{format_duration(self.lead)}"
 
 
 def _parse_point(value: object) -> object:
@@ -69,6 +71,55 @@ class Escalation(_Section):
     chats: tuple[int, ...] = Field(min_length=1)
 
 
+def _parse_hours(value: object) -> object:
+    """«22:00-08:00»: a span of the day that may run past midnight."""
+    if isinstance(value, tuple):
+        return value
+    match = _HOURS.match(value) if isinstance(value, str) else None
+    if not match:
+        msg = f"часы {value!r} не распознаны: пишите \"20:00-08:00\""
+        raise ValueError(msg)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError as exc:
+        msg = f"часы {value!r}: {exc}"
+        raise ValueError(msg) from None
+    if start == end:
+        msg = f"часы {value!r}: начало и конец совпадают"
+        raise ValueError(msg)
+    return start, end
+
+
+DayHours = Annotated[tuple[time, time], BeforeValidator(_parse_hours)]
+
+
+def within(hours: tuple[time, time], moment: time) -> bool:
+    """Whether a local time of day falls in [start, end), which may run past midnight."""
+    start, end = hours
+    return start <= moment < end if start < end else moment >= start or moment < end
+
+
+class Route(_Section):
+    """Where the alerts of some incidents go (`[[alerts.routes]]`): those of the organisations,
+    topic groups, settlements and priorities listed (each list that is given must match; an
+    empty list matches all) go to `chat` (forum topic `thread`), at night to `night_chat`
+    (`night_thread`). The first route that matches wins, unless it says `continue = true`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    organisations: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    settlements: tuple[str, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    chat: int
+    thread: int | None = Field(None, gt=0)
+    night_chat: int | None = None
+    night_thread: int | None = Field(None, gt=0)
+    keep_going: bool = Field(False, alias="continue")
+
+
 class AlertsConfig(_Section):
     """`[alerts]`: the alert steps of every incident.
 
@@ -83,3 +134,38 @@ class AlertsConfig(_Section):
     reminders: tuple[PositiveDuration, ...] = ()
     max_reminders: int = Field(10, ge=0, le=1000)
     escalations: tuple[Escalation, ...] = ()
+    routes: tuple[Route, ...] = ()
+    """Without routes (or when none matches) alerts go to every [[telegram.chats]]."""
+    night: DayHours | None = None
+    """Local hours of the night shift («20:00-08:00»): alerts then go to night chats."""
+    night_chat: int | None = None
+    """The duty chat at night for incidents whose route names no night chat of its own."""
+    night_thread: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _night_needs_hours(self) -> AlertsConfig:
+        night_chats = [self.night_chat, *(r.night_chat for r in self.routes)]
+        if self.night is None and any(chat is not None for chat in night_chats):
+            msg = "указан ночной чат, но не указаны ночные часы: добавьте night = \"20:00-08:00\""
+            raise ValueError(msg)
+        names = [route.name for route in self.routes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            msg = f"повторяется имя маршрута: {', '.join(repeated)}"
+            raise ValueError(msg)
+        return self
+
+
+KeyPath = tuple[str | int, ...]
+
+
+def unlisted_chats(alerts: AlertsConfig, listed: set[int]) -> list[tuple[KeyPath, int]]:
+    """Chats `[alerts]` sends to that `[[telegram.chats]]` does not list, with where each is
+    named: staff there get alerts but cannot press their buttons."""
+    named: list[tuple[KeyPath, int | None]] = [(("alerts", "night_chat"), alerts.night_chat)]
+    for index, route in enumerate(alerts.routes):
+        named += [(("alerts", "routes", index, "chat"), route.chat),
+                  (("alerts", "routes", index, "night_chat"), route.night_chat)]
+    for index, escalation in enumerate(alerts.escalations):
+        named += [(("alerts", "escalations", index, "chats"), chat) for chat in escalation.chats]
+    return [(where, chat) for where, chat in named if chat is not None and chat not in listed]

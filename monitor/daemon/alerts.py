@@ -27,9 +27,10 @@ class Sender(Protocol):
 
     async def send(
         self, chat_id: int, html_text: str, link: str | None = None,
-        incident_id: int | None = None,
+        incident_id: int | None = None, *, thread_id: int | None = None,
     ) -> SendOutcome:
-        """Deliver one message; with `incident_id`, with the buttons that act on it."""
+        """Deliver one message (in a forum topic with `thread_id`); with `incident_id`, with
+        the buttons that act on it."""
         ...
 
 
@@ -94,7 +95,8 @@ async def flush_outbox(
             continue
         if not await store.alert_pending(row.id):
             continue  # cancelled during this pass: its incident was answered or dismissed
-        outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id)
+        outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id,
+                                    thread_id=row.thread_id)
         stop = await _record(store, row, outcome, clock.now(), cfg, result)
         if stop:
             break

@@ -23,7 +23,8 @@ OPEN = "status IN ('open', 'in_work')"
 
 _DUE_WHERE = f"{OPEN} AND next_alert_at <= :now"
 _DUE = (f"SELECT {_COLUMNS}, next_alert_at, alerted_until FROM incidents"
-        f" INDEXED BY incidents_next_alert WHERE {_DUE_WHERE} ORDER BY next_alert_at, id LIMIT :limit")
+        f" INDEXED BY incidents_next_alert WHERE {_DUE_WHERE}"
+        " ORDER BY next_alert_at, id LIMIT :limit")
 """Open incidents whose next alert step is due. A new incident, a moved deadline, a reopened
 incident and a snooze set `next_alert_at` by trigger (migration 0011), so whatever changes them
 is looked at by the next tick; the partial index keeps the tick fast on any number of them."""

@@ -13,7 +13,7 @@ from storage.types import SYSTEM, OutboxRow
 async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[OutboxRow]:
     """Return unsent alerts whose next attempt is due, oldest first."""
     rows = await db.fetchall(
-        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        "SELECT id, incident_id, reason, chat_id, text, link, attempts, thread_id FROM outbox"
         " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
         (to_db(now), limit),
     )
@@ -66,7 +66,7 @@ async def outbox_counts(db: Database) -> dict[str, int]:
 async def sent_alert(db: Database, chat_id: int, message_id: int) -> OutboxRow | None:
     """The alert that became a given Telegram message, or None."""
     row = await db.fetchone(
-        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        "SELECT id, incident_id, reason, chat_id, text, link, attempts, thread_id FROM outbox"
         " WHERE chat_id = ? AND message_id = ? AND status = 'sent' ORDER BY id DESC LIMIT 1",
         (chat_id, message_id),
     )
