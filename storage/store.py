@@ -108,10 +108,10 @@ class Store(Protocol):
         first, at most `limit`."""
         ...
 
-    async def queue_alerts(self, incident_id: int, progress: AlertProgress, now: datetime) -> int:
-        """Write an incident's due alert steps to the outbox (one row per step and chat, never
-        twice) and move its alert schedule on, atomically, unless staff or another tick changed
-        it since `due_alerts` read it; return rows added."""
+    async def queue_alerts(self, progress: Sequence[AlertProgress], now: datetime) -> int:
+        """Write incidents' due alert steps to the outbox (one row per step and chat, never
+        twice) and move their alert schedules on, atomically; an incident that staff or another
+        tick changed since `due_alerts` read it is left alone; return rows added."""
         ...
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:

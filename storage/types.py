@@ -265,10 +265,11 @@ class QueuedStep:
 
 @dataclass(frozen=True, slots=True)
 class AlertProgress:
-    """What one tick did to an incident's alerts: the steps it queued, the moment up to which
+    """What one tick does to an incident's alerts: the steps it queues, the moment up to which
     its steps have now fired, when to look at it next (None: no step left) and whether its
-    snooze ended."""
+    snooze ended; `seen` is its `next_alert_at` as the tick read it."""
 
+    incident_id: int
     seen: datetime
     alerted_until: datetime | None
     next_alert_at: datetime | None

@@ -36,7 +36,7 @@ async def queue(db: Store, count: int, chat: int = -100) -> None:
         incident_id = due.incident.id
         message = AlertMessage(chat, f"<b>Инцидент №{incident_id}</b>", "https://t.me/news/1")
         step = QueuedStep("opened", "opened", (message,))
-        await db.queue_alerts(incident_id, AlertProgress(due.next_alert_at, START, None, (step,)),
+        await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, START, None, (step,))],
                               START)
 
 

@@ -103,14 +103,15 @@ async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqliteSto
     [due] = await db.due_alerts(NOW)
     assert (due.incident.id, due.next_alert_at, due.alerted_until) == (incident_id, NOW, None)
     later = NOW + timedelta(hours=7)
-    done = AlertProgress(due.next_alert_at, NOW, later, (step("opened", kind="opened"),))
-    assert await db.queue_alerts(incident_id, done, NOW) == 0  # announced, no chats
+    opened = (step("opened", kind="opened"),)
+    done = AlertProgress(incident_id, due.next_alert_at, NOW, later, opened)
+    assert await db.queue_alerts([done], NOW) == 0  # announced, no chats
     assert await db.due_alerts(NOW) == []
     [due] = await db.due_alerts(later)
     assert (due.next_alert_at, due.alerted_until) == (later, NOW)
-    warning = AlertProgress(later, later, None, (step("warning:80%", 1, 2),))
-    assert await db.queue_alerts(incident_id, warning, later) == 2
-    assert await db.queue_alerts(incident_id, warning, later) == 0, "the tick read it before"
+    warning = AlertProgress(incident_id, later, later, None, (step("warning:80%", 1, 2),))
+    assert await db.queue_alerts([warning], later) == 2
+    assert await db.queue_alerts([warning], later) == 0, "the tick read it before"
     assert await db.due_alerts(later + timedelta(days=30)) == [], "no step left"
     assert len(await db.pending_alerts(later)) == 2
     assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0, "cancelled": 0}
@@ -122,11 +123,13 @@ async def test_a_step_already_in_the_outbox_is_never_queued_twice(db: SqliteStor
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     [due] = await db.due_alerts(NOW)
     again = NOW + timedelta(hours=1)
-    first = AlertProgress(due.next_alert_at, NOW, again, (step("overdue:x", 1, kind="overdue"),))
-    assert await db.queue_alerts(incident_id, first, NOW) == 1
+    first = AlertProgress(incident_id, due.next_alert_at, NOW, again,
+                          (step("overdue:x", 1, kind="overdue"),))
+    assert await db.queue_alerts([first], NOW) == 1
     [due] = await db.due_alerts(again)
-    repeat = AlertProgress(again, again, None, (step("overdue:x", 1, 2, kind="overdue"),))
-    assert await db.queue_alerts(incident_id, repeat, again) == 1, "only the new chat"
+    repeat = AlertProgress(incident_id, again, again, None,
+                           (step("overdue:x", 1, 2, kind="overdue"),))
+    assert await db.queue_alerts([repeat], again) == 1, "only the new chat"
 
 
 async def test_text_with_any_characters_round_trips(db: SqliteStore) -> None:
@@ -462,24 +465,26 @@ async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: Sqlit
     late = NOW + timedelta(hours=9)
     [due] = await db.due_alerts(late)
     await db.act(incident_id, Action("answer", SYSTEM), late)  # pressed meanwhile
-    overdue = AlertProgress(due.next_alert_at, late, None, (step("overdue", 1, kind="overdue"),))
-    assert await db.queue_alerts(incident_id, overdue, late) == 0
+    overdue = AlertProgress(incident_id, due.next_alert_at, late, None,
+                            (step("overdue", 1, kind="overdue"),))
+    assert await db.queue_alerts([overdue], late) == 0
     assert await db.pending_alerts(late) == []
 
 
 async def test_what_the_schedule_depends_on_makes_the_next_tick_look(db: SqliteStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     [due] = await db.due_alerts(NOW)
-    await db.queue_alerts(incident_id, AlertProgress(due.next_alert_at, NOW, None), NOW)
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
     assert await db.due_alerts(NOW + timedelta(days=9)) == []
     until = NOW + timedelta(hours=1)
     await db.act(incident_id, Action("snooze", SYSTEM, until=until), NOW)
     assert await db.due_alerts(NOW) == []
     [due] = await db.due_alerts(until)
     assert due.next_alert_at == until and due.incident.snoozed_until == until
-    ended = AlertProgress(until, until, None, (step("reminder:s", 1, kind="reminder"),),
+    ended = AlertProgress(incident_id, until, until, None,
+                          (step("reminder:s", 1, kind="reminder"),),
                           snooze_ended=True)
-    assert await db.queue_alerts(incident_id, ended, until) == 1
+    assert await db.queue_alerts([ended], until) == 1
     assert await db.due_alerts(until + timedelta(days=9)) == []
     [incident] = await db.list_incidents()
     assert incident.snoozed_until is None

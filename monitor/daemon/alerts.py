@@ -20,6 +20,7 @@ from storage import AlertMessage, AlertProgress, DueAlert, OutboxRow, QueuedStep
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF = timedelta(hours=1)
+_RETRY_STEPS = timedelta(minutes=15)
 
 
 class Sender(Protocol):
@@ -42,11 +43,16 @@ async def queue_due_alerts(
     reminders, escalations and ends of snoozes; each step once per chat, even across a
     restart (the outbox keeps one row per incident, step and chat)."""
     now = clock.now()
-    queued = 0
+    found = []
     for due in await store.due_alerts(now, limit):
-        progress = _progress(due, schedule, router, zone, now)
-        queued += await store.queue_alerts(due.incident.id, progress, now)
-    return queued
+        try:
+            found.append(_progress(due, schedule, router, zone, now))
+        except Exception:  # one incident's bug must not hold back every other alert
+            log.exception("alert steps of incident %s not worked out; trying again in %s",
+                          due.incident.id, _RETRY_STEPS)
+            found.append(AlertProgress(due.incident.id, due.next_alert_at, due.alerted_until,
+                                       now + _RETRY_STEPS))
+    return await store.queue_alerts(found, now)
 
 
 def _progress(
@@ -56,7 +62,7 @@ def _progress(
     incident = due.incident
     snoozed = incident.snoozed_until
     if snoozed is not None and snoozed > now:  # nothing until the snooze ends
-        return AlertProgress(due.next_alert_at, due.alerted_until, snoozed)
+        return AlertProgress(incident.id, due.next_alert_at, due.alerted_until, snoozed)
     found = due_steps(schedule.steps(incident), due, now)
     chosen = found.steps
     if snoozed is not None:  # the snooze's end replaces what came due during it
@@ -68,7 +74,7 @@ def _progress(
                          incident.url, target.thread_id)
             for target in router.targets(incident, step, now)))
         for step in chosen)
-    return AlertProgress(due.next_alert_at, found.alerted_until, found.next_at, queued,
+    return AlertProgress(incident.id, due.next_alert_at, found.alerted_until, found.next_at, queued,
                          snooze_ended=snoozed is not None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -68,37 +69,29 @@ async def due_alerts(db: Database, now: datetime, limit: int = 1000) -> list[Due
                      from_db(row["alerted_until"])) for row in rows]
 
 
-async def queue_alerts(
-    db: Database, incident_id: int, progress: AlertProgress, now: datetime
-) -> int:
-    """Write an incident's due alert steps to the outbox and move its alert schedule on, in one
+async def queue_alerts(db: Database, progress: Sequence[AlertProgress], now: datetime) -> int:
+    """Write incidents' due alert steps to the outbox and move their alert schedules on, in one
     transaction; return rows added.
 
-    Nothing is written unless the incident is still open and still at the `next_alert_at` the
-    tick read: staff may have answered it, or another tick queued its steps, meanwhile. The
-    outbox keeps one row per incident, reason and chat, so a step never goes twice to a chat.
+    An incident is skipped unless it is still open and still at the `next_alert_at` the tick
+    read: staff may have answered it, or another tick queued its steps, meanwhile. The outbox
+    keeps one row per incident, reason and chat, so a step never goes twice to a chat.
     """
+    if not progress:
+        return 0
     moment = to_db(now)
-    added = 0
-    kinds = {step.kind for step in progress.steps}
     async with db.transaction() as tx:
-        async with tx.execute(
-            f"SELECT 1 FROM incidents WHERE id = ? AND {OPEN} AND next_alert_at = ?",
-            (incident_id, to_db(progress.seen)),
-        ) as cursor:
-            if await cursor.fetchone() is None:
-                return 0
-        for step in progress.steps:
-            for message in step.messages:
-                cursor = await tx.execute(
-                    "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
-                    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-                    (incident_id, step.reason, message.chat_id, message.thread_id, message.text,
-                     message.link, moment, moment),
-                )
-                added += cursor.rowcount
-        await tx.execute(
+        current = await _still_due(tx, [p.incident_id for p in progress])
+        kept = [p for p in progress if current.get(p.incident_id) == to_db(p.seen)]
+        cursor = await tx.executemany(
+            "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
+            [(p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link, moment, moment)
+             for p in kept for step in p.steps for m in step.messages],
+        )
+        added = max(cursor.rowcount, 0)
+        await tx.executemany(
             "UPDATE incidents SET"
             " announced_at = CASE WHEN :until IS NULL THEN announced_at"
             "  ELSE COALESCE(announced_at, :now) END,"
@@ -107,11 +100,23 @@ async def queue_alerts(
             "  ELSE overdue_at END,"
             " snoozed_until = CASE WHEN :ended THEN NULL ELSE snoozed_until END,"
             " alerted_until = :until, next_alert_at = :next WHERE id = :id",
-            {"now": moment, "warned": "warning" in kinds,
-             "ended": progress.snooze_ended, "until": _db(progress.alerted_until),
-             "next": _db(progress.next_alert_at), "id": incident_id},
+            [{"now": moment, "warned": any(s.kind == "warning" for s in p.steps),
+              "ended": p.snooze_ended, "until": _db(p.alerted_until),
+              "next": _db(p.next_alert_at), "id": p.incident_id} for p in kept],
         )
     return added
+
+
+async def _still_due(tx: aiosqlite.Connection, ids: list[int]) -> dict[int, str]:
+    """`next_alert_at` of those of the incidents that are still open."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        async with tx.execute(f"SELECT id, next_alert_at FROM incidents WHERE id IN ({marks})"
+                              f" AND {OPEN}", chunk) as cursor:
+            found.update({row[0]: row[1] for row in await cursor.fetchall()})
+    return found
 
 
 def _db(moment: datetime | None) -> str | None:

@@ -114,9 +114,9 @@ class SqliteStore:
         """Open incidents whose next alert step is due now, the longest waiting first."""
         return await incidents.due_alerts(self.database, now, limit)
 
-    async def queue_alerts(self, incident_id: int, progress: AlertProgress, now: datetime) -> int:
-        """Queue an incident's due alert steps and move its schedule on, atomically."""
-        return await incidents.queue_alerts(self.database, incident_id, progress, now)
+    async def queue_alerts(self, progress: Sequence[AlertProgress], now: datetime) -> int:
+        """Queue incidents' due alert steps and move their schedules on, atomically."""
+        return await incidents.queue_alerts(self.database, progress, now)
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
