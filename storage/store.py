@@ -15,6 +15,7 @@ from connectors.base import Cursor
 from storage.types import (
     Action,
     ActionResult,
+    AlertMessage,
     AlertProgress,
     ClassifiedItem,
     DueAlert,
@@ -114,6 +115,14 @@ class Store(Protocol):
         tick changed since `due_alerts` read it is left alone; return rows added."""
         ...
 
+    async def queue_notices(
+        self, reason: str, messages: Sequence[AlertMessage], now: datetime,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Queue a message about no one incident (a digest, a system alert) to chats, once per
+        reason and chat (a second call with the same reason adds nothing); return rows added."""
+        ...
+
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
         ...
@@ -122,8 +131,11 @@ class Store(Protocol):
         """Record a delivered alert."""
         ...
 
-    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
-        """Record a failed attempt to be retried later."""
+    async def mark_retry(
+        self, row_id: int, next_attempt_at: datetime, error: str, count: bool = True
+    ) -> None:
+        """Record a failed attempt to be retried later; with `count` off it does not use up
+        the row's attempts (Telegram asked the bot to wait)."""
         ...
 
     async def mark_failed(self, row_id: int, error: str) -> None:

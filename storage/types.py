@@ -261,6 +261,8 @@ class QueuedStep:
     kind: AlertKind
     reason: str
     messages: tuple[AlertMessage, ...]
+    not_before: datetime | None = None
+    """Held until then (quiet hours); None: send at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,10 +281,10 @@ class AlertProgress:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """An alert waiting to be sent."""
+    """An alert waiting to be sent; `incident_id` is None for a digest or a system alert."""
 
     id: int
-    incident_id: int
+    incident_id: int | None
     reason: str
     chat_id: int
     text: str
@@ -290,6 +292,7 @@ class OutboxRow:
     attempts: int
     thread_id: int | None = None
     """The forum topic of the chat, if any."""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

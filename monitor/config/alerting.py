@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from common.durations import PositiveDuration, format_duration, parse_duration
+from common.durations import Duration, PositiveDuration, format_duration, parse_duration
 from rules.model import Priority
 
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:[.,]\d+)?)\s*%\s*$")
@@ -59,6 +59,23 @@ def _parse_point(value: object) -> object:
 
 Point = Annotated[WarningPoint, BeforeValidator(_parse_point)]
 AlertClock = Literal["working", "calendar"]
+UrgentKind = Literal["opened", "warning", "overdue", "reminder", "escalation"]
+
+
+def _parse_time(value: object) -> object:
+    if isinstance(value, time):
+        return value
+    match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*$", value) if isinstance(value, str) else None
+    try:
+        if match:
+            return time(int(match.group(1)), int(match.group(2)))
+    except ValueError:
+        pass
+    msg = f"время {value!r} не распознано: пишите \"08:30\""
+    raise ValueError(msg)
+
+
+DayTime = Annotated[time, BeforeValidator(_parse_time)]
 
 
 class Escalation(_Section):
@@ -117,6 +134,19 @@ class Route(_Section):
     thread: int | None = Field(None, gt=0)
     night_chat: int | None = None
     night_thread: int | None = Field(None, gt=0)
+    group_window: Duration = timedelta(0)
+    """Alerts to one chat that come within this window go as one message («и ещё 7
+    инцидентов»); 0 sends each alone."""
+    quiet: DayHours | None = None
+    """Local quiet hours («22:00-08:00»): alerts that are not urgent wait until they end."""
+    urgent: tuple[UrgentKind, ...] = ("overdue", "escalation")
+    """Kinds of alerts that quiet hours never hold."""
+    urgent_priorities: tuple[Priority, ...] = ("critical",)
+    """Priorities whose every alert is urgent."""
+    per_chat_per_minute: int = Field(20, ge=1, le=20)
+    """Messages to one chat in any minute at most (Telegram allows about 20 to a group)."""
+    digest_at: DayTime | None = None
+    """Local time of the morning digest to every chat («08:30»); none: no digest."""
     keep_going: bool = Field(False, alias="continue")
 
 
@@ -141,6 +171,19 @@ class AlertsConfig(_Section):
     night_chat: int | None = None
     """The duty chat at night for incidents whose route names no night chat of its own."""
     night_thread: int | None = Field(None, gt=0)
+    group_window: Duration = timedelta(0)
+    """Alerts to one chat that come within this window go as one message («и ещё 7
+    инцидентов»); 0 sends each alone."""
+    quiet: DayHours | None = None
+    """Local quiet hours («22:00-08:00»): alerts that are not urgent wait until they end."""
+    urgent: tuple[UrgentKind, ...] = ("overdue", "escalation")
+    """Kinds of alerts that quiet hours never hold."""
+    urgent_priorities: tuple[Priority, ...] = ("critical",)
+    """Priorities whose every alert is urgent."""
+    per_chat_per_minute: int = Field(20, ge=1, le=20)
+    """Messages to one chat in any minute at most (Telegram allows about 20 to a group)."""
+    digest_at: DayTime | None = None
+    """Local time of the morning digest to every chat («08:30»); none: no digest."""
 
     @model_validator(mode="after")
     def _night_needs_hours(self) -> AlertsConfig:

@@ -13,14 +13,16 @@ from common.clock import Clock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import SendOutcome
 from monitor.daemon.alert_steps import AlertSchedule, Step, due_steps
+from monitor.daemon.delivery import Pacer, batches, grouped
 from monitor.daemon.routing import LOG_CHAT, Router
-from monitor.daemon.texts import alert_text
+from monitor.daemon.texts import alert_text, local, with_footer
 from storage import AlertMessage, AlertProgress, DueAlert, OutboxRow, QueuedStep, Store
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF = timedelta(hours=1)
 _RETRY_STEPS = timedelta(minutes=15)
+_PASS_ROWS = 200
 
 
 class Sender(Protocol):
@@ -68,45 +70,83 @@ def _progress(
     if snoozed is not None:  # the snooze's end replaces what came due during it
         stamp = snoozed.astimezone(UTC).isoformat(timespec="microseconds")
         chosen = (Step(now, "reminder", f"reminder:{stamp}"),)
-    queued = tuple(
-        QueuedStep(step.kind, step.reason, tuple(
-            AlertMessage(target.chat_id, alert_text(incident, step.kind, zone, now, step.label),
-                         incident.url, target.thread_id)
-            for target in router.targets(incident, step, now)))
-        for step in chosen)
-    return AlertProgress(incident.id, due.next_alert_at, found.alerted_until, found.next_at, queued,
+    queued = []
+    for step in chosen:
+        held = router.held_until(incident, step, now)
+        text = alert_text(incident, step.kind, zone, now, step.label)
+        if held is not None:
+            text = with_footer(text, f"<i>Оповещение от {local(now, zone)}, придержано до конца "
+                                     "тихих часов.</i>")
+        messages = tuple(AlertMessage(target.chat_id, text, incident.url, target.thread_id)
+                         for target in router.targets(incident, step, now))
+        queued.append(QueuedStep(step.kind, step.reason, messages, held))
+    return AlertProgress(incident.id, due.next_alert_at, found.alerted_until, found.next_at,
+                         tuple(queued),
                          snooze_ended=snoozed is not None)
 
 
 @dataclass(slots=True)
 class FlushResult:
-    """What one pass over the outbox did."""
+    """What one pass over the outbox did (rows; a grouped message carries several)."""
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    waiting: int = 0
+    """Rows left for a later pass by the per-chat limit or a 429 (not attempts)."""
 
 
 async def flush_outbox(
-    store: Store, sender: Sender | None, clock: Clock, cfg: TelegramConfig
+    store: Store, sender: Sender | None, clock: Clock, cfg: TelegramConfig,
+    pacer: Pacer | None = None, window: timedelta = timedelta(0),
 ) -> FlushResult:
-    """Send due outbox rows; on 429 stop the pass, on other failures back off per row."""
+    """Send due outbox rows, per chat grouped within `window` and paced by `pacer`; on 429
+    stop the pass (every chat waits), on other failures back off per row."""
     result = FlushResult()
-    for row in await store.pending_alerts(clock.now()):
-        if sender is None or row.chat_id == LOG_CHAT:
-            log.warning("alert #%s (%s) for incident %s, no bot to send it:\n%s",
-                        row.id, row.reason, row.incident_id, row.text)
-            await store.mark_sent(row.id, None, clock.now())
-            result.sent += 1
+    pacer = pacer or Pacer()
+    now = clock.now()
+    for batch in batches(await store.pending_alerts(now, _PASS_ROWS), window, now):
+        chat = batch[0].chat_id
+        if sender is None or chat == LOG_CHAT:
+            for row in batch:
+                log.warning("alert #%s (%s) for incident %s, no bot to send it:\n%s",
+                            row.id, row.reason, row.incident_id, row.text)
+                await store.mark_sent(row.id, None, clock.now())
+                result.sent += 1
             continue
-        if not await store.alert_pending(row.id):
-            continue  # cancelled during this pass: its incident was answered or dismissed
-        outcome = await sender.send(row.chat_id, row.text, row.link, row.incident_id,
-                                    thread_id=row.thread_id)
-        stop = await _record(store, row, outcome, clock.now(), cfg, result)
-        if stop:
+        # Cancelled during this pass: its incident was answered or dismissed.
+        batch = [row for row in batch if await store.alert_pending(row.id)]
+        if not batch:
+            continue
+        if not pacer.ready(chat, clock.now()):
+            result.waiting += len(batch)
+            continue
+        if await _send_batch(store, sender, clock, cfg, pacer, batch, result):
             break
     return result
+
+
+async def _send_batch(
+    store: Store, sender: Sender, clock: Clock, cfg: TelegramConfig, pacer: Pacer,
+    batch: list[OutboxRow], result: FlushResult,
+) -> bool:
+    """Send one chat's batch as one message; return True when the whole pass should stop."""
+    first = batch[0]
+    if len(batch) == 1:
+        carried = batch
+        outcome = await sender.send(first.chat_id, first.text, first.link, first.incident_id,
+                                    thread_id=first.thread_id)
+    else:  # several incidents: no buttons, each line links to its post
+        text, carried = grouped(batch)
+        outcome = await sender.send(first.chat_id, text, None, None, thread_id=first.thread_id)
+    now = clock.now()
+    pacer.sent(first.chat_id, now)
+    if outcome.retry_after is not None:
+        pacer.hold(now + timedelta(seconds=outcome.retry_after))
+    stop = False
+    for row in carried:
+        stop = await _record(store, row, outcome, now, cfg, result) or stop
+    return stop
 
 
 async def _record(
@@ -119,7 +159,8 @@ async def _record(
         result.sent += 1
         return False
     error = outcome.error or outcome.status
-    if outcome.status == "failed" or row.attempts + 1 >= cfg.max_attempts:
+    flood = outcome.retry_after is not None  # a 429 delays, it never uses up attempts
+    if outcome.status == "failed" or (not flood and row.attempts + 1 >= cfg.max_attempts):
         log.error("alert #%s to chat %s dropped after %s attempt(s): %s",
                   row.id, row.chat_id, row.attempts + 1, error)
         await store.mark_failed(row.id, error)
@@ -128,12 +169,12 @@ async def _record(
     delay = _backoff(cfg.retry_base, row.attempts)
     if outcome.retry_after is not None:
         delay = timedelta(seconds=outcome.retry_after)
-    await store.mark_retry(row.id, now + delay, error)
+    await store.mark_retry(row.id, now + delay, error, count=not flood)
     result.retried += 1
     log.warning("alert #%s to chat %s not sent (%s); next try in %ss",
                 row.id, row.chat_id, error, int(delay.total_seconds()))
     # A 429 or a refused token concern the whole bot: the other rows must wait too.
-    return outcome.retry_after is not None or outcome.status == "auth"
+    return flood or outcome.status == "auth"
 
 
 def _backoff(base: timedelta, attempts: int) -> timedelta:

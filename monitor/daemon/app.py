@@ -27,6 +27,8 @@ from monitor.daemon.alert_steps import AlertSchedule
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.delivery import Pacer
+from monitor.daemon.digest import digest_trigger, queue_digest
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.routing import Router
@@ -52,6 +54,7 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
+        self.pacer = Pacer(config.alerts.per_chat_per_minute)
 
     async def __aenter__(self) -> App:
         try:
@@ -166,10 +169,16 @@ class App:
                                       Router(self.config, self.sender is not None),
                                       self.config.calendar.zone)
 
+    async def morning_digest(self) -> int:
+        """Queue today's digest to every chat (once a day per chat)."""
+        return await queue_digest(self.store, self.config,
+                                  Router(self.config, self.sender is not None), self.clock)
+
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
-            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram,
+                                      self.pacer, self.config.alerts.group_window)
 
     async def _poll_job(self, poller: SourcePoller) -> None:
         """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""
@@ -195,6 +204,10 @@ class App:
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        digest = digest_trigger(self.config)
+        if digest is not None:
+            scheduler.add_job(self._tracked, digest, args=["digest", self.morning_digest],
+                              id="digest")
         scheduler.start()
         reading = asyncio.Event()
         reader = None if self.updates is None else asyncio.create_task(self.updates.run(reading))

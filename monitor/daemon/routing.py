@@ -4,7 +4,7 @@ chats, or, when no route matches, every duty chat; never nowhere (at least the l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.config import AppConfig
 from monitor.config.alerting import Route, within
@@ -37,11 +37,30 @@ class Router:
         self._config = config
         self._sending = sending
 
+    @property
+    def sending(self) -> bool:
+        """Whether there is a bot to send with (else every alert goes to the log)."""
+        return self._sending
+
     def is_night(self, now: datetime) -> bool:
         """Whether `now` falls in the night hours of `[alerts]`."""
         hours = self._config.alerts.night
         local = now.astimezone(self._config.calendar.zone).time()
         return hours is not None and within(hours, local)
+
+    def held_until(self, incident: IncidentRow, step: Step, now: datetime) -> datetime | None:
+        """When quiet hours end, if they hold this step now (it is not urgent); else None."""
+        alerts = self._config.alerts
+        zone = self._config.calendar.zone
+        local = now.astimezone(zone)
+        if (alerts.quiet is None or not within(alerts.quiet, local.time())
+                or step.kind in alerts.urgent or incident.priority in alerts.urgent_priorities):
+            return None
+        end = local.replace(hour=alerts.quiet[1].hour, minute=alerts.quiet[1].minute, second=0,
+                            microsecond=0)
+        if end <= local:
+            end = (end.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=zone)
+        return end.astimezone(now.tzinfo)
 
     def targets(self, incident: IncidentRow, step: Step, now: datetime) -> list[Target]:
         """The chats that get this step of this incident's alerts (never none: the log)."""

@@ -203,17 +203,18 @@ def status_lines(incidents: Iterable[IncidentRow], now: datetime) -> list[str]:
         return ["Открытых инцидентов нет."]
     lines = [f"<b>Открытые инциденты: {len(waiting)}</b>"]
     if len(waiting) <= 15:
-        return lines + [_status_line(i, now) for i in waiting]
+        return lines + [status_line(i, now) for i in waiting]
     organisations = sorted({i.organisation or "" for i in waiting},
                            key=lambda o: min(i.due_at for i in waiting
                                              if (i.organisation or "") == o))
     for organisation in organisations:
         lines.append(f"\n<b>{escape(organisation, 'Ответственный не назначен')}</b>")
-        lines += [_status_line(i, now) for i in waiting if (i.organisation or "") == organisation]
+        lines += [status_line(i, now) for i in waiting if (i.organisation or "") == organisation]
     return lines
 
 
-def _status_line(incident: IncidentRow, now: datetime) -> str:
+def status_line(incident: IncidentRow, now: datetime) -> str:
+    """One incident in a list: a mark (overdue, warned, waiting), its number and time left."""
     mark = "🔴" if incident.due_at <= now else "🟡" if incident.warn_at <= now else "⚪"
     who = f", у {escape(incident.assignee)}" if incident.assignee else ""
     place = f", {escape(incident.settlement)}" if incident.settlement else ""

@@ -32,3 +32,34 @@ ALERT_STEPS: list[str] = [
         WHEN NEW.snoozed_until IS NOT NULL AND NEW.snoozed_until IS NOT OLD.snoozed_until
         BEGIN UPDATE incidents SET next_alert_at = NEW.snoozed_until WHERE id = NEW.id; END""",
 ]
+
+NOTICES: list[str] = [
+    # Outbox rows about no one incident (digests, system alerts): incident_id may be NULL, and
+    # such a row is kept once per reason and chat.
+    """CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER REFERENCES incidents(id),
+        reason TEXT NOT NULL,
+        chat_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        link TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        message_id INTEGER,
+        last_error TEXT,
+        thread_id INTEGER)""",
+    "INSERT INTO outbox_new (id, incident_id, reason, chat_id, text, link, status, attempts,"
+    " next_attempt_at, created_at, sent_at, message_id, last_error, thread_id)"
+    " SELECT id, incident_id, reason, chat_id, text, link, status, attempts, next_attempt_at,"
+    " created_at, sent_at, message_id, last_error, thread_id FROM outbox",
+    "DROP TABLE outbox",
+    "ALTER TABLE outbox_new RENAME TO outbox",
+    "CREATE UNIQUE INDEX outbox_step ON outbox (incident_id, reason, chat_id)"
+    " WHERE incident_id IS NOT NULL",
+    "CREATE UNIQUE INDEX outbox_notice ON outbox (reason, chat_id) WHERE incident_id IS NULL",
+    "CREATE INDEX outbox_pending ON outbox (status, next_attempt_at)",
+    "CREATE INDEX outbox_message ON outbox (chat_id, message_id)",
+]

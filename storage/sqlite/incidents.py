@@ -86,8 +86,9 @@ async def queue_alerts(db: Database, progress: Sequence[AlertProgress], now: dat
         cursor = await tx.executemany(
             "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
             " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-            [(p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link, moment, moment)
+            " ON CONFLICT (incident_id, reason, chat_id) WHERE incident_id IS NOT NULL DO NOTHING",
+            [(p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link,
+              _db(step.not_before) or moment, moment)
              for p in kept for step in p.steps for m in step.messages],
         )
         added = max(cursor.rowcount, 0)

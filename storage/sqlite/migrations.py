@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from storage.sqlite.alert_schema import ALERT_STEPS
+from storage.sqlite.alert_schema import ALERT_STEPS, NOTICES
 from storage.sqlite.repeats import fingerprint_open_incidents
 
 Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
@@ -166,6 +166,7 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
     ("0011_alert_steps", ALERT_STEPS),
+    ("0012_outbox_notices", NOTICES),
 ]
 
 

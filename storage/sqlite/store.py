@@ -16,6 +16,7 @@ from storage.sqlite.replay import ReadOnlyDatabase, forget_before
 from storage.types import (
     Action,
     ActionResult,
+    AlertMessage,
     AlertProgress,
     ClassifiedItem,
     DueAlert,
@@ -118,6 +119,13 @@ class SqliteStore:
         """Queue incidents' due alert steps and move their schedules on, atomically."""
         return await incidents.queue_alerts(self.database, progress, now)
 
+    async def queue_notices(
+        self, reason: str, messages: Sequence[AlertMessage], now: datetime,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Queue a message about no one incident, once per reason and chat."""
+        return await outbox.queue_notices(self.database, reason, messages, now, not_before)
+
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
         return await outbox.pending_alerts(self.database, now, limit)
@@ -126,9 +134,11 @@ class SqliteStore:
         """Record a delivered alert."""
         await outbox.mark_sent(self.database, row_id, message_id, now)
 
-    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
+    async def mark_retry(
+        self, row_id: int, next_attempt_at: datetime, error: str, count: bool = True
+    ) -> None:
         """Record a failed attempt to be retried later."""
-        await outbox.mark_retry(self.database, row_id, next_attempt_at, error)
+        await outbox.mark_retry(self.database, row_id, next_attempt_at, error, count)
 
     async def mark_failed(self, row_id: int, error: str) -> None:
         """Give up on an alert for good."""
