@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from common.durations import Duration, PositiveDuration, format_duration, parse_duration
+from monitor.config.templates import AlertTemplates
 from rules.model import Priority
 
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:[.,]\d+)?)\s*%\s*$")
@@ -147,6 +148,7 @@ class Route(_Section):
     """Messages to one chat in any minute at most (Telegram allows about 20 to a group)."""
     digest_at: DayTime | None = None
     """Local time of the morning digest to every chat («08:30»); none: no digest."""
+    templates: AlertTemplates = AlertTemplates()
     keep_going: bool = Field(False, alias="continue")
 
 
@@ -184,6 +186,7 @@ class AlertsConfig(_Section):
     """Messages to one chat in any minute at most (Telegram allows about 20 to a group)."""
     digest_at: DayTime | None = None
     """Local time of the morning digest to every chat («08:30»); none: no digest."""
+    templates: AlertTemplates = AlertTemplates()
 
     @model_validator(mode="after")
     def _night_needs_hours(self) -> AlertsConfig:

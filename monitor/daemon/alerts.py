@@ -73,7 +73,7 @@ def _progress(
     queued = []
     for step in chosen:
         held = router.held_until(incident, step, now)
-        text = alert_text(incident, step.kind, zone, now, step.label)
+        text = alert_text(incident, step.kind, zone, now, step.label, router.templates)
         if held is not None:
             text = with_footer(text, f"<i>Оповещение от {local(now, zone)}, придержано до конца "
                                      "тихих часов.</i>")

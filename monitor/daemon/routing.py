@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from monitor.config import AppConfig
 from monitor.config.alerting import Route, within
+from monitor.config.templates import AlertTemplates
 from monitor.daemon.alert_steps import Step
 from storage import IncidentRow
 
@@ -36,6 +37,11 @@ class Router:
     def __init__(self, config: AppConfig, sending: bool) -> None:
         self._config = config
         self._sending = sending
+
+    @property
+    def templates(self) -> AlertTemplates:
+        """The alert texts of `[alerts.templates]`."""
+        return self._config.alerts.templates
 
     @property
     def sending(self) -> bool:

@@ -12,18 +12,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor.config.templates import AlertTemplates, render
 from storage import AlertKind, IncidentEvent, IncidentRow
 
+DEFAULT_TEMPLATES = AlertTemplates()
 TELEGRAM_LIMIT = 4096
 FOOTER_ROOM = 600
 """Room an alert leaves for the lines that buttons add when staff act on it."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
-_TITLES: dict[str, str] = {
-    "opened": "🆕 <b>Новый инцидент</b>",
-    "overdue": "🔴 <b>Срок ответа истёк</b>",
-    "reminder": "🔔 <b>Напоминание</b>",
-}
 STATUS_NAMES = {"open": "открыт", "in_work": "в работе", "answered": "ответ дан",
                 "closed": "ответ не нужен"}
 _EVENT_NAMES = {
@@ -94,37 +91,33 @@ def topic_of(incident: IncidentRow) -> str:
     return " / ".join(x for x in (incident.group_name, incident.topic_name) if x) or "без темы"
 
 
-def alert_title(incident: IncidentRow, kind: AlertKind, now: datetime, label: str = "") -> str:
-    """The first line of an alert: what kind of step it is."""
-    if kind == "warning":
-        return f"⏳ <b>Скоро истекает срок ответа</b> ({time_left(incident, now)})"
-    if kind == "escalation":
-        return f"⬆️ <b>Эскалация: {escape(label)}</b> ({time_left(incident, now)})"
-    if kind == "reminder" and label:  # a reminder while overdue (not the end of a snooze)
-        return f"🔔 <b>Напоминание: ответа всё ещё нет</b> ({time_left(incident, now)})"
-    return _TITLES[kind]
+def template_of(kind: AlertKind, label: str, templates: AlertTemplates) -> str:
+    """The template of a step: a reminder while overdue has a label, the end of a snooze none."""
+    if kind == "reminder" and not label:
+        return templates.snooze_end
+    return str(getattr(templates, kind))
 
 
 def alert_text(
-    incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime, label: str = ""
+    incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime, label: str = "",
+    templates: AlertTemplates = DEFAULT_TEMPLATES,
 ) -> str:
-    """The alert of a kind about an incident: what, who answers, where, by when, the text."""
-    title = alert_title(incident, kind, now, label)
-    lines = [
-        title,
-        f"Инцидент №{incident.id}: {escape(topic_of(incident))}",
-        f"Ответственный: {escape(incident.organisation, 'не назначен')}",
-    ]
-    if incident.settlement:
-        lines.append(f"Населённый пункт: {escape(incident.settlement)}")
-    lines.append(f"Срок: {local(incident.due_at, zone)} ({html.escape(zone.key)}),"
-                 f" {time_left(incident, now)}")
-    if incident.assignee:
-        lines.append(f"В работе у: {escape(incident.assignee)}")
-    lines.append(f"Источник: {escape(incident.source_id)}")
-    head = "\n".join(lines)
+    """The alert of a kind about an incident from its template (what, who answers, where, by
+    when), then the post's text and the link to it, within Telegram's limit."""
+    values = {
+        "id": str(incident.id), "topic": escape(topic_of(incident)),
+        "organisation": escape(incident.organisation, "не назначен"),
+        "settlement": escape(incident.settlement, ""), "priority": escape(incident.priority),
+        "due": local(incident.due_at, zone), "zone": html.escape(zone.key),
+        "left": time_left(incident, now), "assignee": escape(incident.assignee, ""),
+        "source": escape(incident.source_id), "step": escape(label, ""),
+    }
+    head = render(template_of(kind, label, templates), values)
     tail = f'\n<a href="{html.escape(incident.url, quote=True)}">Открыть пост</a>'
-    budget = TELEGRAM_LIMIT - FOOTER_ROOM - utf16_len(head + tail) - 4
+    room = TELEGRAM_LIMIT - FOOTER_ROOM - utf16_len(tail) - 4
+    if utf16_len(head) > room // 2:  # long values in a long template: the post must show too
+        head = _cut(head, room // 2)
+    budget = room - utf16_len(head)
     return f"{head}\n\n{fit(clean(incident.text), budget)}{tail}"
 
 
