@@ -123,6 +123,22 @@ class Store(Protocol):
         reason and chat (a second call with the same reason adds nothing); return rows added."""
         ...
 
+    async def open_conditions(self) -> dict[str, datetime]:
+        """System conditions raised and not cleared (a source refused or silent, a token near
+        its cap): key → since when."""
+        ...
+
+    async def set_condition(
+        self, key: str, raised: bool, messages: Sequence[AlertMessage], now: datetime
+    ) -> bool:
+        """Raise (or clear) a system condition and queue the alert that says so, atomically;
+        False, queueing nothing, when it already stood so."""
+        ...
+
+    async def last_items(self, source_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each source's newest item was first seen (sources with none left out)."""
+        ...
+
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
         ...

@@ -274,6 +274,7 @@ APPLIED = {
     "0008_item_deletions": "c3cba9bc7b1e124f",
     "0011_alert_steps": "d6960c3228878dc8",
     "0012_outbox_notices": "5f22683866c41090",
+    "0013_system_conditions": "d2d95da36fe08d3e",
 }
 
 

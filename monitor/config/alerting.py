@@ -149,6 +149,12 @@ class Route(_Section):
     digest_at: DayTime | None = None
     """Local time of the morning digest to every chat («08:30»); none: no digest."""
     templates: AlertTemplates = AlertTemplates()
+    admin_chat: int | None = None
+    """Where system alerts go (a source refused or silent, a token near its cap); none: every
+    [[telegram.chats]]."""
+    admin_thread: int | None = Field(None, gt=0)
+    cap_share: float = Field(0.8, gt=0, le=1)
+    """A token is near its daily cap when the planned calls reach this share of it."""
     keep_going: bool = Field(False, alias="continue")
 
 
@@ -187,6 +193,12 @@ class AlertsConfig(_Section):
     digest_at: DayTime | None = None
     """Local time of the morning digest to every chat («08:30»); none: no digest."""
     templates: AlertTemplates = AlertTemplates()
+    admin_chat: int | None = None
+    """Where system alerts go (a source refused or silent, a token near its cap); none: every
+    [[telegram.chats]]."""
+    admin_thread: int | None = Field(None, gt=0)
+    cap_share: float = Field(0.8, gt=0, le=1)
+    """A token is near its daily cap when the planned calls reach this share of it."""
 
     @model_validator(mode="after")
     def _night_needs_hours(self) -> AlertsConfig:
@@ -208,7 +220,8 @@ KeyPath = tuple[str | int, ...]
 def unlisted_chats(alerts: AlertsConfig, listed: set[int]) -> list[tuple[KeyPath, int]]:
     """Chats `[alerts]` sends to that `[[telegram.chats]]` does not list, with where each is
     named: staff there get alerts but cannot press their buttons."""
-    named: list[tuple[KeyPath, int | None]] = [(("alerts", "night_chat"), alerts.night_chat)]
+    named: list[tuple[KeyPath, int | None]] = [(("alerts", "night_chat"), alerts.night_chat),
+                                               (("alerts", "admin_chat"), alerts.admin_chat)]
     for index, route in enumerate(alerts.routes):
         named += [(("alerts", "routes", index, "chat"), route.chat),
                   (("alerts", "routes", index, "night_chat"), route.night_chat)]

@@ -33,6 +33,7 @@ from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.routing import Router
 from monitor.daemon.staff import COMMANDS, StaffDesk
+from monitor.daemon.system_alerts import SystemWatch
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
@@ -86,6 +87,8 @@ class App:
                       "are not read (no token in $%s, a refused token, or [telegram] updates = "
                       "false): they will find nothing", config.telegram.token_env)
         self._build_pollers()
+        self.watch = SystemWatch(config, self.store, self.clock, self.pollers,
+                                 self.sender is not None)
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)
 
@@ -169,6 +172,11 @@ class App:
                                       Router(self.config, self.sender is not None),
                                       self.config.calendar.zone)
 
+    async def system_check(self) -> int:
+        """Tell the admin chat of sources refused or silent and tokens near their caps, and of
+        their recovery, once each."""
+        return await self.watch.check()
+
     async def morning_digest(self) -> int:
         """Queue today's digest to every chat (once a day per chat)."""
         return await queue_digest(self.store, self.config,
@@ -204,6 +212,8 @@ class App:
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        self._add_job(scheduler, "system-check", self.system_check, daemon.deadline_tick, None,
+                      now)
         digest = digest_trigger(self.config)
         if digest is not None:
             scheduler.add_job(self._tracked, digest, args=["digest", self.morning_digest],

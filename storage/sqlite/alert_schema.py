@@ -63,3 +63,12 @@ NOTICES: list[str] = [
     "CREATE INDEX outbox_pending ON outbox (status, next_attempt_at)",
     "CREATE INDEX outbox_message ON outbox (chat_id, message_id)",
 ]
+
+CONDITIONS: list[str] = [
+    # System conditions staff were told of (a source refused, silent, a token near its cap):
+    # told once when raised, once more when cleared, even across restarts.
+    """CREATE TABLE system_conditions (
+        key TEXT PRIMARY KEY,
+        since TEXT NOT NULL)""",
+    "CREATE INDEX items_source_seen ON items (source_id, first_seen_at)",
+]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import aiosqlite
 
-from storage.sqlite.alert_schema import ALERT_STEPS, NOTICES
+from storage.sqlite.alert_schema import ALERT_STEPS, CONDITIONS, NOTICES
 from storage.sqlite.repeats import fingerprint_open_incidents
 
 Step = str | Callable[[aiosqlite.Connection], Awaitable[object]]
@@ -167,6 +167,7 @@ MIGRATIONS: list[Migration] = [
     ]),
     ("0011_alert_steps", ALERT_STEPS),
     ("0012_outbox_notices", NOTICES),
+    ("0013_system_conditions", CONDITIONS),
 ]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from connectors.base import Cursor
-from storage.sqlite import actions, incidents, items, outbox
+from storage.sqlite import actions, conditions, incidents, items, outbox
 from storage.sqlite.connection import MEMORY, Database
 from storage.sqlite.events import events_of
 from storage.sqlite.repeats import REPEATS_OF, repeat_from
@@ -125,6 +125,20 @@ class SqliteStore:
     ) -> int:
         """Queue a message about no one incident, once per reason and chat."""
         return await outbox.queue_notices(self.database, reason, messages, now, not_before)
+
+    async def open_conditions(self) -> dict[str, datetime]:
+        """System conditions raised and not cleared: key → since when."""
+        return await conditions.open_conditions(self.database)
+
+    async def set_condition(
+        self, key: str, raised: bool, messages: Sequence[AlertMessage], now: datetime
+    ) -> bool:
+        """Raise or clear a system condition with its alert, atomically."""
+        return await conditions.set_condition(self.database, key, raised, messages, now)
+
+    async def last_items(self, source_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each source's newest item was first seen."""
+        return await conditions.last_items(self.database, source_ids)
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
