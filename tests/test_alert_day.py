@@ -74,10 +74,11 @@ async def daemon(config: AppConfig, clock: ManualClock, api: FakeBotApi) -> Asyn
         yield app
 
 
-async def complain(app: App, number: str) -> int:
+async def complain(app: App, number: str, text: str | None = None) -> int:
     """A citizen's complaint arrives in a poll now; return its incident."""
     now = app.clock.now()
-    item = Item("news", number, f"https://t.me/news/{number}", f"Яма у дома {number}", now)
+    text = text or f"Яма у дома {number}"
+    item = Item("news", number, f"https://t.me/news/{number}", text, now)
     entry = app.intake.classify(item, "telegram_web", now)
     result = await app.store.save_items_and_cursor("news", [entry], {}, now)
     return result.incidents[0]
@@ -145,4 +146,115 @@ async def test_a_day_of_incidents_gives_each_step_once_across_a_restart(tmp_path
         ("26 16:00", DUTY, b, reminder),
         ("26 18:00", CURATOR, a, "Эскалация"),  # a day after the deadline
         ("27 11:00", CURATOR, b, "Эскалация"),
+    ]
+
+
+NOISE = f"""
+[storage]
+path = "m.db"
+
+[sla]
+first_response = "8h"
+
+[telegram]
+base_url = "{{url}}"
+timeout = "2s"
+updates = false
+
+[[telegram.chats]]
+id = {DUTY}
+name = "Дежурные"
+
+[alerts]
+warnings = ["1h"]
+reminders = ["2h"]
+max_reminders = 1
+group_window = "1m"
+quiet = "22:00-08:00"
+digest_at = "08:30"
+
+[[alerts.escalations]]
+name = "начальник МЦУ"
+after = "2h"
+chats = [{HEAD}]
+
+[[topics]]
+id = "pits"
+group = "Дороги"
+name = "Ямы"
+organisation = "УГХ"
+words = ["яма"]
+
+[[topics]]
+id = "leak"
+group = "ЖКХ"
+name = "Прорыв трубы"
+organisation = "Водоканал"
+priority = "critical"
+words = ["прорыв"]
+"""
+
+
+def summary(message: dict[str, object]) -> tuple[int, str, list[int], str]:
+    """(chat, title, incidents named, how it was grouped) of a delivered message."""
+    text = str(message["text"])
+    chat = message["chat"]
+    assert isinstance(chat, dict)
+    title = _TITLE.search(text)
+    assert title, text
+    numbers = sorted({int(n) for n in _NUMBER.findall(text)})
+    more = re.search(r"и ещё \d+ инцидент\w*", text)
+    note = more.group(0) if more else "придержано" if "придержано" in text else ""
+    return chat["id"], title.group(1).strip(), numbers, note
+
+
+async def test_a_day_with_grouping_quiet_hours_and_a_digest(tmp_path: Path) -> None:
+    clock = ManualClock(ekb(25, 10))
+    async with FakeBotApi() as api:
+        path = tmp_path / "config.toml"
+        path.write_text(NOISE.format(url=api.base_url), encoding="utf-8")
+        config = load_config(path, env={}).config
+        log: list[tuple[str, int, str, list[int], str]] = []
+        arrivals = {ekb(25, 10): ["a", "b", "c"], ekb(25, 21): ["d"], ekb(25, 23): ["e"],
+                    ekb(25, 23, 30): ["f"]}
+        opened: dict[str, int] = {}
+
+        async def run_until(app: App, end: datetime) -> None:
+            while clock.now() < end:
+                now = clock.now()
+                for name in arrivals.get(now, []):
+                    text = "Прорыв трубы во дворе" if name == "f" else None
+                    opened[name] = await complain(app, name, text)
+                if now == ekb(25, 12):
+                    await app.store.act(opened["a"], Action("answer", SYSTEM), now)
+                if now == ekb(26, 8, 30):  # the cron's moment (its trigger is tested apart)
+                    await app.morning_digest()
+                start = len(api.delivered)
+                await app.deadline_tick()
+                await app.flush_outbox()
+                stamp = now.astimezone(EKB).strftime("%d %H:%M")
+                log.extend((stamp, *summary(m)) for m in api.delivered[start:])
+                clock.advance(timedelta(minutes=5))
+
+        async with daemon(config, clock, api) as app:
+            await run_until(app, ekb(26, 8, 15))
+        async with daemon(config, clock, api) as app:  # restarted on Thursday at 08:15
+            await run_until(app, ekb(26, 13))
+        [digest] = [m["text"] for m in api.delivered if "сводка" in m["text"]]
+    assert "Открыто: 5 · срок сегодня: 5 · просрочено: 0" in digest  # «a» was answered
+    assert "УГХ: открыто 4, срок сегодня 4, просрочено 0" in digest
+    assert "Водоканал: открыто 1, срок сегодня 1, просрочено 0" in digest
+
+    a, b, c, d, e, f = (opened[n] for n in "abcdef")
+    new, warning, overdue = "Новый инцидент", "Скоро истекает срок ответа", "Срок ответа истёк"
+    assert log == [
+        ("25 10:05", DUTY, new, [a, b, c], "и ещё 2 инцидента"),  # one minute gathers them
+        ("25 18:05", DUTY, warning, [b, c], "и ещё 1 инцидент"),  # an hour before, working
+        ("25 21:05", DUTY, new, [d], ""),
+        ("25 23:35", DUTY, new, [f], ""),  # critical: quiet hours do not hold it
+        ("26 08:00", DUTY, new, [e], "придержано"),  # held since 23:00
+        ("26 08:30", DUTY, "Утренняя сводка, 26.11.2026", [], ""),
+        ("26 10:05", DUTY, overdue, [b, c], "и ещё 1 инцидент"),
+        ("26 12:05", DUTY, "Напоминание", [b, c], "и ещё 1 инцидент"),
+        ("26 12:05", HEAD, "Эскалация", [b, c], "и ещё 1 инцидент"),
     ]

@@ -272,7 +272,7 @@ APPLIED = {
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
-    "0011_alert_steps": "d6960c3228878dc8",
+    "0011_alert_steps": "5573b54af296d6cc",
     "0012_outbox_notices": "5f22683866c41090",
     "0013_system_conditions": "d2d95da36fe08d3e",
 }
@@ -510,3 +510,22 @@ async def test_a_deletion_is_a_mark_not_a_version(db: SqliteStore) -> None:
     assert await db.item_versions("news", "1") == [COMPLAINT]
     row = await db.database.fetchone("SELECT deleted_at FROM items WHERE external_id = '1'")
     assert row is not None and row["deleted_at"] is not None
+
+
+async def test_a_moved_deadline_or_a_reopening_makes_the_next_tick_look(db: SqliteStore) -> None:
+    """Whatever code moves a deadline or reopens an incident, the alert schedule follows."""
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    [due] = await db.due_alerts(NOW)
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
+    assert await db.due_alerts(NOW + timedelta(days=30)) == []
+    async with db.database.transaction() as tx:
+        await tx.execute("UPDATE incidents SET due_at = ? WHERE id = ?",
+                         ((NOW + timedelta(days=7)).isoformat(), incident_id))
+    [due] = await db.due_alerts(NOW)
+    assert due.alerted_until == NOW, "steps already fired stay fired"
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
+    await db.act(incident_id, Action("answer", SYSTEM), NOW)
+    assert await db.due_alerts(NOW + timedelta(days=30)) == []
+    async with db.database.transaction() as tx:
+        await tx.execute("UPDATE incidents SET status = 'open' WHERE id = ?", (incident_id,))
+    assert [d.incident.id for d in await db.due_alerts(NOW)] == [incident_id]

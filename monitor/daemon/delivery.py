@@ -47,15 +47,18 @@ class Pacer:
 
 def batches(rows: Sequence[OutboxRow], window: timedelta, now: datetime) -> list[list[OutboxRow]]:
     """Rows per chat and forum topic, in the order their first row came. With a window, all of
-    a chat's rows make one batch once its oldest row has waited the window (so that what comes
-    within it goes together); without, each row is a batch of its own."""
+    a chat's incident alerts make one batch once the oldest has waited the window (so that what
+    comes within it goes together); a digest or a system alert, and every row without a window,
+    is a batch of its own."""
     if window <= timedelta(0):
         return [[row] for row in rows]
+    alone = [[row] for row in rows if row.incident_id is None]
     by_chat: dict[tuple[int, int | None], list[OutboxRow]] = {}
     for row in rows:
-        by_chat.setdefault((row.chat_id, row.thread_id), []).append(row)
-    return [group for group in by_chat.values()
-            if group[0].created_at is None or now - group[0].created_at >= window]
+        if row.incident_id is not None:
+            by_chat.setdefault((row.chat_id, row.thread_id), []).append(row)
+    return alone + [group for group in by_chat.values()
+                    if group[0].created_at is None or now - group[0].created_at >= window]
 
 
 def _plural(count: int) -> str:

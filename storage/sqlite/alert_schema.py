@@ -2,8 +2,8 @@
 
 `next_alert_at` is when the deadline tick next looks at an incident; `alerted_until` the moment
 up to which its steps have fired. Triggers set `next_alert_at` to a past moment (its opening)
-whenever something the schedule depends on changes — a new incident, a moved deadline, a
-reopening — and to the snooze's end when it is snoozed, so whichever code changes those never
+whenever something the schedule depends on changes — a new incident, a moved deadline or
+warning time, a reopening — and to the snooze's end when it is snoozed, so whichever code changes those never
 needs to know about alerts.
 """
 
@@ -22,8 +22,8 @@ ALERT_STEPS: list[str] = [
     """CREATE TRIGGER incidents_alert_new AFTER INSERT ON incidents
         WHEN NEW.next_alert_at IS NULL
         BEGIN UPDATE incidents SET next_alert_at = NEW.opened_at WHERE id = NEW.id; END""",
-    """CREATE TRIGGER incidents_alert_deadline AFTER UPDATE OF due_at ON incidents
-        WHEN NEW.due_at IS NOT OLD.due_at
+    """CREATE TRIGGER incidents_alert_deadline AFTER UPDATE OF due_at, warn_at ON incidents
+        WHEN NEW.due_at IS NOT OLD.due_at OR NEW.warn_at IS NOT OLD.warn_at
         BEGIN UPDATE incidents SET next_alert_at = NEW.opened_at WHERE id = NEW.id; END""",
     f"""CREATE TRIGGER incidents_alert_reopened AFTER UPDATE OF status ON incidents
         WHEN NEW.status IN {_OPEN} AND OLD.status NOT IN {_OPEN}
