@@ -3,8 +3,8 @@
 `next_alert_at` is when the deadline tick next looks at an incident; `alerted_until` the moment
 up to which its steps have fired. Triggers set `next_alert_at` to a past moment (its opening)
 whenever something the schedule depends on changes — a new incident, a moved deadline or
-warning time, a reopening — and to the snooze's end when it is snoozed, so whichever code changes those never
-needs to know about alerts.
+warning time, a reopening — and to the snooze's end when it is snoozed, so whichever code
+changes those never needs to know about alerts.
 """
 
 from __future__ import annotations
