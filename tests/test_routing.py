@@ -204,3 +204,16 @@ def test_a_chat_missing_from_telegram_chats_is_warned_about(tmp_path: Path) -> N
         ("alerts.routes[1].night_chat", "чата -1006 нет в [[telegram.chats]]"),
         ("alerts.escalations[0].chats", "чата -1003 нет в [[telegram.chats]]"),
     }
+
+
+def test_check_config_sums_up_the_alerts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config(tmp_path)
+    assert main(["check-config", "--config", str(tmp_path / "config.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "Шаги оповещений: предупреждения за warn_before из [sla]; напоминания после срока: " \
+           "нет" in out
+    assert "Эскалации: куратор через 1d рабочих после срока" in out
+    assert "Маршруты оповещений: 3: срочные, дороги Мартюша, УГХ" in out
+    assert "Шум: ночь 22:00–08:00; не больше 20 сообщений в чат за минуту" in out
