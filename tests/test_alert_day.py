@@ -5,37 +5,21 @@ restart in the middle."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from common.clock import ManualClock
-from connectors.base import Item
-from monitor.config import AppConfig, load_config
+from monitor.config import load_config
 from monitor.daemon.app import App
 from storage import SYSTEM, Action
+from tests.alerting import BOT, DUTY, EKB, TOPICS, complain, daemon, ekb
 from tests.fakes.bot_api import FakeBotApi
 
-EKB = ZoneInfo("Asia/Yekaterinburg")
-DUTY, HEAD, CURATOR = -1001, -1002, -1003
-CONFIG = f"""
-[storage]
-path = "m.db"
-
+HEAD, CURATOR = -1002, -1003
+CONFIG = BOT + f"""
 [sla]
 first_response = "8h"
 warn_before = "1h"
-
-[telegram]
-base_url = "{{url}}"
-timeout = "2s"
-updates = false
-
-[[telegram.chats]]
-id = {DUTY}
-name = "Дежурные"
 
 [alerts]
 warnings = ["50%", "1h"]
@@ -52,36 +36,9 @@ name = "куратор"
 after = "1d"
 clock = "calendar"
 chats = [{CURATOR}]
-
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + TOPICS
 _TITLE = re.compile(r"^\W*([^(:\n]+)")
 _NUMBER = re.compile(r"Инцидент №(\d+)")
-
-
-def ekb(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=EKB).astimezone(UTC)
-
-
-@asynccontextmanager
-async def daemon(config: AppConfig, clock: ManualClock, api: FakeBotApi) -> AsyncIterator[App]:
-    async with App(config, clock=clock, env={"MONITOR_BOT_TOKEN": api.token}) as app:
-        yield app
-
-
-async def complain(app: App, number: str, text: str | None = None) -> int:
-    """A citizen's complaint arrives in a poll now; return its incident."""
-    now = app.clock.now()
-    text = text or f"Яма у дома {number}"
-    item = Item("news", number, f"https://t.me/news/{number}", text, now)
-    entry = app.intake.classify(item, "telegram_web", now)
-    result = await app.store.save_items_and_cursor("news", [entry], {}, now)
-    return result.incidents[0]
 
 
 def log_of(api: FakeBotApi, start: int, at: datetime) -> list[tuple[str, int, int, str]]:
@@ -149,21 +106,9 @@ async def test_a_day_of_incidents_gives_each_step_once_across_a_restart(tmp_path
     ]
 
 
-NOISE = f"""
-[storage]
-path = "m.db"
-
+NOISE = BOT + f"""
 [sla]
 first_response = "8h"
-
-[telegram]
-base_url = "{{url}}"
-timeout = "2s"
-updates = false
-
-[[telegram.chats]]
-id = {DUTY}
-name = "Дежурные"
 
 [alerts]
 warnings = ["1h"]
@@ -177,22 +122,7 @@ digest_at = "08:30"
 name = "начальник МЦУ"
 after = "2h"
 chats = [{HEAD}]
-
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-
-[[topics]]
-id = "leak"
-group = "ЖКХ"
-name = "Прорыв трубы"
-organisation = "Водоканал"
-priority = "critical"
-words = ["прорыв"]
-"""
+""" + TOPICS
 
 
 def summary(message: dict[str, object]) -> tuple[int, str, list[int], str]:

@@ -6,59 +6,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from common.clock import ManualClock
-from connectors.base import Item
 from monitor.config import AppConfig, load_config
 from monitor.daemon.app import App
 from monitor.daemon.delivery import grouped
 from monitor.daemon.digest import digest_trigger
 from monitor.daemon.texts import TELEGRAM_LIMIT, utf16_len
 from storage import OutboxRow
+from tests.alerting import BOT, DUTY, TOPICS, complain, daemon, ekb
 from tests.fakes.bot_api import FakeBotApi
-from tests.test_alert_day import complain
 
-EKB = ZoneInfo("Asia/Yekaterinburg")
-DUTY = -1001
-CONFIG = f"""
-[storage]
-path = "m.db"
-
-[telegram]
-base_url = "{{url}}"
-timeout = "2s"
-updates = false
-max_attempts = 2
-
-[[telegram.chats]]
-id = {DUTY}
-name = "Дежурные"
-
+CONFIG = BOT + """
 [alerts]
-{{alerts}}
-
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-
-[[topics]]
-id = "leak"
-group = "ЖКХ"
-name = "Прорыв трубы"
-organisation = "Водоканал"
-priority = "critical"
-words = ["прорыв"]
-"""
-
-
-def ekb(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=EKB).astimezone(UTC)
+{alerts}
+""" + TOPICS
 
 
 @asynccontextmanager
@@ -69,7 +33,7 @@ async def running(tmp_path: Path, alerts: str, start: datetime) -> AsyncIterator
         path = tmp_path / "config.toml"
         path.write_text(CONFIG.format(url=api.base_url, alerts=alerts), encoding="utf-8")
         config: AppConfig = load_config(path, env={}).config
-        async with App(config, clock=clock, env={"MONITOR_BOT_TOKEN": api.token}) as app:
+        async with daemon(config, clock, api) as app:
             yield app, api, clock
 
 
@@ -123,7 +87,7 @@ async def test_quiet_hours_hold_what_is_not_urgent_until_morning(tmp_path: Path)
     alerts = 'quiet = "22:00-08:00"'
     async with running(tmp_path, alerts, ekb(25, 23)) as (app, api, clock):
         await complain(app, "1")  # an ordinary pit at night
-        leak = await complain_text(app, "2", "Прорыв трубы на Ленина")  # critical
+        leak = await complain(app, "2", "Прорыв трубы на Ленина")  # critical
         await tick(app)
         assert [m["text"].count(f"№{leak}:") for m in api.delivered] == [1]
         clock.set(ekb(26, 7, 59))
@@ -133,13 +97,6 @@ async def test_quiet_hours_hold_what_is_not_urgent_until_morning(tmp_path: Path)
         await tick(app)
         morning = api.delivered[1]["text"]
         assert "Новый инцидент" in morning and "придержано до конца тихих часов" in morning
-
-
-async def complain_text(app: App, number: str, text: str) -> int:
-    now = app.clock.now()
-    item = Item("news", number, f"https://t.me/news/{number}", text, now)
-    entry = app.intake.classify(item, "telegram_web", now)
-    return (await app.store.save_items_and_cursor("news", [entry], {}, now)).incidents[0]
 
 
 async def test_one_chat_gets_no_more_than_its_pace(tmp_path: Path) -> None:
@@ -182,7 +139,7 @@ async def test_the_morning_digest_lists_each_organisation_once_a_day(tmp_path: P
     async with running(tmp_path, alerts, ekb(24, 15)) as (app, api, clock):
         await complain(app, "1")  # due 25.11 15:00: due today at the digest
         clock.set(ekb(25, 8))
-        await complain_text(app, "2", "Прорыв трубы")  # due 25.11 17:00
+        await complain(app, "2", "Прорыв трубы")  # due 25.11 17:00
         clock.set(ekb(23, 9))
         await complain(app, "3")  # due 23.11 17:00: overdue
         clock.set(ekb(25, 8, 30))

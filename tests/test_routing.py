@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,13 +14,12 @@ from monitor.cli import main
 from monitor.config import AppConfig, load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.alert_steps import Step
-from monitor.daemon.app import App
 from monitor.daemon.routing import LOG_CHAT, Router
 from storage import IncidentRow
+from tests.alerting import EKB, complain, daemon
+from tests.conftest import PITS_TOPIC
 from tests.fakes.bot_api import FakeBotApi
-from tests.test_alert_day import complain
 
-EKB = ZoneInfo("Asia/Yekaterinburg")
 DAY = datetime(2026, 11, 25, 11, 0, tzinfo=EKB)
 NIGHT = datetime(2026, 11, 25, 23, 30, tzinfo=EKB)
 ROUTES = """
@@ -67,17 +65,10 @@ name = "куратор"
 after = "1d"
 chats = [-1003]
 
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-
 [places]
 [[places.settlements]]
 name = "Мартюш"
-"""
+""" + PITS_TOPIC.replace("{", "{{").replace("}", "}}")
 
 
 def config(tmp_path: Path, url: str = "http://127.0.0.1:9/bot") -> AppConfig:
@@ -134,7 +125,7 @@ async def test_alerts_reach_forum_topics_through_the_bot_api(tmp_path: Path) -> 
     clock = ManualClock(DAY.astimezone(UTC))
     async with FakeBotApi() as api:
         cfg = config(tmp_path, api.base_url)
-        async with App(cfg, clock=clock, env={"MONITOR_BOT_TOKEN": api.token}) as app:
+        async with daemon(cfg, clock, api) as app:
             await complain(app, "1")
             await app.deadline_tick()
             await app.flush_outbox()
@@ -150,6 +141,7 @@ async def test_alerts_reach_forum_topics_through_the_bot_api(tmp_path: Path) -> 
     ('[[alerts.routes]]\nname = "a"\nchat = 1\n[[alerts.routes]]\nname = "a"\nchat = 2\n',
      "повторяется имя маршрута: a"),
     ('[[alerts.routes]]\nname = "a"\nchat = 1\nthread = 0\n', "thread"),
+    ('[[alerts.routes]]\nname = "a"\nchat = 1\nquiet = "22:00-08:00"\n', "routes[0].quiet"),
     ('[[alerts.routes]]\nname = "a"\nchat = 1\npriorities = ["срочно"]\n', "priorities"),
 ])
 def test_bad_routes_are_refused(tmp_path: Path, extra: str, message: str) -> None:

@@ -12,25 +12,14 @@ from pathlib import Path
 from common.clock import ManualClock
 from monitor.config import load_config
 from monitor.daemon.app import App
+from tests.alerting import BOT, TOPICS, daemon
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.fakes.vk import FakeVk
 
 START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
-ADMIN, DUTY, WALL = -1007, -1001, 111
-CONFIG = f"""
-[storage]
-path = "m.db"
-
-[telegram]
-base_url = "{{bot}}"
-timeout = "2s"
-updates = false
-
-[[telegram.chats]]
-id = {DUTY}
-name = "Дежурные"
-
+ADMIN, WALL = -1007, 111
+CONFIG = BOT + f"""
 [alerts]
 admin_chat = {ADMIN}
 
@@ -48,14 +37,7 @@ network = "telegram_web"
 channel = "kamensk_news"
 base_url = "{{tme}}"
 silence_alert = "12h"
-
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+""" + TOPICS
 
 
 @asynccontextmanager
@@ -71,16 +53,16 @@ async def fakes() -> AsyncIterator[tuple[FakeBotApi, FakeVk, FakeTme]]:
 def config_file(tmp_path: Path, bot: FakeBotApi, vk: FakeVk, tme: FakeTme,
                 interval: str = "5m") -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG.format(bot=bot.base_url, vk=vk.base_url, tme=tme.base_url,
+    path.write_text(CONFIG.format(url=bot.base_url, vk=vk.base_url, tme=tme.base_url,
                                   interval=interval), encoding="utf-8")
     return path
 
 
 @asynccontextmanager
-async def daemon(path: Path, clock: ManualClock, bot: FakeBotApi, token: str
-                 ) -> AsyncIterator[App]:
+async def vk_daemon(path: Path, clock: ManualClock, bot: FakeBotApi, token: str
+                    ) -> AsyncIterator[App]:
     env = {"MONITOR_BOT_TOKEN": bot.token, "VK_TOKEN": token}
-    async with App(load_config(path, env=env).config, clock=clock, env=env) as app:
+    async with daemon(load_config(path, env=env).config, clock, bot, env) as app:
         yield app
 
 
@@ -98,16 +80,16 @@ async def test_a_refused_token_is_told_once_and_its_recovery_once(tmp_path: Path
     clock = ManualClock(START)
     async with fakes() as (bot, vk, tme):
         path = config_file(tmp_path, bot, vk, tme)
-        async with daemon(path, clock, bot, "revoked") as app:
+        async with vk_daemon(path, clock, bot, "revoked") as app:
             for _ in range(3):
                 await round_(app)
                 clock.advance(timedelta(minutes=5))
-        async with daemon(path, clock, bot, "revoked") as app:  # restarted, still refused
+        async with vk_daemon(path, clock, bot, "revoked") as app:  # restarted, still refused
             await round_(app)
         assert admin_lines(bot) == ["🚫 Источник wall: доступ отклонён"]
         assert "обновите токен в $VK_TOKEN" in bot.delivered[-1]["text"]
         vk.add_token("good", kind="service")
-        async with daemon(path, clock, bot, "good") as app:
+        async with vk_daemon(path, clock, bot, "good") as app:
             await round_(app)
             await round_(app)
         assert admin_lines(bot)[1:] == ["✅ Источник wall: доступ восстановлен, опрос идёт."]
@@ -118,7 +100,7 @@ async def test_a_silent_source_is_told_once_and_when_it_speaks_again(tmp_path: P
     async with fakes() as (bot, vk, tme):
         vk.add_token("good", kind="service")
         path = config_file(tmp_path, bot, vk, tme)
-        async with daemon(path, clock, bot, "good") as app:
+        async with vk_daemon(path, clock, bot, "good") as app:
             await round_(app)
             clock.advance(timedelta(hours=11))
             await round_(app)
@@ -126,7 +108,7 @@ async def test_a_silent_source_is_told_once_and_when_it_speaks_again(tmp_path: P
             clock.advance(timedelta(hours=2))
             await round_(app)
             await round_(app)
-        async with daemon(path, clock, bot, "good") as app:  # restart: not told again
+        async with vk_daemon(path, clock, bot, "good") as app:  # restart: not told again
             clock.advance(timedelta(hours=1))
             await round_(app)
             # 14 h: past the 12 h of news, not the default day of the wall
@@ -143,13 +125,13 @@ async def test_a_token_near_its_cap_is_told_once(tmp_path: Path) -> None:
     async with fakes() as (bot, vk, tme):
         vk.add_token("good", kind="service")
         path = config_file(tmp_path, bot, vk, tme, interval="10s")
-        async with daemon(path, clock, bot, "good") as app:
+        async with vk_daemon(path, clock, bot, "good") as app:
             await round_(app)
             await round_(app)
         [line] = admin_lines(bot)
         assert line.startswith("📈 Токен $VK_TOKEN близок к дневному лимиту")
         assert "wall.get: 4 320 из 5 000" in bot.delivered[-1]["text"]
         path = config_file(tmp_path, bot, vk, tme, interval="5m")
-        async with daemon(path, clock, bot, "good") as app:
+        async with vk_daemon(path, clock, bot, "good") as app:
             await round_(app)
         assert admin_lines(bot)[1:] == ["✅ Токен $VK_TOKEN больше не близок к дневному лимиту."]

@@ -135,26 +135,6 @@ class Route(_Section):
     thread: int | None = Field(None, gt=0)
     night_chat: int | None = None
     night_thread: int | None = Field(None, gt=0)
-    group_window: Duration = timedelta(0)
-    """Alerts to one chat that come within this window go as one message («и ещё 7
-    инцидентов»); 0 sends each alone."""
-    quiet: DayHours | None = None
-    """Local quiet hours («22:00-08:00»): alerts that are not urgent wait until they end."""
-    urgent: tuple[UrgentKind, ...] = ("overdue", "escalation")
-    """Kinds of alerts that quiet hours never hold."""
-    urgent_priorities: tuple[Priority, ...] = ("critical",)
-    """Priorities whose every alert is urgent."""
-    per_chat_per_minute: int = Field(20, ge=1, le=20)
-    """Messages to one chat in any minute at most (Telegram allows about 20 to a group)."""
-    digest_at: DayTime | None = None
-    """Local time of the morning digest to every chat («08:30»); none: no digest."""
-    templates: AlertTemplates = AlertTemplates()
-    admin_chat: int | None = None
-    """Where system alerts go (a source refused or silent, a token near its cap); none: every
-    [[telegram.chats]]."""
-    admin_thread: int | None = Field(None, gt=0)
-    cap_share: float = Field(0.8, gt=0, le=1)
-    """A token is near its daily cap when the planned calls reach this share of it."""
     keep_going: bool = Field(False, alias="continue")
 
 
