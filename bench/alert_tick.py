@@ -1,6 +1,7 @@
 """Measure the deadline tick over 100,000 open incidents in SQLite.
 
 Usage: python bench/alert_tick.py [--incidents N] [--ticks N] [--keep PATH]
+       python bench/alert_tick.py --cold PATH --at ISO   (one tick in a fresh process)
 
 Fills a fresh SQLite file through the store (as polls do) with N open incidents opened over
 the last five days, lets the tick catch up with all of them (as after a restart: every new
@@ -9,7 +10,9 @@ the full alert config of a region (three warnings, reminders, two escalations).
 
 Targets: the tick that finds the due alerts < 50 ms; the whole process < 200 MB RSS.
 Printed: the fill and catch-up rates, per steady tick the query alone and the whole tick
-(query, schedules, outbox writes), median and worst, and the process's peak RSS.
+(query, schedules, outbox writes), median and worst (warm), the process's peak RSS; then a
+fresh process opens the same file and runs one tick (cold: imports, opening, first query):
+its wall time, the tick alone and its peak RSS.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +115,31 @@ async def run(total: int, ticks: int, path: Path) -> None:
         await store.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the whole process: {rss:.0f} MB (target < 200 MB)")
+    at = clock.now() + timedelta(seconds=30)
+    started = time.perf_counter()
+    cold = subprocess.run([sys.executable, __file__, "--cold", str(path), "--at", at.isoformat()],
+                          check=True, capture_output=True, text=True)
+    print(f"{cold.stdout.strip()}; whole process {time.perf_counter() - started:.2f} s")
+
+
+async def cold_tick(path: Path, at: datetime) -> None:
+    """One tick in a fresh process on an existing file: what a restart pays."""
+    config = AppConfig(alerts=AlertsConfig.model_validate(ALERTS))
+    schedule = AlertSchedule(config.alerts, WorkingCalendar(config.calendar), announce=False)
+    store = await open_store(path)
+    try:
+        clock = ManualClock(at)
+        t0 = time.perf_counter()
+        due = await store.due_alerts(at)
+        query = (time.perf_counter() - t0) * 1000
+        queued = await queue_due_alerts(store, clock, schedule, Router(config, sending=False),
+                                        config.calendar.zone)
+        whole = (time.perf_counter() - t0) * 1000
+    finally:
+        await store.close()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"cold tick in a fresh process: query {query:.2f} ms ({len(due)} due), whole tick "
+          f"{whole:.2f} ms ({queued} alerts), peak RSS {rss:.0f} MB")
 
 
 def main() -> None:
@@ -118,7 +147,12 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--keep", type=Path, help="write the database here (default: temporary)")
+    parser.add_argument("--cold", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--at", type=datetime.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold:
+        asyncio.run(cold_tick(args.cold, args.at))
+        return
     if args.keep:
         asyncio.run(run(args.incidents, args.ticks, args.keep))
         return
