@@ -157,3 +157,21 @@ async def test_the_morning_digest_lists_each_organisation_once_a_day(tmp_path: P
         assert trigger is not None
         fire = trigger.get_next_fire_time(None, ekb(25, 9))
         assert fire == ekb(26, 8, 30)
+
+
+async def test_an_alert_refused_for_good_is_told_to_the_rescue_chat(tmp_path: Path) -> None:
+    routes = '[[alerts.routes]]\nname = "всё"\nchat = -1005'
+    async with running(tmp_path, routes, ekb(25, 10)) as (app, api, clock):
+        await complain(app, "1")
+        await app.deadline_tick()
+        api.fail_next(400, "Bad Request: chat not found")
+        result = await app.flush_outbox()
+        assert (result.sent, result.failed) == (0, 1)
+        await app.flush_outbox()
+        await app.flush_outbox()
+        [told] = api.delivered
+        assert told["chat"]["id"] == DUTY
+        assert told["text"].startswith("⚠️ Оповещение не доставлено в чат -1005: Chat not found")
+        assert "Новый инцидент" in told["text"]
+        counts = await app.store.outbox_counts()
+        assert (counts["failed"], counts["sent"], counts["pending"]) == (1, 1, 0)

@@ -13,7 +13,7 @@ from common.clock import Clock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import SendOutcome
 from monitor.daemon.alert_steps import AlertSchedule, Step, due_steps
-from monitor.daemon.delivery import Pacer, batches, grouped
+from monitor.daemon.delivery import Delivery, batches, grouped, undelivered
 from monitor.daemon.routing import LOG_CHAT, Router
 from monitor.daemon.texts import alert_text, local, with_footer
 from storage import AlertMessage, AlertProgress, DueAlert, OutboxRow, QueuedStep, Store
@@ -98,14 +98,16 @@ class FlushResult:
 
 async def flush_outbox(
     store: Store, sender: Sender | None, clock: Clock, cfg: TelegramConfig,
-    pacer: Pacer | None = None, window: timedelta = timedelta(0),
+    delivery: Delivery | None = None,
 ) -> FlushResult:
-    """Send due outbox rows, per chat grouped within `window` and paced by `pacer`; on 429
-    stop the pass (every chat waits), on other failures back off per row."""
+    """Send due outbox rows, per chat grouped within the delivery's window and at its pace; on
+    429 stop the pass (every chat waits), on other failures back off per row; an alert refused
+    for good is told to the rescue chat."""
     result = FlushResult()
-    pacer = pacer or Pacer()
+    delivery = delivery or Delivery()
+    pacer = delivery.pacer
     now = clock.now()
-    for batch in batches(await store.pending_alerts(now, _PASS_ROWS), window, now):
+    for batch in batches(await store.pending_alerts(now, _PASS_ROWS), delivery.window, now):
         chat = batch[0].chat_id
         if sender is None or chat == LOG_CHAT:
             for row in batch:
@@ -121,13 +123,13 @@ async def flush_outbox(
         if not pacer.ready(chat, clock.now()):
             result.waiting += len(batch)
             continue
-        if await _send_batch(store, sender, clock, cfg, pacer, batch, result):
+        if await _send_batch(store, sender, clock, cfg, delivery, batch, result):
             break
     return result
 
 
 async def _send_batch(
-    store: Store, sender: Sender, clock: Clock, cfg: TelegramConfig, pacer: Pacer,
+    store: Store, sender: Sender, clock: Clock, cfg: TelegramConfig, delivery: Delivery,
     batch: list[OutboxRow], result: FlushResult,
 ) -> bool:
     """Send one chat's batch as one message; return True when the whole pass should stop."""
@@ -140,12 +142,19 @@ async def _send_batch(
         text, carried = grouped(batch)
         outcome = await sender.send(first.chat_id, text, None, None, thread_id=first.thread_id)
     now = clock.now()
-    pacer.sent(first.chat_id, now)
+    delivery.pacer.sent(first.chat_id, now)
     if outcome.retry_after is not None:
-        pacer.hold(now + timedelta(seconds=outcome.retry_after))
+        delivery.pacer.hold(now + timedelta(seconds=outcome.retry_after))
     stop = False
+    failed = result.failed
     for row in carried:
         stop = await _record(store, row, outcome, now, cfg, result) or stop
+    rescue = delivery.rescue_chat
+    if result.failed > failed and rescue is not None and rescue != first.chat_id:
+        error = outcome.error or outcome.status
+        for row in carried:  # never silently: the rescue chat gets it, once per row
+            message = AlertMessage(rescue, undelivered(row, error), row.link)
+            await store.queue_notices(f"undelivered:{row.id}", [message], now)
     return stop
 
 

@@ -27,7 +27,7 @@ from monitor.daemon.alert_steps import AlertSchedule
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
-from monitor.daemon.delivery import Pacer
+from monitor.daemon.delivery import Delivery, Pacer
 from monitor.daemon.digest import digest_trigger, queue_digest
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
@@ -55,7 +55,10 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
-        self.pacer = Pacer(config.alerts.per_chat_per_minute)
+        alerts = config.alerts
+        rescue = alerts.admin_chat if alerts.admin_chat is not None else next(
+            (chat.id for chat in config.telegram.chats), None)
+        self.delivery = Delivery(Pacer(alerts.per_chat_per_minute), alerts.group_window, rescue)
 
     async def __aenter__(self) -> App:
         try:
@@ -186,7 +189,7 @@ class App:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
             return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram,
-                                      self.pacer, self.config.alerts.group_window)
+                                      self.delivery)
 
     async def _poll_job(self, poller: SourcePoller) -> None:
         """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""

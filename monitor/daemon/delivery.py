@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.daemon.texts import TELEGRAM_LIMIT, utf16_len
@@ -43,6 +44,25 @@ class Pacer:
     def sent(self, chat_id: int, now: datetime) -> None:
         """Count a message sent to the chat."""
         self._sent[chat_id].append(now)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """How the outbox is sent: the pace, the group window, and the chat told of an alert that
+    could not be delivered at all (None: only the log)."""
+
+    pacer: Pacer = field(default_factory=Pacer)
+    window: timedelta = timedelta(0)
+    rescue_chat: int | None = None
+
+
+def undelivered(row: OutboxRow, error: str) -> str:
+    """What the rescue chat is told of an alert Telegram refused for good, with the alert."""
+    note = (f"⚠️ <b>Оповещение не доставлено в чат {row.chat_id}</b>: "
+            f"{html.escape(error[:200], quote=False)}. Проверьте, что бот есть в чате.")
+    budget = TELEGRAM_LIMIT - utf16_len(note) - 2
+    text = row.text if utf16_len(row.text) <= budget else _line(row)
+    return f"{note}\n\n{text}"
 
 
 def batches(rows: Sequence[OutboxRow], window: timedelta, now: datetime) -> list[list[OutboxRow]]:
