@@ -209,3 +209,16 @@ def test_check_config_sums_up_the_alerts(
     assert "Эскалации: куратор через 1d рабочих после срока" in out
     assert "Маршруты оповещений: 3: срочные, дороги Мартюша, УГХ" in out
     assert "Шум: ночь 22:00–08:00; не больше 20 сообщений в чат за минуту" in out
+
+
+def test_routes_test_says_when_quiet_hours_hold_a_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config(tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        '[alerts]\n', '[alerts]\nquiet = "22:00-08:00"\n', 1), encoding="utf-8")
+    main(["routes", "test", "--config", str(path), "--at", "2026-11-25T23:00", "яма на дороге"])
+    out = capsys.readouterr().out
+    assert "25.11.2026 23:00  о новом (тихие часы: придёт в 26.11.2026 08:00) → чат -1009" in out
+    assert "срок истёк → чат -1005, тема 7" in out and "срок истёк (тихие" not in out

@@ -67,7 +67,9 @@ def routes_report(config: AppConfig, text: str, at: datetime, source: str | None
     router = Router(config, sending=True)
     schedule = AlertSchedule(config.alerts, calendar, config.telegram.announce_new)
     for step in schedule.steps(incident):
-        lines.append(f"  {local(step.at, zone)}  {_step_name(step)} → "
+        held = router.held_until(incident, step, step.at)
+        wait = f" (тихие часы: придёт в {local(held, zone)})" if held else ""
+        lines.append(f"  {local(step.at, zone)}  {_step_name(step)}{wait} → "
                      + "; ".join(_target(t) for t in router.targets(incident, step, step.at)))
     if config.alerts.reminders:
         lines.append(f"  (напоминания — пока нет ответа, не больше {config.alerts.max_reminders})")
