@@ -8,14 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from common.clock import ManualClock
 from monitor.config import load_config
 from monitor.config.alerting import AlertsConfig
 from monitor.config.problems import ConfigError
 from monitor.config.settings import CalendarConfig
 from monitor.daemon.alert_steps import AlertSchedule, due_steps
+from monitor.daemon.alerts import queue_due_alerts
+from monitor.daemon.routing import Router
 from monitor.daemon.workcal import WorkingCalendar
-from storage import IncidentRow
+from storage import IncidentRow, open_store
 from storage.types import DueAlert
+from tests.test_storage import entry
 
 EKB = ZoneInfo("Asia/Yekaterinburg")
 
@@ -107,3 +111,24 @@ def test_bad_alert_settings_are_refused_in_russian(
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
     assert message in str(caught.value) and "config.toml:2" in str(caught.value)
+
+
+async def test_one_tick_works_through_more_incidents_than_one_batch(tmp_path: Path) -> None:
+    config = load_config(_empty(tmp_path), env={}).config
+    schedule = AlertSchedule(config.alerts, WorkingCalendar(config.calendar), announce=True)
+    store = await open_store(tmp_path / "m.db")
+    try:
+        now = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+        items = [entry(str(n), f"яма {n}") for n in range(25)]
+        await store.save_items_and_cursor("news", items, {}, now)
+        queued = await queue_due_alerts(store, ManualClock(now), schedule,
+                                        Router(config, sending=False), EKB, limit=10)
+        assert queued == 25 and await store.due_alerts(now) == []
+    finally:
+        await store.close()
+
+
+def _empty(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("", encoding="utf-8")
+    return path

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF = timedelta(hours=1)
 _RETRY_STEPS = timedelta(minutes=15)
 _PASS_ROWS = 200
+_MAX_BATCHES = 1000
+"""A tick works through at most this many batches (10⁶ incidents at the default limit)."""
 
 
 class Sender(Protocol):
@@ -43,18 +45,25 @@ async def queue_due_alerts(
 ) -> int:
     """Queue every alert step that has come due: announcements, warnings, overdue alerts,
     reminders, escalations and ends of snoozes; each step once per chat, even across a
-    restart (the outbox keeps one row per incident, step and chat)."""
+    restart (the outbox keeps one row per incident, step and chat). Works in batches of
+    `limit` incidents until none is left (after a restart, every open incident once)."""
     now = clock.now()
-    found = []
-    for due in await store.due_alerts(now, limit):
-        try:
-            found.append(_progress(due, schedule, router, zone, now))
-        except Exception:  # one incident's bug must not hold back every other alert
-            log.exception("alert steps of incident %s not worked out; trying again in %s",
-                          due.incident.id, _RETRY_STEPS)
-            found.append(AlertProgress(due.incident.id, due.next_alert_at, due.alerted_until,
-                                       now + _RETRY_STEPS))
-    return await store.queue_alerts(found, now)
+    queued = 0
+    for _ in range(_MAX_BATCHES):
+        found = []
+        due_now = await store.due_alerts(now, limit)
+        for due in due_now:
+            try:
+                found.append(_progress(due, schedule, router, zone, now))
+            except Exception:  # one incident's bug must not hold back every other alert
+                log.exception("alert steps of incident %s not worked out; trying again in %s",
+                              due.incident.id, _RETRY_STEPS)
+                found.append(AlertProgress(due.incident.id, due.next_alert_at,
+                                           due.alerted_until, now + _RETRY_STEPS))
+        queued += await store.queue_alerts(found, now)
+        if len(due_now) < limit:
+            break
+    return queued
 
 
 def _progress(
