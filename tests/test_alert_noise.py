@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from common.clock import ManualClock
 from monitor.config import AppConfig, load_config
 from monitor.daemon.app import App
 from monitor.daemon.delivery import grouped
-from monitor.daemon.digest import digest_trigger
-from monitor.daemon.texts import TELEGRAM_LIMIT, utf16_len
+from monitor.daemon.digest import digest_lines, digest_trigger
+from monitor.daemon.texts import TELEGRAM_LIMIT, fit_lines, utf16_len
 from storage import OutboxRow
 from tests.alerting import BOT, DUTY, TOPICS, complain, daemon, ekb
 from tests.fakes.bot_api import FakeBotApi
+from tests.test_alerts import incident
 
 CONFIG = BOT + """
 [alerts]
@@ -175,3 +177,16 @@ async def test_an_alert_refused_for_good_is_told_to_the_rescue_chat(tmp_path: Pa
         assert "Новый инцидент" in told["text"]
         counts = await app.store.outbox_counts()
         assert (counts["failed"], counts["sent"], counts["pending"]) == (1, 1, 0)
+
+
+def test_a_digest_of_a_whole_region_stays_a_few_messages() -> None:
+    now = ekb(25, 8, 30)
+    many = [replace(incident("x"), id=n, organisation=f"Организация {n % 94}",
+                    due_at=now - timedelta(hours=1)) for n in range(20_000)]
+    parts = fit_lines(digest_lines(many, now, AppConfig()))
+    assert len(parts) <= 3
+    assert "Открыто: 20000 · срок сегодня: 0 · просрочено: 20000" in parts[0]
+    assert sum(p.count("просрочено 213") + p.count("просрочено 212") for p in parts) == 94
+    few = [replace(i, organisation=f"Организация {i.id % 3}") for i in many[:100]]
+    [part] = fit_lines(digest_lines(few, now, AppConfig()))
+    assert part.count("… и ещё") == 3 and part.count("🔴") == 15

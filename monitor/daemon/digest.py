@@ -13,6 +13,11 @@ from monitor.daemon.routing import LOG_CHAT, Router
 from monitor.daemon.texts import escape, fit_lines, status_line
 from storage import AlertMessage, IncidentRow, Store
 
+PER_ORGANISATION = 5
+"""Incidents overdue or due today listed per organisation; the rest are counted."""
+MANY_ORGANISATIONS = 15
+"""With more organisations than this, the digest gives their counts only."""
+
 
 def digest_trigger(config: AppConfig) -> CronTrigger | None:
     """The cron trigger of the digest at `[alerts] digest_at` local time, or None."""
@@ -27,9 +32,9 @@ def digest_lines(incidents: list[IncidentRow], now: datetime, config: AppConfig)
     incidents overdue or due today."""
     zone = config.calendar.zone
     today = now.astimezone(zone).date()
-    overdue = [i for i in incidents if i.due_at <= now]
-    due_today = [i for i in incidents if i.due_at > now and i.due_at.astimezone(zone).date()
-                 == today]
+    overdue = {i.id for i in incidents if i.due_at <= now}
+    due_today = {i.id for i in incidents if i.due_at > now and i.due_at.astimezone(zone).date()
+                 == today}
     lines = [f"☀️ <b>Утренняя сводка, {today:%d.%m.%Y}</b>",
              f"Открыто: {len(incidents)} · срок сегодня: {len(due_today)} · "
              f"просрочено: {len(overdue)}"]
@@ -39,11 +44,15 @@ def digest_lines(incidents: list[IncidentRow], now: datetime, config: AppConfig)
     for incident in sorted(incidents, key=lambda i: (i.due_at, i.id)):
         by_organisation[incident.organisation or ""].append(incident)
     for organisation, own in sorted(by_organisation.items(), key=lambda kv: kv[1][0].due_at):
-        late = sum(1 for i in own if i in overdue)
-        soon = [i for i in own if i in due_today]
+        late = sum(1 for i in own if i.id in overdue)
+        soon = [i for i in own if i.id in due_today]
         lines.append(f"\n<b>{escape(organisation, 'Ответственный не назначен')}</b>: открыто "
                      f"{len(own)}, срок сегодня {len(soon)}, просрочено {late}")
-        lines += [status_line(i, now) for i in own if i in overdue or i in due_today]
+        urgent = [i for i in own if i.id in overdue or i.id in due_today]
+        listed = PER_ORGANISATION if len(by_organisation) <= MANY_ORGANISATIONS else 0
+        lines += [status_line(i, now) for i in urgent[:listed]]
+        if listed and len(urgent) > listed:
+            lines.append(f"… и ещё {len(urgent) - listed} (все — /status)")
     return lines
 
 
