@@ -172,6 +172,9 @@ def test_routes_test_says_where_under_which_deadline_and_when(
     assert "не дата и время ISO 8601" in capsys.readouterr().err
     main(["routes", "test", "--config", path, "я" * 200_000])
     assert "проверка не сделана" in capsys.readouterr().out
+    main(["routes", "test", "--config", path, "--source", "нет", "яма"])
+    assert "Источника 'нет' нет в конфигурации (источники: нет ни одного)" in \
+        capsys.readouterr().out
 
 
 def test_a_night_step_goes_to_the_night_chat_in_routes_test(

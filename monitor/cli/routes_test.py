@@ -40,6 +40,10 @@ def routes_report(config: AppConfig, text: str, at: datetime, source: str | None
     if len(text) > MAX_TEXT:
         return [f"Текст длиннее {MAX_TEXT:,} символов: такой пост не бывает, проверка не сделана."
                 .replace(",", " ")]
+    if source is not None and all(s.id != source for s in config.sources):
+        known = ", ".join(s.id for s in config.sources) or "нет ни одного"
+        return [f"Источника {source!r} нет в конфигурации (источники: {known}); проверка не "
+                "сделана."]
     calendar = WorkingCalendar(config.calendar)
     intake = Intake(config, build_ruleset(config), calendar, fingerprinter=None)
     network = next((s.network for s in config.sources if s.id == source), "telegram_web")
