@@ -170,11 +170,11 @@ def test_routes_test_says_where_under_which_deadline_and_when(
     assert "Инцидент не откроется" in capsys.readouterr().out
     assert main(["routes", "test", "--config", path, "--at", "вчера", "яма"]) == 1
     assert "не дата и время ISO 8601" in capsys.readouterr().err
-    main(["routes", "test", "--config", path, "я" * 200_000])
-    assert "проверка не сделана" in capsys.readouterr().out
-    main(["routes", "test", "--config", path, "--source", "нет", "яма"])
-    assert "Источника 'нет' нет в конфигурации (источники: нет ни одного)" in \
-        capsys.readouterr().out
+    assert main(["routes", "test", "--config", path, "я" * 200_000]) == 1
+    assert "проверка не сделана" in capsys.readouterr().err
+    assert main(["routes", "test", "--config", path, "--source", "нет", "яма"]) == 1
+    assert "источника 'нет' нет в конфигурации (источники: нет ни одного)" in \
+        capsys.readouterr().err
 
 
 def test_a_night_step_goes_to_the_night_chat_in_routes_test(

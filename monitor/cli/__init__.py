@@ -206,10 +206,11 @@ def _routes(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
     try:
         at = parse_moment(args.at, loaded.config.calendar.zone, SystemClock())
+        lines = routes_report(loaded.config, args.text, at, args.source)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
-    print("\n".join(routes_report(loaded.config, args.text, at, args.source)))
+    print("\n".join(lines))
     return EXIT_OK
 
 

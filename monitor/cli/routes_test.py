@@ -36,14 +36,15 @@ def parse_moment(value: str | None, zone: ZoneInfo, clock: Clock) -> datetime:
 
 
 def routes_report(config: AppConfig, text: str, at: datetime, source: str | None) -> list[str]:
-    """What `monitor routes test` prints for one text published at `at` (Russian)."""
+    """What `monitor routes test` prints for one text published at `at` (Russian); ValueError
+    (Russian) for a text too long or a source the config does not have."""
     if len(text) > MAX_TEXT:
-        return [f"Текст длиннее {MAX_TEXT:,} символов: такой пост не бывает, проверка не сделана."
-                .replace(",", " ")]
+        msg = f"текст длиннее {MAX_TEXT} символов: такой пост не бывает, проверка не сделана"
+        raise ValueError(msg)
     if source is not None and all(s.id != source for s in config.sources):
         known = ", ".join(s.id for s in config.sources) or "нет ни одного"
-        return [f"Источника {source!r} нет в конфигурации (источники: {known}); проверка не "
-                "сделана."]
+        msg = f"источника {source!r} нет в конфигурации (источники: {known})"
+        raise ValueError(msg)
     calendar = WorkingCalendar(config.calendar)
     intake = Intake(config, build_ruleset(config), calendar, fingerprinter=None)
     network = next((s.network for s in config.sources if s.id == source), "telegram_web")
