@@ -246,11 +246,13 @@ it is still overdue, or a snooze has ended; escalation: told to someone higher."
 @dataclass(frozen=True, slots=True)
 class DueAlert:
     """An open incident whose next alert step is due: `next_alert_at` as stored (the token that
-    `queue_alerts` checks), and the moment up to which its steps have fired."""
+    `queue_alerts` checks), the moment up to which its steps have fired, and whether it stands
+    announced (a reopening clears that: staff hear of it again)."""
 
     incident: IncidentRow
     next_alert_at: datetime
     alerted_until: datetime | None
+    announced: bool = True
 
 
 @dataclass(frozen=True, slots=True)

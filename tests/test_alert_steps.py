@@ -17,7 +17,7 @@ from monitor.daemon.alert_steps import AlertSchedule, due_steps
 from monitor.daemon.alerts import queue_due_alerts
 from monitor.daemon.routing import Router
 from monitor.daemon.workcal import WorkingCalendar
-from storage import IncidentRow, open_store
+from storage import SYSTEM, Action, IncidentRow, open_store
 from storage.types import DueAlert
 from tests.test_storage import entry
 
@@ -132,3 +132,30 @@ def _empty(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text("", encoding="utf-8")
     return path
+
+
+async def test_a_reopened_incident_is_announced_again_once(tmp_path: Path) -> None:
+    config = load_config(_empty(tmp_path), env={}).config
+    schedule = AlertSchedule(config.alerts, WorkingCalendar(config.calendar), announce=True)
+    router = Router(config, sending=False)
+    store = await open_store(tmp_path / "m.db")
+    try:
+        clock = ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
+        [number] = (await store.save_items_and_cursor("news", [entry("1", "яма")], {},
+                                                      clock.now())).incidents
+        assert await queue_due_alerts(store, clock, schedule, router, EKB) == 1
+        clock.advance(timedelta(hours=1))
+        await store.act(number, Action("answer", SYSTEM), clock.now())
+        clock.advance(timedelta(hours=1))
+        async with store.database.transaction() as tx:  # type: ignore[attr-defined]
+            # What a reopening does (the deadline side): open, unannounced, a new term.
+            await tx.execute("UPDATE incidents SET status = 'open', announced_at = NULL,"
+                             " due_at = ? WHERE id = ?",
+                             ((clock.now() + timedelta(days=7)).isoformat(), number))
+        assert await queue_due_alerts(store, clock, schedule, router, EKB) == 1
+        assert await queue_due_alerts(store, clock, schedule, router, EKB) == 0
+        # (the first announcement, never flushed here, was cancelled by the answer)
+        reasons = [r.reason for r in await store.pending_alerts(clock.now())]
+        assert reasons == ["opened:2026-12-02T06:00+00:00"]
+    finally:
+        await store.close()

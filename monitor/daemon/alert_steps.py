@@ -32,6 +32,13 @@ class Step:
     escalation: int | None = None
 
 
+def term_start(incident: IncidentRow) -> datetime:
+    """Where the time allowed for the incident's current deadline starts: what warnings at a
+    share of it count from. (The deadline side stores when the clock started and when a new
+    term began; until those are read here, the opening.)"""
+    return incident.opened_at
+
+
 def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes")
 
@@ -70,8 +77,8 @@ class AlertSchedule:
             return [Step(incident.warn_at, "warning", f"warning::{deadline}")]
         found = []
         for point in points:
-            at = max(self._warning_at(incident.opened_at, incident.due_at, point),
-                     incident.opened_at)
+            start = term_start(incident)
+            at = max(self._warning_at(start, incident.due_at, point), incident.opened_at)
             if at < incident.due_at:
                 found.append(Step(at, "warning", f"warning:{point.label}:{deadline}",
                                   point.label))
@@ -110,9 +117,12 @@ def due_steps(steps: Sequence[Step], due: DueAlert, now: datetime) -> DueSteps:
     """The steps of an incident due at `now` and not fired yet. Of the steps that tell the duty
     chats (announcement, warnings, overdue, reminders) only the latest goes, so a tick after
     downtime sends one message, not a backlog; every due escalation goes (each tells another
-    person)."""
+    person). An incident alerted before that no longer stands announced (it was reopened) is
+    announced again, once per deadline."""
     done = due.alerted_until
     fresh = [s for s in steps if (done is None or s.at > done) and s.at <= now]
+    if done is not None and not due.announced and any(s.kind == "opened" for s in steps):
+        fresh.append(Step(now, "opened", f"opened:{_stamp(due.incident.due_at)}"))
     later = [s.at for s in steps if s.at > now]
     chosen = [s for s in fresh if s.kind == "escalation"]
     routine = [s for s in fresh if s.kind != "escalation"]

@@ -23,13 +23,13 @@ OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
 _DUE_WHERE = f"{OPEN} AND next_alert_at <= :now"
-_DUE = (f"SELECT {_COLUMNS}, next_alert_at, alerted_until FROM incidents"
+_DUE = (f"SELECT {_COLUMNS}, next_alert_at, alerted_until, announced_at FROM incidents"
         f" INDEXED BY incidents_next_alert WHERE {_DUE_WHERE}"
         " ORDER BY next_alert_at, id LIMIT :limit")
 """Open incidents whose next alert step is due. A new incident, a moved deadline, a reopened
 incident and a snooze set `next_alert_at` by trigger (migration 0011), so whatever changes them
 is looked at by the next tick; the partial index keeps the tick fast on any number of them."""
-_EXTRA = ("next_alert_at", "alerted_until")
+_EXTRA = ("next_alert_at", "alerted_until", "announced_at")
 
 
 def incident_row(row: aiosqlite.Row) -> IncidentRow:
@@ -66,7 +66,8 @@ async def due_alerts(db: Database, now: datetime, limit: int = 1000) -> list[Due
     """Open incidents whose next alert step is due now, the longest waiting first."""
     rows = await db.fetchall(_DUE, {"now": to_db(now), "limit": limit})
     return [DueAlert(incident_row(row), from_db(row["next_alert_at"]),  # type: ignore[arg-type]
-                     from_db(row["alerted_until"])) for row in rows]
+                     from_db(row["alerted_until"]), row["announced_at"] is not None)
+            for row in rows]
 
 
 async def queue_alerts(db: Database, progress: Sequence[AlertProgress], now: datetime) -> int:
