@@ -191,7 +191,8 @@ def test_a_night_step_goes_to_the_night_chat_in_routes_test(
 def test_a_chat_missing_from_telegram_chats_is_warned_about(tmp_path: Path) -> None:
     config(tmp_path)
     loaded = load_config(tmp_path / "config.toml", env={"MONITOR_BOT_TOKEN": "1:x"})
-    found = {(w.key, w.message.split(":")[0]) for w in loaded.warnings}
+    found = {(w.key, w.message.split(":")[0]) for w in loaded.warnings
+             if "[[telegram.chats]]" in w.message}
     assert found == {
         ("alerts.night_chat", "чата -1009 нет в [[telegram.chats]]"),
         ("alerts.routes[1].chat", "чата -1005 нет в [[telegram.chats]]"),
@@ -225,3 +226,18 @@ def test_routes_test_says_when_quiet_hours_hold_a_step(
     out = capsys.readouterr().out
     assert "25.11.2026 23:00  о новом (тихие часы: придёт в 26.11.2026 08:00) → чат -1009" in out
     assert "срок истёк → чат -1005, тема 7" in out and "срок истёк (тихие" not in out
+
+
+def test_a_route_value_no_incident_can_have_is_warned_about(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(ROUTES.format(url="http://127.0.0.1:9/bot").replace(
+        'organisations = ["УГХ", "Водоканал"]', 'organisations = ["УГХ", "Горводоканал"]')
+        .replace('groups = ["Дороги"]', 'groups = ["Дорги"]'), encoding="utf-8")
+    loaded = load_config(path, env={"MONITOR_BOT_TOKEN": "1:x"})
+    found = {(w.key, w.message) for w in loaded.warnings if "маршрут" in w.message}
+    assert found == {
+        ("alerts.routes[1].groups", "'Дорги' нет ни у одной темы или места: маршрут по нему "
+                                    "не сработает"),
+        ("alerts.routes[2].organisations", "'Горводоканал' нет ни у одной темы или места: "
+                                           "маршрут по нему не сработает"),
+    }

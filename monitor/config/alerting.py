@@ -208,3 +208,17 @@ def unlisted_chats(alerts: AlertsConfig, listed: set[int]) -> list[tuple[KeyPath
     for index, escalation in enumerate(alerts.escalations):
         named += [(("alerts", "escalations", index, "chats"), chat) for chat in escalation.chats]
     return [(where, chat) for where, chat in named if chat is not None and chat not in listed]
+
+
+def unknown_route_values(
+    alerts: AlertsConfig, known: dict[str, frozenset[str]]
+) -> list[tuple[KeyPath, str]]:
+    """Values a route matches on that no incident can have (a typo makes a route idle): per
+    key of `known` (organisations, groups, settlements), the values not among the known."""
+    found: list[tuple[KeyPath, str]] = []
+    for index, route in enumerate(alerts.routes):
+        for key, values in known.items():
+            for value in getattr(route, key):
+                if value not in values:
+                    found.append((("alerts", "routes", index, key), value))
+    return found
