@@ -91,6 +91,8 @@ class SourceSettings(BaseModel):
     enabled: bool = True
     token_env: str | None = None
     require_place: bool = False
+    silence_alert: Duration = timedelta(days=1)
+    """Staff are told once when the source brings nothing new for this long (0: never)."""
 
     def target(self) -> str:
         """What the source reads, in a few words for `check-config` (a channel, a community)."""

@@ -15,8 +15,8 @@ from connectors.base import Cursor
 from storage.types import (
     Action,
     ActionResult,
-    AlertKind,
     AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     DeadlineHistory,
     Deadlines,
@@ -105,15 +105,40 @@ class Store(Protocol):
         """The items that joined an incident as repeats, in the order they joined."""
         ...
 
-    async def due_alerts(self, now: datetime) -> list[DueAlert]:
-        """Incidents still waiting with an alert due and not yet queued (announcement of a new
-        one, warning, overdue, end of a snooze), soonest deadline first."""
+    async def due_alerts(self, now: datetime, limit: int = 1000) -> list[DueAlert]:
+        """Incidents still waiting whose next alert step is due (a new one, a moved deadline,
+        a warning, overdue, a reminder, an escalation, the end of a snooze), longest waiting
+        first, at most `limit`."""
         ...
 
-    async def queue_alert(
-        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
+    async def queue_alerts(self, progress: Sequence[AlertProgress], now: datetime) -> int:
+        """Write incidents' due alert steps to the outbox (one row per step and chat, never
+        twice) and move their alert schedules on, atomically; an incident that staff or another
+        tick changed since `due_alerts` read it is left alone; return rows added."""
+        ...
+
+    async def queue_notices(
+        self, reason: str, messages: Sequence[AlertMessage], now: datetime,
+        not_before: datetime | None = None,
     ) -> int:
-        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
+        """Queue a message about no one incident (a digest, a system alert) to chats, once per
+        reason and chat (a second call with the same reason adds nothing); return rows added."""
+        ...
+
+    async def open_conditions(self) -> dict[str, datetime]:
+        """System conditions raised and not cleared (a source refused or silent, a token near
+        its cap): key → since when."""
+        ...
+
+    async def set_condition(
+        self, key: str, raised: bool, messages: Sequence[AlertMessage], now: datetime
+    ) -> bool:
+        """Raise (or clear) a system condition and queue the alert that says so, atomically;
+        False, queueing nothing, when it already stood so."""
+        ...
+
+    async def last_items(self, source_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each source's newest item was first seen (sources with none left out)."""
         ...
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
@@ -124,8 +149,11 @@ class Store(Protocol):
         """Record a delivered alert."""
         ...
 
-    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
-        """Record a failed attempt to be retried later."""
+    async def mark_retry(
+        self, row_id: int, next_attempt_at: datetime, error: str, count: bool = True
+    ) -> None:
+        """Record a failed attempt to be retried later; with `count` off it does not use up
+        the row's attempts (Telegram asked the bot to wait)."""
         ...
 
     async def mark_failed(self, row_id: int, error: str) -> None:

@@ -44,6 +44,7 @@ TABLES = (
     Table("outbox", ("id",), ("incident_id", "reason", "chat_id"), identity=True),
     Table("bot_state", ("key",), ()),
     Table("bot_inbox", ("id",), ("update_id", "chat_id"), identity=True),
+    Table("system_conditions", ("key",), ()),
 )
 """In the order their references need. A table another release adds is listed here too."""
 

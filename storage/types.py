@@ -157,6 +157,9 @@ class IncidentRow:
     deadline_round: int = 0
     """0 for the first-response deadline; +1 each time an interim answer or a reopening sets a
     new `due_at` (alerts of a new round are new alerts)."""
+    round_started_at: datetime | None = None
+    """When the running follow-up term started (an interim answer, a reopening); None while
+    the first response is awaited."""
 
     @property
     def is_open(self) -> bool:
@@ -292,37 +295,71 @@ class Repeat:
 
 @dataclass(frozen=True, slots=True)
 class AlertMessage:
-    """One alert to one chat (chat 0 means the log)."""
+    """One alert to one chat (chat 0 means the log), in a forum topic with `thread_id`."""
 
     chat_id: int
     text: str
     link: str | None
+    thread_id: int | None = None
 
 
-AlertKind = Literal["opened", "warning", "overdue", "reminder"]
+AlertKind = Literal["opened", "warning", "overdue", "reminder", "escalation"]
 """opened: a new incident; warning: the deadline is near; overdue: it has passed; reminder:
-a snooze has ended."""
+it is still overdue, or a snooze has ended; escalation: told to someone higher."""
 
 
 @dataclass(frozen=True, slots=True)
 class DueAlert:
-    """An incident whose alert of a kind is due and not yet queued."""
+    """An open incident whose next alert step is due: `next_alert_at` as stored (the token that
+    `queue_alerts` checks), the moment up to which its steps have fired, and whether it stands
+    announced (a reopening clears that: staff hear of it again)."""
+
+    incident: IncidentRow
+    next_alert_at: datetime
+    alerted_until: datetime | None
+    announced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedStep:
+    """One alert step of an incident: its kind, its reason (unique per incident: the outbox
+    keeps one row per reason and chat) and its messages."""
 
     kind: AlertKind
-    incident: IncidentRow
+    reason: str
+    messages: tuple[AlertMessage, ...]
+    not_before: datetime | None = None
+    """Held until then (quiet hours); None: send at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertProgress:
+    """What one tick does to an incident's alerts: the steps it queues, the moment up to which
+    its steps have now fired, when to look at it next (None: no step left) and whether its
+    snooze ended; `seen` is its `next_alert_at` as the tick read it."""
+
+    incident_id: int
+    seen: datetime
+    alerted_until: datetime | None
+    next_alert_at: datetime | None
+    steps: tuple[QueuedStep, ...] = ()
+    snooze_ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """An alert waiting to be sent."""
+    """An alert waiting to be sent; `incident_id` is None for a digest or a system alert."""
 
     id: int
-    incident_id: int
+    incident_id: int | None
     reason: str
     chat_id: int
     text: str
     link: str | None
     attempts: int
+    thread_id: int | None = None
+    """The forum topic of the chat, if any."""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
+from monitor.config import load_config
+from monitor.config.problems import ConfigError
+from monitor.config.templates import AlertTemplates
 from monitor.daemon.texts import TELEGRAM_LIMIT
 from monitor.daemon.texts import alert_text as render_alert
 from storage import IncidentRow
@@ -64,3 +70,57 @@ def test_alert_text_is_russian_and_states_the_deadline_locally() -> None:
 def test_a_hostile_url_cannot_break_the_link() -> None:
     markup = render_alert(incident("x", url='https://t.me/a"><b>x'), "overdue", ZONE, NOW)
     assert 'href="https://t.me/a&quot;&gt;&lt;b&gt;x"' in markup
+
+
+CUSTOM = {
+    "overdue": "<b>ПРОСРОЧКА</b> №{id} — {organisation}\n<i>{settlement}</i>\nдо {due}, {left}",
+}
+
+
+def templates(**given: str) -> AlertTemplates:
+    return AlertTemplates.model_validate(given)
+
+
+def test_a_template_from_the_config_is_filled_escaped_and_drops_empty_lines() -> None:
+    markup = render_alert(incident("Яма"), "overdue", ZONE, NOW + timedelta(hours=9),
+                          templates=templates(**CUSTOM))
+    assert markup.startswith("<b>ПРОСРОЧКА</b> №5 — УГХ &amp; Co\nдо 25.11.2026 17:00, "
+                             "просрочен на 1 ч 0 мин\n\nЯма")
+    assert markup.endswith('<a href="https://t.me/news/5">Открыть пост</a>')
+    hostile = replace(incident("x"), organisation="<b>Ф</b>" * 2000, settlement="Мартюш")
+    long = render_alert(hostile, "overdue", ZONE, NOW, templates=templates(**CUSTOM))
+    assert utf16(long) <= TELEGRAM_LIMIT
+    assert "<i>Мартюш</i>" in long or "Мартюш" not in long
+    assert re.findall(r"</?([a-z]+)", long).count("b") % 2 == 0
+    assert '<a href="https://t.me/news/5">Открыть пост</a>' in long
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("Срок {deadline}", "поле {deadline} неизвестно"),
+    ("{id.__class__}", "неизвестно"),
+    ("{id!r}", "неизвестно"),
+    ("{id:>50}", "неизвестно"),
+    ("{id", "фигурные скобки"),
+    ('<a href="http://x">{id}</a>', "недопустим"),
+    ("<b>{id}\n</b>", "не закрыт"),
+    ("<b><i>{id}</b></i>", "не по порядку"),
+    ("<script>", "недопустим"),
+    ("   ", "шаблон пуст"),
+    ("я" * 1001, "длиннее 1000"),
+])
+def test_a_bad_template_is_refused_in_russian(template: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        templates(warning=template)
+    assert message in str(caught.value)
+
+
+def test_templates_are_read_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[alerts.templates]\nopened = "Новое: №{id}"\n', encoding="utf-8")
+    config = load_config(path, env={}).config
+    assert config.alerts.templates.opened == "Новое: №{id}"
+    assert config.alerts.templates.overdue == AlertTemplates().overdue
+    path.write_text('[alerts.templates]\nopened = "{nope}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert "config.toml:2" in str(caught.value) and "{nope}" in str(caught.value)

@@ -14,8 +14,10 @@ import pytest
 
 from storage import (
     AlertMessage,
+    AlertProgress,
     DaemonInfo,
     PostgresLocation,
+    QueuedStep,
     StorageError,
     fleet_of,
     open_read_only_store,
@@ -104,8 +106,12 @@ async def test_an_alert_is_claimed_by_one_daemon_while_it_lives(
         await joined(store)
     result = await a.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident] = result.incidents
-    messages = [AlertMessage(chat, "Инцидент", None) for chat in (1, 2)]
-    assert await a.queue_alert(incident, "opened", messages, NOW) == 2
+    messages = tuple(AlertMessage(chat, "Инцидент", None) for chat in (1, 2))
+    [due] = await a.due_alerts(NOW)
+    opened = AlertProgress(incident, due.next_alert_at, NOW, None,
+                           (QueuedStep("opened", "opened", messages),))
+    assert await a.queue_alerts([opened], NOW) == 2
+    assert await b.queue_alerts([opened], NOW) == 0, "queued by a: b's tick leaves it alone"
     first, second = await a.pending_alerts(NOW)
     assert await b.pending_alerts(NOW) == [first, second], "both read the same rows"
     assert await a.claim_alert(first.id, NOW) and not await b.claim_alert(first.id, NOW)
@@ -115,6 +121,13 @@ async def test_an_alert_is_claimed_by_one_daemon_while_it_lives(
     # b dies before sending the second: while it counts as alive, its claim stands.
     assert not await a.claim_alert(second.id, NOW + TTL / 2)
     assert await a.claim_alert(second.id, NOW + TTL + timedelta(seconds=1))
+    # A notice about no incident (a digest, a system alert) is queued once and claimed once.
+    notice = [AlertMessage(3, "Сводка", None, 7)]
+    assert await a.queue_notices("digest:2026-03-02", notice, NOW) == 1
+    assert await b.queue_notices("digest:2026-03-02", notice, NOW) == 0
+    [row] = [r for r in await b.pending_alerts(NOW) if r.incident_id is None]
+    assert (row.chat_id, row.thread_id) == (3, 7)
+    assert await b.claim_alert(row.id, NOW) and not await a.claim_alert(row.id, NOW)
 
 
 async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from common.clock import ManualClock
 from monitor.config.settings import TelegramConfig
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.alerts import flush_outbox
-from storage import SYSTEM, Action, AlertMessage, Store, open_store
+from storage import SYSTEM, Action, AlertMessage, AlertProgress, QueuedStep, Store, open_store
 from tests.fakes.bot_api import FakeBotApi
 from tests.test_storage import entry
 
@@ -31,10 +31,13 @@ async def db(tmp_path: Path) -> AsyncIterator[Store]:
 async def queue(db: Store, count: int, chat: int = -100) -> None:
     """Open `count` incidents and queue one overdue alert for each."""
     items = [entry(str(n), f"яма {n}") for n in range(count)]
-    result = await db.save_items_and_cursor("news", items, {}, START)
-    for incident_id in result.incidents:
+    await db.save_items_and_cursor("news", items, {}, START)
+    for due in await db.due_alerts(START):
+        incident_id = due.incident.id
         message = AlertMessage(chat, f"<b>Инцидент №{incident_id}</b>", "https://t.me/news/1")
-        await db.queue_alert(incident_id, "opened", [message], START)
+        step = QueuedStep("opened", "opened", (message,))
+        await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, START, None, (step,))],
+                              START)
 
 
 def settings(api: FakeBotApi, **extra: object) -> TelegramConfig:

@@ -16,19 +16,24 @@ from connectors.base import Item
 from storage import (
     SYSTEM,
     Action,
+    AlertKind,
     AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     FollowUp,
     NewIncident,
     PollResult,
+    QueuedStep,
     RepeatRule,
     StorageError,
     open_read_only_store,
 )
 from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
+from storage.sql.incidents import DUE_ALERTS
 from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.sql.store import SqlStore
+from storage.sql.timestamps import to_db
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
 from storage.sqlite.store import SqliteStore
 from tests.postgres import fresh_schema
@@ -111,21 +116,43 @@ async def test_a_failed_poll_saves_nothing_and_keeps_the_cursor(db: SqlStore) ->
     assert len(await db.list_incidents()) == 1
 
 
+def step(reason: str, *chats: int, kind: AlertKind = "warning") -> QueuedStep:
+    return QueuedStep(kind, reason, tuple(AlertMessage(chat, reason, None) for chat in chats))
+
+
 async def test_alerts_are_queued_once_per_incident_reason_and_chat(db: SqlStore) -> None:
     result = await db.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)
     [incident_id] = result.incidents
-    assert [(d.kind, d.incident.id) for d in await db.due_alerts(NOW)] == [("opened", 1)]
-    assert await db.queue_alert(incident_id, "opened", [], NOW) == 0  # announced, no chats
-    assert await db.due_alerts(NOW) == []
+    [due] = await db.due_alerts(NOW)
+    assert (due.incident.id, due.next_alert_at, due.alerted_until) == (incident_id, NOW, None)
     later = NOW + timedelta(hours=7)
+    opened = (step("opened", kind="opened"),)
+    done = AlertProgress(incident_id, due.next_alert_at, NOW, later, opened)
+    assert await db.queue_alerts([done], NOW) == 0  # announced, no chats
+    assert await db.due_alerts(NOW) == []
     [due] = await db.due_alerts(later)
-    assert (due.kind, due.incident.id) == ("warning", incident_id)
-    messages = [AlertMessage(1, "a", None), AlertMessage(2, "a", None)]
-    assert await db.queue_alert(due.incident.id, "warning", messages, later) == 2
-    assert await db.queue_alert(incident_id, "warning", messages, later) == 0
-    assert await db.due_alerts(later) == []
+    assert (due.next_alert_at, due.alerted_until) == (later, NOW)
+    warning = AlertProgress(incident_id, later, later, None, (step("warning:80%", 1, 2),))
+    assert await db.queue_alerts([warning], later) == 2
+    assert await db.queue_alerts([warning], later) == 0, "the tick read it before"
+    assert await db.due_alerts(later + timedelta(days=30)) == [], "no step left"
     assert len(await db.pending_alerts(later)) == 2
     assert await db.outbox_counts() == {"pending": 2, "sent": 0, "failed": 0, "cancelled": 0}
+    [incident] = await db.list_incidents()
+    assert incident.warned_at == later
+
+
+async def test_a_step_already_in_the_outbox_is_never_queued_twice(db: SqlStore) -> None:
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    [due] = await db.due_alerts(NOW)
+    again = NOW + timedelta(hours=1)
+    first = AlertProgress(incident_id, due.next_alert_at, NOW, again,
+                          (step("overdue:x", 1, kind="overdue"),))
+    assert await db.queue_alerts([first], NOW) == 1
+    [due] = await db.due_alerts(again)
+    repeat = AlertProgress(incident_id, again, again, None,
+                           (step("overdue:x", 1, 2, kind="overdue"),))
+    assert await db.queue_alerts([repeat], again) == 1, "only the new chat"
 
 
 async def test_text_with_any_characters_round_trips(db: SqlStore) -> None:
@@ -152,8 +179,8 @@ async def test_an_exact_repost_in_another_source_joins_the_open_incident(db: Sql
     [mention] = await db.repeats_of(incident_id)
     assert (mention.source_id, mention.external_id, mention.similarity) == ("chat", "77", 1.0)
     assert mention.joined_at == later
-    due = [d.kind for d in await db.due_alerts(later)]
-    assert due == ["opened"], "the repeat is not announced as an incident of its own"
+    due = [d.incident.id for d in await db.due_alerts(later)]
+    assert due == [incident_id], "the repeat is not announced as an incident of its own"
 
 
 async def test_a_copy_with_small_edits_joins(db: SqlStore) -> None:
@@ -272,6 +299,9 @@ APPLIED = {
     "0008_item_deletions": "c3cba9bc7b1e124f",
     "0009_incident_policies": "b9687605faa723fc",
     "0010_answers_in_depth": "36dc26fddae0e818",
+    "0011_alert_steps": "5573b54af296d6cc",
+    "0012_outbox_notices": "5f22683866c41090",
+    "0013_system_conditions": "d2d95da36fe08d3e",
 }
 
 
@@ -292,6 +322,9 @@ PG_APPLIED = {
     "0002_daemons_and_leases": "92866193d721ba3e",
     "0003_incident_policies": "83b289c3ef89e61c",
     "0004_answers_in_depth": "01e039ce6534b0b9",
+    "0005_alert_steps": "377d5f39e2a36226",
+    "0006_outbox_notices": "de0171595e32041f",
+    "0007_system_conditions": "273f3c811993b057",
 }
 
 
@@ -356,6 +389,9 @@ async def test_a_database_of_the_first_release_is_upgraded_in_place(tmp_path: Pa
     upgraded = await schema(old)
     assert upgraded == await schema(fresh), "an upgraded database is the same as a new one"
     for name, columns in first_release.items():
+        if name == "sqlite_autoindex_outbox_1":  # 0012: now the partial unique outbox_step
+            assert upgraded["outbox_step"] == columns
+            continue
         assert upgraded[name][: len(columns)] == columns, f"{name} of 0001 only gains columns"
 
 
@@ -476,23 +512,30 @@ async def test_an_alert_read_before_an_answer_is_never_queued_after_it(db: SqlSt
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
     late = NOW + timedelta(hours=9)
     [due] = await db.due_alerts(late)
-    assert due.kind == "overdue"
     await db.act(incident_id, Action("answer", SYSTEM), late)  # pressed meanwhile
-    message = AlertMessage(1, "СРОК ИСТЁК", None)
-    assert await db.queue_alert(incident_id, "overdue", [message], late) == 0
+    overdue = AlertProgress(incident_id, due.next_alert_at, late, None,
+                            (step("overdue", 1, kind="overdue"),))
+    assert await db.queue_alerts([overdue], late) == 0
     assert await db.pending_alerts(late) == []
 
 
-async def test_a_reminder_is_queued_once_however_many_ticks_read_it(db: SqlStore) -> None:
+async def test_what_the_schedule_depends_on_makes_the_next_tick_look(db: SqlStore) -> None:
     [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
-    await db.queue_alert(incident_id, "opened", [], NOW)
-    await db.act(incident_id, Action("snooze", SYSTEM, until=NOW + timedelta(hours=1)), NOW)
-    later = NOW + timedelta(hours=2)
-    first, second = await db.due_alerts(later), await db.due_alerts(later)
-    message = [AlertMessage(1, "Напоминание", None)]
-    assert [d.kind for d in first] == [d.kind for d in second] == ["reminder"]
-    assert await db.queue_alert(incident_id, "reminder", message, later) == 1
-    assert await db.queue_alert(incident_id, "reminder", message, later) == 0
+    [due] = await db.due_alerts(NOW)
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
+    assert await db.due_alerts(NOW + timedelta(days=9)) == []
+    until = NOW + timedelta(hours=1)
+    await db.act(incident_id, Action("snooze", SYSTEM, until=until), NOW)
+    assert await db.due_alerts(NOW) == []
+    [due] = await db.due_alerts(until)
+    assert due.next_alert_at == until and due.incident.snoozed_until == until
+    ended = AlertProgress(incident_id, until, until, None,
+                          (step("reminder:s", 1, kind="reminder"),),
+                          snooze_ended=True)
+    assert await db.queue_alerts([ended], until) == 1
+    assert await db.due_alerts(until + timedelta(days=9)) == []
+    [incident] = await db.list_incidents()
+    assert incident.snoozed_until is None
 
 
 async def test_repeats_join_an_incident_in_work(db: SqlStore) -> None:
@@ -519,11 +562,19 @@ def citizen(external_id: str, parent: str, when: datetime, follow: FollowUp) -> 
                    follow_up=follow)
 
 
+async def queue_overdue(db: SqlStore, number: int, now: datetime) -> int:
+    """Queue the overdue alert of an incident's running deadline, as the tick names it."""
+    [due] = [d for d in await db.due_alerts(now) if d.incident.id == number]
+    deadline = due.incident.due_at.isoformat(timespec="minutes")
+    overdue = step(f"overdue:{deadline}", 1, kind="overdue")
+    return await db.queue_alerts([AlertProgress(number, due.next_alert_at, now, None,
+                                                (overdue,))], now)
+
+
 async def test_a_thread_from_interim_answer_to_reopening_and_thanks(db: SqlStore) -> None:
     [number] = (await save(db, entry("1", COMPLAINT))).incidents
     late = NOW + timedelta(hours=9)
-    alert = AlertMessage(1, "СРОК ИСТЁК", None)
-    assert await db.queue_alert(number, "overdue", [alert], late) == 1
+    assert await queue_overdue(db, number, late) == 1
     # An interim answer: a new term, the old term's alert void, the next one its own.
     term = (late + timedelta(days=1), late + timedelta(days=2))
     interim = replace(official("2", "1", late), follow_up=FollowUp("interim", {"default": term}))
@@ -532,7 +583,7 @@ async def test_a_thread_from_interim_answer_to_reopening_and_thanks(db: SqlStore
     assert row is not None and (row.status, row.deadline_round) == ("open", 1)
     assert (row.warn_at, row.due_at, row.overdue_at) == (*term, None)
     assert await db.pending_alerts(late) == []
-    assert await db.queue_alert(number, "overdue", [alert], term[1]) == 1
+    assert await queue_overdue(db, number, term[1]) == 1
     # The final answer, then the citizen replying to the interim one: reopened, no incident
     # of its own; a reply to that reply, thanks: satisfied.
     assert (await save(db, official("3", "1", late + timedelta(days=3)))).answered == [number]
@@ -558,3 +609,34 @@ async def test_a_scratch_store_forgets_an_incident_with_its_thread(db: SqlStore)
     assert (await save(db, official("2", "1", NOW))).answered == [number]
     await db.forget_before(NOW + timedelta(days=30))
     assert await db.list_incidents() == []
+
+
+async def test_a_moved_deadline_or_a_reopening_makes_the_next_tick_look(db: SqlStore) -> None:
+    """Whatever code moves a deadline or reopens an incident, the alert schedule follows."""
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    [due] = await db.due_alerts(NOW)
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
+    assert await db.due_alerts(NOW + timedelta(days=30)) == []
+    async with db.database.transaction() as tx:
+        await tx.execute("UPDATE incidents SET due_at = ? WHERE id = ?",
+                         ((NOW + timedelta(days=7)).isoformat(), incident_id))
+    [due] = await db.due_alerts(NOW)
+    assert due.alerted_until == NOW, "steps already fired stay fired"
+    await db.queue_alerts([AlertProgress(incident_id, due.next_alert_at, NOW, None)], NOW)
+    await db.act(incident_id, Action("answer", SYSTEM), NOW)
+    assert await db.due_alerts(NOW + timedelta(days=30)) == []
+    async with db.database.transaction() as tx:
+        await tx.execute("UPDATE incidents SET status = 'open' WHERE id = ?", (incident_id,))
+    assert [d.incident.id for d in await db.due_alerts(NOW)] == [incident_id]
+
+
+async def test_the_tick_reads_open_incidents_through_their_next_alert_index(
+    sqlite_db: SqliteStore,
+) -> None:
+    """SQLite reads due alerts through the partial index, never every open incident."""
+    await save(sqlite_db, *(entry(str(n), f"{COMPLAINT} Дом {n}.") for n in range(20)))
+    query = DUE_ALERTS.replace("{index}", SqliteStore.due_index)
+    plan = [r["detail"] for r in await sqlite_db.database.fetchall(
+        f"EXPLAIN QUERY PLAN {query}", {"now": to_db(NOW), "limit": 10})]
+    assert any("USING INDEX incidents_next_alert" in step for step in plan), plan
+    assert not any(step.startswith("SCAN incidents") and "INDEX" not in step for step in plan)

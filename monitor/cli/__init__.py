@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram, "status": _status,
-               "migrate": _migrate, "calendar": _calendar}[args.command]
+               "migrate": _migrate, "calendar": _calendar, "routes": _routes}[args.command]
     return int(command(loaded, args))
 
 
@@ -80,7 +80,19 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--limit", type=_at_least(0), default=20,
                       help="примеров в каждом списке (0 — только числа)")
     test.add_argument("--format", choices=["text", "json"], default="text")
+    _routes_arguments(sub)
     return parser
+
+
+def _routes_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    routes = sub.add_parser("routes", help="маршруты оповещений")
+    routes_sub = routes.add_subparsers(dest="routes_command", required=True)
+    test = routes_sub.add_parser("test", help="куда и когда пойдут оповещения об инциденте "
+                                              "из этого текста")
+    _config_argument(test)
+    test.add_argument("text", help="текст сообщения жителя")
+    test.add_argument("--at", help="когда опубликован (ISO 8601, по умолчанию — сейчас)")
+    test.add_argument("--source", help="id источника: правила и сеть как для него")
 
 
 def _config_argument(command: argparse.ArgumentParser) -> None:
@@ -236,6 +248,19 @@ def _export_labels(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.export_labels import export_labels
 
     return asyncio.run(export_labels(loaded.config, Path(args.out)))
+
+
+def _routes(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.routes_test import parse_moment, routes_report
+
+    try:
+        at = parse_moment(args.at, loaded.config.calendar.zone, SystemClock())
+        lines = routes_report(loaded.config, args.text, at, args.source)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from collections import Counter
 from common.durations import format_duration
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, LoadedConfig
+from monitor.config.alerting import AlertsConfig
 from monitor.config.policies import CONDITIONS, PolicyConfig
 from monitor.config.settings import WEEKDAYS, SlaPolicy
 
@@ -40,6 +41,34 @@ def _conditions(policy: PolicyConfig) -> str:
     parts = [f"{key} = {', '.join(getattr(policy, key))}" for key in CONDITIONS
              if getattr(policy, key)]
     return "; ".join(parts) or "все инциденты"
+
+
+def alert_lines(alerts: AlertsConfig) -> list[str]:
+    """The alert steps, routes and noise control of `[alerts]`, a few lines."""
+    warnings = ("за warn_before из [sla]" if alerts.warnings is None
+                else ", ".join(p.label.replace("-", "за ") for p in alerts.warnings) or "нет")
+    reminders = (", ".join(format_duration(g) for g in alerts.reminders)
+                 + f" (не больше {alerts.max_reminders})") if alerts.reminders else "нет"
+    escalations = "; ".join(f"{e.name} через {format_duration(e.after)}"
+                            f"{' рабочих' if e.clock == 'working' else ''} после срока"
+                            for e in alerts.escalations) or "нет"
+    lines = [f"Шаги оповещений: предупреждения {warnings}; напоминания после срока: {reminders}",
+             f"Эскалации: {escalations}",
+             f"Маршруты оповещений: {len(alerts.routes)}"
+             + (f": {', '.join(r.name for r in alerts.routes)}" if alerts.routes else
+                " (всё — в чаты оповещений)")]
+    noise = []
+    if alerts.night:
+        noise.append(f"ночь {alerts.night[0]:%H:%M}–{alerts.night[1]:%H:%M}")
+    if alerts.quiet:
+        noise.append(f"тихие часы {alerts.quiet[0]:%H:%M}–{alerts.quiet[1]:%H:%M}")
+    if alerts.group_window:
+        noise.append(f"группировка за {format_duration(alerts.group_window)}")
+    if alerts.digest_at:
+        noise.append(f"сводка в {alerts.digest_at:%H:%M}")
+    noise.append(f"не больше {alerts.per_chat_per_minute} сообщений в чат за минуту")
+    lines.append("Шум: " + "; ".join(noise))
+    return lines
 
 
 def config_summary(loaded: LoadedConfig) -> str:
@@ -88,6 +117,7 @@ def config_summary(loaded: LoadedConfig) -> str:
         if dup.enabled else "не объединяются"))
     chats = ", ".join(f"{c.name} ({c.id})" for c in cfg.telegram.chats) or "нет"
     lines.append(f"Чаты оповещений: {chats}")
+    lines += alert_lines(cfg.alerts)
     if loaded.warnings:
         lines.append(f"Предупреждения ({len(loaded.warnings)}):")
         lines.extend(f"  {w}" for w in loaded.warnings)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import connectors
 from connectors.base import SourceSettings
+from monitor.config.alerting import AlertsConfig, unknown_route_values, unlisted_chats
 from monitor.config.policies import AnswersConfig, PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
@@ -54,6 +55,7 @@ class AppConfig(BaseModel):
     answers: AnswersConfig = AnswersConfig()
     daemon: DaemonConfig = DaemonConfig()
     telegram: TelegramConfig = TelegramConfig()
+    alerts: AlertsConfig = AlertsConfig()
     places: PlacesConfig = PlacesConfig()
     repeats: RepeatsConfig = RepeatsConfig()
     rules: RulesConfig = RulesConfig()
@@ -265,6 +267,25 @@ def _other_secrets(
     return found
 
 
+def _alert_warnings(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
+    """Chats of [alerts] where buttons would not work, values no route can match."""
+    found = []
+    listed = {chat.id for chat in config.telegram.chats}
+    for where, chat in unlisted_chats(config.alerts, listed):
+        msg = (f"чата {chat} нет в [[telegram.chats]]: оповещения туда придут, но кнопки под "
+               "ними не сработают")
+        found.append(Problem(file, lines.line_of(where), key_path(where), msg))
+    known = {
+        "organisations": frozenset(t.organisation for t in config.topics if t.organisation),
+        "groups": frozenset(t.group for t in config.topics),
+        "settlements": frozenset(s.name for s in config.places.settlements),
+    }
+    for where, value in unknown_route_values(config.alerts, known):
+        msg = f"{value!r} нет ни у одной темы или места: маршрут по нему не сработает"
+        found.append(Problem(file, lines.line_of(where), key_path(where), msg))
+    return found
+
+
 def _secret_warnings(
     config: AppConfig, file: str, lines: LineIndex, env: Mapping[str, str]
 ) -> list[Problem]:
@@ -289,6 +310,7 @@ def _secret_warnings(
             where = ("storage", "dsn_env")
             warnings.append(Problem(file, lines.line_of(where), key_path(where),
                                     f"{problem}; monitor run не запустится"))
+    warnings += _alert_warnings(config, file, lines)
     if not env.get(config.telegram.token_env):
         where = ("telegram", "token_env")
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "

@@ -222,23 +222,25 @@ class AlertSender:
     async def send(
         self, chat_id: int, html_text: str, link: str | None = None,
         incident_id: int | None = None, markup: InlineKeyboardMarkup | None = None,
+        thread_id: int | None = None,
     ) -> SendOutcome:
-        """Send one HTML message with the buttons that act on `incident_id` and «Открыть
-        пост» (or `markup`); never raises for API failures."""
+        """Send one HTML message, in a forum topic with `thread_id`, with the buttons that act
+        on `incident_id` and «Открыть пост» (or `markup`); never raises for API failures."""
         bot = self.bot
         if not self._initialized:
             failure = await self._initialize(bot)
             if failure is not None:
                 return failure
         markup = markup or alert_keyboard(link, incident_id)
-        outcome = await self._attempt(bot, chat_id, html_text, ParseMode.HTML, markup)
+        outcome = await self._attempt(bot, chat_id, html_text, ParseMode.HTML, markup, thread_id)
         if outcome.status == "failed" and "can't parse entities" in (outcome.error or "").lower():
             # A formatting bug must not swallow the alert: staff still get the words.
             _LOGGER.warning(
                 "alert for chat %s has broken HTML (%s); resending as plain text",
                 chat_id, outcome.error,
             )
-            outcome = await self._attempt(bot, chat_id, without_formatting(html_text), None, markup)
+            outcome = await self._attempt(bot, chat_id, without_formatting(html_text), None,
+                                          markup, thread_id)
         return outcome
 
     async def edit(
@@ -292,6 +294,7 @@ class AlertSender:
         text: str,
         parse_mode: str | None,
         markup: InlineKeyboardMarkup | None,
+        thread_id: int | None = None,
     ) -> SendOutcome:
         try:
             message = await bot.send_message(
@@ -300,6 +303,7 @@ class AlertSender:
                 parse_mode=parse_mode,
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=markup,
+                message_thread_id=thread_id,
             )
         except TelegramError as exc:
             return self._scrubbed(outcome_of(exc))

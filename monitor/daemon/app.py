@@ -23,14 +23,19 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
+from monitor.daemon.alert_steps import AlertSchedule
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.delivery import Delivery, Pacer
+from monitor.daemon.digest import digest_trigger, queue_digest
 from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.recompute import recompute_deadlines
+from monitor.daemon.routing import Router
 from monitor.daemon.staff import COMMANDS, StaffDesk
+from monitor.daemon.system_alerts import SystemWatch
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
@@ -55,6 +60,10 @@ class App:
         self._ticking = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._reading = asyncio.Event()
+        alerts = config.alerts
+        rescue = alerts.admin_chat if alerts.admin_chat is not None else next(
+            (chat.id for chat in config.telegram.chats), None)
+        self.delivery = Delivery(Pacer(alerts.per_chat_per_minute), alerts.group_window, rescue)
 
     async def __aenter__(self) -> App:
         try:
@@ -73,6 +82,7 @@ class App:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
         self.intake = Intake(config, build_ruleset(config), self.calendar)
+        self.schedule = AlertSchedule(config.alerts, self.calendar, config.telegram.announce_new)
         self.store = await open_store(config.store_location(self._env))
         self._stack.push_async_callback(self.store.close)
         await self.recompute_deadlines()
@@ -91,6 +101,8 @@ class App:
                                  names + ([UPDATES] if self.updates is not None else []))
         await self.fleet.join()
         self._stack.push_async_callback(self.fleet.leave)
+        self.watch = SystemWatch(config, self.store, self.clock, self.pollers,
+                                 self.sender is not None)
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)
 
@@ -174,18 +186,30 @@ class App:
         await asyncio.gather(*(p.poll() for p in self.pollers.values()))
 
     async def deadline_tick(self) -> int:
-        """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes (one tick at
-        a time: the polls that opened incidents at once wait for each other, not race)."""
-        tg = self.config.telegram
-        chats = [chat.id for chat in tg.chats] if self.sender else []
+        """Queue the alerts due now: new incidents, warnings, overdue, reminders, escalations,
+        ended snoozes (one tick at a time: the polls that opened incidents at once wait for
+        each other, not race)."""
         async with self._ticking:
-            return await queue_due_alerts(self.store, self.clock, chats,
-                                          self.config.calendar.zone, tg.announce_new)
+            return await queue_due_alerts(self.store, self.clock, self.schedule,
+                                          Router(self.config, self.sender is not None),
+                                          self.config.calendar.zone)
+
+    async def system_check(self) -> int:
+        """Tell the admin chat of sources refused or silent and tokens near their caps, and of
+        their recovery, once each (on a shared store each condition changes in one unit of
+        work, so several daemons checking tell it once)."""
+        return await self.watch.check()
+
+    async def morning_digest(self) -> int:
+        """Queue today's digest to every chat (once a day per chat, however many daemons)."""
+        return await queue_digest(self.store, self.config,
+                                  Router(self.config, self.sender is not None), self.clock)
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
-            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram,
+                                      self.delivery)
 
     async def _poll_job(self, poller: SourcePoller) -> None:
         """A scheduled poll of a source this daemon holds; staff hear of the incidents it opened
@@ -217,6 +241,12 @@ class App:
             self._add_job(scheduler, "leases", self._renew_leases, self.config.storage.lease_renew,
                           None, now + self.config.storage.lease_renew)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        self._add_job(scheduler, "system-check", self.system_check, daemon.deadline_tick, None,
+                      now)
+        digest = digest_trigger(self.config)
+        if digest is not None:
+            scheduler.add_job(self._tracked, digest, args=["digest", self.morning_digest],
+                              id="digest")
         scheduler.start()
         self._sync_reader()
         log.info("monitor started: %s source(s), alerts %s", len(self.pollers),

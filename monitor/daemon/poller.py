@@ -39,6 +39,7 @@ class SourcePoller:
         self.paused = False
         self.retry_at: datetime | None = None
         self.last_success: datetime | None = None
+        self.last_error: SourceError | None = None
         self._notices: set[str] = set()
 
     async def poll(self) -> PollResult | None:
@@ -66,6 +67,7 @@ class SourcePoller:
 
     def _failed(self, exc: SourceError | None, now: datetime) -> None:
         self.failures += 1
+        self.last_error = exc
         if isinstance(exc, SourceAuthError):
             self.paused = True
             log.error("source %s: access refused, polling paused until restart: %s",
@@ -94,6 +96,7 @@ class SourcePoller:
             log.info("source %s recovered after %s failed poll(s)", self.settings.id,
                      self.failures)
         self.failures = 0
+        self.last_error = None
         self.retry_at = None
         self.last_success = now
         for notice in notices:

@@ -12,18 +12,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor.config.templates import AlertTemplates, render
 from storage import AlertKind, IncidentEvent, IncidentRow
 
+DEFAULT_TEMPLATES = AlertTemplates()
 TELEGRAM_LIMIT = 4096
 FOOTER_ROOM = 600
 """Room an alert leaves for the lines that buttons add when staff act on it."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
-_TITLES: dict[str, str] = {
-    "opened": "🆕 <b>Новый инцидент</b>",
-    "overdue": "🔴 <b>Срок ответа истёк</b>",
-    "reminder": "🔔 <b>Напоминание</b>",
-}
 STATUS_NAMES = {"open": "открыт", "in_work": "в работе", "answered": "ответ дан",
                 "closed": "ответ не нужен"}
 _EVENT_NAMES = {
@@ -33,7 +30,7 @@ _EVENT_NAMES = {
     "interim": "промежуточный ответ", "reopened": "открыт снова", "satisfied": "житель доволен",
 }
 _ALERT_NAMES = {"opened": "о новом", "warning": "предупреждение", "overdue": "просрочка",
-                "reminder": "напоминание"}
+                "reminder": "напоминание", "escalation": "эскалация"}
 _ACTOR_KINDS = {"system": "монитор", "cli": "командная строка", "official": "официальный ответ",
                 "staff": "сотрудник", "citizen": "житель"}
 
@@ -95,27 +92,33 @@ def topic_of(incident: IncidentRow) -> str:
     return " / ".join(x for x in (incident.group_name, incident.topic_name) if x) or "без темы"
 
 
-def alert_text(incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime) -> str:
-    """The alert of a kind about an incident: what, who answers, where, by when, the text."""
-    if kind == "warning":
-        title = f"⏳ <b>Скоро истекает срок ответа</b> ({time_left(incident, now)})"
-    else:
-        title = _TITLES[kind]
-    lines = [
-        title,
-        f"Инцидент №{incident.id}: {escape(topic_of(incident))}",
-        f"Ответственный: {escape(incident.organisation, 'не назначен')}",
-    ]
-    if incident.settlement:
-        lines.append(f"Населённый пункт: {escape(incident.settlement)}")
-    lines.append(f"Срок: {local(incident.due_at, zone)} ({html.escape(zone.key)}),"
-                 f" {time_left(incident, now)}")
-    if incident.assignee:
-        lines.append(f"В работе у: {escape(incident.assignee)}")
-    lines.append(f"Источник: {escape(incident.source_id)}")
-    head = "\n".join(lines)
+def template_of(kind: AlertKind, label: str, templates: AlertTemplates) -> str:
+    """The template of a step: a reminder while overdue has a label, the end of a snooze none."""
+    if kind == "reminder" and not label:
+        return templates.snooze_end
+    return str(getattr(templates, kind))
+
+
+def alert_text(
+    incident: IncidentRow, kind: AlertKind, zone: ZoneInfo, now: datetime, label: str = "",
+    templates: AlertTemplates = DEFAULT_TEMPLATES,
+) -> str:
+    """The alert of a kind about an incident from its template (what, who answers, where, by
+    when), then the post's text and the link to it, within Telegram's limit."""
+    values = {
+        "id": str(incident.id), "topic": escape(topic_of(incident)),
+        "organisation": escape(incident.organisation, "не назначен"),
+        "settlement": escape(incident.settlement, ""), "priority": escape(incident.priority),
+        "due": local(incident.due_at, zone), "zone": html.escape(zone.key),
+        "left": time_left(incident, now), "assignee": escape(incident.assignee, ""),
+        "source": escape(incident.source_id), "step": escape(label, ""),
+    }
+    head = render(template_of(kind, label, templates), values)
     tail = f'\n<a href="{html.escape(incident.url, quote=True)}">Открыть пост</a>'
-    budget = TELEGRAM_LIMIT - FOOTER_ROOM - utf16_len(head + tail) - 4
+    room = TELEGRAM_LIMIT - FOOTER_ROOM - utf16_len(tail) - 4
+    if utf16_len(head) > room // 2:  # long values in a long template: the post must show too
+        head = _cut(head, room // 2)
+    budget = room - utf16_len(head)
     return f"{head}\n\n{fit(clean(incident.text), budget)}{tail}"
 
 
@@ -194,17 +197,18 @@ def status_lines(incidents: Iterable[IncidentRow], now: datetime) -> list[str]:
         return ["Открытых инцидентов нет."]
     lines = [f"<b>Открытые инциденты: {len(waiting)}</b>"]
     if len(waiting) <= 15:
-        return lines + [_status_line(i, now) for i in waiting]
+        return lines + [status_line(i, now) for i in waiting]
     organisations = sorted({i.organisation or "" for i in waiting},
                            key=lambda o: min(i.due_at for i in waiting
                                              if (i.organisation or "") == o))
     for organisation in organisations:
         lines.append(f"\n<b>{escape(organisation, 'Ответственный не назначен')}</b>")
-        lines += [_status_line(i, now) for i in waiting if (i.organisation or "") == organisation]
+        lines += [status_line(i, now) for i in waiting if (i.organisation or "") == organisation]
     return lines
 
 
-def _status_line(incident: IncidentRow, now: datetime) -> str:
+def status_line(incident: IncidentRow, now: datetime) -> str:
+    """One incident in a list: a mark (overdue, warned, waiting), its number and time left."""
     mark = "🔴" if incident.due_at <= now else "🟡" if incident.warn_at <= now else "⚪"
     who = f", у {escape(incident.assignee)}" if incident.assignee else ""
     place = f", {escape(incident.settlement)}" if incident.settlement else ""

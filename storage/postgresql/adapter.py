@@ -7,7 +7,7 @@ The shared queries are written once with SQLite's placeholders; asyncpg wants `$
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -84,10 +84,10 @@ class PostgresTx:
         text, args = arguments(sql, params)
         return changed_rows(await self._conn.execute(text, *args))
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per parameter row."""
         text, _ = translate(sql)
-        await self._conn.executemany(text, [[_value(v) for v in row] for row in rows])
+        await self._conn.executemany(text, [arguments(sql, row)[1] for row in rows])
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row."""

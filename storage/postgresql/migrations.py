@@ -13,6 +13,7 @@ from __future__ import annotations
 from storage.sql.migrate import Migration
 
 TIME = 'TEXT COLLATE "C"'
+_OPEN = "('open', 'in_work')"
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", [
@@ -172,5 +173,51 @@ MIGRATIONS: list[Migration] = [
             incident_id BIGINT NOT NULL REFERENCES incidents(id),
             PRIMARY KEY (source_id, external_id))""",
         "CREATE INDEX incident_thread_incident ON incident_thread (incident_id)",
+    ]),
+    # SQLite's 0011_alert_steps. Its triggers are one BEFORE trigger here: whatever changes an
+    # incident's deadlines, status or snooze makes the next tick look at it, as on SQLite.
+    ("0005_alert_steps", [
+        f"ALTER TABLE incidents ADD COLUMN next_alert_at {TIME}",
+        f"ALTER TABLE incidents ADD COLUMN alerted_until {TIME}",
+        "ALTER TABLE outbox ADD COLUMN thread_id BIGINT",
+        "UPDATE incidents SET alerted_until = COALESCE(overdue_at, warned_at, announced_at),"
+        f" next_alert_at = COALESCE(snoozed_until, opened_at) WHERE status IN {_OPEN}",
+        f"CREATE INDEX incidents_next_alert ON incidents (next_alert_at) WHERE status IN {_OPEN}",
+        f"""CREATE FUNCTION incidents_alert_schedule() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                IF NEW.next_alert_at IS NULL THEN
+                    NEW.next_alert_at := NEW.opened_at;
+                END IF;
+                RETURN NEW;
+            END IF;
+            IF NEW.due_at IS DISTINCT FROM OLD.due_at OR NEW.warn_at IS DISTINCT FROM OLD.warn_at
+               OR (NEW.status IN {_OPEN} AND OLD.status NOT IN {_OPEN}) THEN
+                NEW.next_alert_at := NEW.opened_at;
+            END IF;
+            IF NEW.snoozed_until IS NOT NULL
+               AND NEW.snoozed_until IS DISTINCT FROM OLD.snoozed_until THEN
+                NEW.next_alert_at := NEW.snoozed_until;
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE TRIGGER incidents_alert_schedule BEFORE INSERT OR UPDATE ON incidents
+            FOR EACH ROW EXECUTE FUNCTION incidents_alert_schedule()""",
+    ]),
+    # SQLite's 0012_outbox_notices: rows about no one incident (digests, system alerts).
+    ("0006_outbox_notices", [
+        "ALTER TABLE outbox ALTER COLUMN incident_id DROP NOT NULL",
+        "ALTER TABLE outbox DROP CONSTRAINT outbox_incident_id_reason_chat_id_key",
+        "CREATE UNIQUE INDEX outbox_step ON outbox (incident_id, reason, chat_id)"
+        " WHERE incident_id IS NOT NULL",
+        "CREATE UNIQUE INDEX outbox_notice ON outbox (reason, chat_id) WHERE incident_id IS NULL",
+        "CREATE INDEX outbox_message ON outbox (chat_id, message_id)",
+    ]),
+    # SQLite's 0013_system_conditions.
+    ("0007_system_conditions", [
+        f"""CREATE TABLE system_conditions (
+            key TEXT PRIMARY KEY,
+            since {TIME} NOT NULL)""",
+        "CREATE INDEX items_source_seen ON items (source_id, first_seen_at)",
     ]),
 ]

@@ -42,8 +42,8 @@ class Tx(Reader, Protocol):
         """Run a statement; return how many rows it changed."""
         ...
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run a statement once per parameter row."""
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run a statement once per parameter row (all `?` rows, or all `:name` ones)."""
         ...
 
 

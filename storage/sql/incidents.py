@@ -8,34 +8,36 @@ from datetime import datetime
 
 from storage.sql.db import Database, Row, Tx
 from storage.sql.timestamps import from_db, to_db
-from storage.types import AlertKind, AlertMessage, DueAlert, IncidentRow
+from storage.types import AlertProgress, DueAlert, IncidentRow
 
 _COLUMNS = (
     "id, source_id, group_name, topic, topic_name, organisation, priority, status,"
     " opened_at, warn_at, due_at, warned_at, overdue_at, answered_at, url, text, settlement,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
     " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text,"
-    " policy, policy_terms, clock_started_at, resolution_due_at, deadline_round"
+    " policy, policy_terms, clock_started_at, resolution_due_at, deadline_round,"
+    " round_started_at"
 )
 _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered_at",
-          "snoozed_until", "closed_at", "clock_started_at", "resolution_due_at")
+          "snoozed_until", "closed_at", "clock_started_at", "resolution_due_at",
+          "round_started_at")
 OPEN = "status IN ('open', 'in_work')"
 """Incidents that still wait for an answer (`storage.types.OPEN_STATUSES`)."""
 
-_DUE_WHERE = (
-    f"{OPEN} AND ("
-    " snoozed_until <= :now OR (snoozed_until IS NULL AND ("
-    "  announced_at IS NULL OR (warned_at IS NULL AND warn_at <= :now)"
-    "  OR (overdue_at IS NULL AND due_at <= :now))))"
-)
-_DUE = f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE {_DUE_WHERE} ORDER BY due_at, id"
-"""Open incidents with an alert due: a snooze ended, never announced, warning or overdue time
-reached and not yet alerted; a snoozed incident gets nothing until its snooze ends."""
+_DUE_WHERE = f"{OPEN} AND next_alert_at <= :now"
+DUE_ALERTS = (f"SELECT {_COLUMNS}, next_alert_at, alerted_until, announced_at FROM incidents"
+              " {index} WHERE " + _DUE_WHERE + " ORDER BY next_alert_at, id LIMIT :limit")
+"""Open incidents whose next alert step is due. A new incident, a moved deadline, a reopened
+incident and a snooze set `next_alert_at` by trigger (SQLite's migration 0011, PostgreSQL's
+0005), so whatever changes them is looked at by the next tick; the partial index over open
+incidents keeps the tick fast on any number of them. `{index}` is a backend's hint to take it:
+SQLite's planner, without statistics, would rather walk an index on `status`."""
+_EXTRA = ("next_alert_at", "alerted_until", "announced_at")
 
 
 def incident_row(row: Row) -> IncidentRow:
     """A row selected with _COLUMNS as an IncidentRow."""
-    r = {key: row[key] for key in row.keys() if key != "announced_at"}
+    r = {key: row[key] for key in row.keys() if key not in _EXTRA}
     for key in _TIMES:
         r[key] = from_db(r[key])
     r["policy_terms"] = json.loads(r["policy_terms"]) if r["policy_terms"] else None
@@ -64,69 +66,72 @@ async def incident(db: Database, incident_id: int) -> IncidentRow | None:
     return None if row is None else incident_row(row)
 
 
-async def due_alerts(db: Database, now: datetime) -> list[DueAlert]:
-    """Incidents with an alert due now, soonest deadline first, each with the alert's kind."""
-    rows = await db.fetchall(_DUE, {"now": to_db(now)})
-    return [DueAlert(_kind(row, now), incident_row(row)) for row in rows]
+async def due_alerts(
+    db: Database, now: datetime, limit: int = 1000, index: str = ""
+) -> list[DueAlert]:
+    """Open incidents whose next alert step is due now, the longest waiting first (`index`: the
+    backend's hint, see DUE_ALERTS)."""
+    rows = await db.fetchall(DUE_ALERTS.replace("{index}", index),
+                             {"now": to_db(now), "limit": limit})
+    return [DueAlert(incident_row(row), from_db(row["next_alert_at"]),  # type: ignore[arg-type]
+                     from_db(row["alerted_until"]), row["announced_at"] is not None)
+            for row in rows]
 
 
-def _kind(row: Row, now: datetime) -> AlertKind:
-    """One alert per incident and tick: the ended snooze, else the most urgent due one."""
-    if row["snoozed_until"] is not None:
-        return "reminder"
-    if row["overdue_at"] is None and from_db(row["due_at"]) <= now:  # type: ignore[operator]
-        return "overdue"
-    if row["announced_at"] is None:
-        return "opened"
-    return "warning"
+async def queue_alerts(db: Database, progress: Sequence[AlertProgress], now: datetime) -> int:
+    """Write incidents' due alert steps to the outbox and move their alert schedules on, in one
+    transaction; return rows added.
 
-
-async def queue_alert(
-    db: Database, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage],
-    now: datetime,
-) -> int:
-    """Write alerts to the outbox and mark the incident, in one transaction; return rows added.
-
-    Whatever the kind, the incident counts as announced, warned once its warning time has come
-    and alerted as overdue once its deadline has passed: one message never repeats another.
+    An incident is skipped unless it is still open and still at the `next_alert_at` the tick
+    read: staff may have answered it, or another tick queued its steps, meanwhile. The outbox
+    keeps one row per incident, reason and chat, so a step never goes twice to a chat.
     """
+    if not progress:
+        return 0
     moment = to_db(now)
     added = 0
     async with db.transaction() as tx:
-        # Still due, and the same kind, now inside the transaction: staff may have answered,
-        # dismissed or snoozed it, or another tick queued it, since `due_alerts` read it.
-        row = await tx.fetchone(
-            f"SELECT {_COLUMNS}, announced_at FROM incidents WHERE id = :id AND {_DUE_WHERE}",
-            {"id": incident_id, "now": moment},
-        )
-        if row is None or _kind(row, now) != kind:
-            return 0
-        reason = await _reason(tx, incident_id, kind)
-        for message in messages:
-            added += await tx.execute(
-                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-                (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
-            )
-        await tx.execute(
-            "UPDATE incidents SET announced_at = COALESCE(announced_at, :now),"
-            " warned_at = CASE WHEN warn_at <= :now THEN COALESCE(warned_at, :now)"
-            "  ELSE warned_at END,"
+        current = await _still_due(tx, [p.incident_id for p in progress])
+        kept = [p for p in progress if current.get(p.incident_id) == to_db(p.seen)]
+        for p in kept:
+            for step in p.steps:
+                for m in step.messages:
+                    added += await tx.execute(
+                        "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
+                        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (incident_id, reason, chat_id)"
+                        " WHERE incident_id IS NOT NULL DO NOTHING",
+                        (p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link,
+                         _db(step.not_before) or moment, moment),
+                    )
+        await tx.executemany(
+            "UPDATE incidents SET"
+            " announced_at = CASE WHEN :announced THEN COALESCE(announced_at, :now)"
+            "  ELSE announced_at END,"
+            " warned_at = CASE WHEN :warned THEN COALESCE(warned_at, :now) ELSE warned_at END,"
             " overdue_at = CASE WHEN due_at <= :now THEN COALESCE(overdue_at, :now)"
             "  ELSE overdue_at END,"
-            " snoozed_until = CASE WHEN :kind = 'reminder' THEN NULL ELSE snoozed_until END"
-            " WHERE id = :id", {"now": moment, "kind": kind, "id": incident_id},
+            " snoozed_until = CASE WHEN :ended THEN NULL ELSE snoozed_until END,"
+            " alerted_until = :until, next_alert_at = :next WHERE id = :id",
+            [{"now": moment, "announced": p.alerted_until is not None,
+              "warned": any(s.kind == "warning" for s in p.steps),
+              "ended": p.snooze_ended, "until": _db(p.alerted_until),
+              "next": _db(p.next_alert_at), "id": p.incident_id} for p in kept],
         )
     return added
 
 
-async def _reason(tx: Tx, incident_id: int, kind: AlertKind) -> str:
-    """The outbox reason: the kind, for a reminder the snooze it ends (one per snooze), and for
-    a later term (after an interim answer or a reopening) its number: one alert per term."""
-    row = await tx.fetchone("SELECT snoozed_until, deadline_round FROM incidents WHERE id = ?",
-                            (incident_id,))
-    term = f"#{row[1]}" if row and row[1] else ""
-    if kind != "reminder":
-        return f"{kind}{term}"
-    return f"reminder:{row[0] if row else ''}{term}"
+async def _still_due(tx: Tx, ids: list[int]) -> dict[int, str]:
+    """`next_alert_at` of those of the incidents that are still open."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = await tx.fetchall(f"SELECT id, next_alert_at FROM incidents WHERE id IN ({marks})"
+                                 f" AND {OPEN}", chunk)
+        found.update({row[0]: row[1] for row in rows})
+    return found
+
+
+def _db(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db(moment)

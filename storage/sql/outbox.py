@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from storage.sql.db import Database
+from storage.sql.db import Database, Row, Tx
 from storage.sql.events import add_event
-from storage.sql.timestamps import to_db
-from storage.types import SYSTEM, OutboxRow
+from storage.sql.timestamps import from_db, to_db
+from storage.types import SYSTEM, AlertMessage, OutboxRow
+
+_ROW = "id, incident_id, reason, chat_id, text, link, attempts, thread_id, created_at"
+
+
+def _row(row: Row) -> OutboxRow:
+    values = dict(row)
+    values["created_at"] = from_db(values["created_at"])
+    return OutboxRow(**values)
 
 
 async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[OutboxRow]:
     """Return unsent alerts whose next attempt is due, oldest first."""
     rows = await db.fetchall(
-        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        f"SELECT {_ROW} FROM outbox"
         " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
         (to_db(now), limit),
     )
-    return [OutboxRow(**dict(r)) for r in rows]
+    return [_row(r) for r in rows]
 
 
 async def mark_sent(db: Database, row_id: int, message_id: int | None, now: datetime) -> None:
@@ -29,18 +38,21 @@ async def mark_sent(db: Database, row_id: int, message_id: int | None, now: date
             " RETURNING incident_id, reason, chat_id",
             (to_db(now), message_id, row_id),
         )
-        if row is not None:
+        if row is not None and row["incident_id"] is not None:
             await add_event(tx, row["incident_id"], now, "alerted", SYSTEM,
                             alert=row["reason"].split(":")[0], chat=row["chat_id"])
 
 
-async def mark_retry(db: Database, row_id: int, next_attempt_at: datetime, error: str) -> None:
-    """Record a failed attempt to be retried later."""
+async def mark_retry(
+    db: Database, row_id: int, next_attempt_at: datetime, error: str, count: bool = True
+) -> None:
+    """Record a failed attempt to be retried later (with `count` off, one that does not use up
+    the row's attempts: Telegram asked to wait)."""
     async with db.transaction() as tx:
         await tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            "UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?"
             " WHERE id = ?",
-            (to_db(next_attempt_at), error[:500], row_id),
+            (int(count), to_db(next_attempt_at), error[:500], row_id),
         )
 
 
@@ -65,8 +77,39 @@ async def outbox_counts(db: Database) -> dict[str, int]:
 async def sent_alert(db: Database, chat_id: int, message_id: int) -> OutboxRow | None:
     """The alert that became a given Telegram message, or None."""
     row = await db.fetchone(
-        "SELECT id, incident_id, reason, chat_id, text, link, attempts FROM outbox"
+        f"SELECT {_ROW} FROM outbox"
         " WHERE chat_id = ? AND message_id = ? AND status = 'sent' ORDER BY id DESC LIMIT 1",
         (chat_id, message_id),
     )
-    return None if row is None else OutboxRow(**dict(row))
+    return None if row is None else _row(row)
+
+
+_NOTICE = (
+    "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
+    " next_attempt_at, created_at) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (reason, chat_id) WHERE incident_id IS NULL DO NOTHING"
+)
+
+
+async def queue_notices(
+    db: Database, reason: str, messages: Sequence[AlertMessage], now: datetime,
+    not_before: datetime | None = None,
+) -> int:
+    """Queue a message about no one incident (a digest, a system alert) to chats, once per
+    reason and chat; return rows added."""
+    async with db.transaction() as tx:
+        return await add_notices(tx, reason, messages, now, not_before)
+
+
+async def add_notices(
+    tx: Tx, reason: str, messages: Sequence[AlertMessage], now: datetime,
+    not_before: datetime | None = None,
+) -> int:
+    """`queue_notices` inside the caller's transaction."""
+    moment = to_db(now)
+    added = 0
+    for m in messages:
+        added += await tx.execute(_NOTICE, (reason, m.chat_id, m.thread_id, m.text, m.link,
+                                            to_db(not_before) if not_before else moment,
+                                            moment))
+    return added

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from connectors.base import Cursor
-from storage.sql import actions, deadlines, incidents, items, outbox
+from storage.sql import actions, conditions, deadlines, incidents, items, outbox
 from storage.sql.db import Database
 from storage.sql.events import events_of
 from storage.sql.repeats import REPEATS_OF, repeat_from
@@ -18,8 +18,8 @@ from storage.sql.replay import forget_before
 from storage.types import (
     Action,
     ActionResult,
-    AlertKind,
     AlertMessage,
+    AlertProgress,
     ClassifiedItem,
     DeadlineHistory,
     Deadlines,
@@ -35,6 +35,9 @@ from storage.types import (
 
 class SqlStore:
     """`storage.Store` on a backend's `Database`."""
+
+    due_index = ""
+    """The backend's hint for the due-alert query (`storage.sql.incidents.DUE_ALERTS`)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -105,15 +108,34 @@ class SqlStore:
         """The items that joined an incident as repeats, in the order they joined."""
         return [repeat_from(r) for r in await self.database.fetchall(REPEATS_OF, (incident_id,))]
 
-    async def due_alerts(self, now: datetime) -> list[DueAlert]:
-        """Incidents with an alert due now, soonest deadline first."""
-        return await incidents.due_alerts(self.database, now)
+    async def due_alerts(self, now: datetime, limit: int = 1000) -> list[DueAlert]:
+        """Open incidents whose next alert step is due now, the longest waiting first."""
+        return await incidents.due_alerts(self.database, now, limit, self.due_index)
 
-    async def queue_alert(
-        self, incident_id: int, kind: AlertKind, messages: Sequence[AlertMessage], now: datetime
+    async def queue_alerts(self, progress: Sequence[AlertProgress], now: datetime) -> int:
+        """Queue incidents' due alert steps and move their schedules on, atomically."""
+        return await incidents.queue_alerts(self.database, progress, now)
+
+    async def queue_notices(
+        self, reason: str, messages: Sequence[AlertMessage], now: datetime,
+        not_before: datetime | None = None,
     ) -> int:
-        """Write alerts to the outbox and mark the incident, atomically; return rows added."""
-        return await incidents.queue_alert(self.database, incident_id, kind, messages, now)
+        """Queue a message about no one incident, once per reason and chat."""
+        return await outbox.queue_notices(self.database, reason, messages, now, not_before)
+
+    async def open_conditions(self) -> dict[str, datetime]:
+        """System conditions raised and not cleared: key → since when."""
+        return await conditions.open_conditions(self.database)
+
+    async def set_condition(
+        self, key: str, raised: bool, messages: Sequence[AlertMessage], now: datetime
+    ) -> bool:
+        """Raise or clear a system condition with its alert, atomically."""
+        return await conditions.set_condition(self.database, key, raised, messages, now)
+
+    async def last_items(self, source_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each source's newest item was first seen."""
+        return await conditions.last_items(self.database, source_ids)
 
     async def pending_alerts(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Unsent alerts whose next attempt is due, oldest first."""
@@ -123,9 +145,11 @@ class SqlStore:
         """Record a delivered alert."""
         await outbox.mark_sent(self.database, row_id, message_id, now)
 
-    async def mark_retry(self, row_id: int, next_attempt_at: datetime, error: str) -> None:
+    async def mark_retry(
+        self, row_id: int, next_attempt_at: datetime, error: str, count: bool = True
+    ) -> None:
         """Record a failed attempt to be retried later."""
-        await outbox.mark_retry(self.database, row_id, next_attempt_at, error)
+        await outbox.mark_retry(self.database, row_id, next_attempt_at, error, count)
 
     async def mark_failed(self, row_id: int, error: str) -> None:
         """Give up on an alert for good."""

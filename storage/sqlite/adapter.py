@@ -6,7 +6,7 @@ SQLite reads the shared queries' `?` and `:name` placeholders itself: nothing is
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,7 +40,7 @@ class SqliteTx:
         async with self._conn.execute(sql, _bound(params)) as cursor:
             return cursor.rowcount
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per parameter row."""
         await self._conn.executemany(sql, rows)
 

@@ -12,6 +12,7 @@ import aiosqlite
 from storage.sql.migrate import Migration, apply_pending, check_names
 from storage.sql.repeats import fingerprint_open_incidents
 from storage.sqlite.adapter import SqliteTx
+from storage.sqlite.alert_schema import ALERT_STEPS, CONDITIONS, NOTICES
 
 __all__ = ["MIGRATIONS", "Migration", "apply_migrations", "check_names"]
 
@@ -187,6 +188,9 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (source_id, external_id)) WITHOUT ROWID""",
         "CREATE INDEX incident_thread_incident ON incident_thread (incident_id)",
     ]),
+    ("0011_alert_steps", ALERT_STEPS),
+    ("0012_outbox_notices", NOTICES),
+    ("0013_system_conditions", CONDITIONS),
 ]
 
 

@@ -451,6 +451,11 @@ class FakeBotApi:
         if refusal is not None:
             return refusal
         message = self._message(call["chat_id"], checked[0], call["reply_markup"])
+        thread = call["message_thread_id"]
+        if thread is not None:
+            if thread <= 0:
+                return _error(400, "Bad Request: message thread not found")
+            message.update(message_thread_id=thread, is_topic_message=True)
         self.delivered.append(message)
         self.store.keep(message, checked[1])
         return _ok(message)
@@ -629,6 +634,7 @@ def _send_message_call(params: dict[str, Any]) -> dict[str, Any]:
         "parse_mode": params.get("parse_mode"),
         "reply_markup": _decoded(params.get("reply_markup")),
         "link_preview_options": _decoded(params.get("link_preview_options")),
+        "message_thread_id": _chat_id(params.get("message_thread_id")),
     }
 
 
