@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from storage import FollowUp, StorageError, move_sqlite_store, transfer
+from storage import (
+    AlertMessage,
+    AlertProgress,
+    FollowUp,
+    QueuedStep,
+    StorageError,
+    move_sqlite_store,
+    transfer,
+)
 from storage.postgresql.store import PostgresStore
 from storage.sql.store import SqlStore
 from storage.sqlite.store import SqliteStore
@@ -213,5 +221,40 @@ async def test_policies_and_threads_move_with_the_store(tmp_path: Path) -> None:
             final = official("3", "2", START + timedelta(hours=1))
             assert (await target.save_items_and_cursor("news", [final], {}, START)).answered \
                 == [1]
+        finally:
+            await target.close()
+
+
+async def test_alert_schedules_notices_and_conditions_move_with_the_store(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    later = START + timedelta(hours=2)
+    notice = [AlertMessage(7, "Сводка", None, 3)]
+    source = await SqliteStore.open(path)
+    try:
+        [number] = (await source.save_items_and_cursor("news", [_entry("1")], {}, START)
+                    ).incidents
+        [due] = await source.due_alerts(START)
+        opened = QueuedStep("opened", "opened", (AlertMessage(7, "Новый", None, 5),))
+        await source.queue_alerts([AlertProgress(number, due.next_alert_at, START, later,
+                                                 (opened,))], START)
+        assert await source.queue_notices("digest:1", notice, START) == 1
+        assert await source.set_condition("silent:news", True, notice, START)
+        before = (await source.due_alerts(later), await source.pending_alerts(later),
+                  await source.open_conditions())
+    finally:
+        await source.close()
+    assert before[0] and len(before[1]) == 3
+    async with fresh_schema() as dsn:
+        target = await PostgresStore.open(dsn)
+        try:
+            counts = await move_sqlite_store(path, target)
+            assert counts.after == counts.source and counts.source["system_conditions"] == 1
+            assert (await target.due_alerts(later), await target.pending_alerts(later),
+                    await target.open_conditions()) == before
+            assert await target.due_alerts(START) == [], "the schedule moved, not restarted"
+            assert await target.queue_notices("digest:1", notice, later) == 0
+            assert not await target.set_condition("silent:news", True, notice, later)
         finally:
             await target.close()

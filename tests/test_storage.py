@@ -640,3 +640,14 @@ async def test_the_tick_reads_open_incidents_through_their_next_alert_index(
         f"EXPLAIN QUERY PLAN {query}", {"now": to_db(NOW), "limit": 10})]
     assert any("USING INDEX incidents_next_alert" in step for step in plan), plan
     assert not any(step.startswith("SCAN incidents") and "INDEX" not in step for step in plan)
+
+
+async def test_a_tick_of_many_steps_counts_every_row_it_adds_once(db: SqlStore) -> None:
+    """Rows go in batches of one statement each: across batches, none lost, none twice."""
+    [incident_id] = (await save(db, entry("1", COMPLAINT))).incidents
+    [due] = await db.due_alerts(NOW)
+    chats = range(1, 1202)
+    steps = (step("overdue:a", *chats, kind="overdue"), step("overdue:a", 1, kind="overdue"))
+    progress = AlertProgress(incident_id, due.next_alert_at, NOW, None, steps)
+    assert await db.queue_alerts([progress], NOW) == len(chats)
+    assert (await db.outbox_counts())["pending"] == len(chats)

@@ -93,17 +93,17 @@ async def queue_alerts(db: Database, progress: Sequence[AlertProgress], now: dat
     async with db.transaction() as tx:
         current = await _still_due(tx, [p.incident_id for p in progress])
         kept = [p for p in progress if current.get(p.incident_id) == to_db(p.seen)]
-        for p in kept:
-            for step in p.steps:
-                for m in step.messages:
-                    added += await tx.execute(
-                        "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
-                        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (incident_id, reason, chat_id)"
-                        " WHERE incident_id IS NOT NULL DO NOTHING",
-                        (p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link,
-                         _db(step.not_before) or moment, moment),
-                    )
+        rows = [(p.incident_id, step.reason, m.chat_id, m.thread_id, m.text, m.link,
+                 _db(step.not_before) or moment, moment)
+                for p in kept for step in p.steps for m in step.messages]
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start:start + _ROWS_PER_INSERT]
+            added += await tx.execute(
+                "INSERT INTO outbox (incident_id, reason, chat_id, thread_id, text, link,"
+                " next_attempt_at, created_at) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (incident_id, reason, chat_id) WHERE incident_id IS NOT NULL"
+                " DO NOTHING", [value for row in chunk for value in row])
         await tx.executemany(
             "UPDATE incidents SET"
             " announced_at = CASE WHEN :announced THEN COALESCE(announced_at, :now)"
@@ -131,6 +131,11 @@ async def _still_due(tx: Tx, ids: list[int]) -> dict[int, str]:
                                  f" AND {OPEN}", chunk)
         found.update({row[0]: row[1] for row in rows})
     return found
+
+
+_ROWS_PER_INSERT = 500
+"""Outbox rows per INSERT: one statement a batch (its changed-row count is what was added), 4,000
+parameters, within SQLite's and PostgreSQL's limits."""
 
 
 def _db(moment: datetime | None) -> str | None:
