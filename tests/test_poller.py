@@ -114,7 +114,7 @@ async def test_a_source_without_its_token_is_skipped_with_one_warning(  # type: 
     config = load_config(path, env={}).config
     async with App(config, env={}) as app:
         assert app.pollers == {}
-    assert caplog.text.count("source vk skipped: no token in $MONITOR_TEST_TOKEN") == 1
+    assert caplog.text.count("источник vk пропущен: нет токена в $MONITOR_TEST_TOKEN") == 1
     async with App(config, env={"MONITOR_TEST_TOKEN": "t"}) as app:
         assert list(app.pollers) == ["vk"]
 

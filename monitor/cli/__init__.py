@@ -148,7 +148,14 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
-    asyncio.run(_daemon(loaded.config))
+    from monitor.daemon.lock import StoreLock, StoreLocked
+
+    try:
+        with StoreLock(loaded.config.database_path):
+            asyncio.run(_daemon(loaded.config))
+    except StoreLocked as exc:
+        print(f"Ошибка: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -162,7 +169,8 @@ async def _daemon(config: AppConfig) -> None:
     clock = None
     if os.environ.get(CLOCK_FILE_ENV):
         clock = FileClock(os.environ[CLOCK_FILE_ENV])
-        log.warning("the daemon runs on the clock in $%s (tests and demo only)", CLOCK_FILE_ENV)
+        log.warning("демон идёт по часам из $%s (только для тестов и демонстрации)",
+                    CLOCK_FILE_ENV)
     async with App(config, clock=clock) as app:
         await app.run(stop)
 

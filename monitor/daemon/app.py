@@ -76,28 +76,30 @@ class App:
         await self._open_sender()
         await self._open_updates()
         if self._bot_chats() and self.updates is None:
-            log.error("telegram_bot sources read what the bot receives, but the bot's updates "
-                      "are not read (no token in $%s, a refused token, or [telegram] updates = "
-                      "false): they will find nothing", config.telegram.token_env)
+            log.error("источники telegram_bot читают то, что получает бот, но обновления бота "
+                      "не читаются (нет токена в $%s, токен отклонён или [telegram] updates = "
+                      "false): они ничего не найдут", config.telegram.token_env)
         self._build_pollers()
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
-            log.info("VK quotas: %s", line)
+            log.info("квоты ВКонтакте: %s", line)
 
     async def _open_sender(self) -> None:
         tg = self.config.telegram
         token = self._env.get(tg.token_env)
         if not token:
-            log.warning("no bot token in $%s: alerts will be written to the log only", tg.token_env)
+            log.warning("нет токена бота в $%s: оповещения пишутся только в журнал",
+                        tg.token_env)
             return
         if not tg.chats:
-            log.warning("no [[telegram.chats]] configured: alerts will be written to the log only")
+            log.warning("не указан ни один чат [[telegram.chats]]: оповещения пишутся только "
+                        "в журнал")
             if not self._bot_chats():
                 return
         try:
             self.sender = await self._stack.enter_async_context(AlertSender(tg, token))
         except TelegramAuthError as exc:
-            log.error("Telegram refused the bot token in $%s (%s): alerts will be written "
-                      "to the log only", tg.token_env, exc)
+            log.error("Telegram отклонил токен бота из $%s (%s): оповещения пишутся только "
+                      "в журнал", tg.token_env, exc)
 
     async def _open_updates(self) -> None:
         """Staff buttons and commands: the token's one update reader, and the «/» menu."""
@@ -112,11 +114,11 @@ class App:
         self.updates.add(StaffDesk(self.config, self.store, self.sender, self.clock))
         outcome = await self.sender.set_commands(COMMANDS)
         if outcome.status != "sent":
-            log.warning("bot commands not registered (%s); they still work when typed",
-                        outcome.error)
+            log.warning("команды бота не зарегистрированы (%s); набранные вручную они "
+                        "работают", outcome.error)
         if not tg.staff:
-            log.warning("no [[telegram.staff]] configured: nobody can act on incidents "
-                        "from Telegram")
+            log.warning("не указан ни один сотрудник [[telegram.staff]]: действовать по "
+                        "инцидентам из Telegram некому")
 
     def _bot_chats(self) -> set[int]:
         """Chats and channels that `telegram_bot` sources read."""
@@ -132,12 +134,12 @@ class App:
         for settings in self.config.sources:
             spec = specs[settings.network]
             if not settings.enabled:
-                log.info("source %s is disabled in the config", settings.id)
+                log.info("источник %s отключён в конфигурации", settings.id)
                 continue
             token = self._env.get(settings.token_env) if settings.token_env else None
             if spec.needs_token and not token:
-                log.warning("source %s skipped: no token in $%s", settings.id,
-                            settings.token_env or "(token_env not set)")
+                log.warning("источник %s пропущен: нет токена в $%s", settings.id,
+                            settings.token_env or "(token_env не задан)")
                 continue
             secrets = {name: self._env[name] for key, name in settings
                        if key.endswith("_env") and key != "token_env"
@@ -196,8 +198,8 @@ class App:
         scheduler.start()
         reading = asyncio.Event()
         reader = None if self.updates is None else asyncio.create_task(self.updates.run(reading))
-        log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
-                 "to Telegram" if self.sender else "to the log")
+        log.info("монитор запущен: источников %s, оповещения %s", len(self.pollers),
+                 "в Telegram" if self.sender else "в журнал")
         try:
             await stop.wait()
         finally:
@@ -208,7 +210,7 @@ class App:
                 await asyncio.gather(reader, return_exceptions=True)
             await self._drain(daemon.shutdown_grace)
             scheduler.shutdown(wait=False)
-            log.info("monitor stopped")
+            log.info("монитор остановлен")
 
     def _add_job(
         self, scheduler: AsyncIOScheduler, job_id: str, job: Callable[[], Awaitable[object]],
@@ -229,7 +231,8 @@ class App:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s failed; it will run again at its next time", job_id)
+            log.exception("задача %s завершилась ошибкой; она запустится снова в свой срок",
+                          job_id)
         finally:
             self._running.discard(task)
 
@@ -237,10 +240,10 @@ class App:
         running = set(self._running)
         if not running:
             return
-        log.info("waiting up to %ss for %s running job(s)", grace.total_seconds(), len(running))
+        log.info("ждём до %s с завершения задач (%s)", grace.total_seconds(), len(running))
         _, pending = await asyncio.wait(running, timeout=grace.total_seconds())
         for task in pending:
             task.cancel()
         if pending:
-            log.warning("cancelled %s job(s) still running after the grace period", len(pending))
+            log.warning("отменено задач, не успевших завершиться: %s", len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
