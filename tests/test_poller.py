@@ -70,7 +70,8 @@ async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplo
     clock.advance(timedelta(minutes=3))
     await app.poll("news")
     assert len(tme.requests) == 2
-    assert caplog.text.count("source news is failing (transient)") == 1
+    assert caplog.text.count("источник news: временная ошибка") == 1
+    assert "следующая попытка в 2026-11-25 04:05:00 UTC (через 5m)" in caplog.text
     tme.answer_normally()
     clock.advance(timedelta(minutes=11))
     result = await app.poll("news")
