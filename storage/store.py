@@ -130,6 +130,11 @@ class Store(Protocol):
         """Give up on an alert for good."""
         ...
 
+    async def oldest_waiting_alert(self, now: datetime) -> datetime | None:
+        """When the oldest pending alert that is due or was already tried was queued; None if
+        there is none (rows held for a later time, never tried, do not count)."""
+        ...
+
     async def outbox_counts(self) -> dict[str, int]:
         """How many alerts are pending, sent, failed and cancelled."""
         ...

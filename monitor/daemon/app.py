@@ -26,7 +26,9 @@ from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.http import serve_http
 from monitor.daemon.intake import Intake
+from monitor.daemon.metrics import DaemonMetrics
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
@@ -50,6 +52,9 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
+        self.metrics = DaemonMetrics()
+        self.http_address: tuple[str, int] | None = None
+        """Where `/healthz` and `/metrics` listen (the port bound, when 0 was asked)."""
 
     async def __aenter__(self) -> App:
         try:
@@ -80,6 +85,9 @@ class App:
                       "не читаются (нет токена в $%s, токен отклонён или [telegram] updates = "
                       "false): они ничего не найдут", config.telegram.token_env)
         self._build_pollers()
+        if config.daemon.http:
+            self.http_address = await self._stack.enter_async_context(
+                serve_http(self, config.daemon.http))
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("квоты ВКонтакте: %s", line)
 
@@ -153,11 +161,19 @@ class App:
 
     async def poll(self, source_id: str) -> PollResult | None:
         """Poll one source now."""
-        return await self.pollers[source_id].poll()
+        return await self._poll_one(self.pollers[source_id])
 
     async def poll_all(self) -> None:
         """Poll every active source once, concurrently."""
-        await asyncio.gather(*(p.poll() for p in self.pollers.values()))
+        await asyncio.gather(*(self._poll_one(p) for p in self.pollers.values()))
+
+    async def _poll_one(self, poller: SourcePoller) -> PollResult | None:
+        """Poll, counted for the metrics."""
+        failures, started = poller.failures, asyncio.get_running_loop().time()
+        result = await poller.poll()
+        seconds = asyncio.get_running_loop().time() - started
+        self.metrics.observe_poll(poller, seconds, result, failures, self.clock.now())
+        return result
 
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes."""
@@ -169,11 +185,13 @@ class App:
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
-            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+            result = await flush_outbox(self.store, self.sender, self.clock, self.config.telegram)
+        self.metrics.observe_flush(result.sent, result.failed, result.retried)
+        return result
 
     async def _poll_job(self, poller: SourcePoller) -> None:
         """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""
-        result = await poller.poll()
+        result = await self._poll_one(poller)
         if result is not None and result.incidents:
             await self.deadline_tick()
             await self.flush_outbox()

@@ -137,6 +137,10 @@ class SqliteStore:
         """Give up on an alert for good."""
         await outbox.mark_failed(self.database, row_id, error)
 
+    async def oldest_waiting_alert(self, now: datetime) -> datetime | None:
+        """When the oldest alert still waiting to go out was queued (see `storage.Store`)."""
+        return await outbox.oldest_waiting_alert(self.database, now)
+
     async def outbox_counts(self) -> dict[str, int]:
         """How many alerts are pending, sent, failed and cancelled."""
         return await outbox.outbox_counts(self.database)
