@@ -1,5 +1,5 @@
-"""The `monitor` command: run, check-config, classify, incidents, eval, export-labels, rules test,
-telegram chats."""
+"""The `monitor` command: run, reload, check-config, classify, incidents, eval, export-labels,
+rules test, telegram chats."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.clock import FileClock, SystemClock
 from monitor.cli.check_config import config_summary
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.daemon.reload import ReloadSignal
 
 log = logging.getLogger("monitor")
 
@@ -37,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loaded is None:
         return EXIT_CONFIG
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
+               "reload": _reload,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram}[args.command]
     return int(command(loaded, args))
@@ -51,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("classify", "классифицировать тексты"),
                        ("incidents", "показать инциденты"),
                        ("eval", "оценить правила на размеченных текстах"),
-                       ("export-labels", "выгрузить исправленные сотрудниками темы в CSV")):
+                       ("export-labels", "выгрузить исправленные сотрудниками темы в CSV"),
+                       ("reload", "проверить конфигурацию и применить её в работающем демоне")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     classify = sub.choices["classify"]
@@ -149,17 +155,18 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
     from monitor.daemon.lock import StoreLock, StoreLocked
+    from monitor.daemon.reload import ReloadSignal
 
     try:
         with StoreLock(loaded.config.database_path):
-            asyncio.run(_daemon(loaded.config))
+            asyncio.run(_daemon(loaded.config, ReloadSignal()))
     except StoreLocked as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-async def _daemon(config: AppConfig) -> None:
+async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
     from monitor.daemon.app import App
 
     stop = asyncio.Event()
@@ -172,7 +179,14 @@ async def _daemon(config: AppConfig) -> None:
         log.warning("демон идёт по часам из $%s (только для тестов и демонстрации)",
                     CLOCK_FILE_ENV)
     async with App(config, clock=clock) as app:
+        hup.attach(app)
         await app.run(stop)
+
+
+def _reload(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.reload import reload_command
+
+    return reload_command(loaded)
 
 
 def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:

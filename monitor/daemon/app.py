@@ -18,14 +18,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 import connectors
 from common.clock import Clock, SystemClock
-from connectors.base import SourceContext
+from connectors.base import Source, SourceContext, SourceSettings
 from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
-from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.bot_updates import BotUpdates, UpdateHandler
 from monitor.daemon.http import serve_http
 from monitor.daemon.intake import Intake
 from monitor.daemon.metrics import DaemonMetrics
@@ -35,6 +35,11 @@ from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
 log = logging.getLogger(__name__)
+
+
+def poll_job_id(source_id: str) -> str:
+    """The scheduler's id of a source's poll job."""
+    return f"poll:{source_id}"
 
 
 class App:
@@ -52,7 +57,10 @@ class App:
         self.updates: BotUpdates | None = None
         self.pollers: dict[str, SourcePoller] = {}
         self._flushing = asyncio.Lock()
+        self.reloading = asyncio.Lock()
+        """Held while the config is re-read (monitor/daemon/reload.py): one reload at a time."""
         self.metrics = DaemonMetrics()
+        self.scheduler: AsyncIOScheduler | None = None
         self.http_address: tuple[str, int] | None = None
         """Where `/healthz` and `/metrics` listen (the port bound, when 0 was asked)."""
 
@@ -116,10 +124,8 @@ class App:
             return
         self.updates = BotUpdates(self.sender.bot, self.store, self.clock,
                                   tg.long_poll.total_seconds(), tg.timeout.total_seconds())
-        chats = self._bot_chats()
-        if chats:  # asked first: a source chat's messages are citizens', never staff commands
-            self.updates.add(BotIntake(self.store, self.clock, chats))
-        self.updates.add(StaffDesk(self.config, self.store, self.sender, self.clock))
+        for handler in self.update_handlers():
+            self.updates.add(handler)
         outcome = await self.sender.set_commands(COMMANDS)
         if outcome.status != "sent":
             log.warning("команды бота не зарегистрированы (%s); набранные вручную они "
@@ -127,6 +133,16 @@ class App:
         if not tg.staff:
             log.warning("не указан ни один сотрудник [[telegram.staff]]: действовать по "
                         "инцидентам из Telegram некому")
+
+    def update_handlers(self) -> list[UpdateHandler]:
+        """Who reads the bot's updates under the current config (rebuilt by a reload)."""
+        assert self.sender is not None
+        handlers: list[UpdateHandler] = []
+        chats = self._bot_chats()
+        if chats:  # asked first: a source chat's messages are citizens', never staff commands
+            handlers.append(BotIntake(self.store, self.clock, chats))
+        handlers.append(StaffDesk(self.config, self.store, self.sender, self.clock))
+        return handlers
 
     def _bot_chats(self) -> set[int]:
         """Chats and channels that `telegram_bot` sources read."""
@@ -138,17 +154,26 @@ class App:
         return 0 if self.updates is None else await self.updates.poll_once(0)
 
     def _build_pollers(self) -> None:
-        specs = connectors.registry()
         for settings in self.config.sources:
-            spec = specs[settings.network]
-            if not settings.enabled:
-                log.info("источник %s отключён в конфигурации", settings.id)
-                continue
-            token = self._env.get(settings.token_env) if settings.token_env else None
-            if spec.needs_token and not token:
-                log.warning("источник %s пропущен: нет токена в $%s", settings.id,
-                            settings.token_env or "(token_env не задан)")
-                continue
+            poller = self.make_poller(settings)
+            if poller is not None:
+                self.pollers[settings.id] = poller
+
+    def make_poller(
+        self, settings: SourceSettings, source: Source | None = None
+    ) -> SourcePoller | None:
+        """A poller of one configured source (reusing `source` if given), or None when the
+        source is disabled or lacks its token (said in the log)."""
+        spec = connectors.registry()[settings.network]
+        if not settings.enabled:
+            log.info("источник %s отключён в конфигурации", settings.id)
+            return None
+        token = self._env.get(settings.token_env) if settings.token_env else None
+        if spec.needs_token and not token:
+            log.warning("источник %s пропущен: нет токена в $%s", settings.id,
+                        settings.token_env or "(token_env не задан)")
+            return None
+        if source is None:
             secrets = {name: self._env[name] for key, name in settings
                        if key.endswith("_env") and key != "token_env"
                        and isinstance(name, str) and self._env.get(name)}
@@ -156,8 +181,7 @@ class App:
                                     self.config.official_of(settings.network), secrets,
                                     self.store.kept_bot_updates)
             source = spec.create(settings, context)
-            self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
-                                                     self.clock)
+        return SourcePoller(source, settings, self.store, self.intake, self.clock)
 
     async def poll(self, source_id: str) -> PollResult | None:
         """Poll one source now."""
@@ -204,12 +228,9 @@ class App:
             "misfire_grace_time": max(1, int(daemon.misfire_grace.total_seconds())),
         })
         now = datetime.now(UTC)  # the scheduler runs on wall time; deadlines use self.clock
-        for source_id, poller in self.pollers.items():
-            interval = poller.settings.interval
-            spread = min(interval, daemon.first_poll_spread).total_seconds()
-            first = now + timedelta(seconds=random.uniform(0, spread))
-            self._add_job(scheduler, f"poll:{source_id}", partial(self._poll_job, poller),
-                          interval, poller.settings.jitter, first)
+        self.scheduler = scheduler
+        for poller in self.pollers.values():
+            self.schedule_poll(poller)
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
@@ -230,6 +251,20 @@ class App:
             scheduler.shutdown(wait=False)
             log.info("монитор остановлен")
 
+    def schedule_poll(self, poller: SourcePoller) -> None:
+        """(Re)schedule a source's polls, the first within `first_poll_spread`."""
+        if self.scheduler is None:
+            return
+        spread = min(poller.settings.interval, self.config.daemon.first_poll_spread)
+        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, spread.total_seconds()))
+        self._add_job(self.scheduler, poll_job_id(poller.settings.id),
+                      self.poll_job(poller), poller.settings.interval,
+                      poller.settings.jitter, first)
+
+    def poll_job(self, poller: SourcePoller) -> Callable[[], Awaitable[object]]:
+        """What the scheduler runs for a source."""
+        return partial(self._poll_job, poller)
+
     def _add_job(
         self, scheduler: AsyncIOScheduler, job_id: str, job: Callable[[], Awaitable[object]],
         every: timedelta, jitter: timedelta | None, first: datetime,
@@ -238,7 +273,8 @@ class App:
         jitter_s = int(jitter.total_seconds()) if jitter else None
         scheduler.add_job(self._tracked, IntervalTrigger(seconds=seconds, jitter=jitter_s,
                                                          timezone=UTC),
-                          args=[job_id, job], id=job_id, next_run_time=first)
+                          args=[job_id, job], id=job_id, next_run_time=first,
+                          replace_existing=True)
 
     async def _tracked(self, job_id: str, job: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
