@@ -146,7 +146,7 @@ async def test_reload_of_a_running_daemon_process(tmp_path: Path, capsys) -> Non
             await until_logged(process, "перечитана и применена")
             await wait_for(lambda: "/s/beta" in tme.paths, 20)
 
-            path.write_text(good + "[sla]\nwarn_before = \"9h\"\n", "utf-8")
+            path.write_text(good + "[sla]\nwarn_before = 9\n", "utf-8")
             assert main(["reload", "--config", str(path)]) == 2, "refused before signalling"
             process.send_signal(signal.SIGHUP)  # the daemon checks for itself too
             await until_logged(process, "не применена, работает прежняя")

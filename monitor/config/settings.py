@@ -7,16 +7,9 @@ from datetime import date, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from common.durations import Duration, PositiveDuration, format_duration
+from common.durations import Duration, PositiveDuration
 from rules.model import Priority
 
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -112,17 +105,6 @@ class SlaPolicy(_Section):
     first_response: PositiveDuration = timedelta(hours=8)
     clock: Literal["working", "calendar"] = "working"
     warn_before: Duration = timedelta(hours=1)
-
-    @field_validator("warn_before")
-    @classmethod
-    def _warn_inside_deadline(cls, value: timedelta, info: ValidationInfo) -> timedelta:
-        deadline = info.data.get("first_response")
-        if isinstance(deadline, timedelta) and value >= deadline:
-            msg = (f"предупреждение за {format_duration(value)} не короче самого срока "
-                   f"first_response = {format_duration(deadline)}: оно пришло бы сразу при "
-                   "открытии; укажите warn_before меньше срока")
-            raise ValueError(msg)
-        return value
 
 
 class SlaConfig(SlaPolicy):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from common.durations import format_duration
 from monitor.config.problems import Problem, key_path
+from monitor.config.settings import SlaPolicy
 from monitor.config.tomllines import LineIndex
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def trap_warnings(
     config: AppConfig, file: str, lines: LineIndex, env: Mapping[str, str]
 ) -> list[Problem]:
     """Every first-day trap of a valid config, located by key and line."""
-    found = list(_intervals(config, file, lines))
+    found = list(_intervals(config, file, lines)) + list(_warnings_too_early(config, file, lines))
     if not [s for s in config.sources if s.enabled]:
         found.append(Problem(file, lines.line_of(("sources",)), "sources",
                              "не описан ни один включённый источник [[sources]]: "
@@ -54,6 +55,22 @@ def trap_warnings(
                              "токен бота (вид 123456789:AA…, 35 знаков после двоеточия; "
                              "его выдаёт @BotFather)"))
     return found
+
+
+def _warnings_too_early(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:
+    """A warning as long as the deadline (or longer) comes the moment the incident opens."""
+    sla = config.sla
+    policies: list[tuple[tuple[str, ...], SlaPolicy]] = [(("sla",), sla)]
+    policies += [(("sla", "policies", name), p) for name, p in sla.policies.items()]
+    policies += [(("sla", "by_priority", name), p) for name, p in sla.by_priority.items()]
+    for where, policy in policies:
+        if policy.warn_before < policy.first_response:
+            continue
+        key = (*where, "warn_before")
+        yield Problem(file, lines.line_of(key), key_path(key),
+                      f"предупреждение за {format_duration(policy.warn_before)} не короче "
+                      f"самого срока first_response = {format_duration(policy.first_response)}: "
+                      "оно придёт сразу при открытии инцидента; укажите warn_before меньше срока")
 
 
 def _intervals(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:

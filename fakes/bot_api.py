@@ -25,7 +25,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from tests.fakes.bot_updates import (
+from fakes.bot_updates import (
     FIRST_CALLBACK_ID,
     MAX_UPDATES,
     MessageStore,
@@ -40,9 +40,12 @@ from tests.fakes.bot_updates import (
     user,
     user_chat,
 )
-from tests.fakes.local import serve_locally
+from fakes.local import serve_locally
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
+CAPTURES = Path(__file__).resolve().parent / "captures"
+"""Captures the fake itself answers with (packaged with it)."""
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "telegram_bot"
+"""Further captures tests compare with, in a source checkout."""
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
 MAX_TEXT_LENGTH = 4096
 
@@ -72,7 +75,7 @@ def _body(payload: object) -> bytes:
 
 
 def _captured_unauthorized() -> bytes:
-    cassette = (FIXTURES / "vcr_cassette_getMe_401_unauthorized_2023-07-17.yml").read_text()
+    cassette = (CAPTURES / "vcr_cassette_getMe_401_unauthorized_2023-07-17.yml").read_text()
     match = re.search(r"string: '(\{.*\})'", cassette)
     assert match, "401 body missing from the captured cassette"
     return match.group(1).encode()
