@@ -10,10 +10,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.clock import FileClock, SystemClock
+from common.durations import parse_duration
 from monitor.cli.check_config import config_summary
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
@@ -37,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "pymorphy3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "demo":  # needs no config: it writes its own
+        from monitor.cli.demo import demo_command
+
+        return demo_command(args.speed, args.duration, args.dir)
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
@@ -71,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["export-labels"].add_argument(
         "--out", required=True, help="CSV-файл (text,group,topic) для monitor eval")
     _telegram_arguments(sub)
+    demo = sub.add_parser("demo", help="демонстрация на имитации сетей, без токенов и интернета")
+    demo.add_argument("--speed", type=float, default=60.0,
+                      help="во сколько раз часы демонстрации быстрее настоящих (60: минута — час)")
+    demo.add_argument("--duration", type=_duration, default=timedelta(minutes=10),
+                      help="сколько длится демонстрация в настоящем времени, например 10m")
+    demo.add_argument("--dir", help="пустая папка для базы и журнала (по умолчанию временная)")
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -124,6 +136,13 @@ def _eval_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--min-support", type=_at_least(1), default=20,
                          help="macro-F1 по группам, где строк не меньше этого")
     command.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _duration(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
