@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from storage.sqlite.backup import backup_file
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
 from storage.types import (
@@ -41,6 +43,12 @@ async def open_scratch_store() -> Store:
     return await SqliteStore.scratch()
 
 
+async def backup_store(path: Path, target: Path) -> int:
+    """Copy the live store at `path` to `target` consistently while the daemon runs; return
+    the copy's size. StorageError (in Russian) when it cannot."""
+    return await asyncio.to_thread(backup_file, path, target)
+
+
 def open_read_only_store(path: Path) -> AbstractAsyncContextManager[ReadOnlyStore]:
     """Open an existing store for reading only; it is never created, migrated or written."""
     return open_read_only(path)
@@ -51,5 +59,5 @@ __all__ = [
     "DueAlert", "IncidentEvent", "TopicRef",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
-    "open_read_only_store", "open_scratch_store", "open_store",
+    "backup_store", "open_read_only_store", "open_scratch_store", "open_store",
 ]

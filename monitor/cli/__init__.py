@@ -1,5 +1,5 @@
-"""The `monitor` command: run, reload, check-config, classify, incidents, eval, export-labels,
-rules test, telegram chats."""
+"""The `monitor` command: run, reload, backup, demo, check-config, classify, incidents, eval,
+export-labels, rules test, telegram chats."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.clock import FileClock, SystemClock
 from common.durations import parse_duration
 from monitor.cli.check_config import config_summary
+from monitor.cli.logs import TEXT_FORMAT, use_log_format
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
 
@@ -35,8 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, args.log_level), format=TEXT_FORMAT)
     for noisy in ("apscheduler", "pymorphy3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "demo":  # needs no config: it writes its own
@@ -46,8 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
+    if args.command == "run":
+        use_log_format(loaded.config.daemon.log_format)
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
-               "reload": _reload,
+               "reload": _reload, "backup": _backup,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram}[args.command]
     return int(command(loaded, args))
@@ -63,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("incidents", "показать инциденты"),
                        ("eval", "оценить правила на размеченных текстах"),
                        ("export-labels", "выгрузить исправленные сотрудниками темы в CSV"),
-                       ("reload", "проверить конфигурацию и применить её в работающем демоне")):
+                       ("reload", "проверить конфигурацию и применить её в работающем демоне"),
+                       ("backup", "резервная копия базы на ходу (SQLite online backup)")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     classify = sub.choices["classify"]
@@ -77,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["export-labels"].add_argument(
         "--out", required=True, help="CSV-файл (text,group,topic) для monitor eval")
     _telegram_arguments(sub)
+    sub.choices["backup"].add_argument(
+        "path", help="файл копии или папка (тогда имя monitor-ДАТА-ВРЕМЯ.db)")
     demo = sub.add_parser("demo", help="демонстрация на имитации сетей, без токенов и интернета")
     demo.add_argument("--speed", type=float, default=60.0,
                       help="во сколько раз часы демонстрации быстрее настоящих (60: минута — час)")
@@ -187,6 +192,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
     from monitor.daemon.app import App
+    from monitor.daemon.systemd import Notifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -197,9 +203,22 @@ async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
         clock = FileClock(os.environ[CLOCK_FILE_ENV])
         log.warning("демон идёт по часам из $%s (только для тестов и демонстрации)",
                     CLOCK_FILE_ENV)
+    systemd = Notifier()
     async with App(config, clock=clock) as app:
         hup.attach(app)
-        await app.run(stop)
+        systemd.ready(f"источников: {len(app.pollers)}")
+        watchdog = asyncio.create_task(systemd.keep_alive())
+        try:
+            await app.run(stop)
+        finally:
+            systemd.stopping()
+            watchdog.cancel()
+
+
+def _backup(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.backup import backup_command
+
+    return asyncio.run(backup_command(loaded.config, Path(args.path), datetime.now()))  # noqa: DTZ005 (the admin's local time names the file)
 
 
 def _reload(loaded: LoadedConfig, args: argparse.Namespace) -> int:
