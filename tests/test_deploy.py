@@ -51,7 +51,8 @@ def test_notifier_speaks_the_protocol(listener) -> None:  # type: ignore[no-unty
     assert notifier.enabled and notifier.watchdog == 4.0
     notifier.ready("источников: 2")
     notifier.stopping()
-    assert datagrams(sock) == ["READY=1\nSTATUS=источников: 2", "STOPPING=1\nSTATUS=останавливается"]
+    assert datagrams(sock) == ["READY=1\nSTATUS=источников: 2",
+                               "STOPPING=1\nSTATUS=останавливается"]
 
 
 def test_notifier_on_an_abstract_socket() -> None:
