@@ -224,8 +224,8 @@ class FakeBotApi:
 
     Besides sending (getMe, sendMessage) it serves a staff bot: getUpdates with long polling
     fed by push_message/push_callback/push_update, answerCallbackQuery, editMessageText,
-    editMessageReplyMarkup, setMyCommands and deleteWebhook. A long poll waits at most
-    `long_poll_cap` seconds whatever `timeout` the bot asks for.
+    editMessageReplyMarkup, setMyCommands, deleteWebhook and getChat (`add_chat`). A long poll
+    waits at most `long_poll_cap` seconds whatever `timeout` the bot asks for.
     """
 
     def __init__(
@@ -264,6 +264,7 @@ class FakeBotApi:
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "setmycommands": self._set_my_commands,
             "deletewebhook": self._delete_webhook,
+            "getchat": self._get_chat,
         }
 
     @property
@@ -443,6 +444,22 @@ class FakeBotApi:
 
     async def _get_me(self, params: dict[str, Any]) -> web.Response:
         return _ok(self._me())
+
+    def add_chat(self, chat_id: int, title: str = "Дежурная смена") -> None:
+        """A group the bot is a member of (getChat finds it; so do chats it got messages from
+        and its `channels`)."""
+        self._chats[chat_id] = {**_chat(chat_id), "title": title}
+
+    async def _get_chat(self, params: dict[str, Any]) -> web.Response:
+        chat_id = _chat_id(params.get("chat_id"))
+        if chat_id in self.channels:
+            chat: dict[str, Any] = {"id": chat_id, "title": "Оповещения", "type": "channel"}
+        elif chat_id is None or chat_id not in self._chats:
+            return _error(400, "Bad Request: chat not found")
+        else:
+            chat = copy.deepcopy(self._chats[chat_id])
+        # getChat answers a ChatFullInfo: these two fields are always there.
+        return _ok({**chat, "accent_color_id": 0, "max_reaction_count": 11})
 
     async def _send_message(self, call: dict[str, Any]) -> web.Response:
         if call["chat_id"] is None:

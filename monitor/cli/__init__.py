@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("backup", "резервная копия базы на ходу (SQLite online backup)")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
+    sub.choices["check-config"].add_argument(
+        "--online", action="store_true",
+        help="проверить токены и чаты одним безвредным запросом к каждой сети")
     classify = sub.choices["classify"]
     classify.add_argument("texts", nargs="*", help="тексты для классификации")
     classify.add_argument("--input", help="CSV или JSONL файл с текстами")
@@ -173,7 +176,14 @@ def _load(path: str) -> LoadedConfig | None:
 
 def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     print(config_summary(loaded))
-    return EXIT_OK
+    if not args.online:
+        return EXIT_OK
+    from monitor.cli.online import online_checks
+
+    checks = asyncio.run(online_checks(loaded.config, os.environ))
+    print("Проверка токенов и чатов (по одному безвредному запросу):")
+    print("\n".join(str(check) for check in checks) or "  проверять нечего")
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
