@@ -62,6 +62,11 @@ class Store(Protocol):
         `overdue_at`, those waiting and past due then."""
         ...
 
+    async def open_counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per group (None: no group), the incidents still open and how many of them are past
+        their deadline at `now`; counted in the store (metrics scrape it every few seconds)."""
+        ...
+
     async def incident(self, incident_id: int) -> IncidentRow | None:
         """One incident by its number, or None."""
         ...

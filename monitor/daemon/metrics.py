@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -138,17 +137,12 @@ class DaemonMetrics:
         return health
 
     async def _incidents(self, app: App, now: datetime) -> None:
-        opened, overdue = Tally[str](), Tally[str]()
-        for incident in await app.store.list_incidents(open_only=True):
-            group = incident.group_name or NO_GROUP
-            opened[group] += 1
-            if incident.due_at <= now:
-                overdue[group] += 1
+        counts = await app.store.open_counts(now)
         self.open.clear()
         self.overdue.clear()
-        for group, count in opened.items():
-            self.open.labels(group).set(count)
-            self.overdue.labels(group).set(overdue[group])
+        for group, (opened, overdue) in counts.items():
+            self.open.labels(group or NO_GROUP).inc(opened)
+            self.overdue.labels(group or NO_GROUP).inc(overdue)
 
     async def _outbox(self, app: App, now: datetime, health: Health) -> None:
         for status, count in (await app.store.outbox_counts()).items():

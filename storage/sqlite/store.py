@@ -72,6 +72,10 @@ class SqliteStore:
         """Incidents, oldest first (see `storage.Store`)."""
         return await incidents.list_incidents(self.database, overdue_at, open_only)
 
+    async def open_counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Open incidents per group, and how many are past due (see `storage.Store`)."""
+        return await incidents.open_counts(self.database, now)
+
     async def incident(self, incident_id: int) -> IncidentRow | None:
         """One incident by its number, or None."""
         return await incidents.incident(self.database, incident_id)
