@@ -5,7 +5,7 @@ Bodies follow the captures in tests/fixtures/telegram_bot/ (compact JSON, non-AS
 from api.telegram.org: a bare `&` that starts no entity is refused (Telegram shows it
 literally) so escaping bugs surface; only HTML parse mode is modelled; text length is
 counted in code points; a long poll is cut to `long_poll_cap` seconds. The update queue,
-message store and command checks live in tests/fakes/bot_updates.py.
+message store and command checks live in fakes/bot_updates.py.
 """
 
 from __future__ import annotations

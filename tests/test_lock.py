@@ -8,7 +8,15 @@ import signal
 import sys
 from pathlib import Path
 
-from monitor.daemon.lock import StoreLock, StoreLocked, lock_path, running_daemon
+import pytest
+
+from monitor.daemon.lock import (
+    StoreLock,
+    StoreLocked,
+    StoreLockError,
+    lock_path,
+    running_daemon,
+)
 from tests.conftest import ROOT
 from tests.test_daemon import wait_for
 
@@ -57,6 +65,13 @@ def test_lock_in_process_refuses_a_second_holder(tmp_path: Path) -> None:
     assert running_daemon(db) is None
     with StoreLock(db):  # released: taken again
         pass
+
+
+def test_a_lock_file_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(StoreLockError, match="файл блокировки .* не создан"):
+        with StoreLock(tmp_path / "file" / "m.db"):
+            pass
 
 
 def test_a_garbled_lock_file_does_not_block(tmp_path: Path) -> None:

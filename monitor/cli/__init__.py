@@ -188,13 +188,13 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
-    from monitor.daemon.lock import StoreLock, StoreLocked
+    from monitor.daemon.lock import StoreLock, StoreLockError
     from monitor.daemon.reload import ReloadSignal
 
     try:
         with StoreLock(loaded.config.database_path):
             asyncio.run(_daemon(loaded.config, ReloadSignal()))
-    except StoreLocked as exc:
+    except StoreLockError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

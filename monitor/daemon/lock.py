@@ -13,7 +13,11 @@ from pathlib import Path
 from types import TracebackType
 
 
-class StoreLocked(Exception):
+class StoreLockError(Exception):
+    """The store's lock cannot be taken (the message says why, in Russian)."""
+
+
+class StoreLocked(StoreLockError):
     """Another live process holds the store's lock."""
 
     def __init__(self, database: Path, pid: int | None) -> None:
@@ -38,8 +42,13 @@ class StoreLock:
         self._fd: int | None = None
 
     def __enter__(self) -> StoreLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            msg = (f"файл блокировки {self.path} не создан ({exc.strerror or exc}): папке базы "
+                   "нужны права на запись")
+            raise StoreLockError(msg) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
