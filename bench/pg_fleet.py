@@ -33,13 +33,13 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from daybench import print_command  # noqa: E402
+from tests.fakes.bot_api import FakeBotApi  # noqa: E402
+from tests.fakes.tme import FakeTme  # noqa: E402
 
 from storage.postgresql.store import PostgresStore  # noqa: E402
 from storage.sql.store import SqlStore  # noqa: E402
 from storage.sqlite.store import SqliteStore  # noqa: E402
 from tests.conftest import DUTY_TELEGRAM, PITS_TOPIC, TME_SOURCE  # noqa: E402
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
-from tests.fakes.tme import FakeTme  # noqa: E402
 from tests.postgres import fresh_schema  # noqa: E402
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)

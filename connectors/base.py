@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 from pydantic import BaseModel, field_validator
@@ -92,9 +92,20 @@ class SourceSettings(BaseModel):
     token_env: str | None = None
     require_place: bool = False
 
+    polite_interval: ClassVar[timedelta | None] = None
+    """The shortest interval the real network should be polled at (None: any is fine)."""
+
     def target(self) -> str:
         """What the source reads, in a few words for `check-config` (a channel, a community)."""
         return ""
+
+    def interval_floor(self) -> timedelta | None:
+        """The sane floor for `interval` when the source reads the real network; None when its
+        `base_url` is changed (a local server or a mirror may rightly be polled faster)."""
+        field = type(self).model_fields.get("base_url")
+        if field is not None and getattr(self, "base_url", None) != field.default:
+            return None
+        return self.polite_interval
 
     @field_validator("interval")
     @classmethod

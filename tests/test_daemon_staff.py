@@ -96,7 +96,7 @@ async def test_a_staff_answer_stops_every_later_alert(tmp_path: Path) -> None:
     assert kinds(api, 2) == ["🆕 <b>Новый инцидент</b>", "🔴 <b>Срок ответа истёк</b>"], log
     edited = api.messages[(DUTY_CHAT, delivered(api, 1)["message_id"])]
     assert "Ответ дан — Иванова А. П., 25.11.2026 09:00" in edited["text"]
-    assert "runs on the clock in $MONITOR_CLOCK_FILE" in log
+    assert "идёт по часам из $MONITOR_CLOCK_FILE" in log
 
 
 BOT_SOURCE_CONFIG = """

@@ -155,9 +155,10 @@ async def test_the_daemon_logs_the_quotas_at_start_up(
     with caplog.at_level(logging.INFO, logger="monitor.daemon.app"):
         async with App(config, clock=ManualClock(NOW), env=env):
             pass
-    quotas = [r.getMessage() for r in caplog.records if r.getMessage().startswith("VK quotas")]
-    assert quotas[0].startswith("VK quotas: токен $VK_SERVICE_TOKEN: 2 источника; wall.get ≈")
-    assert quotas[1].startswith("VK quotas: оценка:")
+    quotas = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("квоты ВКонтакте")]
+    assert quotas[0].startswith("квоты ВКонтакте: токен $VK_SERVICE_TOKEN: 2 источника; wall.get ≈")
+    assert quotas[1].startswith("квоты ВКонтакте: оценка:")
 
 
 class SimulatedTime:

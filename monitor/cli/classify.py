@@ -6,52 +6,31 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from monitor.cli.tables import MAX_FIELD, InputError, open_input, open_table
 from monitor.config import AppConfig, build_ruleset
 from rules import classify
 
-MAX_FIELD = 10_000_000
 _LINE_ENDS = ("\n", "\r")
 """Files are read with newline="": a line may end in \r\n, \n or a lone \r."""
 Record = tuple[int, str | None, str | None]
 """(line number, text or None, error or None) for one input record."""
 
 
-class InputError(Exception):
-    """The input file cannot be read at all."""
-
-
-@contextmanager
-def open_input(path: Path) -> Iterator[TextIO]:
-    """Open a UTF-8 (BOM allowed) input file; unreadable or non-UTF-8 input is an InputError."""
-    csv.field_size_limit(MAX_FIELD)
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        msg = f"файл {path} не открыт: {exc.strerror or exc}"
-        raise InputError(msg) from None
-    with handle:
-        try:
-            yield handle
-        except UnicodeDecodeError as exc:
-            msg = f"файл {path} не в кодировке UTF-8 (байт {exc.start})"
-            raise InputError(msg) from None
-
-
 def read_texts(path: Path, text_column: str) -> Iterator[Record]:
-    """Yield (line, text, error) per record of a CSV, JSONL or plain text file (one text per
-    line), in order, streaming."""
+    """Yield (line, text, error) per record of a CSV (`,` or `;`), Excel workbook, JSONL or
+    plain text file (one text per line), in order, streaming."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".json", ".txt"):
+        yield from _table(path, text_column)
+        return
     with open_input(path) as handle:
-        suffix = path.suffix.lower()
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            yield from _jsonl(handle)
-        elif suffix == ".txt":
+        if suffix == ".txt":
             yield from _lines(handle)
         else:
-            yield from _csv(handle, text_column, path)
+            yield from _jsonl(handle)
 
 
 def _lines(handle: TextIO) -> Iterator[Record]:
@@ -84,22 +63,24 @@ def _jsonl(handle: Iterable[str]) -> Iterator[Record]:
         yield number, text, None
 
 
-def _csv(handle: Iterable[str], column: str, path: Path) -> Iterator[Record]:
-    reader = csv.DictReader(handle)
-    try:
-        fields = reader.fieldnames or []
-        if column not in fields:
-            msg = f"в {path} нет колонки {column!r}; есть: {', '.join(fields) or 'ничего'}"
-            raise InputError(msg)
-        for row in reader:
-            text = row.get(column)
-            if text is None:
-                yield reader.line_num, None, f"строка {reader.line_num}: колонка пуста"
-            else:
-                yield reader.line_num, text, None
-    except csv.Error as exc:
-        msg = f"{path}, строка {reader.line_num}: CSV повреждён ({exc})"
-        raise InputError(msg) from None
+def _table(path: Path, column: str) -> Iterator[Record]:
+    with open_table(path) as reader:
+        try:
+            fields = next(reader, [])
+            if column not in fields:
+                msg = f"в {path} нет колонки {column!r}; есть: {', '.join(fields) or 'ничего'}"
+                raise InputError(msg)
+            place = fields.index(column)
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) <= place:
+                    yield reader.line_num, None, f"строка {reader.line_num}: колонка пуста"
+                else:
+                    yield reader.line_num, row[place], None
+        except csv.Error as exc:
+            msg = f"{path}, строка {reader.line_num}: CSV повреждён ({exc})"
+            raise InputError(msg) from None
 
 
 def classify_command(

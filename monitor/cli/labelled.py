@@ -10,9 +10,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from monitor.cli.classify import InputError, open_input
+from monitor.cli.tables import InputError, TableReader, open_table
 from monitor.config.problems import ConfigError, Problem
 from rules import GROUPS
 
@@ -114,22 +113,14 @@ def _map_row(
 def read_rows(
     path: Path, text_column: str, label_column: str, reaction_column: str | None = None
 ) -> Iterator[Row]:
-    """Yield one Row per CSV record, streaming; a malformed record yields a Row without data."""
+    """Yield one Row per CSV or workbook record, streaming; a malformed record yields a Row
+    without data."""
     columns = (text_column, label_column, *([reaction_column] if reaction_column else []))
-    with open_input(path) as handle:
-        yield from _records(csv.reader(handle), path, *columns)
+    with open_table(path) as reader:
+        yield from _records(reader, path, *columns)
 
 
-class CsvReader(Protocol):
-    """What `csv.reader` returns: records and the line number reached."""
-
-    @property
-    def line_num(self) -> int: ...
-
-    def __next__(self) -> list[str]: ...
-
-
-def _records(reader: CsvReader, path: Path, *columns: str) -> Iterator[Row]:
+def _records(reader: TableReader, path: Path, *columns: str) -> Iterator[Row]:
     try:
         header = next(reader)
     except StopIteration:

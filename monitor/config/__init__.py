@@ -33,6 +33,7 @@ from monitor.config.settings import (
     TelegramConfig,
 )
 from monitor.config.tomllines import LineIndex
+from monitor.config.traps import trap_warnings
 from rules import RuleSet, compile_rules
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 from storage import PostgresLocation, StoreLocation, dsn_problem
@@ -294,10 +295,6 @@ def _secret_warnings(
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "
                "оповещения будут писаться только в журнал")
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
-    elif not config.telegram.chats:
-        where = ("telegram",)
-        msg = "не указан ни один чат [[telegram.chats]]: оповещения будут писаться только в журнал"
-        warnings.append(Problem(file, lines.line_of(where), "telegram.chats", msg))
-    return warnings
+    return warnings + trap_warnings(config, file, lines, env)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from storage.sql.db import Database
 from storage.sql.events import add_event
-from storage.sql.timestamps import to_db
+from storage.sql.timestamps import from_db, to_db
 from storage.types import SYSTEM, OutboxRow
 
 
@@ -60,6 +60,14 @@ async def outbox_counts(db: Database) -> dict[str, int]:
     counts = {"pending": 0, "sent": 0, "failed": 0, "cancelled": 0}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
+
+
+async def oldest_waiting_alert(db: Database, now: datetime) -> datetime | None:
+    """When the oldest alert still waiting to go out was queued (see `Store`)."""
+    row = await db.fetchone(
+        "SELECT MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'"
+        " AND (next_attempt_at <= ? OR attempts > 0)", (to_db(now),))
+    return None if row is None else from_db(row["oldest"])
 
 
 async def sent_alert(db: Database, chat_id: int, message_id: int) -> OutboxRow | None:
