@@ -156,3 +156,67 @@ async def test_reload_of_a_running_daemon_process(tmp_path: Path, capsys) -> Non
             process.send_signal(signal.SIGTERM)
             _, rest = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 0, rest.decode()
+
+
+PG_HEAD = """
+[storage]
+backend = "postgresql"
+lease_ttl = "20s"
+lease_renew = "1s"
+"""
+
+
+async def test_sources_a_reload_adds_or_removes_on_postgresql_follow_the_leases(
+    pg_dsn: str, tmp_path: Path, clock: ManualClock,
+) -> None:
+    """Two daemons share a PostgreSQL store: after a reload each polls only the sources whose
+    lease it holds; an added source is someone's at once, a removed one nobody's."""
+    async with FakeTme("alpha") as tme:
+        for name in ("beta", "gamma", "delta"):
+            tme.add_channel(name)
+        path = tmp_path / "config.toml"
+
+        def write(sources: list[str]) -> None:
+            path.write_text(config_text(tme.base_url, "http://127.0.0.1:9", sources,
+                                        head=PG_HEAD), "utf-8")
+
+        write(["alpha", "beta"])
+        env = {"MONITOR_PG_DSN": pg_dsn}
+        config = load_config(path, env=env).config
+        async with App(config, clock=clock, env=env) as one, \
+                App(config, clock=clock, env=env) as two:
+            apps = (one, two)
+
+            async def renew_all() -> None:
+                for app in apps * 2:  # the first gives back its excess, the second takes it
+                    await app.renew_leases()
+
+            async def polled_once_by_the_holder(sources: list[str]) -> None:
+                tme.requests.clear()
+                for app in apps:
+                    for poller in list(app.pollers.values()):
+                        await app.poll_job(poller)()
+                channels = sorted(p.split("?")[0].removeprefix("/s/") for p in tme.paths)
+                assert channels == sorted(sources), "each source by one daemon, once"
+
+            await renew_all()
+            assert {len(app.fleet.held) for app in apps} == {1}
+            await polled_once_by_the_holder(["alpha", "beta"])
+
+            write(["alpha", "beta", "gamma", "delta"])
+            for app in apps:
+                assert await reload_config(app)
+            await renew_all()
+            held = [app.fleet.held for app in apps]
+            assert not held[0] & held[1]
+            assert held[0] | held[1] == {f"source:{s}" for s in ("alpha", "beta", "gamma",
+                                                                  "delta")}
+            await polled_once_by_the_holder(["alpha", "beta", "gamma", "delta"])
+
+            write(["beta", "gamma", "delta"])
+            for app in apps:
+                assert await reload_config(app)
+                assert "source:alpha" not in app.fleet.held, "removed: given up at once"
+            clock.advance(timedelta(seconds=21))  # alpha's lease lapses; the rest are renewed
+            await renew_all()
+            await polled_once_by_the_holder(["beta", "gamma", "delta"])
