@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
+from tests.conftest import DUTY_TELEGRAM, FAST_DAEMON, PITS_TOPIC, ROOT
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.test_daemon import wait_for
@@ -26,16 +26,7 @@ DUTY_CHAT, IVANOVA = -1001234567890, 111
 CONFIG = """
 [storage]
 path = "m.db"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-
+""" + FAST_DAEMON + DUTY_TELEGRAM + """
 [[telegram.staff]]
 id = {staff}
 name = "Иванова А. П."
@@ -102,16 +93,7 @@ async def test_a_staff_answer_stops_every_later_alert(tmp_path: Path) -> None:
 BOT_SOURCE_CONFIG = """
 [storage]
 path = "m.db"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-
+""" + FAST_DAEMON + DUTY_TELEGRAM + """
 [[sources]]
 id = "martyush-chat"
 network = "telegram_bot"
