@@ -24,7 +24,7 @@ from rules.model import (
     term_text,
     term_weight,
 )
-from rules.morph import FUNCTION_WORDS, Slots, term_words
+from rules.morph import EXACT, FUNCTION_WORDS, Slots, expand_forms, term_words
 from rules.places import SettlementLike, place_terms
 from rules.wordindex import NO_MATCH, PhraseHit, Scoring, WordIndex
 
@@ -145,10 +145,15 @@ def _word_index(terms: tuple[Term, ...]) -> WordIndex:
         scoring = scorings[term_id] if term_id in counted else None
         return (term_id, term.anchor, term.after, rest, term_id in positional, scoring)
 
+    words = _index(terms, phrases=False)
+    phrases = _index(terms, phrases=True)
+    fills = _grouped((key, slot) for keys, slot in slots.items() for key in keys)
     return WordIndex(
-        words=_index(terms, phrases=False),
-        phrases=_index(terms, phrases=True),
-        slots=_grouped((key, slot) for keys, slot in slots.items() for key in keys),
+        words=words,
+        phrases=phrases,
+        slots=fills,
+        forms=expand_forms(sorted({key for keys in (words, phrases, fills) for key in keys
+                                   if not key.startswith(EXACT)})),
         phrase_hits={n: phrase_hit(n, term) for n, term in enumerate(terms)
                      if len(term.words) > 1},
         pairs=tuple(enumerate(scorings)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from itertools import compress
 from typing import Final
 
@@ -62,11 +62,12 @@ class Classification:
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
-        data = asdict(self)
-        del data["sla"]
-        data["score"] = round(self.score, 2)
-        data["why"] = list(self.why)
-        return data
+        # Field by field, not dataclasses.asdict: its deep copy cost a sixth of classifying
+        # a file. The order is the fields' (JSON output depends on it); `sla` is left out.
+        return {"group": self.group, "topic": self.topic, "topic_name": self.topic_name,
+                "organisation": self.organisation, "priority": self.priority,
+                "actionable": self.actionable, "score": round(self.score, 2),
+                "why": list(self.why), "settlement": self.settlement}
 
     def to_json(self) -> str:
         """The verdict as a JSON object with Russian text left readable."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import pymorphy3
+from pymorphy3.units import DictionaryAnalyzer
 
 from common.text import fix_lookalikes
 
@@ -134,6 +136,68 @@ def token_keys(token: str) -> frozenset[str]:
         for part in parts:
             keys.update(lemmas(part))
     return frozenset(keys)
+
+
+Forms = dict[str, frozenset[str]]
+"""A dictionary word form (ё written е) → the lemmas of `keys` it is a form of."""
+
+
+def expand_forms(keys: Iterable[str]) -> Forms:
+    """Every dictionary form of every lemma among `keys`, mapped to those lemmas.
+
+    For a word the dictionary knows, lemmas() offers exactly the normal forms of its
+    dictionary parses, and a word is a form of the lexeme of each of its normal forms. So
+    `lemmas(word) & keys == forms.get(word, ∅)` for every known word: classifying looks the
+    word up here instead of parsing it. Unknown words (guessed parses) are still parsed.
+    """
+    parse = unordered_analyzer().parse
+    found: dict[str, set[str]] = {}
+    for key in keys:
+        for parsed in parse(key):
+            # Only plain dictionary parses: one found through a prefix or by analogy is a guess.
+            stack = parsed.methods_stack
+            if len(stack) != 1 or type(stack[0][0]) is not DictionaryAnalyzer \
+                    or parsed.normal_form.replace("ё", "е") != key:
+                continue
+            for form in parsed.lexeme:
+                found.setdefault(form.word.replace("ё", "е"), set()).add(key)
+    # Equal sets are one object: most forms name one lemma, and fewer objects load sooner.
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {form: shared.setdefault(keys, keys)
+            for form, keys in ((form, frozenset(lemmas)) for form, lemmas in found.items())}
+
+
+def known_keys(token: str, forms: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """token_keys(token) as far as `forms` covers it (the lemmas among the keys they were
+    expanded from), or None when the token needs parsing: a word the dictionary lacks."""
+    word = normalise_word(token)
+    if len(word) > MAX_WORD_LENGTH:
+        return None
+    found = forms.get(word)
+    if found is None:
+        if not word or not unordered_analyzer().word_is_known(word):
+            return None
+        found = frozenset()
+    parts = token.split("-")
+    if not 1 < len(parts) <= _MAX_HYPHEN_PARTS:
+        return found | {EXACT + word}
+    keys = set(found)
+    keys.add(EXACT + word)
+    for part in parts:
+        known = _known_lemmas(part, forms)
+        keys.update(lemmas(part) if known is None else known)
+    return frozenset(keys)
+
+
+def _known_lemmas(token: str, forms: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """lemmas(token) as far as `forms` covers it, or None for a word the dictionary lacks."""
+    word = normalise_word(token)
+    found = forms.get(word)
+    if found is not None:
+        return found
+    if word and len(word) <= MAX_WORD_LENGTH and unordered_analyzer().word_is_known(word):
+        return frozenset()
+    return None
 
 
 def word_count(term: str) -> int:

@@ -123,6 +123,7 @@ def classify_command(
     if input_path:
         records = read_texts(Path(input_path), text_column)
     errors = 0
+    write = sys.stdout.write
     try:
         for number, text, error in records:
             if error is not None or text is None:
@@ -130,7 +131,10 @@ def classify_command(
                 _print_error(number, error or "", fmt)
                 continue
             result = classify(text, ruleset, source=source, network=network)
-            _print_result(text, result.as_dict(), fmt)
+            if fmt == "json":
+                write(result.to_json() + "\n")
+            else:
+                _print_result(text, result.as_dict())
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
@@ -145,10 +149,7 @@ def _print_error(number: int, error: str, fmt: str) -> None:
     print(f"Ошибка: {error}", file=sys.stderr)
 
 
-def _print_result(text: str, result: dict[str, object], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps(result, ensure_ascii=False))
-        return
+def _print_result(text: str, result: dict[str, object]) -> None:
     short = " ".join(text.split())
     short = short[:77] + "…" if len(short) > 78 else short
     group = result["group"] or "—"

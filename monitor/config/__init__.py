@@ -33,7 +33,8 @@ from monitor.config.settings import (
     TelegramConfig,
 )
 from monitor.config.tomllines import LineIndex
-from rules import RuleSet, compile_rules
+from rules import RuleSet
+from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 
 RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
@@ -61,6 +62,8 @@ class AppConfig(BaseModel):
     sources: tuple[SourceSettings, ...] = Field(default=())
     official_accounts: tuple[OfficialAccount, ...] = ()
     path: Path = Path("config.toml")
+    rule_origins: dict[str, tuple[str, ...]] = Field(default_factory=dict, exclude=True)
+    """Rule id → "file:line" where it is written, then of each override (`rules list`)."""
 
     @property
     def database_path(self) -> Path:
@@ -120,7 +123,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     if problems or config is None:
         raise ConfigError(problems)
     config = _with_book(config, book)
-    return LoadedConfig(config, _secret_warnings(config, file, lines, env))
+    return LoadedConfig(config, [*book.warnings, *_secret_warnings(config, file, lines, env)])
 
 
 def with_rules_from(config: AppConfig, path: Path) -> AppConfig:
@@ -160,7 +163,7 @@ def rule_context(config: AppConfig) -> RuleContext:
 
 def build_ruleset(config: AppConfig) -> RuleSet:
     """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
-    return compile_rules(
+    return compile_cached(
         config.topics,
         config.rules,
         noise=config.noise,
@@ -174,7 +177,7 @@ def build_ruleset(config: AppConfig) -> RuleSet:
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
     return config.model_copy(
         update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists),
-                "mentions": book.mentions}
+                "mentions": book.mentions, "rule_origins": dict(book.origins)}
     )
 
 
