@@ -89,3 +89,11 @@ def test_the_theme_list_is_the_reference_one() -> None:
     assert im_topic_problem("Ямы во дворах") is None
     assert "может быть, «Ямы во дворах»" in (im_topic_problem("Ямы в дворах") or "")
 
+
+
+def test_every_shipped_topic_names_a_known_theme() -> None:
+    config = load_config(ROOT / "config.example.toml", env={}).config
+    missing = [t.id for t in config.topics if t.im_topic is None]
+    wrong = [t.id for t in config.topics if t.im_topic and im_topic_problem(t.im_topic)]
+    assert not missing
+    assert not wrong
