@@ -57,6 +57,7 @@ class Use:
     exclude: bool = False
     part: tuple[int, int] | None = None
     place: int = -1
+    street: str = ""
 
 
 def compile_rules(
@@ -80,7 +81,7 @@ def compile_rules(
     for index, rule in enumerate(chain(active, quiet)):
         builder.add_rule(index, rule)
     for place in place_terms(settlements):
-        builder.uses.append((place.words, Use(place=place.settlement)))
+        builder.uses.append((place.words, Use(place=place.settlement, street=place.street)))
     terms = builder.terms()
     nears, near_checks = builder.nears(terms)
     needs = {rule: frozenset(ids) for rule, ids in builder.needs.items()}
@@ -250,6 +251,7 @@ def build_term(words: Slots, uses: Sequence[Use]) -> Term:
         excludes=tuple(sorted({u.rule for u in uses if u.exclude})),
         parts=tuple(sorted({u.part for u in uses if u.part is not None})),
         places=tuple(sorted({u.place for u in uses if u.place >= 0})),
+        streets=tuple(sorted({u.street for u in uses if u.street})),
     )
 
 

@@ -28,6 +28,10 @@ FUNCTION_WORDS = frozenset({
 
 _STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
 
+HOUSE_NUMBER = "#номер"
+"""The key of a text word that can be a house number («5», «12а»): gazetteer terms use it."""
+HOUSE_NUMBER_RE = re.compile(r"[0-9]{1,4}[а-я]?")
+
 _TERM_WORD_RE = re.compile(f"({EXACT}?)({WORD_RE.pattern})")
 _REPEATS_RE = re.compile(r"([а-я])\1+")
 
@@ -135,6 +139,8 @@ def token_keys(token: str) -> frozenset[str]:
     if 1 < len(parts) <= _MAX_HYPHEN_PARTS:
         for part in parts:
             keys.update(lemmas(part))
+    if HOUSE_NUMBER_RE.fullmatch(word):
+        keys.add(HOUSE_NUMBER)
     return frozenset(keys)
 
 
@@ -153,6 +159,8 @@ def expand_forms(keys: Iterable[str]) -> Forms:
     parse = unordered_analyzer().parse
     found: dict[str, set[str]] = {}
     for key in keys:
+        if key.startswith(HOUSE_NUMBER):
+            continue
         for parsed in parse(key):
             # Only plain dictionary parses: one found through a prefix or by analogy is a guess.
             stack = parsed.methods_stack
@@ -171,8 +179,8 @@ def known_keys(token: str, forms: Mapping[str, frozenset[str]]) -> frozenset[str
     """token_keys(token) as far as `forms` covers it (the lemmas among the keys they were
     expanded from), or None when the token needs parsing: a word the dictionary lacks."""
     word = normalise_word(token)
-    if len(word) > MAX_WORD_LENGTH:
-        return None
+    if len(word) > MAX_WORD_LENGTH or word[:1].isdigit():
+        return None  # too long for the dictionary, or a number (perhaps a house number)
     found = forms.get(word)
     if found is None:
         if not word or not unordered_analyzer().word_is_known(word):

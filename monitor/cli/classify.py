@@ -144,7 +144,8 @@ def classify_command(
 def _print_error(number: int, error: str, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({"line": number, "error": error, "group": None, "topic": None,
-                          "actionable": False, "settlement": None, "score": 0, "why": []},
+                          "actionable": False, "settlement": None, "address": None,
+                          "score": 0, "why": []},
                          ensure_ascii=False))
     print(f"Ошибка: {error}", file=sys.stderr)
 
@@ -154,7 +155,8 @@ def _print_result(text: str, result: dict[str, object]) -> None:
     short = short[:77] + "…" if len(short) > 78 else short
     group = result["group"] or "—"
     mark = "нужна реакция" if result["actionable"] else "без реакции"
-    place = result["settlement"] or "место не найдено"
+    place = ", ".join(str(p) for p in (result["settlement"], result["address"]) if p) \
+        or "место не найдено"
     why = "; ".join(str(w) for w in result["why"]) or "ничего не совпало"  # type: ignore[attr-defined]
     print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}, {place}]:"
           f" {why}")
