@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import pymorphy3
-from pymorphy3.units import DictionaryAnalyzer
 
 from common.text import fix_lookalikes
 
@@ -156,19 +155,26 @@ def expand_forms(keys: Iterable[str]) -> Forms:
     `lemmas(word) & keys == forms.get(word, ∅)` for every known word: classifying looks the
     word up here instead of parsing it. Unknown words (guessed parses) are still parsed.
     """
-    parse = unordered_analyzer().parse
+    # The dictionary's own records, as pymorphy3's DictionaryAnalyzer reads them for parse()
+    # and lexeme: a form is prefix + stem + suffix of each entry of the paradigm. Going
+    # through Parse objects and their lexemes instead costs several times more.
+    morph = unordered_analyzer()
+    dictionary = morph.dictionary
+    prefixes, suffixes = dictionary.paradigm_prefixes, dictionary.suffixes
     found: dict[str, set[str]] = {}
     for key in keys:
         if key.startswith(HOUSE_NUMBER):
             continue
-        for parsed in parse(key):
-            # Only plain dictionary parses: one found through a prefix or by analogy is a guess.
-            stack = parsed.methods_stack
-            if len(stack) != 1 or type(stack[0][0]) is not DictionaryAnalyzer \
-                    or parsed.normal_form.replace("ё", "е") != key:
-                continue
-            for form in parsed.lexeme:
-                found.setdefault(form.word.replace("ё", "е"), set()).add(key)
+        for fixed, parses in dictionary.words.similar_items(key, morph.char_substitutes):
+            for para_id, index in parses:
+                if dictionary.build_normal_form(para_id, index, fixed).replace("ё", "е") != key:
+                    continue
+                paradigm = dictionary.paradigms[para_id]
+                size = len(paradigm) // 3
+                stem = dictionary.build_stem(paradigm, index, fixed)
+                for entry in range(size):
+                    form = prefixes[paradigm[size * 2 + entry]] + stem + suffixes[paradigm[entry]]
+                    found.setdefault(form.replace("ё", "е"), set()).add(key)
     # Equal sets are one object: most forms name one lemma, and fewer objects load sooner.
     shared: dict[frozenset[str], frozenset[str]] = {}
     return {form: shared.setdefault(keys, keys)
