@@ -47,22 +47,10 @@ def cache_dir() -> Path | None:
     return Path(base) / "mcu-monitor"
 
 
-def compile_cached(
-    topics: Sequence[TopicConfig],
-    rules: RulesConfig,
-    *,
-    noise: Sequence[NoiseConfig] = (),
-    lists: Mapping[str, ListConfig] | None = None,
-    mentions: MentionsConfig | None = None,
-    settlements: Sequence[SettlementLike] = (),
-    place_required: Collection[str] = (),
-) -> RuleSet:
-    """compile_rules, through the cache."""
-    lists = lists or {}
-    inputs = rule_inputs(topics, rules, noise, lists, mentions, settlements, place_required)
-    return cached_ruleset(inputs, lambda: compile_rules(
-        topics, rules, noise=noise, lists=lists, mentions=mentions, settlements=settlements,
-        place_required=place_required))
+def compile_cached(topics: Sequence[TopicConfig], rules: RulesConfig, **options: Any) -> RuleSet:
+    """compile_rules (same arguments), through the cache."""
+    return cached_ruleset(rule_inputs(topics, rules, **options),
+                          lambda: compile_rules(topics, rules, **options))
 
 
 def cached_ruleset(inputs: object, build: Callable[[], RuleSet]) -> RuleSet:
@@ -95,16 +83,16 @@ def digest(inputs: object) -> str:
 
 
 def rule_inputs(
-    topics: Sequence[TopicConfig], rules: RulesConfig, noise: Sequence[NoiseConfig],
-    lists: Mapping[str, ListConfig], mentions: MentionsConfig | None,
-    settlements: Sequence[SettlementLike], place_required: Collection[str],
+    topics: Sequence[TopicConfig], rules: RulesConfig, *, noise: Sequence[NoiseConfig] = (),
+    lists: Mapping[str, ListConfig] | None = None, mentions: MentionsConfig | None = None,
+    settlements: Sequence[SettlementLike] = (), place_required: Collection[str] = (),
 ) -> dict[str, Any]:
     """Everything compile_rules reads, as JSON data for the digest."""
     return {
         "topics": [t.model_dump(mode="json") for t in topics],
         "rules": rules.model_dump(mode="json"),
         "noise": [n.model_dump(mode="json") for n in noise],
-        "lists": {name: found.model_dump(mode="json") for name, found in lists.items()},
+        "lists": {name: found.model_dump(mode="json") for name, found in (lists or {}).items()},
         "mentions": None if mentions is None else mentions.model_dump(mode="json"),
         "settlements": [[s.name, list(s.aliases), list(s.streets)] for s in settlements],
         "place_required": sorted(place_required),
