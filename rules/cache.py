@@ -7,7 +7,7 @@ version): a change to any of them names another file. It lives in the user's cac
 MONITOR_CACHE_DIR=off turns the cache off). A file that is not ours, can be written by
 others, is too big, is damaged or names anything but the rule set's own classes is not
 loaded: the rules are compiled again and the file replaced. Failing to write it only costs
-the next start-up its speed.
+the next start-up its speed. The KEEP most recent files are kept, older ones removed.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rules.places import SettlementLike
 CACHE_ENV = "MONITOR_CACHE_DIR"
 OFF = "off"
 MAX_BYTES = 256 << 20
+KEEP = 8
 _PACKAGE = Path(__file__).resolve().parent
 _OWN = "rules."
 _SAFE_GLOBALS = frozenset({("re", "_compile")})
@@ -146,8 +147,16 @@ def store(path: Path, ruleset: RuleSet) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        _prune(path.parent)
     except (OSError, pickle.PicklingError, RecursionError):
         return
+
+
+def _prune(folder: Path) -> None:
+    """Keep the KEEP most recently written rule sets: every edit of the rules makes a file."""
+    stored = sorted(folder.glob("rules-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in stored[KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def _trusted(status: os.stat_result) -> bool:

@@ -117,6 +117,14 @@ def test_an_unwritable_cache_folder_only_costs_speed(tmp_path: Path,
     assert build_ruleset(config).topics == tuple(t for t in config.topics if t.enabled)
 
 
+def test_only_the_latest_rule_sets_are_kept(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rules.cache.KEEP", 2)
+    config = load_config(CONFIG, env={}).config
+    for count in (1, 2, 3):
+        build_ruleset(config.model_copy(update={"topics": config.topics[count:]}))
+    assert len(cached_files(cache)) == 2
+
+
 def test_cache_folder_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(CACHE_ENV, "off")
     assert cache_dir() is None
