@@ -103,6 +103,8 @@ def lemmas(token: str) -> frozenset[str]:
         return frozenset()
     if len(word) > MAX_WORD_LENGTH:
         return frozenset((word,))
+    if word.isdigit() and word.isascii() and not unordered_analyzer().word_is_known(word):
+        return frozenset((word,))  # what pymorphy3's NumberAnalyzer says, without its parse
     parse = unordered_analyzer().parse
     forms = {found.normal_form.replace("ё", "е") for found in parse(word)}
     fixed = respelled(word)
