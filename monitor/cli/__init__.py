@@ -106,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--limit", type=_at_least(0), default=20,
                       help="примеров в каждом списке (0 — только числа)")
     test.add_argument("--format", choices=["text", "json"], default="text")
+    listing = rules_sub.add_parser(
+        "list", help="все темы и правила шума: id, группа, тема ИМ, где описаны")
+    _config_argument(listing)
+    listing.add_argument("--format", choices=["text", "json"], default="text")
     return parser
 
 
@@ -305,6 +309,10 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    if args.rules_command == "list":
+        from monitor.cli.rules_list import rules_list_command
+
+        return rules_list_command(loaded.config, args.format)
     from monitor.cli.rules_test import rules_test_command
 
     return rules_test_command(loaded.config, args.rules, args.limit, args.format)

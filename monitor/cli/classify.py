@@ -13,6 +13,8 @@ from monitor.cli.tables import MAX_FIELD, InputError, open_input, open_table
 from monitor.config import AppConfig, build_ruleset
 from rules import classify
 
+MAX_REMEMBERED = 1 << 16
+"""Verdicts of distinct texts kept to answer repeats in a file (bounded memory)."""
 _LINE_ENDS = ("\n", "\r")
 """Files are read with newline="": a line may end in \r\n, \n or a lone \r."""
 Record = tuple[int, str | None, str | None]
@@ -104,14 +106,28 @@ def classify_command(
     if input_path:
         records = read_texts(Path(input_path), text_column)
     errors = 0
+    write = sys.stdout.write
+    # A verdict depends on the text alone here (one source for the whole run), and files
+    # repeat texts (28% of the St Petersburg appeals are exact copies): a repeat is written
+    # from memory. The memory is bounded: full, it starts again.
+    seen: dict[str, str] = {}
     try:
         for number, text, error in records:
             if error is not None or text is None:
                 errors += 1
                 _print_error(number, error or "", fmt)
                 continue
-            result = classify(text, ruleset, source=source, network=network)
-            _print_result(text, result.as_dict(), fmt)
+            if fmt != "json":
+                result = classify(text, ruleset, source=source, network=network)
+                _print_result(text, result.as_dict())
+                continue
+            line = seen.get(text)
+            if line is None:
+                if len(seen) >= MAX_REMEMBERED:
+                    seen.clear()
+                line = seen[text] = classify(text, ruleset, source=source,
+                                             network=network).to_json() + "\n"
+            write(line)
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
@@ -121,20 +137,19 @@ def classify_command(
 def _print_error(number: int, error: str, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({"line": number, "error": error, "group": None, "topic": None,
-                          "actionable": False, "settlement": None, "score": 0, "why": []},
+                          "actionable": False, "settlement": None, "address": None,
+                          "score": 0, "why": []},
                          ensure_ascii=False))
     print(f"Ошибка: {error}", file=sys.stderr)
 
 
-def _print_result(text: str, result: dict[str, object], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps(result, ensure_ascii=False))
-        return
+def _print_result(text: str, result: dict[str, object]) -> None:
     short = " ".join(text.split())
     short = short[:77] + "…" if len(short) > 78 else short
     group = result["group"] or "—"
     mark = "нужна реакция" if result["actionable"] else "без реакции"
-    place = result["settlement"] or "место не найдено"
+    place = ", ".join(str(p) for p in (result["settlement"], result["address"]) if p) \
+        or "место не найдено"
     why = "; ".join(str(w) for w in result["why"]) or "ничего не совпало"  # type: ignore[attr-defined]
     print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}, {place}]:"
           f" {why}")

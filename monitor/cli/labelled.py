@@ -18,7 +18,10 @@ from rules import GROUPS
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
 
 LabelMap = Mapping[str, str | None]
-"""A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out."""
+"""A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out. A group
+written «main|also» counts a verdict of either group as right (a routing that is genuinely
+either, such as lighting of a road or a yard); the row is scored under the main one."""
+ALSO = "|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +104,13 @@ def _map_row(
     if not label:
         problems.append(Problem(file, line, "label", "пустая метка"))
         return None, None
-    if group is not None and group not in GROUPS:
-        close = difflib.get_close_matches(group, GROUPS, n=1)
-        hint = f"; может быть, {close[0]!r}?" if close else ""
-        msg = f"группа {group!r} не из рубрикатора ЦУР (rules.GROUPS){hint}"
-        problems.append(Problem(file, line, "group", msg))
-        return None, None
+    for part in [] if group is None else group.split(ALSO):
+        if part not in GROUPS:
+            close = difflib.get_close_matches(part, GROUPS, n=1)
+            hint = f"; может быть, {close[0]!r}?" if close else ""
+            msg = f"группа {part!r} не из рубрикатора ЦУР (rules.GROUPS){hint}"
+            problems.append(Problem(file, line, "group", msg))
+            return None, None
     return label, group
 
 

@@ -34,7 +34,8 @@ from monitor.config.settings import (
 )
 from monitor.config.tomllines import LineIndex
 from monitor.config.traps import trap_warnings
-from rules import RuleSet, compile_rules
+from rules import RuleSet
+from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 from storage import PostgresLocation, StoreLocation, dsn_problem
 
@@ -63,6 +64,8 @@ class AppConfig(BaseModel):
     sources: tuple[SourceSettings, ...] = Field(default=())
     official_accounts: tuple[OfficialAccount, ...] = ()
     path: Path = Path("config.toml")
+    rule_origins: dict[str, tuple[str, ...]] = Field(default_factory=dict, exclude=True)
+    """Rule id → "file:line" where it is written, then of each override (`rules list`)."""
 
     @property
     def database_path(self) -> Path:
@@ -128,7 +131,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     if problems or config is None:
         raise ConfigError(problems)
     config = _with_book(config, book)
-    return LoadedConfig(config, _secret_warnings(config, file, lines, env))
+    return LoadedConfig(config, [*book.warnings, *_secret_warnings(config, file, lines, env)])
 
 
 def with_rules_from(config: AppConfig, path: Path) -> AppConfig:
@@ -168,7 +171,7 @@ def rule_context(config: AppConfig) -> RuleContext:
 
 def build_ruleset(config: AppConfig) -> RuleSet:
     """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
-    return compile_rules(
+    return compile_cached(
         config.topics,
         config.rules,
         noise=config.noise,
@@ -182,7 +185,7 @@ def build_ruleset(config: AppConfig) -> RuleSet:
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
     return config.model_copy(
         update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists),
-                "mentions": book.mentions}
+                "mentions": book.mentions, "rule_origins": dict(book.origins)}
     )
 
 
