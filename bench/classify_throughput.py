@@ -6,9 +6,13 @@ The config defaults to config.example.toml, which includes the shipped rubricato
 writes every text's verdict (as_dict, `why` included) and measures nothing: run it before and
 after a change to the classifier and compare the files; they must be identical.
 
-Targets: ≥ 50,000 texts/s; ≥ 0.2 of bare tokenisation (lower-casing plus the word regex) in
-the same run; with ten times the topics and words (new vocabulary, not copies) ≥ 0.8 of the
-normal rate; start-up (config, rule files and morphology loaded, ready to classify) < 1 s.
+Targets: warm, in-process ≥ 50,000 texts/s and ≥ 0.3 of bare tokenisation (lower-casing
+plus the word regex) in the same run; with ten times the topics and words (new vocabulary,
+not copies) ≥ 0.8 of the normal rate; start-up (config, rule files and morphology loaded,
+ready to classify, compiled rules cached) < 0.5 s. As a user meets it: `monitor classify
+--input FILE --format json` as a whole process ≥ 30,000 texts/s and ≥ 0.2 of a bare
+tokenising process reading the same file (both best of 3, interleaved; the rule cache warm,
+the first run with an empty cache quoted beside).
 
 "10x": for every topic nine more, each with as many words and phrases, all distinct
 dictionary lemmas (pymorphy3, common nouns, adjectives and verbs) that no rule uses.
@@ -22,7 +26,9 @@ import argparse
 import csv
 import itertools
 import json
+import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from monitor.config import AppConfig, build_ruleset, load_config  # noqa: E402
 from rules import RuleSet, TopicConfig, classify  # noqa: E402
+from rules.cache import CACHE_ENV  # noqa: E402
 from rules.morph import WORD_RE, analyzer, token_keys  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv"
@@ -48,7 +55,9 @@ SEED = 20240601
 CONTENT = {"NOUN", "ADJF", "VERB", "INFN", "ADVB", "PRTF"}
 PROPER = {"Name", "Surn", "Patr", "Geox", "Orgn", "Trad", "Abbr", "Init"}
 LETTERS = "абвгдеклмнопрстуфхч"
-TARGETS = {"rate": 50_000, "of_floor": 0.2, "of_1x": 0.8, "startup": 1.0}
+TARGETS = {"rate": 50_000, "of_floor": 0.3, "of_1x": 0.8, "startup": 0.5,
+           "process_rate": 30_000, "process_of_floor": 0.2}
+PROCESS_ROUNDS = 3
 
 STARTUP = """
 import sys, time
@@ -63,6 +72,22 @@ if {rules!r}:
 classify("яма на дороге", build_ruleset(config))
 print(time.perf_counter() - started)
 """
+
+
+FLOOR = """
+import csv, re
+csv.field_size_limit(10_000_000)
+words = re.compile({pattern!r})
+count = 0
+with open({data!r}, encoding="utf-8-sig", newline="") as handle:
+    for row in csv.DictReader(handle):
+        words.findall(row["text"].lower())
+        count += 1
+print(count)
+"""
+"""A bare tokenising process: reads the CSV as `monitor classify` does, lower-cases and splits."""
+
+CLI = "import sys; from monitor.cli import main; sys.exit(main())"
 
 
 def load_texts(path: Path, limit: int | None) -> list[str]:
@@ -92,12 +117,81 @@ def classifier(ruleset: RuleSet) -> Callable[[str], object]:
     return lambda text: classify(text, ruleset)
 
 
-def startup_seconds(config: Path, rules: Path | None = None) -> tuple[float, float]:
-    """(ready after, whole process) in a fresh interpreter: imports, config, rules, morphology."""
+def startup_seconds(
+    config: Path, cache: Path, rules: Path | None = None
+) -> tuple[float, float]:
+    """(ready after, whole process) in a fresh interpreter: imports, config, rules, morphology,
+    with the compiled rules cached in `cache` (a first call there compiles and stores them)."""
     code = STARTUP.format(repo=str(REPO), config=str(config), rules=str(rules or ""))
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=_env(cache))
     return float(out.stdout.strip()), time.perf_counter() - started
+
+
+def _env(cache: Path) -> dict[str, str]:
+    """This environment with the rule cache in `cache`, the repository importable."""
+    return {**os.environ, CACHE_ENV: str(cache), "PYTHONPATH": str(REPO)}
+
+
+@dataclass(frozen=True)
+class Process:
+    """Whole-process figures on one file, texts per second."""
+
+    classify: float
+    first: float
+    floor: float
+    classify_cpu: float
+    floor_cpu: float
+    """The same two by CPU time (user + system) of the process: steadier than the wall clock
+    on a shared machine, where other work takes the cores in bursts."""
+
+
+def whole_process(data: Path, config: Path, texts: int, folder: Path) -> Process:
+    """`monitor classify --input data --format json` against a bare tokenising process."""
+    cache = folder / "cache"
+    out = folder / "verdicts.jsonl"
+    floor_code = FLOOR.format(pattern=WORD_RE.pattern, data=str(data))
+    command = [sys.executable, "-c", CLI, "classify", "--config", str(config),
+               "--input", str(data), "--format", "json"]
+
+    def run(args: list[str], lines: int) -> tuple[float, float]:
+        """Texts per second of one process by wall clock and by its CPU time, after checking
+        it wrote `lines` lines."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        with out.open("w", encoding="utf-8") as handle:
+            subprocess.run(args, stdout=handle, check=True, env=_env(cache), cwd=folder)
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        with out.open(encoding="utf-8") as handle:
+            written = sum(1 for _ in handle)
+        if written != lines:
+            msg = f"{written} lines out of {args[-1]!r} for {texts} texts"
+            raise RuntimeError(msg)
+        return texts / seconds, texts / cpu
+
+    first, _ = run(command, texts)  # empty cache: compiles the rules and stores them
+    best = dict.fromkeys(("classify", "floor", "classify_cpu", "floor_cpu"), 0.0)
+    for _ in range(PROCESS_ROUNDS):
+        for name, args, lines in (("floor", [sys.executable, "-c", floor_code], 1),
+                                  ("classify", command, texts)):
+            wall, cpu = run(args, lines)
+            best[name] = max(best[name], wall)
+            best[f"{name}_cpu"] = max(best[f"{name}_cpu"], cpu)
+    return Process(best["classify"], first, best["floor"], best["classify_cpu"],
+                   best["floor_cpu"])
+
+
+def limited_file(texts: Sequence[str], folder: Path) -> Path:
+    """With --limit: a CSV of just the texts measured, for the whole-process runs."""
+    path = folder / "texts.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([text] for text in texts)
+    return path
 
 
 def dictionary_vocabulary(ruleset: RuleSet, needed: int) -> list[str]:
@@ -191,8 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump:
         return dump(args.dump, load_texts(args.data, args.limit), args.config)
 
-    ready, process = startup_seconds(args.config)
     texts = load_texts(args.data, args.limit)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        first_ready, _ = startup_seconds(args.config, folder / "cache")
+        ready, process = startup_seconds(args.config, folder / "cache")
+        data = limited_file(texts, folder) if args.limit else args.data
+        whole = whole_process(data, args.config, len(texts), folder)
     config = load_config(args.config, env={}).config
     started = time.perf_counter()
     ruleset = build_ruleset(config)
@@ -215,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_big = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         rules = write_rules(Path(folder) / "big.toml", [*config.topics, *generated])
-        ready_big, _ = startup_seconds(args.config, rules)
+        ready_big, _ = startup_seconds(args.config, Path(folder) / "cache", rules)
     big_matched = sum(classify(text, big).topic is not None for text in texts)
     words, bigrams = corpus_vocabulary(texts, ruleset)
     stress = scaled(config, generated_topics(config.topics, SCALE, words, bigrams))
@@ -225,13 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "stress": classifier(stress)})
     report(Figures(
         texts=len(texts), data=args.data.name, ruleset=ruleset, big=big, stress=stress,
-        ready=ready, process=process, compile=compile_seconds, compile_big=compile_big,
+        ready=ready, first_ready=first_ready, process=process, whole=whole,
+        compile=compile_seconds, compile_big=compile_big,
         ready_big=ready_big,
         matched=matched / len(texts), big_matched=big_matched / len(texts), cold=cold,
         base=base, scaled=scaled_rates, hot=_hot(texts, ruleset), hot_stress=_hot(texts, stress),
         words=sum(len(WORD_RE.findall(t.lower())) for t in texts) / len(texts),
     ))
-    results = targets(base, scaled_rates, ready)
+    results = targets(base, scaled_rates, ready, whole)
     for label, met in results:
         print(f"  {'met   ' if met else 'MISSED'} {label}")
     missed = sum(not met for _, met in results)
@@ -241,11 +341,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def targets(
-    base: dict[str, float], scaled: dict[str, float], ready: float
+    base: dict[str, float], scaled: dict[str, float], ready: float, whole: Process
 ) -> list[tuple[str, bool]]:
     """Each target with the figure measured for it, and whether it is met."""
     warm, of_floor, of_1x = base["1x"], base["1x"] / base["floor"], scaled["10x"] / scaled["1x"]
+    process, process_of_floor = whole.classify, whole.classify / whole.floor
     return [
+        (f"whole process ≥ {TARGETS['process_rate']:,} texts/s: {process:,.0f}",
+         process >= TARGETS["process_rate"]),
+        (f"whole process ≥ {TARGETS['process_of_floor']} × tokenising process:"
+         f" {process_of_floor:.3f}", process_of_floor >= TARGETS["process_of_floor"]),
         (f"classify ≥ {TARGETS['rate']:,} texts/s: {warm:,.0f}", warm >= TARGETS["rate"]),
         (f"classify ≥ {TARGETS['of_floor']} × tokenise: {of_floor:.3f}",
          of_floor >= TARGETS["of_floor"]),
@@ -282,7 +387,9 @@ class Figures:
     big: RuleSet
     stress: RuleSet
     ready: float
+    first_ready: float
     process: float
+    whole: Process
     compile: float
     compile_big: float
     ready_big: float
@@ -304,7 +411,16 @@ def report(f: Figures) -> None:
     print(f"topics / noise / terms:        {len(f.ruleset.topics)} / {len(f.ruleset.noise)}"
           f" / {len(f.ruleset.terms):,}")
     print(f"start-up, ready to classify:   {f.ready * 1000:,.0f} ms in-process,"
-          f" {f.process * 1000:,.0f} ms whole process (target < {TARGETS['startup']:g} s)")
+          f" {f.process * 1000:,.0f} ms whole process (target < {TARGETS['startup']:g} s);"
+          f" {f.first_ready * 1000:,.0f} ms with an empty rule cache")
+    w = f.whole
+    print(f"whole process, classify --input --format json: {w.classify:,.0f} texts/s"
+          f" (best of {PROCESS_ROUNDS}; {w.first:,.0f} with an empty rule cache;"
+          f" target ≥ {TARGETS['process_rate']:,})")
+    print(f"whole process, bare tokenising: {w.floor:,.0f} texts/s; classify / tokenise"
+          f" {w.classify / w.floor:.3f} (target ≥ {TARGETS['process_of_floor']})")
+    print(f"the same by CPU time:          classify {w.classify_cpu:,.0f} texts/s, tokenising"
+          f" {w.floor_cpu:,.0f} texts/s, {w.classify_cpu / w.floor_cpu:.3f}")
     print(f"compile (incl. morphology):    {f.compile * 1000:,.0f} ms")
     print(f"texts with a topic:            {f.matched:.1%}")
     print(f"classify, first pass (cold):   {f.cold:,.0f} texts/s")

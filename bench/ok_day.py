@@ -5,7 +5,7 @@ Usage: python bench/ok_day.py [--groups 30] [--hours 24] [--interval 10m]
 
 A day of traffic (each group 3–10 topics a day, 70% of topics never commented, the rest a long
 tail of up to 250 comments with replies, some by the group, a few comments days late) is fed
-into the fake OK API (tests/fakes/ok.py) at its simulated times, and the real `OkGroupSource`
+into the fake OK API (fakes/ok.py) at its simulated times, and the real `OkGroupSource`
 objects (`connectors.registry()["ok"]`) poll every `--interval` through it, one token for all.
 Polling starts two intervals before the measured day (3 days of history are in the groups) and
 goes on two intervals after it (calls not counted), so the day is counted in a steady state.
@@ -64,13 +64,13 @@ sys.path.insert(0, str(REPO))
 
 import daybench  # noqa: E402
 from daybench import SimulatedCalls  # noqa: E402
+from tests.fakes.ok import FakeOk  # noqa: E402
 
 import connectors  # noqa: E402
 from common.durations import format_duration, parse_duration  # noqa: E402
 from connectors.base import Cursor, Item, SourceContext, SourceError  # noqa: E402
 from connectors.ok import OkGroupSource, OkSettings, _Tracked  # noqa: E402
 from connectors.ok_client import MARGIN, Topic  # noqa: E402
-from tests.fakes.ok import FakeOk  # noqa: E402
 
 START = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # Moscow midnight
 DAY = 86_400

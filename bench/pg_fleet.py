@@ -33,13 +33,13 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from daybench import print_command  # noqa: E402
+from tests.fakes.bot_api import FakeBotApi  # noqa: E402
+from tests.fakes.tme import FakeTme  # noqa: E402
 
 from storage.postgresql.store import PostgresStore  # noqa: E402
 from storage.sql.store import SqlStore  # noqa: E402
 from storage.sqlite.store import SqliteStore  # noqa: E402
 from tests.conftest import DUTY_TELEGRAM, PITS_TOPIC, TME_SOURCE  # noqa: E402
-from tests.fakes.bot_api import FakeBotApi  # noqa: E402
-from tests.fakes.tme import FakeTme  # noqa: E402
 from tests.postgres import fresh_schema  # noqa: E402
 
 START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
@@ -74,6 +74,8 @@ class Result:
     takeovers: list[float] = field(default_factory=list)
     """Real seconds from a SIGKILL until every lease of the killed daemon was held again."""
     kills: int = 0
+    drain_seconds: float = 0.0
+    """Real seconds after the day until every incident was announced and every alert sent."""
     lags: list[float] = field(default_factory=list)
     """Real seconds from a day's post appearing to its item being stored."""
 
@@ -143,8 +145,12 @@ class Run:
                 await self.day(tme, store, config, env)
                 total = backlog + len(self.schedule)
                 await _until(lambda: _count(store, "items"), total, 300)
+                drained = time.monotonic()
+                await _until(lambda: _count(store, "incidents WHERE announced_at IS NOT NULL"),
+                             total, 300)
                 await _until(lambda: _count(store, "outbox WHERE status = 'sent'"),
                              await _count(store, "outbox"), 300)
+                self.result.drain_seconds = time.monotonic() - drained
             finally:
                 stop.set()
                 await ticking
@@ -276,6 +282,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         ("post to stored, s real (median / max)",
          lambda r: f"{statistics.median(r.lags):.1f} / {max(r.lags):.1f}" if r.lags else "-"),
         ("items lost", lambda r: str(r.posts - r.items)),
+        ("after the day: all announced and sent, s", lambda r: f"{r.drain_seconds:.1f}"),
         ("incidents", lambda r: str(r.incidents)),
         ("alerts sent / sent twice", lambda r: f"{r.alerts} / {r.duplicate_alerts}"),
         ("daemons killed", lambda r: str(r.kills)),

@@ -5,7 +5,7 @@ Usage: python bench/vk_day.py [--communities 100] [--hours 24] [--interval 5m]
 
 A day of traffic (each community 5–15 posts a day, 70% of posts never commented, the rest a
 long tail of up to 200 comments with threads, a few comments days late) is fed into the fake
-VK API (tests/fakes/vk.py) at its simulated times, and the real `VkWallSource` objects
+VK API (fakes/vk.py) at its simulated times, and the real `VkWallSource` objects
 (`connectors.registry()["vk"]`) poll every `--interval` through vk-api, one service token
 for all, its rate limiter running on the same simulated clock: no real time is waited.
 Polling starts an hour before the measured day (3 days of history are on the walls) and goes
@@ -47,6 +47,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from daybench import Outcome, SimulatedCalls, print_command, print_targets  # noqa: E402
+from tests.fakes.vk import FakeVk  # noqa: E402
 
 import connectors  # noqa: E402
 from common.clock import ManualClock  # noqa: E402
@@ -60,7 +61,6 @@ from connectors.vk_quota import (  # noqa: E402
     READS_PER_POLL,
     quota_lines,
 )
-from tests.fakes.vk import FakeVk  # noqa: E402
 
 START = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # Moscow midnight: the fake's day
 DAY = 86_400

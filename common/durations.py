@@ -14,13 +14,17 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> timedelta:
-    """Turn "8h", "30m", "1h30m" or a number of seconds into a timedelta."""
+    """Turn "8h", "30m", "1h30m" into a timedelta. A bare number is refused: `first_response
+    = 8` meant eight hours to the one who wrote it, not eight seconds."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError(_error(value))
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        number = int(value) if float(value).is_integer() else value
+        msg = (f"число {value!r} без единицы измерения: пишите \"{number}s\", \"{number}m\" "
+               f"или \"{number}h\" (s — секунды, m — минуты, h — часы, d — дни)")
+        raise ValueError(msg)
     if not isinstance(value, str) or not _WHOLE.match(value.lower()):
         raise ValueError(_error(value))
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 from pydantic import BaseModel, field_validator
@@ -94,9 +94,20 @@ class SourceSettings(BaseModel):
     silence_alert: Duration = timedelta(days=1)
     """Staff are told once when the source brings nothing new for this long (0: never)."""
 
+    polite_interval: ClassVar[timedelta | None] = None
+    """The shortest interval the real network should be polled at (None: any is fine)."""
+
     def target(self) -> str:
         """What the source reads, in a few words for `check-config` (a channel, a community)."""
         return ""
+
+    def interval_floor(self) -> timedelta | None:
+        """The sane floor for `interval` when the source reads the real network; None when its
+        `base_url` is changed (a local server or a mirror may rightly be polled faster)."""
+        field = type(self).model_fields.get("base_url")
+        if field is not None and getattr(self, "base_url", None) != field.default:
+            return None
+        return self.polite_interval
 
     @field_validator("interval")
     @classmethod

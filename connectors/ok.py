@@ -84,6 +84,7 @@ class OkSettings(SourceSettings):
     max_pages: int = Field(default=20, ge=1, le=200)
     rate: float = Field(default=1.0, gt=0, le=100)
     """Calls per second for the token, shared by every source using it."""
+    polite_interval = timedelta(seconds=60)
 
     def target(self) -> str:
         """The group read."""

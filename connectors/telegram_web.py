@@ -51,6 +51,7 @@ class TelegramWebSettings(SourceSettings):
     timeout: PositiveDuration = timedelta(seconds=20)
     max_pages: int = Field(default=20, ge=1, le=200)
     max_page_bytes: int = Field(default=3_000_000, ge=1024)
+    polite_interval = timedelta(seconds=60)
 
     def target(self) -> str:
         """The channel read."""

@@ -64,6 +64,7 @@ class VkSettings(SourceSettings):
     timeout: PositiveDuration = timedelta(seconds=10)
     rescan: PositiveDuration = timedelta(days=3)
     max_pages: int = Field(default=20, ge=1, le=200)
+    polite_interval = timedelta(seconds=60)
 
     def target(self) -> str:
         """The community read, or the phrases searched."""
@@ -72,6 +73,10 @@ class VkSettings(SourceSettings):
         if self.mode == "longpoll":
             return f"сообщество {self.group_id} в реальном времени (Long Poll)"
         return f"стена сообщества {self.group_id} с комментариями"
+
+    def interval_floor(self) -> timedelta | None:
+        """A long poll waits on VK's side: its interval is only the pause between requests."""
+        return None if self.mode == "longpoll" else super().interval_floor()
 
     @field_validator("base_url")
     @classmethod

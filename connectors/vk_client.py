@@ -9,6 +9,7 @@ it (3 calls/s for a service token, 20/s for a community token). vk-api's own err
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -66,8 +67,8 @@ class RateLimiter:
         self._times: deque[float] = deque()
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until one more call fits in the window, then take it."""
+    async def acquire(self) -> float:
+        """Wait until one more call fits in the window, then take it; return its moment."""
         async with self._lock:
             while True:
                 now = self._clock()
@@ -75,8 +76,21 @@ class RateLimiter:
                     self._times.popleft()
                 if len(self._times) < self.per_second:
                     self._times.append(now)
-                    return
+                    return now
                 await self._sleep(WINDOW - (now - self._times[0]) + 0.001)
+
+    def now(self) -> float:
+        """The limiter's clock (any thread may read it)."""
+        return self._clock()
+
+    def left_at(self, allowed: float, moment: float) -> None:
+        """The call allowed at `allowed` left only at `moment` (its thread started late, on a
+        loaded machine): count it from then, so the calls after it keep their distance from
+        when it really went out, not from when it was allowed."""
+        if moment <= allowed or allowed not in self._times:
+            return
+        self._times.remove(allowed)
+        bisect.insort(self._times, moment)
 
 
 class _Session(requests.Session):
@@ -124,10 +138,11 @@ class VkClient:
         async with self._slots:
             # The rate slot is taken only when the call can go out at once: taken while
             # waiting for a free thread, queued calls would leave together, a burst over 3/s.
-            await self._limiter.acquire()
+            allowed = await self._limiter.acquire()
             self.calls += 1
             try:
-                return await asyncio.to_thread(self._api.method, method, dict(params))
+                return await asyncio.to_thread(self._send, allowed, asyncio.get_running_loop(),
+                                               method, dict(params))
             except ApiError as exc:
                 raise self._classified(method, exc) from None
             except ApiHttpError as exc:
@@ -138,6 +153,13 @@ class VkClient:
                 # Timeouts, refused connections, bodies that are not JSON or not an object
                 # (vk-api itself trips over `null`).
                 raise TransientSourceError(f"VK: {method}: {type(exc).__name__}") from None
+
+    def _send(
+        self, allowed: float, loop: asyncio.AbstractEventLoop, method: str, params: dict[str, Any]
+    ) -> Any:
+        """In the worker thread: tell the limiter when the call really leaves, then send it."""
+        loop.call_soon_threadsafe(self._limiter.left_at, allowed, self._limiter.now())
+        return self._api.method(method, params)
 
     def _classified(self, method: str, exc: ApiError) -> Exception:
         code = int(exc.code)

@@ -30,6 +30,8 @@ class Term:
     excludes: tuple[int, ...]
     parts: tuple[tuple[int, int], ...]
     places: tuple[int, ...]
+    streets: tuple[str, ...] = ()
+    """The gazetteer streets a place term names (for the address of a verdict)."""
 
     @property
     def effects(self) -> bool:

@@ -24,7 +24,7 @@ from rules.model import (
     term_text,
     term_weight,
 )
-from rules.morph import FUNCTION_WORDS, Slots, term_words
+from rules.morph import EXACT, FUNCTION_WORDS, Slots, expand_forms, term_words
 from rules.places import SettlementLike, place_terms
 from rules.wordindex import NO_MATCH, PhraseHit, Scoring, WordIndex
 
@@ -57,6 +57,7 @@ class Use:
     exclude: bool = False
     part: tuple[int, int] | None = None
     place: int = -1
+    street: str = ""
 
 
 def compile_rules(
@@ -80,7 +81,7 @@ def compile_rules(
     for index, rule in enumerate(chain(active, quiet)):
         builder.add_rule(index, rule)
     for place in place_terms(settlements):
-        builder.uses.append((place.words, Use(place=place.settlement)))
+        builder.uses.append((place.words, Use(place=place.settlement, street=place.street)))
     terms = builder.terms()
     nears, near_checks = builder.nears(terms)
     needs = {rule: frozenset(ids) for rule, ids in builder.needs.items()}
@@ -145,10 +146,15 @@ def _word_index(terms: tuple[Term, ...]) -> WordIndex:
         scoring = scorings[term_id] if term_id in counted else None
         return (term_id, term.anchor, term.after, rest, term_id in positional, scoring)
 
+    words = _index(terms, phrases=False)
+    phrases = _index(terms, phrases=True)
+    fills = _grouped((key, slot) for keys, slot in slots.items() for key in keys)
     return WordIndex(
-        words=_index(terms, phrases=False),
-        phrases=_index(terms, phrases=True),
-        slots=_grouped((key, slot) for keys, slot in slots.items() for key in keys),
+        words=words,
+        phrases=phrases,
+        slots=fills,
+        forms=expand_forms(sorted({key for keys in (words, phrases, fills) for key in keys
+                                   if not key.startswith(EXACT)})),
         phrase_hits={n: phrase_hit(n, term) for n, term in enumerate(terms)
                      if len(term.words) > 1},
         pairs=tuple(enumerate(scorings)),
@@ -245,6 +251,7 @@ def build_term(words: Slots, uses: Sequence[Use]) -> Term:
         excludes=tuple(sorted({u.rule for u in uses if u.exclude})),
         parts=tuple(sorted({u.part for u in uses if u.part is not None})),
         places=tuple(sorted({u.place for u in uses if u.place >= 0})),
+        streets=tuple(sorted({u.street for u in uses if u.street})),
     )
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from itertools import compress
 from typing import Final
 
 from common.text import LINK_RE
 from rules.compiled import Near, Pattern, Placed, Scope, Term
 from rules.model import MatchRules, NoiseConfig, TopicConfig
-from rules.morph import WORD_RE, normalise_text
-from rules.places import pick_settlement
+from rules.morph import HOUSE_NUMBER, HOUSE_NUMBER_RE, WORD_RE, normalise_text
+from rules.places import HOUSE_MARKERS, pick_settlement
 from rules.wordindex import Node, PhraseHit, Scoring, Word, WordIndex
 
 _LETTER_RE = re.compile(r"[^\W\d_]")
@@ -59,14 +59,17 @@ class Classification:
     score: float = 0.0
     why: tuple[str, ...] = _Reasons()  # type: ignore[assignment]
     settlement: str | None = None
+    address: str | None = None
+    """The street (and house number) of the gazetteer the text names: «Бажова, 5»."""
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
-        data = asdict(self)
-        del data["sla"]
-        data["score"] = round(self.score, 2)
-        data["why"] = list(self.why)
-        return data
+        # Field by field, not dataclasses.asdict: its deep copy cost a sixth of classifying
+        # a file. The order is the fields' (JSON output depends on it); `sla` is left out.
+        return {"group": self.group, "topic": self.topic, "topic_name": self.topic_name,
+                "organisation": self.organisation, "priority": self.priority,
+                "actionable": self.actionable, "score": round(self.score, 2),
+                "why": list(self.why), "settlement": self.settlement, "address": self.address}
 
     def to_json(self) -> str:
         """The verdict as a JSON object with Russian text left readable."""
@@ -172,16 +175,16 @@ def classify(
                 _record_phrases(found, present, position, node)
     extra = _match_patterns(normalise_text(lowered, tokens), ruleset.patterns) \
         if ruleset.patterns else []
-    settlement = None
+    settlement = address = None
     if present:
         if not ruleset.place_terms.isdisjoint(present):
-            settlement = _settlement(placed, ruleset)
+            settlement, address = _place(placed, ruleset, tokens)
         triggered = present.intersection(ruleset.trigger_terms)
         if triggered:
             extra += _near_hits(triggered, placed, present, ruleset)
     if not matched and not extra:
-        return Classification(settlement=settlement) if settlement else NOTHING
-    return _decide(lowered, found, extra, ruleset, source, network, settlement)
+        return Classification(settlement=settlement, address=address) if settlement else NOTHING
+    return _decide(lowered, found, extra, ruleset, source, network, settlement, address)
 
 
 def _record_phrases(found: Found, present: set[int], position: int, node: Node) -> None:
@@ -222,12 +225,33 @@ def _match_patterns(text: str, patterns: Sequence[Pattern]) -> list[Evidence]:
     return found
 
 
-def _settlement(placed: Placed, ruleset: RuleSet) -> str | None:
-    """The settlement the text is about, from the places among the positional terms."""
+def _place(placed: Placed, ruleset: RuleSet, tokens: list[str]) -> tuple[str | None, str | None]:
+    """The settlement the text is about, from the places among the positional terms, and
+    the first of its streets named, with the house number after it if there is one."""
     terms = ruleset.terms
     place = pick_settlement([(p, at) for at, found in placed for t in found
                              for p in terms[t].places])
-    return None if place is None else ruleset.settlements[place]
+    if place is None:
+        return None, None
+    for start, found in sorted(placed):
+        for term_id in found:
+            term = terms[term_id]
+            if term.streets and place in term.places:
+                return ruleset.settlements[place], _address(term, start, tokens)
+    return ruleset.settlements[place], None
+
+
+def _address(term: Term, start: int, tokens: list[str]) -> str:
+    """«Бажова, 5»: the street of a place term found at `start`, with the house number."""
+    street = term.streets[0]
+    if HOUSE_NUMBER in term.words[-1]:
+        return f"{street}, {tokens[start + len(term.words) - 1]}"
+    after = tokens[start + len(term.words): start + len(term.words) + 2]
+    if after and after[0] in HOUSE_MARKERS:
+        after = after[1:]
+    if after and HOUSE_NUMBER_RE.fullmatch(after[0]):
+        return f"{street}, {after[0]}"
+    return street
 
 
 def _near_hits(
@@ -255,7 +279,7 @@ def _near_hits(
 
 def _decide(
     lowered: str, found: Found, extra: list[Evidence], ruleset: RuleSet,
-    source: str | None, network: str | None, settlement: str | None,
+    source: str | None, network: str | None, settlement: str | None, address: str | None,
 ) -> Classification:
     """The winning topic, unless noise scored too; its reasons are kept for `why`."""
     matched = found[MATCHED]
@@ -282,7 +306,8 @@ def _decide(
     evidence = (ruleset, found, extra, best, noisy, vetoed, score)
     if best < 0:
         why = _explain(*evidence)
-        return Classification(why=why, settlement=settlement) if why or settlement else NOTHING
+        return Classification(why=why, settlement=settlement, address=address) \
+            if why or settlement else NOTHING
     # Filling the instance dict skips the dataclass __init__ and its ten frozen-dataclass
     # object.__setattr__ calls: a fifth of the cost. Callers still get a frozen verdict.
     verdict: Classification = _new(Classification)
@@ -291,6 +316,7 @@ def _decide(
     fields["actionable"] = score >= floor and not noisy
     fields["score"] = score
     fields["settlement"] = settlement
+    fields["address"] = address
     fields["_evidence"] = evidence
     return _checked(verdict, lowered, found, extra, ruleset, source) if verdict.actionable \
         else verdict

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,6 +30,26 @@ MAX_NEAR = 20
 MAX_NEAR_TERMS = 8
 _LIST_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
+
+
+IM_TOPICS_FILE = Path(__file__).resolve().parent / "im_topics.txt"
+
+
+@lru_cache(maxsize=1)
+def im_topics() -> frozenset[str]:
+    """The «Инцидент Менеджмент» theme names a ЦУР uses (shipped as rules/im_topics.txt)."""
+    text = IM_TOPICS_FILE.read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+def im_topic_problem(value: str) -> str | None:
+    """Why `value` is not a theme name of im_topics(), with the closest one; None if it is."""
+    known = im_topics()
+    if value in known:
+        return None
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
+    hint = f"; может быть, «{close[0]}»?" if close else ""
+    return f"im_topic «{value}» нет среди тем «Инцидент Менеджмент»{hint}"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -166,6 +188,9 @@ class TopicConfig(MatchRules):
     organisation: str = Field(min_length=1)
     priority: Priority = "normal"
     sla: str | None = None
+    im_topic: str | None = Field(None, min_length=1)
+    """The «Инцидент Менеджмент» theme (тема) this topic is, in the ЦУР's own words
+    (rules/im_topics.txt); the main one where the topic spans several."""
 
     @field_validator("group")
     @classmethod
@@ -259,6 +284,7 @@ class OverrideConfig(_Strict):
     organisation: str | None = Field(None, min_length=1)
     priority: Priority | None = None
     sla: str | None = None
+    im_topic: str | None = Field(None, min_length=1)
     weight: float | None = Field(None, gt=0, le=100)
     enabled: bool | None = None
     sources: tuple[str, ...] | None = None
@@ -283,8 +309,8 @@ class OverrideConfig(_Strict):
 
     def replaced(self) -> dict[str, object]:
         """The keys this override replaces, with their new values."""
-        keys = ("name", "organisation", "priority", "sla", "weight", "enabled", "sources",
-                "networks", "settlements")
+        keys = ("name", "organisation", "priority", "sla", "im_topic", "weight", "enabled",
+                "sources", "networks", "settlements")
         return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
 
     def added(self) -> dict[str, tuple[Any, ...]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import pymorphy3
@@ -25,6 +26,10 @@ FUNCTION_WORDS = frozenset({
 """Prepositions and conjunctions: a phrase of landmarks joined by them is a landmark too."""
 
 _STRIP = str.maketrans({"ё": "е", "\u0300": None, "\u0301": None, "\u00ad": None})
+
+HOUSE_NUMBER = "#номер"
+"""The key of a text word that can be a house number («5», «12а»): gazetteer terms use it."""
+HOUSE_NUMBER_RE = re.compile(r"[0-9]{1,4}[а-я]?")
 
 _TERM_WORD_RE = re.compile(f"({EXACT}?)({WORD_RE.pattern})")
 _REPEATS_RE = re.compile(r"([а-я])\1+")
@@ -98,6 +103,8 @@ def lemmas(token: str) -> frozenset[str]:
         return frozenset()
     if len(word) > MAX_WORD_LENGTH:
         return frozenset((word,))
+    if word.isdigit() and word.isascii() and not unordered_analyzer().word_is_known(word):
+        return frozenset((word,))  # what pymorphy3's NumberAnalyzer says, without its parse
     parse = unordered_analyzer().parse
     forms = {found.normal_form.replace("ё", "е") for found in parse(word)}
     fixed = respelled(word)
@@ -133,7 +140,80 @@ def token_keys(token: str) -> frozenset[str]:
     if 1 < len(parts) <= _MAX_HYPHEN_PARTS:
         for part in parts:
             keys.update(lemmas(part))
+    if HOUSE_NUMBER_RE.fullmatch(word):
+        keys.add(HOUSE_NUMBER)
     return frozenset(keys)
+
+
+Forms = dict[str, frozenset[str]]
+"""A dictionary word form (ё written е) → the lemmas of `keys` it is a form of."""
+
+
+def expand_forms(keys: Iterable[str]) -> Forms:
+    """Every dictionary form of every lemma among `keys`, mapped to those lemmas.
+
+    For a word the dictionary knows, lemmas() offers exactly the normal forms of its
+    dictionary parses, and a word is a form of the lexeme of each of its normal forms. So
+    `lemmas(word) & keys == forms.get(word, ∅)` for every known word: classifying looks the
+    word up here instead of parsing it. Unknown words (guessed parses) are still parsed.
+    """
+    # The dictionary's own records, as pymorphy3's DictionaryAnalyzer reads them for parse()
+    # and lexeme: a form is prefix + stem + suffix of each entry of the paradigm. Going
+    # through Parse objects and their lexemes instead costs several times more.
+    morph = unordered_analyzer()
+    dictionary = morph.dictionary
+    prefixes, suffixes = dictionary.paradigm_prefixes, dictionary.suffixes
+    found: dict[str, set[str]] = {}
+    for key in keys:
+        if key.startswith(HOUSE_NUMBER):
+            continue
+        for fixed, parses in dictionary.words.similar_items(key, morph.char_substitutes):
+            for para_id, index in parses:
+                if dictionary.build_normal_form(para_id, index, fixed).replace("ё", "е") != key:
+                    continue
+                paradigm = dictionary.paradigms[para_id]
+                size = len(paradigm) // 3
+                stem = dictionary.build_stem(paradigm, index, fixed)
+                for entry in range(size):
+                    form = prefixes[paradigm[size * 2 + entry]] + stem + suffixes[paradigm[entry]]
+                    found.setdefault(form.replace("ё", "е"), set()).add(key)
+    # Equal sets are one object: most forms name one lemma, and fewer objects load sooner.
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {form: shared.setdefault(keys, keys)
+            for form, keys in ((form, frozenset(lemmas)) for form, lemmas in found.items())}
+
+
+def known_keys(token: str, forms: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """token_keys(token) as far as `forms` covers it (the lemmas among the keys they were
+    expanded from), or None when the token needs parsing: a word the dictionary lacks."""
+    word = normalise_word(token)
+    if len(word) > MAX_WORD_LENGTH or word[:1].isdigit():
+        return None  # too long for the dictionary, or a number (perhaps a house number)
+    found = forms.get(word)
+    if found is None:
+        if not word or not unordered_analyzer().word_is_known(word):
+            return None
+        found = frozenset()
+    parts = token.split("-")
+    if not 1 < len(parts) <= _MAX_HYPHEN_PARTS:
+        return found | {EXACT + word}
+    keys = set(found)
+    keys.add(EXACT + word)
+    for part in parts:
+        known = _known_lemmas(part, forms)
+        keys.update(lemmas(part) if known is None else known)
+    return frozenset(keys)
+
+
+def _known_lemmas(token: str, forms: Mapping[str, frozenset[str]]) -> frozenset[str] | None:
+    """lemmas(token) as far as `forms` covers it, or None for a word the dictionary lacks."""
+    word = normalise_word(token)
+    found = forms.get(word)
+    if found is not None:
+        return found
+    if word and len(word) <= MAX_WORD_LENGTH and unordered_analyzer().word_is_known(word):
+        return frozenset()
+    return None
 
 
 def word_count(term: str) -> int:

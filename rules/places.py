@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from rules.morph import EXACT, WORD_RE, Slots, analyzer, lemmas, normalise_word
+from rules.morph import EXACT, HOUSE_NUMBER, WORD_RE, Slots, analyzer, lemmas, normalise_word
 
 _CASES = ("nomn", "gent", "datv", "accs", "ablt", "loct")
 _STREET_MARKERS = (
@@ -15,6 +15,11 @@ _STREET_MARKERS = (
     "шоссе", "площадь", "пл", "проезд", "тракт", "микрорайон", "мкр", "мкрн", "квартал", "кв-л",
     "набережная", "наб", "тупик", "аллея",
 )
+_STREET_PREPOSITIONS = ("на", "по", "с", "со", "у", "около", "возле", "от", "до", "напротив",
+                        "вдоль")
+"""«на Титова мусор»: a street of the gazetteer after one of these needs no street word."""
+HOUSE_MARKERS = frozenset({"д", "дом"})
+"""Words between a street and its house number: «Бажова, д. 5»."""
 
 
 class SettlementLike(Protocol):
@@ -37,6 +42,8 @@ class PlaceTerm:
     words: Slots
     settlement: int
     text: str
+    street: str = ""
+    """The street's name as the gazetteer writes it, for a street term."""
 
 
 @lru_cache(maxsize=4096)
@@ -96,6 +103,7 @@ def place_terms(settlements: Sequence[SettlementLike]) -> list[PlaceTerm]:
     """Terms for every settlement name and alias, and for streets found in one settlement only."""
     terms: list[PlaceTerm] = []
     owners: dict[Slots, set[int]] = {}
+    names: dict[Slots, str] = {}
     for index, settlement in enumerate(settlements):
         for spelling in (settlement.name, *settlement.aliases):
             words = name_words(spelling)
@@ -105,11 +113,20 @@ def place_terms(settlements: Sequence[SettlementLike]) -> list[PlaceTerm]:
             words = name_words(street)
             if words:
                 owners.setdefault(words, set()).add(index)
+                names.setdefault(words, street)
     if owners:
+        # A street of one settlement only: after a street word («ул. Бажова»), after a
+        # preposition («на Титова мусор») or before a house number («Бажова 5 нет воды»).
         marker = _marker_slot()
+        preposition = frozenset(EXACT + word for word in _STREET_PREPOSITIONS)
+        number = frozenset((HOUSE_NUMBER,))
         for words, found in owners.items():
             if len(found) == 1:
-                terms.append(PlaceTerm((marker, *words), found.pop(), "улица"))
+                index = found.pop()
+                street = names[words]
+                terms += [PlaceTerm((marker, *words), index, "улица", street),
+                          PlaceTerm((preposition, *words), index, "улица", street),
+                          PlaceTerm((*words, number), index, "улица", street)]
     return terms
 
 

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rules.morph import token_keys
+from rules.morph import known_keys, token_keys
 
 # Words resolved to what they do, per rule set; cleared when full to bound memory.
 MEMO_SIZE = 1 << 17
@@ -117,6 +117,9 @@ class WordIndex:
     """(term, its scoring) of every term: one shared object per term for Entry.words."""
     counted: frozenset[int]
     positional: frozenset[int]
+    forms: Mapping[str, frozenset[str]]
+    """Dictionary word form → the lemma keys above it is a form of (rules.morph.expand_forms):
+    a known text word is looked up here, not parsed."""
     padding: tuple[Word, ...]
     """As many NO_MATCH as a phrase reaches from its anchor. Put after a text's words, they
     are what a phrase check finds past the last word or, by a negative index, before the
@@ -136,7 +139,8 @@ class WordIndex:
         words: set[int] = set()
         phrases: set[int] = set()
         fills: set[int] = set()
-        for key in token_keys(token):
+        keys = known_keys(token, self.forms)
+        for key in token_keys(token) if keys is None else keys:
             words.update(self.words.get(key, ()))
             phrases.update(self.phrases.get(key, ()))
             fills.update(self.slots.get(key, ()))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from storage.fleet import DaemonInfo, DaemonStatus, Fleet, FleetStatus, Grant, SoloFleet
 from storage.location import PostgresLocation, StoreLocation, dsn_problem
 from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.replay import ReadOnlyPostgres
 from storage.postgresql.store import PostgresStore
+from storage.sqlite.backup import backup_file
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
 from storage.transfer import Counts, move_sqlite_store
@@ -73,6 +76,18 @@ async def open_scratch_store() -> Store:
     return await SqliteStore.scratch()
 
 
+async def backup_store(location: StoreLocation, target: Path) -> int:
+    """Copy the live store to `target` consistently while the daemon runs; return the copy's
+    size. StorageError (in Russian) when it cannot, and for PostgreSQL, whose copies are
+    pg_dump's (docs/region.md)."""
+    if isinstance(location, PostgresLocation):
+        raise StorageError(
+            f"хранилище — PostgreSQL ({location}): monitor backup копирует только файл SQLite. "
+            f"Копию базы PostgreSQL снимает pg_dump: pg_dump -Fc \"${location.dsn_env}\" > "
+            "monitor-ДАТА.dump, восстанавливает pg_restore (docs/region.md, раздел Backups)")
+    return await asyncio.to_thread(backup_file, location, target)
+
+
 def open_read_only_store(
     location: StoreLocation,
 ) -> AbstractAsyncContextManager[ReadOnlyStore]:
@@ -94,5 +109,5 @@ __all__ = [
     "AlertProgress", "QueuedStep",
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
-    "open_read_only_store", "open_scratch_store", "open_store",
+    "backup_store", "open_read_only_store", "open_scratch_store", "open_store",
 ]

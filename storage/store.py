@@ -64,6 +64,11 @@ class Store(Protocol):
         `overdue_at`, those waiting and past due then."""
         ...
 
+    async def open_counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Per group (None: no group), the incidents still open and how many of them are past
+        their deadline at `now`; counted in the store (metrics scrape it every few seconds)."""
+        ...
+
     async def incident(self, incident_id: int) -> IncidentRow | None:
         """One incident by its number, or None."""
         ...
@@ -158,6 +163,11 @@ class Store(Protocol):
 
     async def mark_failed(self, row_id: int, error: str) -> None:
         """Give up on an alert for good."""
+        ...
+
+    async def oldest_waiting_alert(self, now: datetime) -> datetime | None:
+        """When the oldest pending alert that is due or was already tried was queued; None if
+        there is none (rows held for a later time, never tried, do not count)."""
         ...
 
     async def outbox_counts(self) -> dict[str, int]:

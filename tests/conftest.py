@@ -17,6 +17,9 @@ EXAMPLE_CONFIG = ROOT / "config.example.toml"
 
 # httpx (under python-telegram-bot) honours proxy variables; tests talk to 127.0.0.1 only.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+# Compiled rule sets are not cached between runs (rules/cache.py): tests that check the
+# cache point MONITOR_CACHE_DIR at a temporary folder of their own.
+os.environ.setdefault("MONITOR_CACHE_DIR", "off")
 
 
 @pytest.fixture

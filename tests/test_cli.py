@@ -37,6 +37,20 @@ def test_classify_text_output_explains_the_match(capsys) -> None:  # type: ignor
     assert "нужна реакция" in out and "ям" in out
 
 
+def test_classify_answers_repeated_texts_alike(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("monitor.cli.classify.MAX_REMEMBERED", 2)
+    texts = ["Нет горячей воды", "яма на дороге", "Нет горячей воды", "Продам гараж",
+             "Нет горячей воды", "яма на дороге"]
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert main(["classify", *CONFIG, "--format", "json", *texts]) == 0
+    assert rows == json_lines(capsys.readouterr().out)
+    assert [r["actionable"] for r in rows] == [True, True, True, False, True, True]
+    assert rows[0] == rows[2] == rows[4] and rows[1] == rows[5]
+
+
 def test_classify_csv_with_a_text_column(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "in.csv"
     data.write_text('id,message\n1,"Нет горячей воды, третий день"\n2,Спасибо за праздник!\n',

@@ -12,6 +12,9 @@ from monitor.config import load_config
 from monitor.config.problems import ConfigError
 from tests.conftest import EXAMPLE_CONFIG
 
+TOKEN = "4242424242:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsbw"
+"""A token of the real shape (not the example one)."""
+
 MINIMAL = """
 [storage]
 path = "m.db"
@@ -34,7 +37,8 @@ def test_example_config_is_valid_and_warns_about_the_missing_bot_token() -> None
     assert loaded.config.sources[0].id == "kamensk-news"
     assert loaded.config.topics, "the example ships real topics"
     assert any("MONITOR_BOT_TOKEN" in str(w) for w in loaded.warnings)
-    assert load_config(EXAMPLE_CONFIG, env={"MONITOR_BOT_TOKEN": "1:x"}).warnings == []
+    warnings = load_config(EXAMPLE_CONFIG, env={"MONITOR_BOT_TOKEN": TOKEN}).warnings
+    assert [w.key for w in warnings] == ["telegram.chats[0].id"], "the example's chat id stays"
 
 
 def test_storage_path_is_relative_to_the_config_file(write_config) -> None:  # type: ignore[no-untyped-def]
@@ -137,11 +141,12 @@ def test_a_missing_source_secret_is_a_warning_not_an_error(write_config) -> None
     path = write_config('[[sources]]\nid = "vk"\nnetwork = "test_tokened"\n'
                         'token_env = "MONITOR_TEST_TOKEN"\n')
     loaded = load_config(path, env={})
-    [source_warning, bot_warning] = [str(w) for w in loaded.warnings]
+    [source_warning, bot_warning, chats_warning] = [str(w) for w in loaded.warnings]
     assert source_warning == (f"{path}:4: sources[0].token_env: переменная окружения "
                               "MONITOR_TEST_TOKEN не задана: источник 'vk' будет пропущен")
     assert "MONITOR_BOT_TOKEN" in bot_warning
-    loaded = load_config(path, env={"MONITOR_TEST_TOKEN": "t", "MONITOR_BOT_TOKEN": "b"})
+    assert "telegram.chats" in chats_warning
+    loaded = load_config(path, env={"MONITOR_TEST_TOKEN": "t", "MONITOR_BOT_TOKEN": TOKEN})
     assert [str(w) for w in loaded.warnings] == [
         f"{path}: telegram.chats: не указан ни один чат [[telegram.chats]]: "
         "оповещения будут писаться только в журнал"]

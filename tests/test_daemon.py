@@ -83,7 +83,7 @@ async def test_daemon_process_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         log = stderr.decode()
         assert process.returncode == 0, log
         assert log.count("MONITOR_BOT_TOKEN") == 1, "the missing token is mentioned once"
-        assert "monitor stopped" in log
+        assert "монитор остановлен" in log
         wal = tmp_path / "m.db-wal"
         assert (tmp_path / "m.db").exists()
         assert not wal.exists() or wal.stat().st_size == 0, "the database was closed cleanly"

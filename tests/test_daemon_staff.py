@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import FAST_DAEMON, PITS_TOPIC, ROOT
+from tests.conftest import DUTY_TELEGRAM, FAST_DAEMON, PITS_TOPIC, ROOT
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
 from tests.test_daemon import wait_for
@@ -26,16 +26,7 @@ DUTY_CHAT, IVANOVA = -1001234567890, 111
 CONFIG = """
 [storage]
 path = "m.db"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-
+""" + FAST_DAEMON + DUTY_TELEGRAM + """
 [[telegram.staff]]
 id = {staff}
 name = "Иванова А. П."
@@ -96,22 +87,13 @@ async def test_a_staff_answer_stops_every_later_alert(tmp_path: Path) -> None:
     assert kinds(api, 2) == ["🆕 <b>Новый инцидент</b>", "🔴 <b>Срок ответа истёк</b>"], log
     edited = api.messages[(DUTY_CHAT, delivered(api, 1)["message_id"])]
     assert "Ответ дан — Иванова А. П., 25.11.2026 09:00" in edited["text"]
-    assert "runs on the clock in $MONITOR_CLOCK_FILE" in log
+    assert "идёт по часам из $MONITOR_CLOCK_FILE" in log
 
 
 BOT_SOURCE_CONFIG = """
 [storage]
 path = "m.db"
-""" + FAST_DAEMON + """
-[telegram]
-base_url = "{bot}"
-timeout = "2s"
-long_poll = "1s"
-
-[[telegram.chats]]
-id = {chat}
-name = "Дежурные"
-
+""" + FAST_DAEMON + DUTY_TELEGRAM + """
 [[sources]]
 id = "martyush-chat"
 network = "telegram_bot"

@@ -148,6 +148,7 @@ def test_without_a_map_labels_must_be_groups(config: Path, tmp_path: Path, capsy
     ("label,group\nЯмы на дорогах,Дорога\n", "может быть, 'Дороги'?"),
     ("label,group\nСвалки,ЖКХ\nСвалки,Дороги\n", "map.csv:3: label: метка 'Свалки' уже отнесена"),
     ("label,group\n,Дороги\n", "map.csv:2: label: пустая метка"),
+    ("label,group\nЯмы на дорогах,Дороги|Мусор\n", "map.csv:2: group: группа 'Мусор'"),
     ("", "нужны колонки label и group; есть: ничего"),
     ("label,group\n", "карта меток пуста"),
     ("метка,группа\nСвалки,ЖКХ\n", "map.csv:1: нужны колонки label и group"),
@@ -160,6 +161,20 @@ def test_bad_label_maps_are_rejected(  # type: ignore[no-untyped-def]
     assert run_eval(config, "--label-map", str(bad)) == 2
     err = capsys.readouterr().err
     assert "Карта меток" in err and expected in err
+
+
+def test_a_second_group_counts_as_right(config: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # «Ремонт дорог» row 3 («…нет воды») lands in ЖКХ: right when the map allows ЖКХ too;
+    # the row still counts under its main group.
+    either = tmp_path / "map.csv"
+    either.write_text(SMALL_MAP.read_text(encoding="utf-8-sig").replace(
+        "Ремонт дорог,Дороги", "Ремонт дорог,Дороги|ЖКХ"), encoding="utf-8")
+    assert run_eval(config, "--label-map", str(either), "--min-support", "3",
+                    "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == pytest.approx(6 / 9)
+    assert {"true": "Дороги", "predicted": "ЖКХ", "count": 1} not in report["confusions"]
+    assert {g["group"]: g["support"] for g in report["per_group"]}["Дороги"] == 4
 
 
 def test_unusable_data_fails_clearly(config: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -19,11 +19,12 @@ ALLOWED = {
     "monitor.config": {"common", "rules", "connectors", "storage"},
     "monitor.daemon": {"common", "rules", "connectors", "storage", "monitor.config"},
     "monitor.cli": {"common", "rules", "connectors", "storage", "monitor.config",
-                    "monitor.daemon"},
+                    "monitor.daemon", "fakes"},
+    "fakes": set(),
 }
 """Which of our layers each layer may import (besides itself)."""
 
-OURS = ("common", "rules", "connectors", "storage", "monitor")
+OURS = ("common", "rules", "connectors", "storage", "monitor", "fakes")
 
 STORAGE_PUBLIC = {"store", "types", *storage.__all__}
 """What other layers may import from `storage`: the interface, its types, the openers."""

@@ -263,7 +263,7 @@ async def test_server_errors_are_transient(
 async def test_a_timeout_is_transient(ok: FakeOk, http: aiohttp.ClientSession) -> None:
     ok.delay_next("mediatopic.getTopics", 0.5)
     with pytest.raises(TransientSourceError, match="нет ответа за 0.2 с"):
-        await source(ok, http, ManualClock(NOW), timeout=0.2).fetch(None)
+        await source(ok, http, ManualClock(NOW), timeout=timedelta(seconds=0.2)).fetch(None)
 
 
 async def test_an_html_error_page_is_permanent(ok: FakeOk, http: aiohttp.ClientSession):

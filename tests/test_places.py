@@ -51,7 +51,13 @@ PLACES = [
     ("ул. Бажова, яма", "Мартюш"),
     ("на улице Бажова яма", "Мартюш"),
     ("ул. Садовая, 5", "Сипавское"),
-    ("на Садовой улице", None),
+    ("на Садовой улице", "Сипавское"),
+    # …or without a street word: after a preposition or before a house number (issue 10)
+    ("на Бажова мусор", "Мартюш"),
+    ("Бажова 5 нет воды", "Мартюш"),
+    ("по Садовой не пройти", "Сипавское"),
+    ("Ленина 5 нет воды", None),
+    ("сказы Бажова читали", None),
     ("ул. Ленина, яма", None),
     ("книга Бажова", None),
     # nothing of ours; other words that merely resemble ours
@@ -72,6 +78,22 @@ def test_most_mentioned_settlement_wins_ties_go_to_the_first(ruleset: RuleSet) -
     assert classify(text, ruleset).settlement == "Колчедан"
     assert classify("Из Мартюша в Колчедан", ruleset).settlement == "Мартюш"
     assert classify("Из Колчедана в Мартюш", ruleset).settlement == "Колчедан"
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("Бажова 5 нет воды", "Бажова, 5"),
+    ("на Бажова 12а яма", "Бажова, 12а"),
+    ("ул. Бажова, д. 7 яма", "Бажова, 7"),
+    ("на улице Бажова яма", "Бажова"),
+    ("в Мартюше яма", None),
+    ("ул. Ленина, 5", None),
+])
+def test_the_address_is_the_street_and_house_number(
+    ruleset: RuleSet, text: str, address: str | None
+) -> None:
+    verdict = classify(text, ruleset)
+    assert verdict.address == address
+    assert verdict.as_dict()["address"] == address
 
 
 def test_pick_settlement() -> None:

@@ -70,7 +70,8 @@ async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplo
     clock.advance(timedelta(minutes=3))
     await app.poll("news")
     assert len(tme.requests) == 2
-    assert caplog.text.count("source news is failing (transient)") == 1
+    assert caplog.text.count("источник news: временная ошибка") == 1
+    assert "следующая попытка в 2026-11-25 04:05:00 UTC (через 5m)" in caplog.text
     tme.answer_normally()
     clock.advance(timedelta(minutes=11))
     result = await app.poll("news")
@@ -114,7 +115,7 @@ async def test_a_source_without_its_token_is_skipped_with_one_warning(  # type: 
     config = load_config(path, env={}).config
     async with App(config, env={}) as app:
         assert app.pollers == {}
-    assert caplog.text.count("source vk skipped: no token in $MONITOR_TEST_TOKEN") == 1
+    assert caplog.text.count("источник vk пропущен: нет токена в $MONITOR_TEST_TOKEN") == 1
     async with App(config, env={"MONITOR_TEST_TOKEN": "t"}) as app:
         assert list(app.pollers) == ["vk"]
 

@@ -1,8 +1,13 @@
-"""`[storage] backend = "postgresql"`: the DSN only from the environment, said in Russian."""
+"""`[storage] backend = "postgresql"`: the DSN only from the environment, said in Russian; the
+ops commands on it (backup points at pg_dump, reload finds the daemons in the store)."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,7 @@ import pytest
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.config.problems import ConfigError
-from storage import PostgresLocation, StorageError, open_store
+from storage import DaemonInfo, PostgresLocation, StorageError, fleet_of, open_store
 
 Write = Callable[[str], Path]
 
@@ -68,3 +73,60 @@ def test_run_refuses_to_start_without_the_dsn(
     monkeypatch.delenv("MONITOR_PG_DSN", raising=False)
     assert main(["run", "--config", str(write_config(PG))]) == 1
     assert "MONITOR_PG_DSN не задана" in capsys.readouterr().err
+
+
+def test_backup_of_a_postgresql_store_points_at_pg_dump(
+    write_config: Write, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("MONITOR_PG_DSN", "postgresql://monitor:secret@db/region")
+    target = tmp_path / "copy.db"
+    assert main(["backup", "--config", str(write_config(PG)), str(target)]) == 1
+    out = capsys.readouterr().out
+    assert "pg_dump" in out and "$MONITOR_PG_DSN" in out and "docs/region.md" in out
+    assert "secret" not in out and not target.exists()
+
+
+async def test_reload_signals_the_live_daemons_of_this_host(
+    write_config: Write, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    pg_dsn: str,
+) -> None:
+    """No lock file on PostgreSQL: `monitor reload` finds this host's live daemons in the store;
+    a stopped one and another host's are not signalled here."""
+    monkeypatch.setenv("MONITOR_PG_DSN", pg_dsn)
+    monkeypatch.delenv("MONITOR_CLOCK_FILE", raising=False)
+    waiting = ("import signal, sys, time\n"
+               "signal.signal(signal.SIGHUP, lambda *_: sys.exit(7))\n"
+               "print('ready', flush=True)\ntime.sleep(30)\n")
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", waiting,
+                                                 stdout=asyncio.subprocess.PIPE)
+    try:
+        assert child.stdout is not None and await child.stdout.readline() == b"ready\n"
+        store = await open_store(PostgresLocation("MONITOR_PG_DSN", pg_dsn))
+        try:
+            fleet, _ = fleet_of(store)
+            now, host, ttl = datetime.now(UTC), socket.gethostname(), timedelta(seconds=60)
+            await fleet.join(DaemonInfo("here", host, child.pid), now, ttl)
+            await fleet.join(DaemonInfo("there", "other-host", 12345), now, ttl)
+            await fleet.join(DaemonInfo("gone", host, 999_999), now, ttl)
+            await fleet.leave("gone", now)
+        finally:
+            await store.close()
+        path = write_config(PG)
+        assert await asyncio.to_thread(main, ["reload", "--config", str(path)]) == 0
+        assert await asyncio.wait_for(child.wait(), 10) == 7, "the live daemon got SIGHUP"
+        out = capsys.readouterr().out
+        assert f"процесс {child.pid}" in out and "there" in out and "999999" not in out
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+
+
+def test_reload_without_a_daemon_on_postgresql_says_so(
+    write_config: Write, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    pg_dsn: str,
+) -> None:
+    monkeypatch.setenv("MONITOR_PG_DSN", pg_dsn)
+    assert main(["reload", "--config", str(write_config(PG))]) == 1
+    assert "не запущен" in capsys.readouterr().out

@@ -204,7 +204,7 @@ def test_as_dict_has_exactly_the_published_fields(ruleset: RuleSet) -> None:
     data = classify("лифт", compiled((heavy,))).as_dict()
     assert list(data) == [
         "group", "topic", "topic_name", "organisation", "priority", "actionable", "score", "why",
-        "settlement",
+        "settlement", "address",
     ]
     assert data["score"] == 0.33
     assert data["why"] == ["«лифт» (лифт)", "балл 0.33 ниже порога 1"]

@@ -204,7 +204,7 @@ async def test_someone_not_on_the_staff_list_is_refused(
     incident_id = await open_incident(app)
     answer = await press(app, api, incident_id, "answer", user=STRANGER)
     assert answer.startswith("Нет прав")
-    assert "refused user 999" in caplog.text
+    assert "отказано пользователю 999" in caplog.text
     replies = await command(app, api, f"/answered {incident_id}", user=STRANGER)
     assert replies == ["Нет прав: действовать могут только сотрудники из списка "
                        "[[telegram.staff]]."]

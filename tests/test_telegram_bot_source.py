@@ -155,7 +155,7 @@ async def test_edits_stickers_huge_captions_and_staff_chats(
         assert "Яма у нас в чате дежурных" not in texts
         assert caplog.text.count("без текста (sticker)") == 1, "each kind of notice once"
         assert caplog.text.count("без текста (poll)") == 1
-        assert caplog.text.count("PTB cannot read") == 1, "an unreadable shape is said once"
+        assert caplog.text.count("PTB не читает") == 1, "an unreadable shape is said once"
         await app.process_updates()
         assert not api.pending_updates
 
@@ -197,5 +197,5 @@ async def test_a_group_that_removed_the_bot_is_said_once(
                                 "user": {"id": 1, "is_bot": True, "first_name": "bot"}}})
         api.push_update("message", message(GROUP, 30, "Яма"))
         await cycle(app)
-        assert caplog.text.count(f"the bot was removed from chat {GROUP}") == 1
+        assert caplog.text.count(f"бота удалили из чата {GROUP}") == 1
         assert len(await app.store.list_incidents()) == 1, "the rest keeps working"

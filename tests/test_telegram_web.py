@@ -22,7 +22,7 @@ from connectors.telegram_web import (
     TelegramWebSource,
     parse_page,
 )
-from tests.fakes.tme import FakeTme
+from tests.fakes.tme import CAPTURES, FakeTme
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram_web"
 ANTICHRIST = "t.me_s_antichristone_2023-05-06_service_messages_polls_documents.html"
@@ -125,7 +125,7 @@ def test_pretty_printed_page_parses() -> None:
 
 
 def test_contact_page_is_not_a_channel() -> None:
-    page = parse_page((FIXTURES / CONTACT).read_text(encoding="utf-8"), "not_existed_channel")
+    page = parse_page((CAPTURES / CONTACT).read_text(encoding="utf-8"), "not_existed_channel")
     assert not page.is_channel and page.posts == [] and page.before is None
 
 
@@ -307,7 +307,7 @@ async def test_client_errors_are_permanent(tme, http, clock, status) -> None:
 async def test_timeout_is_transient(tme, http, clock) -> None:
     tme.answer_delay(2.0)
     with pytest.raises(TransientSourceError, match="не ответил"):
-        await make_source(tme.base_url, http, clock, timeout=0.1).fetch(None)
+        await make_source(tme.base_url, http, clock, timeout=timedelta(seconds=0.1)).fetch(None)
 
 
 async def test_refused_connection_is_transient(http, clock) -> None:

@@ -155,9 +155,10 @@ async def test_the_daemon_logs_the_quotas_at_start_up(
     with caplog.at_level(logging.INFO, logger="monitor.daemon.app"):
         async with App(config, clock=ManualClock(NOW), env=env):
             pass
-    quotas = [r.getMessage() for r in caplog.records if r.getMessage().startswith("VK quotas")]
-    assert quotas[0].startswith("VK quotas: токен $VK_SERVICE_TOKEN: 2 источника; wall.get ≈")
-    assert quotas[1].startswith("VK quotas: оценка:")
+    quotas = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("квоты ВКонтакте")]
+    assert quotas[0].startswith("квоты ВКонтакте: токен $VK_SERVICE_TOKEN: 2 источника; wall.get ≈")
+    assert quotas[1].startswith("квоты ВКонтакте: оценка:")
 
 
 class SimulatedTime:
@@ -188,6 +189,20 @@ async def test_a_limiter_on_simulated_time_keeps_the_rate_without_waiting() -> N
     assert len(taken) == 60 and taken == sorted(taken)
     assert max(sum(1 for t in taken if start <= t < start + 1.0) for start in taken) <= 3
     assert 19.0 <= simulated() <= 25.0, "60 calls at 3 a second last about 20 simulated seconds"
+
+
+async def test_a_call_that_leaves_late_is_counted_from_when_it_left() -> None:
+    """On a loaded machine a call's thread may start well after the limiter allowed it: the
+    calls after it keep their distance from when it really went out."""
+    simulated = SimulatedTime()
+    limiter = RateLimiter(3, simulated, simulated.sleep)
+    for _ in range(3):
+        allowed = await limiter.acquire()
+        limiter.left_at(allowed, 0.3)  # the three calls' threads started 0.3 s late
+    await limiter.acquire()
+    assert simulated() >= 0.3 + 1.1, "the fourth waits a window after the three really left"
+    limiter.left_at(simulated() - 5, simulated())  # a moment the limiter no longer holds
+    limiter.left_at(simulated(), simulated() - 1)  # never earlier than allowed
 
 
 @pytest.fixture

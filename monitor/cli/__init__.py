@@ -1,22 +1,30 @@
-"""The `monitor` command: run, check-config, classify, incidents, eval, export-labels, rules test,
-telegram chats, calendar."""
+"""The `monitor` command: run, reload, backup, demo, check-config, classify, incidents, eval,
+export-labels, rules test, rules list, telegram chats, calendar, routes test."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.clock import Clock, FileClock, SystemClock
+from common.durations import parse_duration
 from monitor.cli.check_config import config_summary
+from monitor.cli.logs import TEXT_FORMAT, use_log_format
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
 from storage import StorageError
+
+if TYPE_CHECKING:
+    from monitor.daemon.reload import ReloadSignal
 
 log = logging.getLogger("monitor")
 
@@ -30,14 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, args.log_level), format=TEXT_FORMAT)
     for noisy in ("apscheduler", "pymorphy3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "demo":  # needs no config: it writes its own
+        from monitor.cli.demo import demo_command
+
+        return demo_command(args.speed, args.duration, args.dir)
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
+    if args.command == "run":
+        use_log_format(loaded.config.daemon.log_format)
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
+               "reload": _reload, "backup": _backup,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram, "status": _status,
                "migrate": _migrate, "calendar": _calendar, "routes": _routes}[args.command]
@@ -55,9 +69,14 @@ def _parser() -> argparse.ArgumentParser:
                        ("eval", "оценить правила на размеченных текстах"),
                        ("export-labels", "выгрузить исправленные сотрудниками темы в CSV"),
                        ("status", "демоны, их аренды и пульс"),
-                       ("migrate", "перенести базу SQLite в настроенное хранилище")):
+                       ("migrate", "перенести базу SQLite в настроенное хранилище"),
+                       ("reload", "проверить конфигурацию и применить её в работающем демоне"),
+                       ("backup", "резервная копия базы на ходу (SQLite online backup)")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
+    sub.choices["check-config"].add_argument(
+        "--online", action="store_true",
+        help="проверить токены и чаты одним безвредным запросом к каждой сети")
     classify = sub.choices["classify"]
     classify.add_argument("texts", nargs="*", help="тексты для классификации")
     classify.add_argument("--input", help="CSV или JSONL файл с текстами")
@@ -72,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["migrate"].add_argument("--from-sqlite", required=True,
                                         help="файл SQLite, из которого переносить")
     _calendar_arguments(sub)
+    sub.choices["backup"].add_argument(
+        "path", help="файл копии или папка (тогда имя monitor-ДАТА-ВРЕМЯ.db)")
+    demo = sub.add_parser("demo", help="демонстрация на имитации сетей, без токенов и интернета")
+    demo.add_argument("--speed", type=float, default=60.0,
+                      help="во сколько раз часы демонстрации быстрее настоящих (60: минута — час)")
+    demo.add_argument("--duration", type=_duration, default=timedelta(minutes=10),
+                      help="сколько длится демонстрация в настоящем времени, например 10m")
+    demo.add_argument("--dir", help="пустая папка для базы и журнала (по умолчанию временная)")
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -81,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="примеров в каждом списке (0 — только числа)")
     test.add_argument("--format", choices=["text", "json"], default="text")
     _routes_arguments(sub)
+    listing = rules_sub.add_parser(
+        "list", help="все темы и правила шума: id, группа, тема ИМ, где описаны")
+    _config_argument(listing)
+    listing.add_argument("--format", choices=["text", "json"], default="text")
     return parser
 
 
@@ -159,6 +190,13 @@ def _eval_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--format", choices=["text", "json"], default="text")
 
 
+def _duration(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = int(value)
@@ -182,16 +220,32 @@ def _load(path: str) -> LoadedConfig | None:
 
 def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     print(config_summary(loaded))
-    return EXIT_OK
+    if not args.online:
+        return EXIT_OK
+    from monitor.cli.online import online_checks
+
+    checks = asyncio.run(online_checks(loaded.config, os.environ))
+    print("Проверка токенов и чатов (по одному безвредному запросу):")
+    print("\n".join(str(check) for check in checks) or "  проверять нечего")
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
+    # One daemon per SQLite file (its lock); on PostgreSQL several daemons share the store by
+    # design and its leases divide the work, so no lock is taken there.
+    from monitor.daemon.lock import StoreLock, StoreLockError
+    from monitor.daemon.reload import ReloadSignal
+
+    location = loaded.config.store_location(os.environ)
     try:
-        asyncio.run(_daemon(loaded.config))
+        with StoreLock(location) if isinstance(location, Path) else contextlib.nullcontext():
+            asyncio.run(_daemon(loaded.config, ReloadSignal()))
+    except StoreLockError as exc:
+        print(f"Ошибка: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except StorageError as exc:
-        print(f"Хранилище {loaded.config.store_location(os.environ)} недоступно: {exc}",
-              file=sys.stderr)
+        print(f"Хранилище {location} недоступно: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -214,8 +268,9 @@ def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite)))
 
 
-async def _daemon(config: AppConfig) -> None:
+async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
     from monitor.daemon.app import App
+    from monitor.daemon.systemd import Notifier
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -224,9 +279,30 @@ async def _daemon(config: AppConfig) -> None:
     clock = None
     if os.environ.get(CLOCK_FILE_ENV):
         clock = FileClock(os.environ[CLOCK_FILE_ENV])
-        log.warning("the daemon runs on the clock in $%s (tests and demo only)", CLOCK_FILE_ENV)
+        log.warning("демон идёт по часам из $%s (только для тестов и демонстрации)",
+                    CLOCK_FILE_ENV)
+    systemd = Notifier()
     async with App(config, clock=clock) as app:
-        await app.run(stop)
+        hup.attach(app)
+        systemd.ready(f"источников: {len(app.pollers)}")
+        watchdog = asyncio.create_task(systemd.keep_alive())
+        try:
+            await app.run(stop)
+        finally:
+            systemd.stopping()
+            watchdog.cancel()
+
+
+def _backup(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.backup import backup_command
+
+    return asyncio.run(backup_command(loaded.config, Path(args.path), datetime.now()))  # noqa: DTZ005 (the admin's local time names the file)
+
+
+def _reload(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.reload import reload_command
+
+    return reload_command(loaded, _clock())
 
 
 def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
@@ -285,6 +361,10 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    if args.rules_command == "list":
+        from monitor.cli.rules_list import rules_list_command
+
+        return rules_list_command(loaded.config, args.format)
     from monitor.cli.rules_test import rules_test_command
 
     return rules_test_command(loaded.config, args.rules, args.limit, args.format)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from monitor.cli.classify import InputError
 from monitor.cli.labelled import (
+    ALSO,
     LabelMap,
     Row,
     html_to_text,
@@ -128,7 +129,9 @@ def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tall
             continue
         verdict = classify(html_to_text(row.text), ruleset)
         if group is not None:
-            tally.pairs[(group, verdict.group or NO_GROUP)] += 1
+            main, *also = group.split(ALSO)
+            found = main if verdict.group in also else verdict.group or NO_GROUP
+            tally.pairs[(main, found)] += 1
         if wanted is not None:
             tally.reactions[(wanted, verdict.actionable)] += 1
     return tally

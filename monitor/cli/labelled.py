@@ -10,16 +10,18 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from monitor.cli.classify import InputError, open_input
+from monitor.cli.tables import InputError, TableReader, open_table
 from monitor.config.problems import ConfigError, Problem
 from rules import GROUPS
 
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]*>", re.DOTALL)
 
 LabelMap = Mapping[str, str | None]
-"""A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out."""
+"""A label (whitespace collapsed) → its ЦУР group, or None for rows to leave out. A group
+written «main|also» counts a verdict of either group as right (a routing that is genuinely
+either, such as lighting of a road or a yard); the row is scored under the main one."""
+ALSO = "|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,34 +104,27 @@ def _map_row(
     if not label:
         problems.append(Problem(file, line, "label", "пустая метка"))
         return None, None
-    if group is not None and group not in GROUPS:
-        close = difflib.get_close_matches(group, GROUPS, n=1)
-        hint = f"; может быть, {close[0]!r}?" if close else ""
-        msg = f"группа {group!r} не из рубрикатора ЦУР (rules.GROUPS){hint}"
-        problems.append(Problem(file, line, "group", msg))
-        return None, None
+    for part in [] if group is None else group.split(ALSO):
+        if part not in GROUPS:
+            close = difflib.get_close_matches(part, GROUPS, n=1)
+            hint = f"; может быть, {close[0]!r}?" if close else ""
+            msg = f"группа {part!r} не из рубрикатора ЦУР (rules.GROUPS){hint}"
+            problems.append(Problem(file, line, "group", msg))
+            return None, None
     return label, group
 
 
 def read_rows(
     path: Path, text_column: str, label_column: str, reaction_column: str | None = None
 ) -> Iterator[Row]:
-    """Yield one Row per CSV record, streaming; a malformed record yields a Row without data."""
+    """Yield one Row per CSV or workbook record, streaming; a malformed record yields a Row
+    without data."""
     columns = (text_column, label_column, *([reaction_column] if reaction_column else []))
-    with open_input(path) as handle:
-        yield from _records(csv.reader(handle), path, *columns)
+    with open_table(path) as reader:
+        yield from _records(reader, path, *columns)
 
 
-class CsvReader(Protocol):
-    """What `csv.reader` returns: records and the line number reached."""
-
-    @property
-    def line_num(self) -> int: ...
-
-    def __next__(self) -> list[str]: ...
-
-
-def _records(reader: CsvReader, path: Path, *columns: str) -> Iterator[Row]:
+def _records(reader: TableReader, path: Path, *columns: str) -> Iterator[Row]:
     try:
         header = next(reader)
     except StopIteration:

@@ -34,7 +34,9 @@ from monitor.config.settings import (
     TelegramConfig,
 )
 from monitor.config.tomllines import LineIndex
-from rules import RuleSet, compile_rules
+from monitor.config.traps import trap_warnings
+from rules import RuleSet
+from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 from storage import PostgresLocation, StoreLocation, dsn_problem
 
@@ -66,6 +68,8 @@ class AppConfig(BaseModel):
     sources: tuple[SourceSettings, ...] = Field(default=())
     official_accounts: tuple[OfficialAccount, ...] = ()
     path: Path = Path("config.toml")
+    rule_origins: dict[str, tuple[str, ...]] = Field(default_factory=dict, exclude=True)
+    """Rule id → "file:line" where it is written, then of each override (`rules list`)."""
 
     @property
     def database_path(self) -> Path:
@@ -128,7 +132,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     problems = policy_errors(config, file, lines)
     if problems:
         raise ConfigError(problems)
-    warnings = _secret_warnings(config, file, lines, env) + policy_warnings(config, file, lines)
+    warnings = [*book.warnings, *_secret_warnings(config, file, lines, env),
+                *policy_warnings(config, file, lines)]
     return LoadedConfig(config, warnings)
 
 
@@ -169,7 +174,7 @@ def rule_context(config: AppConfig) -> RuleContext:
 
 def build_ruleset(config: AppConfig) -> RuleSet:
     """Compile the config's rules into the classifier's index; the one way to get a RuleSet."""
-    return compile_rules(
+    return compile_cached(
         config.topics,
         config.rules,
         noise=config.noise,
@@ -183,7 +188,7 @@ def build_ruleset(config: AppConfig) -> RuleSet:
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
     return config.model_copy(
         update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists),
-                "mentions": book.mentions}
+                "mentions": book.mentions, "rule_origins": dict(book.origins)}
     )
 
 
@@ -316,10 +321,6 @@ def _secret_warnings(
         msg = (f"переменная окружения {config.telegram.token_env} не задана: "
                "оповещения будут писаться только в журнал")
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
-    elif not config.telegram.chats:
-        where = ("telegram",)
-        msg = "не указан ни один чат [[telegram.chats]]: оповещения будут писаться только в журнал"
-        warnings.append(Problem(file, lines.line_of(where), "telegram.chats", msg))
-    return warnings
+    return warnings + trap_warnings(config, file, lines, env)
 
 

@@ -49,6 +49,8 @@ def _parse_point(value: object) -> object:
     try:
         lead = parse_duration(value)
     except ValueError:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise  # a bare number: the duration's own message asks for a unit
         msg = (f"точка предупреждения {value!r} не распознана: пишите долю срока («80%») "
                "или время до срока («1h», «30m»)")
         raise ValueError(msg) from None

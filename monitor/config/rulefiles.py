@@ -22,6 +22,7 @@ from rules.model import (
     NoiseConfig,
     OverrideConfig,
     TopicConfig,
+    im_topic_problem,
     landmark_problems,
 )
 from rules.model import term_problems as unusable_terms
@@ -57,6 +58,10 @@ class RuleBook:
     noise: tuple[NoiseConfig, ...] = ()
     lists: Mapping[str, ListConfig] = field(default_factory=dict)
     mentions: MentionsConfig | None = None
+    origins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Rule id → where it is written ("file:line"), then where each override changes it."""
+    warnings: tuple[Problem, ...] = ()
+    """What deserves a word but does not stop the rules: an `im_topic` not in the list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.lists: dict[str, tuple[ListConfig, Origin]] = {}
         self.entries: dict[str, list[tuple[Any, Origin]]] = {key: [] for key in RULE_ARRAYS}
         self.mentions: list[tuple[MentionsConfig, Origin]] = []
@@ -241,6 +247,7 @@ class _Reader:
         """Check terms, ids and references; apply overrides; return the book and problems."""
         lists = {name: model for name, (model, _) in self.lists.items()}
         rules_: dict[str, tuple[MatchRules, Origin]] = {}
+        changes: dict[str, list[str]] = {}
         for key in ("topics", "noise"):
             for rule, origin in self.entries[key]:
                 self._check(rule, origin, lists, context)
@@ -258,12 +265,16 @@ class _Reader:
                 continue
             changed = _apply(override, target[0], origin, self.problems)
             rules_[override.id] = (changed, target[1])
+            changes.setdefault(override.id, []).append(_at(origin))
         final = [rule for rule, _ in rules_.values()]
         book = RuleBook(
             topics=tuple(r for r in final if isinstance(r, TopicConfig)),
             noise=tuple(r for r in final if isinstance(r, NoiseConfig)),
             lists=lists,
             mentions=self._mentions(lists),
+            origins={rule_id: (_at(origin), *changes.get(rule_id, ()))
+                     for rule_id, (_, origin) in rules_.items()},
+            warnings=tuple(self.warnings),
         )
         return book, self.problems
 
@@ -291,6 +302,10 @@ class _Reader:
         kind = _KINDS[str(origin.where[0])]
         for key, problem in unusable_terms(rule, lists):
             self.problems.append(origin.problem(f"{kind} {rule.id!r}, {key}: {problem}"))
+        im_topic = getattr(rule, "im_topic", None)
+        unknown = None if im_topic is None else im_topic_problem(im_topic)
+        if unknown is not None:
+            self.warnings.append(origin.problem(f"{kind} {rule.id!r}: {unknown}", "im_topic"))
         if context is not None:
             for key, message in _dangling(rule, context):
                 self.problems.append(origin.problem(f"{message} ({kind} {rule.id!r})", key))
@@ -325,7 +340,7 @@ def _dangling(rule: Any, context: RuleContext) -> Iterable[tuple[str, str]]:
                 yield key, text.format(name) + f" (есть: {known})"
 
 
-_TOPIC_ONLY = ("organisation", "priority", "sla")
+_TOPIC_ONLY = ("organisation", "priority", "sla", "im_topic")
 
 
 def _apply(

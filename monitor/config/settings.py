@@ -227,6 +227,29 @@ class DaemonConfig(_Section):
     shutdown_grace: Duration = timedelta(seconds=20)
     first_poll_spread: Duration = timedelta(seconds=10)
     user_agent: str = "mcu-monitor/0.1 (+municipal control centre; polite polling)"
+    http: str | None = None
+    """`host:port` of `/healthz` and `/metrics` (e.g. "127.0.0.1:9464"); off when unset."""
+    outbox_stuck: PositiveDuration = timedelta(minutes=15)
+    """An alert due this long and still unsent makes `/healthz` answer 503."""
+    log_format: Literal["text", "json"] = "text"
+    """"json": one JSON object per log line (for journald and log collectors)."""
+
+    @field_validator("http")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_address(value)
+        return value
+
+
+def split_address(value: str) -> tuple[str, int]:
+    """"127.0.0.1:9464" or "[::1]:9464" → (host, port); ValueError in Russian otherwise."""
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or int(port) > 65535:
+        msg = f'адрес {value!r} не распознан: пишите "127.0.0.1:9464" (хост:порт)'
+        raise ValueError(msg)
+    return host, int(port)
 
 
 class Settlement(_Section):

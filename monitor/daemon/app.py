@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 import connectors
 from common.clock import Clock, SystemClock
-from connectors.base import SourceContext
+from connectors.base import Source, SourceContext, SourceSettings
 from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
@@ -26,20 +26,27 @@ from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
 from monitor.daemon.alert_steps import AlertSchedule
 from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
-from monitor.daemon.bot_updates import BotUpdates
+from monitor.daemon.bot_updates import BotUpdates, UpdateHandler
 from monitor.daemon.delivery import Delivery, Pacer
 from monitor.daemon.digest import digest_trigger, queue_digest
 from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
+from monitor.daemon.http import serve_http
 from monitor.daemon.intake import Intake
+from monitor.daemon.metrics import DaemonMetrics
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.recompute import recompute_deadlines
 from monitor.daemon.routing import Router
 from monitor.daemon.staff import COMMANDS, StaffDesk
-from monitor.daemon.system_alerts import SystemWatch
+from monitor.daemon.system_alerts import SystemWatch, admin_messages
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
 log = logging.getLogger(__name__)
+
+
+def poll_job_id(source_id: str) -> str:
+    """The scheduler's id of a source's poll job."""
+    return f"poll:{source_id}"
 
 
 class App:
@@ -60,10 +67,13 @@ class App:
         self._ticking = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._reading = asyncio.Event()
-        alerts = config.alerts
-        rescue = alerts.admin_chat if alerts.admin_chat is not None else next(
-            (chat.id for chat in config.telegram.chats), None)
-        self.delivery = Delivery(Pacer(alerts.per_chat_per_minute), alerts.group_window, rescue)
+        self.delivery = Delivery(Pacer(config.alerts.per_chat_per_minute))
+        self.reloading = asyncio.Lock()
+        """Held while the config is re-read (monitor/daemon/reload.py): one reload at a time."""
+        self.metrics = DaemonMetrics()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.http_address: tuple[str, int] | None = None
+        """Where `/healthz` and `/metrics` listen (the port bound, when 0 was asked)."""
 
     async def __aenter__(self) -> App:
         try:
@@ -82,7 +92,7 @@ class App:
         config = self.config
         self.calendar = WorkingCalendar(config.calendar)
         self.intake = Intake(config, build_ruleset(config), self.calendar)
-        self.schedule = AlertSchedule(config.alerts, self.calendar, config.telegram.announce_new)
+        self.use_alert_config()
         self.store = await open_store(config.store_location(self._env))
         self._stack.push_async_callback(self.store.close)
         await self.recompute_deadlines()
@@ -92,35 +102,39 @@ class App:
         await self._open_sender()
         await self._open_updates()
         if self._bot_chats() and self.updates is None:
-            log.error("telegram_bot sources read what the bot receives, but the bot's updates "
-                      "are not read (no token in $%s, a refused token, or [telegram] updates = "
-                      "false): they will find nothing", config.telegram.token_env)
+            log.error("источники telegram_bot читают то, что получает бот, но обновления бота "
+                      "не читаются (нет токена в $%s, токен отклонён или [telegram] updates = "
+                      "false): они ничего не найдут", config.telegram.token_env)
         self._build_pollers()
-        names = [source_lease(source_id) for source_id in self.pollers]
         self.fleet = FleetMember(self.store, self.clock, config.storage.lease_ttl,
-                                 names + ([UPDATES] if self.updates is not None else []))
+                                 self.lease_names())
         await self.fleet.join()
         self._stack.push_async_callback(self.fleet.leave)
         self.watch = SystemWatch(config, self.store, self.clock, self.pollers,
                                  self.sender is not None)
+        if config.daemon.http:
+            self.http_address = await self._stack.enter_async_context(
+                serve_http(self, config.daemon.http))
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
-            log.info("VK quotas: %s", line)
+            log.info("квоты ВКонтакте: %s", line)
 
     async def _open_sender(self) -> None:
         tg = self.config.telegram
         token = self._env.get(tg.token_env)
         if not token:
-            log.warning("no bot token in $%s: alerts will be written to the log only", tg.token_env)
+            log.warning("нет токена бота в $%s: оповещения пишутся только в журнал",
+                        tg.token_env)
             return
         if not tg.chats:
-            log.warning("no [[telegram.chats]] configured: alerts will be written to the log only")
+            log.warning("не указан ни один чат [[telegram.chats]]: оповещения пишутся только "
+                        "в журнал")
             if not self._bot_chats():
                 return
         try:
             self.sender = await self._stack.enter_async_context(AlertSender(tg, token))
         except TelegramAuthError as exc:
-            log.error("Telegram refused the bot token in $%s (%s): alerts will be written "
-                      "to the log only", tg.token_env, exc)
+            log.error("Telegram отклонил токен бота из $%s (%s): оповещения пишутся только "
+                      "в журнал", tg.token_env, exc)
 
     async def _open_updates(self) -> None:
         """Staff buttons and commands: the token's one update reader, and the «/» menu."""
@@ -129,22 +143,51 @@ class App:
             return
         self.updates = BotUpdates(self.sender.bot, self.store, self.clock,
                                   tg.long_poll.total_seconds(), tg.timeout.total_seconds())
-        chats = self._bot_chats()
-        if chats:  # asked first: a source chat's messages are citizens', never staff commands
-            self.updates.add(BotIntake(self.store, self.clock, chats))
-        self.updates.add(StaffDesk(self.config, self.store, self.sender, self.clock))
+        for handler in self.update_handlers():
+            self.updates.add(handler)
         outcome = await self.sender.set_commands(COMMANDS)
         if outcome.status != "sent":
-            log.warning("bot commands not registered (%s); they still work when typed",
-                        outcome.error)
+            log.warning("команды бота не зарегистрированы (%s); набранные вручную они "
+                        "работают", outcome.error)
         if not tg.staff:
-            log.warning("no [[telegram.staff]] configured: nobody can act on incidents "
-                        "from Telegram")
+            log.warning("не указан ни один сотрудник [[telegram.staff]]: действовать по "
+                        "инцидентам из Telegram некому")
+
+    def update_handlers(self) -> list[UpdateHandler]:
+        """Who reads the bot's updates under the current config (rebuilt by a reload)."""
+        assert self.sender is not None
+        handlers: list[UpdateHandler] = []
+        chats = self._bot_chats()
+        if chats:  # asked first: a source chat's messages are citizens', never staff commands
+            handlers.append(BotIntake(self.store, self.clock, chats))
+        handlers.append(StaffDesk(self.config, self.store, self.sender, self.clock))
+        return handlers
 
     def _bot_chats(self) -> set[int]:
         """Chats and channels that `telegram_bot` sources read."""
         return {chat for s in self.config.sources if s.enabled
                 and isinstance(s, TelegramBotSettings) for chat in s.chats()}
+
+    def use_alert_config(self) -> None:
+        """Build the alert steps' schedule and the delivery (pace, group window, rescue chat)
+        from the current config and (re)schedule the digest: at start and on a reload."""
+        alerts = self.config.alerts
+        self.schedule = AlertSchedule(alerts, self.calendar, self.config.telegram.announce_new)
+        rescue = next((m.chat_id for m in admin_messages(self.config, "")), None)
+        self.delivery = Delivery(self.delivery.pacer.with_limit(alerts.per_chat_per_minute),
+                                 alerts.group_window, rescue)
+        self.schedule_digest()
+
+    def schedule_digest(self) -> None:
+        """The morning digest's cron job under the current config (none when it is off)."""
+        if self.scheduler is None:
+            return
+        if self.scheduler.get_job("digest") is not None:
+            self.scheduler.remove_job("digest")
+        digest = digest_trigger(self.config)
+        if digest is not None:
+            self.scheduler.add_job(self._tracked, digest, args=["digest", self.morning_digest],
+                                   id="digest")
 
     async def recompute_deadlines(self) -> int:
         """Recompute open incidents' deadlines if the calendar or a policy changed."""
@@ -156,17 +199,26 @@ class App:
         return 0 if self.updates is None else await self.updates.poll_once(0)
 
     def _build_pollers(self) -> None:
-        specs = connectors.registry()
         for settings in self.config.sources:
-            spec = specs[settings.network]
-            if not settings.enabled:
-                log.info("source %s is disabled in the config", settings.id)
-                continue
-            token = self._env.get(settings.token_env) if settings.token_env else None
-            if spec.needs_token and not token:
-                log.warning("source %s skipped: no token in $%s", settings.id,
-                            settings.token_env or "(token_env not set)")
-                continue
+            poller = self.make_poller(settings)
+            if poller is not None:
+                self.pollers[settings.id] = poller
+
+    def make_poller(
+        self, settings: SourceSettings, source: Source | None = None
+    ) -> SourcePoller | None:
+        """A poller of one configured source (reusing `source` if given), or None when the
+        source is disabled or lacks its token (said in the log)."""
+        spec = connectors.registry()[settings.network]
+        if not settings.enabled:
+            log.info("источник %s отключён в конфигурации", settings.id)
+            return None
+        token = self._env.get(settings.token_env) if settings.token_env else None
+        if spec.needs_token and not token:
+            log.warning("источник %s пропущен: нет токена в $%s", settings.id,
+                        settings.token_env or "(token_env не задан)")
+            return None
+        if source is None:
             secrets = {name: self._env[name] for key, name in settings
                        if key.endswith("_env") and key != "token_env"
                        and isinstance(name, str) and self._env.get(name)}
@@ -174,16 +226,29 @@ class App:
                                     self.config.official_of(settings.network), secrets,
                                     self.store.kept_bot_updates)
             source = spec.create(settings, context)
-            self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
-                                                     self.clock)
+        return SourcePoller(source, settings, self.store, self.intake, self.clock)
+
+    def lease_names(self) -> list[str]:
+        """The leases this daemon competes for: its sources now (a reload changes them) and the
+        bot's update reader."""
+        names = [source_lease(source_id) for source_id in self.pollers]
+        return names + ([UPDATES] if self.updates is not None else [])
 
     async def poll(self, source_id: str) -> PollResult | None:
         """Poll one source now."""
-        return await self.pollers[source_id].poll()
+        return await self._poll_one(self.pollers[source_id])
 
     async def poll_all(self) -> None:
         """Poll every active source once, concurrently."""
-        await asyncio.gather(*(p.poll() for p in self.pollers.values()))
+        await asyncio.gather(*(self._poll_one(p) for p in self.pollers.values()))
+
+    async def _poll_one(self, poller: SourcePoller) -> PollResult | None:
+        """Poll, counted for the metrics."""
+        failures, started = poller.failures, asyncio.get_running_loop().time()
+        result = await poller.poll()
+        seconds = asyncio.get_running_loop().time() - started
+        self.metrics.observe_poll(poller, seconds, result, failures, self.clock.now())
+        return result
 
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, reminders, escalations,
@@ -208,15 +273,17 @@ class App:
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
-            return await flush_outbox(self.store, self.sender, self.clock, self.config.telegram,
-                                      self.delivery)
+            result = await flush_outbox(self.store, self.sender, self.clock,
+                                        self.config.telegram, self.delivery)
+        self.metrics.observe_flush(result.sent, result.failed, result.retried)
+        return result
 
     async def _poll_job(self, poller: SourcePoller) -> None:
         """A scheduled poll of a source this daemon holds; staff hear of the incidents it opened
         at once, not at the tick."""
         if not self.fleet.holds(source_lease(poller.settings.id)):
             return
-        result = await poller.poll()
+        result = await self._poll_one(poller)
         if result is not None and result.incidents:
             await self.deadline_tick()
             await self.flush_outbox()
@@ -229,28 +296,22 @@ class App:
             "misfire_grace_time": max(1, int(daemon.misfire_grace.total_seconds())),
         })
         now = datetime.now(UTC)  # the scheduler runs on wall time; deadlines use self.clock
-        for source_id, poller in self.pollers.items():
-            interval = poller.settings.interval
-            spread = min(interval, daemon.first_poll_spread).total_seconds()
-            first = now + timedelta(seconds=random.uniform(0, spread))
-            self._add_job(scheduler, f"poll:{source_id}", partial(self._poll_job, poller),
-                          interval, poller.settings.jitter, first)
+        self.scheduler = scheduler
+        for poller in self.pollers.values():
+            self.schedule_poll(poller)
         self._add_job(scheduler, "deadline-tick", self._scheduled_tick, daemon.deadline_tick,
                       None, now)
         if self.fleet.shared:
-            self._add_job(scheduler, "leases", self._renew_leases, self.config.storage.lease_renew,
+            self._add_job(scheduler, "leases", self.renew_leases, self.config.storage.lease_renew,
                           None, now + self.config.storage.lease_renew)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
         self._add_job(scheduler, "system-check", self.system_check, daemon.deadline_tick, None,
                       now)
-        digest = digest_trigger(self.config)
-        if digest is not None:
-            scheduler.add_job(self._tracked, digest, args=["digest", self.morning_digest],
-                              id="digest")
+        self.schedule_digest()
         scheduler.start()
         self._sync_reader()
-        log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
-                 "to Telegram" if self.sender else "to the log")
+        log.info("монитор запущен: источников %s, оповещения %s", len(self.pollers),
+                 "в Telegram" if self.sender else "в журнал")
         try:
             await stop.wait()
         finally:
@@ -258,14 +319,28 @@ class App:
             await self._stop_reader()
             await self._drain(daemon.shutdown_grace)
             scheduler.shutdown(wait=False)
-            log.info("monitor stopped")
+            log.info("монитор остановлен")
+
+    def schedule_poll(self, poller: SourcePoller) -> None:
+        """(Re)schedule a source's polls, the first within `first_poll_spread`."""
+        if self.scheduler is None:
+            return
+        spread = min(poller.settings.interval, self.config.daemon.first_poll_spread)
+        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, spread.total_seconds()))
+        self._add_job(self.scheduler, poll_job_id(poller.settings.id),
+                      self.poll_job(poller), poller.settings.interval,
+                      poller.settings.jitter, first)
+
+    def poll_job(self, poller: SourcePoller) -> Callable[[], Awaitable[object]]:
+        """What the scheduler runs for a source."""
+        return partial(self._poll_job, poller)
 
     async def _scheduled_tick(self) -> None:
         """The deadline tick of one daemon per moment (all of them on a shared store)."""
         if await self.fleet.once("deadline-tick", self.config.daemon.deadline_tick):
             await self.deadline_tick()
 
-    async def _renew_leases(self) -> None:
+    async def renew_leases(self) -> None:
         """Renew this daemon's leases; read the bot's updates only while holding theirs."""
         await self.fleet.renew()
         if self._reader is not None and not self.fleet.holds(UPDATES):
@@ -295,7 +370,8 @@ class App:
         jitter_s = int(jitter.total_seconds()) if jitter else None
         scheduler.add_job(self._tracked, IntervalTrigger(seconds=seconds, jitter=jitter_s,
                                                          timezone=UTC),
-                          args=[job_id, job], id=job_id, next_run_time=first)
+                          args=[job_id, job], id=job_id, next_run_time=first,
+                          replace_existing=True)
 
     async def _tracked(self, job_id: str, job: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
@@ -306,7 +382,8 @@ class App:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s failed; it will run again at its next time", job_id)
+            log.exception("задача %s завершилась ошибкой; она запустится снова в свой срок",
+                          job_id)
         finally:
             self._running.discard(task)
 
@@ -314,10 +391,10 @@ class App:
         running = set(self._running)
         if not running:
             return
-        log.info("waiting up to %ss for %s running job(s)", grace.total_seconds(), len(running))
+        log.info("ждём до %s с завершения задач (%s)", grace.total_seconds(), len(running))
         _, pending = await asyncio.wait(running, timeout=grace.total_seconds())
         for task in pending:
             task.cancel()
         if pending:
-            log.warning("cancelled %s job(s) still running after the grace period", len(pending))
+            log.warning("отменено задач, не успевших завершиться: %s", len(pending))
             await asyncio.gather(*pending, return_exceptions=True)

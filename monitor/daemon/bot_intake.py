@@ -58,7 +58,7 @@ def _say_membership(raw: Mapping[str, Any]) -> None:
     status = member.get("status") if isinstance(member, Mapping) else None
     chat = _membership_chat(raw)
     if status in ("left", "kicked"):
-        log.error("the bot was removed from chat %s (%s): its telegram_bot source will "
-                  "receive nothing until the bot is added back", chat, status)
+        log.error("бота удалили из чата %s (%s): источник telegram_bot ничего не получит, "
+                  "пока бота не вернут", chat, status)
     else:
-        log.info("the bot's membership in chat %s is now %s", chat, status)
+        log.info("бот в чате %s теперь: %s", chat, status)

@@ -104,8 +104,8 @@ class BotUpdates:
             kind = type(exc).__name__
             if kind not in self.unreadable:
                 self.unreadable.add(kind)
-                log.warning("a bot update PTB cannot read (%s: %s); handled from its raw form",
-                            kind, str(exc)[:200])
+                log.warning("обновление бота, которое PTB не читает (%s: %s); обработано "
+                            "в исходном виде", kind, str(exc)[:200])
             return None
 
     async def _dispatch(self, number: int, body: Mapping[str, Any]) -> None:
@@ -119,7 +119,7 @@ class BotUpdates:
             raise  # not handled: it comes again
         except Exception:
             # A handler's bug must not make an update come back for ever.
-            log.exception("bot update %s could not be handled; it is skipped", number)
+            log.exception("обновление бота %s не обработано и пропущено", number)
         if not recorded:
             await self.store.save_bot_update(number, self.clock.now())
 
@@ -134,15 +134,16 @@ class BotUpdates:
             except asyncio.CancelledError:
                 raise
             except InvalidToken:
-                log.error("Telegram refused the bot token: staff buttons and commands stop")
+                log.error("Telegram отклонил токен бота: кнопки и команды сотрудников "
+                          "не работают")
                 return
             except Conflict:
                 # Another reader took the stream (a second daemon, or `monitor telegram chats`
                 # for a moment): keep trying, slowly.
-                pause = self._failed("another process reads this bot's updates (409 "
-                                     "Conflict): run one daemon per bot token")
+                pause = self._failed("обновления этого бота читает другой процесс (409 "
+                                     "Conflict): на один токен — один демон")
             except (TelegramError, StorageError) as exc:
-                pause = self._failed(f"reading bot updates failed ({exc})")
+                pause = self._failed(f"обновления бота не прочитаны ({exc})")
             try:
                 await asyncio.wait_for(stop.wait(), pause)
             except TimeoutError:
@@ -153,5 +154,5 @@ class BotUpdates:
         self.failures += 1
         pause = min(2.0 ** self.failures, _MAX_PAUSE) * random.uniform(0.5, 1.0)
         log.log(logging.ERROR if self.failures == 1 else logging.DEBUG,
-                "%s; next try in %.0fs", what, pause)
+                "%s; следующая попытка через %.0f с", what, pause)
         return pause

@@ -45,6 +45,13 @@ class Pacer:
         """Count a message sent to the chat."""
         self._sent[chat_id].append(now)
 
+    def with_limit(self, per_minute: int) -> Pacer:
+        """The same pace so far under a new limit (a reload): the messages counted and a 429's
+        wait carry over."""
+        pacer = Pacer(per_minute)
+        pacer._sent, pacer._held_until = self._sent, self._held_until
+        return pacer
+
 
 @dataclass(slots=True)
 class Delivery:

@@ -8,12 +8,13 @@ share) is polled by whoever holds it, from the stored cursor.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from common.clock import Clock
-from storage import Fleet, Store, fleet_of
+from storage import Fleet, Grant, Store, fleet_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ class FleetMember:
         self._ttl = ttl
         self._names = sorted(set(names))
         self.held: frozenset[str] = frozenset() if self.fleet.shared else frozenset(self._names)
+        self._renewing = asyncio.Lock()
+
+    def set_names(self, names: Iterable[str]) -> None:
+        """The leases to compete for from now on (a reload added or removed sources): a removed
+        one is no longer held at once (its row expires for others to take, should their config
+        still name it); an added one is taken at the next renewal (alone: at once)."""
+        self._names = sorted(set(names))
+        self.held = (self.held & set(self._names) if self.fleet.shared
+                     else frozenset(self._names))
 
     @property
     def shared(self) -> bool:
@@ -49,8 +59,12 @@ class FleetMember:
 
     async def renew(self) -> None:
         """Renew the heartbeat and leases; take over expired ones, give back the excess."""
-        grant = await self.fleet.lease(self.daemon.id, self._names, self._clock.now(),
-                                       self._ttl)
+        async with self._renewing:  # the scheduled renewal and a reload's, one at a time
+            grant = await self.fleet.lease(self.daemon.id, self._names, self._clock.now(),
+                                           self._ttl)
+            self._granted(grant)
+
+    def _granted(self, grant: Grant) -> None:
         gained = sorted(grant.held - self.held)
         if grant.taken_over:
             log.warning("took over %s lease(s) of a daemon that stopped renewing: %s",
@@ -60,7 +74,8 @@ class FleetMember:
         if grant.released:
             log.info("gave back %s lease(s) for an even share: %s", len(grant.released),
                      ", ".join(grant.released))
-        self.held = grant.held
+        # A reload may have changed the names during the renewal: hold only what it still names.
+        self.held = grant.held & frozenset(self._names)
 
     def holds(self, name: str) -> bool:
         """Whether this daemon holds a lease now."""

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 
 from common.clock import Clock
+from common.durations import format_duration
 from connectors.base import (
     PermanentSourceError,
     Source,
@@ -85,8 +86,9 @@ class SourcePoller:
             delay = max(delay, timedelta(seconds=exc.retry_after))
         self.retry_at = now + delay
         if self.failures == 1:
-            log.error("source %s is failing (transient): %s; retrying with backoff",
-                      self.settings.id, exc or "see traceback above")
+            log.error("источник %s: временная ошибка: %s; следующая попытка в %s UTC (через %s)",
+                      self.settings.id, exc or "см. трассировку выше",
+                      f"{self.retry_at:%Y-%m-%d %H:%M:%S}", format_duration(delay))
         else:
             log.debug("source %s still failing (%s times): %s", self.settings.id,
                       self.failures, exc)

@@ -95,9 +95,9 @@ class StaffDesk:
         allowed_chat = chat is not None and (chat.type == "private" or chat.id in self._chats)
         if member is not None and allowed_chat:
             return Actor("staff", member.name, str(member.id))
-        log.warning("bot: refused user %s in chat %s (%s)", user.id if user else None,
+        log.warning("бот: отказано пользователю %s в чате %s (%s)", user.id if user else None,
                     chat.id if chat else None,
-                    "not in [[telegram.staff]]" if member is None else "chat not listed")
+                    "нет в [[telegram.staff]]" if member is None else "чата нет в конфигурации")
         return None
 
     # --- buttons -------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class StaffDesk:
         # An old alert comes as an InaccessibleMessage: its chat and id still say which one.
         message = query.message
         if press is None or message is None:
-            log.warning("bot: unknown button payload %r from %s", query.data, actor.name)
+            log.warning("бот: неизвестная кнопка %r от %s", query.data, actor.name)
             await self._sender.answer_callback(query.id, say.UNKNOWN_BUTTON)
             return False
         if press.verb in ("topics", "back"):
@@ -159,7 +159,7 @@ class StaffDesk:
         markup = incident_keyboard(incident.id, incident.status, incident.url)
         outcome = await self._sender.edit(message.chat.id, message.message_id, text, markup)
         if outcome.status != "sent":
-            log.warning("bot: message %s in chat %s not updated: %s", message.message_id,
+            log.warning("бот: сообщение %s в чате %s не обновлено: %s", message.message_id,
                         message.chat.id, outcome.error)
 
     async def _message_text(
@@ -269,7 +269,7 @@ class StaffDesk:
     async def _reply(self, message: Message, text: str) -> None:
         outcome = await self._sender.send(message.chat.id, text)
         if outcome.status != "sent":
-            log.warning("bot: reply to chat %s not sent: %s", message.chat.id, outcome.error)
+            log.warning("бот: ответ в чат %s не отправлен: %s", message.chat.id, outcome.error)
 
 
 def _command(text: str) -> tuple[str, list[str]]:

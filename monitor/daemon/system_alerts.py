@@ -98,14 +98,23 @@ class SystemWatch:
                     "или добавьте токен (monitor check-config покажет расчёт)."))
         return found
 
+    def use(self, config: AppConfig, pollers: Mapping[str, SourcePoller]) -> None:
+        """Watch under a reloaded config and its pollers (conditions raised stay raised)."""
+        self._config, self._pollers = config, pollers
+
     def _messages(self, text: str) -> list[AlertMessage]:
-        alerts = self._config.alerts
         if not self._sending:
             return [AlertMessage(LOG_CHAT, text, None)]
-        if alerts.admin_chat is not None:
-            return [AlertMessage(alerts.admin_chat, text, None, alerts.admin_thread)]
-        chats = [AlertMessage(c.id, text, None) for c in self._config.telegram.chats]
-        return chats or [AlertMessage(LOG_CHAT, text, None)]
+        return admin_messages(self._config, text) or [AlertMessage(LOG_CHAT, text, None)]
+
+
+def admin_messages(config: AppConfig, text: str) -> list[AlertMessage]:
+    """The daemon's own troubles as messages: to `[alerts] admin_chat` (its thread) when set,
+    else to every staff chat; none when there is no chat at all."""
+    alerts = config.alerts
+    if alerts.admin_chat is not None:
+        return [AlertMessage(alerts.admin_chat, text, None, alerts.admin_thread)]
+    return [AlertMessage(c.id, text, None) for c in config.telegram.chats]
 
 
 def _after(moment: datetime | None, since: datetime) -> bool:

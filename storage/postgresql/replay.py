@@ -11,11 +11,11 @@ import asyncpg
 from storage.location import shown
 from storage.postgresql.adapter import storage_errors
 from storage.postgresql.migrations import MIGRATIONS
-from storage.sql.replay import STORED_ITEMS, stored
+from storage.sql.replay import STORED_ITEMS, StoredItems
 from storage.types import StorageError, StoredItem
 
 
-class ReadOnlyPostgres:
+class ReadOnlyPostgres(StoredItems):
     """`storage.ReadOnlyStore` on PostgreSQL."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
@@ -41,12 +41,7 @@ class ReadOnlyPostgres:
         """Every stored item with its latest text, oldest first, streamed through a cursor."""
         with storage_errors("чтение из базы не удалось"):
             async with self._conn.transaction():
-                async for row in self._conn.cursor(STORED_ITEMS, prefetch=500):
-                    try:
-                        found = stored(row)
-                    except (ValueError, TypeError):
-                        self.damaged += 1
-                        continue
+                async for found in self.readable(self._conn.cursor(STORED_ITEMS, prefetch=500)):
                     yield found
 
 

@@ -44,6 +44,14 @@ def incident_row(row: Row) -> IncidentRow:
     return IncidentRow(**r)
 
 
+async def open_counts(db: Database, now: datetime) -> dict[str | None, tuple[int, int]]:
+    """Open incidents per group and how many of them are past due at `now` (see `Store`)."""
+    rows = await db.fetchall(
+        "SELECT group_name, COUNT(*) AS n, SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END) AS late"
+        f" FROM incidents WHERE {OPEN} GROUP BY group_name", (to_db(now),))
+    return {row["group_name"]: (row["n"], row["late"] or 0) for row in rows}
+
+
 async def list_incidents(
     db: Database, overdue_at: datetime | None = None, open_only: bool = False
 ) -> list[IncidentRow]:

@@ -74,6 +74,14 @@ async def outbox_counts(db: Database) -> dict[str, int]:
     return counts
 
 
+async def oldest_waiting_alert(db: Database, now: datetime) -> datetime | None:
+    """When the oldest alert still waiting to go out was queued (see `Store`)."""
+    row = await db.fetchone(
+        "SELECT MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'"
+        " AND (next_attempt_at <= ? OR attempts > 0)", (to_db(now),))
+    return None if row is None else from_db(row["oldest"])
+
+
 async def sent_alert(db: Database, chat_id: int, message_id: int) -> OutboxRow | None:
     """The alert that became a given Telegram message, or None."""
     row = await db.fetchone(

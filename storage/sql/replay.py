@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 
 from connectors.base import Item
@@ -40,6 +41,23 @@ _FORGET = (
 )
 """A scratch store's past that no new item can join any more: incidents opened before the
 window, their repeats and band keys, and items nothing refers to."""
+
+
+class StoredItems:
+    """What both read-only stores share: rows of STORED_ITEMS as StoredItems, unreadable ones
+    (a timestamp edited by hand, say) counted in `damaged` and skipped."""
+
+    damaged: int = 0
+
+    async def readable(self, rows: AsyncIterable[Row]) -> AsyncIterator[StoredItem]:
+        """The readable rows as StoredItems, in their order."""
+        async for row in rows:
+            try:
+                found = stored(row)
+            except (ValueError, TypeError):
+                self.damaged += 1
+                continue
+            yield found
 
 
 def stored(row: Row) -> StoredItem:

@@ -69,6 +69,10 @@ class SqlStore:
         """Incidents, oldest first (see `storage.Store`)."""
         return await incidents.list_incidents(self.database, overdue_at, open_only)
 
+    async def open_counts(self, now: datetime) -> dict[str | None, tuple[int, int]]:
+        """Open incidents per group, and how many are past due (see `storage.Store`)."""
+        return await incidents.open_counts(self.database, now)
+
     async def incident(self, incident_id: int) -> IncidentRow | None:
         """One incident by its number, or None."""
         return await incidents.incident(self.database, incident_id)
@@ -154,6 +158,10 @@ class SqlStore:
     async def mark_failed(self, row_id: int, error: str) -> None:
         """Give up on an alert for good."""
         await outbox.mark_failed(self.database, row_id, error)
+
+    async def oldest_waiting_alert(self, now: datetime) -> datetime | None:
+        """When the oldest alert still waiting to go out was queued (see `storage.Store`)."""
+        return await outbox.oldest_waiting_alert(self.database, now)
 
     async def outbox_counts(self) -> dict[str, int]:
         """How many alerts are pending, sent, failed and cancelled."""

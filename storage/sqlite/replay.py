@@ -8,13 +8,13 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.sql.replay import STORED_ITEMS, stored
+from storage.sql.replay import STORED_ITEMS, StoredItems
 from storage.sqlite.adapter import storage_errors
 from storage.sqlite.migrations import MIGRATIONS
 from storage.types import StorageError, StoredItem
 
 
-class ReadOnlyDatabase:
+class ReadOnlyDatabase(StoredItems):
     """A connection that cannot write: the replay must leave the daemon's database untouched."""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
@@ -43,12 +43,7 @@ class ReadOnlyDatabase:
         cannot be read (a timestamp edited by hand, say) is counted in `damaged` and skipped."""
         with storage_errors("чтение из базы не удалось"):
             async with self._conn.execute(STORED_ITEMS) as cursor:
-                async for row in cursor:
-                    try:
-                        found = stored(row)
-                    except (ValueError, TypeError):
-                        self.damaged += 1
-                        continue
+                async for found in self.readable(cursor):
                     yield found
 
 

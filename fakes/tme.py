@@ -27,7 +27,10 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_web"
+CAPTURES = Path(__file__).resolve().parent / "captures"
+"""Captured pages the fake itself serves (packaged with it)."""
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "telegram_web"
+"""Further captured pages tests ask it to serve (`answer_fixture`), in a source checkout."""
 CONTACT_PAGE = "t.me_s_not_existed_channel_contact_page.html"
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "!": "&#33;"}
 
@@ -209,8 +212,9 @@ class FakeTme:
         self._answers.append(_Answer("chunked" if chunked else "oversized", times, size=size))
 
     def answer_fixture(self, name: str | Path, *, times: int | None = None) -> None:
-        """Serve a captured page verbatim (a file name in tests/fixtures/telegram_web)."""
-        body = (FIXTURES / name).read_bytes()
+        """Serve a captured page verbatim (a file name in tests/fixtures/telegram_web or in
+        the fake's own captures)."""
+        body = ((CAPTURES if (CAPTURES / name).exists() else FIXTURES) / name).read_bytes()
         self._answers.append(_Answer("fixture", times, body=body))
 
     def answer_normally(self) -> None:
@@ -258,12 +262,12 @@ class FakeTme:
         if answer is not None and answer.kind != "truncated":
             return await self._misbehave(answer, request)
         if channel is None:
-            return _html((FIXTURES / CONTACT_PAGE).read_bytes())
+            return _html((CAPTURES / CONTACT_PAGE).read_bytes())
         page = channel.render(_int(request.query.get("before")), _int(request.query.get("after")))
         return _html(_truncate(page) if answer is not None else page)
 
     async def _landing(self, request: web.Request) -> web.StreamResponse:
-        return _html((FIXTURES / CONTACT_PAGE).read_bytes())
+        return _html((CAPTURES / CONTACT_PAGE).read_bytes())
 
     def _next_answer(self) -> _Answer | None:
         if not self._answers:

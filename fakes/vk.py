@@ -36,9 +36,9 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from tests.fakes.local import CallLog, Failure, Failures, serve_locally
-from tests.fakes.vk_longpoll import LongPollHub
-from tests.fakes.vk_state import (
+from fakes.local import CallLog, Failure, Failures, serve_locally
+from fakes.vk_longpoll import LongPollHub
+from fakes.vk_state import (
     CommentView,
     VkError,
     VkState,

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from tests.fakes.local import CallLog, Failure, Failures, serve_locally
+from fakes.local import CallLog, Failure, Failures, serve_locally
 
 MOSCOW = timezone(timedelta(hours=3))
 MESSAGES = {

@@ -1,6 +1,6 @@
 """Incoming side of the fake Bot API: the getUpdates queue, the bot's message store, commands.
 
-Nothing here touches HTTP; tests/fakes/bot_api.py wires it to the routes. The shapes follow
+Nothing here touches HTTP; fakes/bot_api.py wires it to the routes. The shapes follow
 the captures in /work/shared/fixtures/telegram_bot/ (getUpdates_*.json,
 update_callback_query_inline_keyboard_2022-05-05.json) and the limits follow
 tdlib/telegram-bot-api and TDLib's set_commands checks.

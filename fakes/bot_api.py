@@ -5,7 +5,7 @@ Bodies follow the captures in tests/fixtures/telegram_bot/ (compact JSON, non-AS
 from api.telegram.org: a bare `&` that starts no entity is refused (Telegram shows it
 literally) so escaping bugs surface; only HTML parse mode is modelled; text length is
 counted in code points; a long poll is cut to `long_poll_cap` seconds. The update queue,
-message store and command checks live in tests/fakes/bot_updates.py.
+message store and command checks live in fakes/bot_updates.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from tests.fakes.bot_updates import (
+from fakes.bot_updates import (
     FIRST_CALLBACK_ID,
     MAX_UPDATES,
     MessageStore,
@@ -40,9 +40,12 @@ from tests.fakes.bot_updates import (
     user,
     user_chat,
 )
-from tests.fakes.local import serve_locally
+from fakes.local import serve_locally
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
+CAPTURES = Path(__file__).resolve().parent / "captures"
+"""Captures the fake itself answers with (packaged with it)."""
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "telegram_bot"
+"""Further captures tests compare with, in a source checkout."""
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
 MAX_TEXT_LENGTH = 4096
 
@@ -72,7 +75,7 @@ def _body(payload: object) -> bytes:
 
 
 def _captured_unauthorized() -> bytes:
-    cassette = (FIXTURES / "vcr_cassette_getMe_401_unauthorized_2023-07-17.yml").read_text()
+    cassette = (CAPTURES / "vcr_cassette_getMe_401_unauthorized_2023-07-17.yml").read_text()
     match = re.search(r"string: '(\{.*\})'", cassette)
     assert match, "401 body missing from the captured cassette"
     return match.group(1).encode()
@@ -221,8 +224,8 @@ class FakeBotApi:
 
     Besides sending (getMe, sendMessage) it serves a staff bot: getUpdates with long polling
     fed by push_message/push_callback/push_update, answerCallbackQuery, editMessageText,
-    editMessageReplyMarkup, setMyCommands and deleteWebhook. A long poll waits at most
-    `long_poll_cap` seconds whatever `timeout` the bot asks for.
+    editMessageReplyMarkup, setMyCommands, deleteWebhook and getChat (`add_chat`). A long poll
+    waits at most `long_poll_cap` seconds whatever `timeout` the bot asks for.
     """
 
     def __init__(
@@ -261,6 +264,7 @@ class FakeBotApi:
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "setmycommands": self._set_my_commands,
             "deletewebhook": self._delete_webhook,
+            "getchat": self._get_chat,
         }
 
     @property
@@ -440,6 +444,22 @@ class FakeBotApi:
 
     async def _get_me(self, params: dict[str, Any]) -> web.Response:
         return _ok(self._me())
+
+    def add_chat(self, chat_id: int, title: str = "Дежурная смена") -> None:
+        """A group the bot is a member of (getChat finds it; so do chats it got messages from
+        and its `channels`)."""
+        self._chats[chat_id] = {**_chat(chat_id), "title": title}
+
+    async def _get_chat(self, params: dict[str, Any]) -> web.Response:
+        chat_id = _chat_id(params.get("chat_id"))
+        if chat_id in self.channels:
+            chat: dict[str, Any] = {"id": chat_id, "title": "Оповещения", "type": "channel"}
+        elif chat_id is None or chat_id not in self._chats:
+            return _error(400, "Bad Request: chat not found")
+        else:
+            chat = copy.deepcopy(self._chats[chat_id])
+        # getChat answers a ChatFullInfo: these two fields are always there.
+        return _ok({**chat, "accent_color_id": 0, "max_reaction_count": 11})
 
     async def _send_message(self, call: dict[str, Any]) -> web.Response:
         if call["chat_id"] is None:
