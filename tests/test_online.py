@@ -14,6 +14,7 @@ from tests.fakes.ok import FakeOk
 from tests.fakes.vk import FakeVk
 
 DUTY, MISSING, CITY = -1005555555555, -1006666666666, -1001906889117
+ADMIN = -1007777777777
 CONFIG = """
 [telegram]
 base_url = "{bot}"
@@ -26,6 +27,11 @@ name = "Дежурные"
 [[telegram.chats]]
 id = {missing}
 name = "Старый чат"
+
+[alerts]
+admin_chat = -1007777777777
+night = "20:00-08:00"
+night_chat = {duty}
 
 [[sources]]
 id = "city"
@@ -76,6 +82,7 @@ async def test_every_token_and_chat_is_tried_once(
     async with FakeBotApi() as bot, FakeVk() as vk, FakeOk() as ok:
         bot.add_chat(DUTY, "Дежурные МЦУ")
         bot.add_chat(CITY, "Каменск: чат")
+        bot.add_chat(ADMIN, "Админы")
         vk.add_token("svc", kind="service")
         vk.add_community(111, name="Администрация")
         vk.add_community(333, name="Закрытое")
@@ -97,12 +104,13 @@ async def test_every_token_and_chat_is_tried_once(
         assert ("✗ чат дежурных «Старый чат» (-1006666666666): Chat not found — бот не "
                 "добавлен в чат или id неверен") in out
         assert "✓ чат источника city (-1001906889117): доступен" in out
+        assert "✓ чат оповещений alerts.admin_chat (-1007777777777): доступен («Админы»)" in out
         assert "✓ источник wall (ВКонтакте): ключ принят, сообщество «Администрация»" in out
         assert "✗ источник closed (ВКонтакте): сообщество 333 недоступно (banned)" in out
         assert "✗ источник own (ВКонтакте):" in out
         assert "✓ источник admin-ok (Одноклассники): ключи приняты, группа «Администрация в ОК»" \
             in out
-        assert bot.calls.count("getChat") == 3 and bot.calls.count("getMe") == 1
+        assert bot.calls.count("getChat") == 4 and bot.calls.count("getMe") == 1
         assert vk.count("groups.getById") == 3 and len(ok.calls) == 1
         assert "revoked" not in out and bot.token not in out
 

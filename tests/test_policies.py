@@ -17,7 +17,7 @@ from monitor.daemon.workcal import WorkingCalendar
 from storage import Store
 from tests.test_storage import db  # noqa: F401 (the store on both backends)
 
-ENV = {"VK": "t", "MONITOR_BOT_TOKEN": "b"}
+ENV = {"VK": "t", "MONITOR_BOT_TOKEN": "4242424242:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsbw"}
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # Wednesday 09:00 in Yekaterinburg
 TOPICS = """
 [[topics]]
@@ -113,6 +113,7 @@ priorities = ["critical"]
 sources = ["admin-vk"]
 first_response = "1h"
 clock = "calendar"
+warn_before = "15m"
 """
 
 

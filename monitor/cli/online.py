@@ -17,6 +17,8 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk import VkSettings
 from connectors.vk_client import TokenKind, VkClient
 from monitor.config import AppConfig
+from monitor.config.alerting import unlisted_chats
+from monitor.config.problems import key_path
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError, outcome_of, scrub
 
 
@@ -52,6 +54,11 @@ async def _telegram(config: AppConfig, env: Mapping[str, str]) -> list[Check]:
     chats = [(chat.id, f"чат дежурных «{chat.name}» ({chat.id})") for chat in tg.chats]
     chats += [(chat, f"чат источника {s.id} ({chat})") for s in config.sources
               if s.enabled and isinstance(s, TelegramBotSettings) for chat in s.chats()]
+    checked = {chat for chat, _ in chats}
+    for where, chat in unlisted_chats(config.alerts, checked):  # night, admin, routes, escalations
+        if chat not in checked:
+            checked.add(chat)
+            chats.append((chat, f"чат оповещений {key_path(where)} ({chat})"))
     if not token:
         return [Check(False, "бот Telegram", f"нет токена в ${tg.token_env}")] if chats else []
     try:
