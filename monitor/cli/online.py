@@ -55,10 +55,10 @@ async def _telegram(config: AppConfig, env: Mapping[str, str]) -> list[Check]:
     chats += [(chat, f"чат источника {s.id} ({chat})") for s in config.sources
               if s.enabled and isinstance(s, TelegramBotSettings) for chat in s.chats()]
     checked = {chat for chat, _ in chats}
-    for where, chat in unlisted_chats(config.alerts, checked):  # night, admin, routes, escalations
-        if chat not in checked:
-            checked.add(chat)
-            chats.append((chat, f"чат оповещений {key_path(where)} ({chat})"))
+    for where, alert_chat in unlisted_chats(config.alerts, checked):  # night, admin, routes…
+        if alert_chat not in checked:
+            checked.add(alert_chat)
+            chats.append((alert_chat, f"чат оповещений {key_path(where)} ({alert_chat})"))
     if not token:
         return [Check(False, "бот Telegram", f"нет токена в ${tg.token_env}")] if chats else []
     try:
