@@ -264,41 +264,52 @@ class TelegramWebSource:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout.total_seconds())
 
     async def fetch(self, cursor: Cursor | None) -> Page:
-        """Return new posts and recent posts of the latest page, with the next cursor."""
-        last_id = _last_id(cursor)
+        """Return new posts and recent posts of the latest page, with the next cursor.
+
+        A poll cut short by `max_pages` keeps the gap it left in the cursor (`resume`: the
+        page to read next and the newest post already read); the next polls read on down
+        to `last_id` before they look at new posts again, so no post is skipped.
+        """
+        last_id, resume = _position(cursor)
         since = self._ctx.clock.now() - self._settings.lookback
-        pages, notices = await self._read_pages(last_id, since)
+        start, top = resume if resume is not None else (None, last_id)
+        pages, stop = await self._read_pages(start, last_id, since)
         chosen: dict[int, ParsedPost] = {}
         for index, page in enumerate(pages):
             for post in page.posts:
                 # Already-seen posts come back only from the latest page, so edits are noticed.
-                if post.published_at >= since and (post.id > last_id or index == 0):
+                latest = index == 0 and start is None
+                if post.published_at >= since and (post.id > last_id or latest):
                     chosen.setdefault(post.id, post)
-        highest = max((post.id for page in pages for post in page.posts), default=0)
+        top = max([top, *(post.id for page in pages for post in page.posts)])
+        notices = [n for page in pages for n in page.notices]
+        next_cursor: dict[str, object] = {"last_id": top}
+        if stop is not None:
+            next_cursor = {"last_id": last_id, "resume": [stop, top]}
+            notices.append(f"stopped after max_pages={self._settings.max_pages} pages; "
+                           "the next poll reads on from the oldest page read")
         return Page(
             items=[self._item(chosen[post_id]) for post_id in sorted(chosen)],
-            next_cursor={"last_id": max(last_id, highest)},
-            notices=list(dict.fromkeys(n for page in pages for n in page.notices + notices)),
+            next_cursor=next_cursor,
+            notices=list(dict.fromkeys(notices)),
         )
 
     async def _read_pages(
-        self, last_id: int, since: datetime
-    ) -> tuple[list[ParsedPage], list[str]]:
-        pages = [await self._load(None)]
-        requested: set[int] = set()
+        self, start: int | None, last_id: int, since: datetime
+    ) -> tuple[list[ParsedPage], int | None]:
+        """Pages from `start` (None: the latest) back to the bounds; with the `before` token
+        the read stopped at when `max_pages` cut it short."""
+        pages = [await self._load(start)]
+        requested: set[int] = set() if start is None else {start}
         while (before := _older_token(pages[-1], last_id, since)) is not None:
             if before in requested:
                 msg = f"{self._label}: t.me снова отдал ссылку before={before}, чтение остановлено"
                 raise PermanentSourceError(msg)
             if len(pages) >= self._settings.max_pages:
-                notice = (
-                    f"stopped after max_pages={self._settings.max_pages} pages; "
-                    "older posts in the look-back window were not read"
-                )
-                return pages, [notice]
+                return pages, before
             requested.add(before)
             pages.append(await self._load(before))
-        return pages, []
+        return pages, None
 
     async def _load(self, before: int | None) -> ParsedPage:
         html = await self._download(before)
@@ -342,14 +353,23 @@ class TelegramWebSource:
         )
 
 
-def _last_id(cursor: Cursor | None) -> int:
+def _position(cursor: Cursor | None) -> tuple[int, tuple[int, int] | None]:
+    """`last_id` and, after a cut-short poll, the gap still to read: (before, newest read)."""
     if cursor is None:
-        return 0
-    value = cursor.get("last_id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f'курсор {_short(dict(cursor), 120)} не распознан: ожидался {{"last_id": целое ≥ 0}}'
-        raise PermanentSourceError(msg)
-    return value
+        return 0, None
+    last_id, resume = cursor.get("last_id"), cursor.get("resume")
+    if resume is None and _count(last_id):
+        return int(last_id), None
+    if _count(last_id) and isinstance(resume, list) and len(resume) == 2 \
+            and all(_count(value) for value in resume) and resume[0] <= resume[1] + 1:
+        return int(last_id), (int(resume[0]), int(resume[1]))
+    msg = (f"курсор {_short(dict(cursor), 120)} не распознан: ожидался "
+           '{"last_id": целое ≥ 0} (и, после прерванного опроса, "resume": [before, last])')
+    raise PermanentSourceError(msg)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _older_token(page: ParsedPage, last_id: int, since: datetime) -> int | None:
