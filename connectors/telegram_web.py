@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import aiohttp
 from bs4 import BeautifulSoup, NavigableString, Tag
@@ -359,16 +359,16 @@ def _position(cursor: Cursor | None) -> tuple[int, tuple[int, int] | None]:
         return 0, None
     last_id, resume = cursor.get("last_id"), cursor.get("resume")
     if resume is None and _count(last_id):
-        return int(last_id), None
+        return last_id, None
     if _count(last_id) and isinstance(resume, list) and len(resume) == 2 \
             and all(_count(value) for value in resume) and resume[0] <= resume[1] + 1:
-        return int(last_id), (int(resume[0]), int(resume[1]))
+        return last_id, (resume[0], resume[1])
     msg = (f"курсор {_short(dict(cursor), 120)} не распознан: ожидался "
            '{"last_id": целое ≥ 0} (и, после прерванного опроса, "resume": [before, last])')
     raise PermanentSourceError(msg)
 
 
-def _count(value: object) -> bool:
+def _count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
