@@ -39,10 +39,13 @@ class App:
     """One owner of every resource, opened and closed in one `async with`."""
 
     def __init__(
-        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None
+        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        """Draws the pollers' backoff jitter (seeded in tests)."""
         self._env = os.environ if env is None else env
         self._stack = AsyncExitStack()
         self._running: set[asyncio.Task[object]] = set()
@@ -147,7 +150,7 @@ class App:
                                     self.store.kept_bot_updates)
             source = spec.create(settings, context)
             self.pollers[settings.id] = SourcePoller(source, settings, self.store, self.intake,
-                                                     self.clock)
+                                                     self.clock, self.rng)
 
     async def poll(self, source_id: str) -> PollResult | None:
         """Poll one source now."""
