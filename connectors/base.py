@@ -116,6 +116,16 @@ def int_of(value: object) -> int | None:
     return None
 
 
+def retry_after_of(raw: str | None) -> float | None:
+    """Seconds from an HTTP `Retry-After` header; None when absent, a date or absurd (the
+    poller's own backoff decides then)."""
+    try:
+        seconds = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86400 else None
+
+
 def checked_base_url(value: str, example: str) -> str:
     """A `base_url` without its trailing slash; ValueError (in Russian) unless it is http(s)."""
     if not value.startswith(("http://", "https://")) or len(value.rstrip("/")) < 9:

@@ -21,7 +21,13 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError, int_of
+from connectors.base import (
+    PermanentSourceError,
+    SourceAuthError,
+    TransientSourceError,
+    int_of,
+    retry_after_of,
+)
 from connectors.tokens import Rests, shared
 
 DEFAULT_BASE_URL = "https://api.ok.ru"
@@ -121,17 +127,20 @@ class OkClient:
             async with self._http.post(self._url, data=form, timeout=self._timeout) as response:
                 body = await response.read()
                 status, header = response.status, response.headers.get("invocation-error")
+                wait = retry_after_of(response.headers.get("Retry-After"))
         except TimeoutError:
             raise _error(OkTransientError, f"OK: {method}: нет ответа за "
                          f"{self._timeout.total:g} с") from None
         except aiohttp.ClientError as exc:
             raise _error(OkTransientError, f"OK: {method}: сетевая ошибка: "
                          f"{type(exc).__name__}") from None
-        return self._answer(method, status, header, body)
+        return self._answer(method, status, header, body, wait)
 
-    def _answer(self, method: str, status: int, header: str | None, body: bytes) -> Any:
+    def _answer(
+        self, method: str, status: int, header: str | None, body: bytes, wait: float | None = None
+    ) -> Any:
         if status >= 500 or status == 429:
-            raise _error(OkTransientError, f"OK: {method}: HTTP {status}")
+            raise _error(OkTransientError, f"OK: {method}: HTTP {status}", None, wait)
         try:
             answer = json.loads(body)
         except ValueError:

@@ -25,6 +25,7 @@ from connectors.base import (
     TransientSourceError,
     checked_base_url,
     register,
+    retry_after_of,
 )
 
 USER_AGENT = "mcu-monitor/0.1"
@@ -105,6 +106,7 @@ class ParsedPage:
     notices: list[str] = field(default_factory=list)
     oldest_id: int | None = None
     oldest_at: datetime | None = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def parse_page(html: str, channel: str) -> ParsedPage:
     if not isinstance(history, Tag):
         return ParsedPage(is_channel=False)
     notices: list[str] = []
-    if "</html>" not in html[-4096:].lower():
+    truncated = "</html>" not in html[-4096:].lower()
+    if truncated:
         notices.append("page looks truncated: no closing </html>")
     before = _before_token(history, notices)
     messages = [
@@ -136,6 +139,7 @@ def parse_page(html: str, channel: str) -> ParsedPage:
         notices=notices,
         oldest_id=oldest.post.id if oldest else None,
         oldest_at=oldest.post.published_at if oldest else None,
+        truncated=truncated,
     )
 
 
@@ -320,6 +324,11 @@ class TelegramWebSource:
                 "(канала нет, он не публичный или веб-просмотр отключён)"
             )
             raise PermanentSourceError(msg)
+        if page.truncated and before is not None:
+            # The cut-off post of an older page is older than the newest post read: the
+            # cursor would pass it, so the whole poll is tried again instead.
+            msg = f"{self._label}: страница t.me (before={before}) пришла обрезанной"
+            raise TransientSourceError(msg)
         return page
 
     async def _download(self, before: int | None) -> str:
@@ -392,20 +401,12 @@ def _raise_for_status(response: aiohttp.ClientResponse, label: str) -> None:
             f"(HTTP {status}: канала нет, он закрыт или веб-просмотр отключён)"
         )
         raise PermanentSourceError(msg)
-    retry_after = _retry_after(response.headers.get("Retry-After"))
+    retry_after = retry_after_of(response.headers.get("Retry-After"))
     if status == 429:
         raise TransientSourceError(f"{label}: t.me просит подождать (HTTP 429)", retry_after)
     if status >= 500:
         raise TransientSourceError(f"{label}: ошибка на стороне t.me (HTTP {status})", retry_after)
     raise PermanentSourceError(f"{label}: t.me ответил HTTP {status}")
-
-
-def _retry_after(raw: str | None) -> float | None:
-    try:
-        seconds = float(raw) if raw is not None else None
-    except ValueError:
-        return None  # an HTTP-date: let the poller's own backoff decide
-    return seconds if seconds is not None and 0 <= seconds < 86400 else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int, label: str) -> str:
