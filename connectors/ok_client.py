@@ -27,6 +27,7 @@ from connectors.base import (
     TransientSourceError,
     int_of,
     retry_after_of,
+    unix_moment,
 )
 from connectors.tokens import Rests, shared
 
@@ -199,14 +200,14 @@ def id_of(value: object) -> str | None:
 def moment_of(millis: object) -> datetime | None:
     """A time OK wrote in milliseconds (`created_ms`, `date_ms`)."""
     value = int_of(millis)
-    return datetime.fromtimestamp(value / 1000, UTC) if value and value > 0 else None
+    return unix_moment(value / 1000) if value is not None else None
 
 
 def local_date(value: object) -> datetime | None:
     """A `date` as OK writes it ("2025-01-01 12:00:00", Moscow time)."""
     try:
         return datetime.strptime(str(value), LOCAL_DATE).replace(tzinfo=MOSCOW).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date, or the year 1 before Moscow's offset
         return None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -32,6 +32,7 @@ from connectors.base import (
     checked_base_url,
     int_of,
     register,
+    unix_moment,
 )
 from connectors.vk_client import DEFAULT_BASE_URL, TokenKind, VkClient, items_of
 
@@ -97,10 +98,7 @@ class VkSettings(SourceSettings):
 
 
 def _moment(value: object) -> datetime | None:
-    seconds = int_of(value)
-    if seconds is None or seconds <= 0:
-        return None
-    return datetime.fromtimestamp(seconds, UTC)
+    return unix_moment(int_of(value))
 
 
 def _text(raw: Mapping[str, Any]) -> str:
