@@ -58,8 +58,9 @@ class Truth:
     """(source id, external id) of every post and comment published."""
     complaints: dict[tuple[str, str], str] = field(default_factory=dict)
     """Every complaint that opens an incident of its own: its text."""
-    repeats: set[tuple[str, str]] = field(default_factory=set)
-    """Complaints that repeat an open one: they join it, no incident of their own."""
+    repeats: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """Complaints that repeat an open one → that one: the two make one incident (whichever
+    the daemon reads first opens it, the other joins)."""
     answered: set[tuple[str, str]] = field(default_factory=set)
     """Complaints an official account answered."""
     edited: set[tuple[str, str]] = field(default_factory=set)
@@ -209,7 +210,10 @@ words = ["яма"]
                 original = self.rng.choice(self._open)
                 if original.key[0] != source:
                     key = self._complaint(source, at, original.text, record=False)
-                    self.truth.repeats.add(key)
+                    self.truth.repeats[key] = original.key
+                    # Whichever of the two the daemon reads first owns the incident; an answer
+                    # to the other would not answer it, so a repeated complaint gets none.
+                    self._open.remove(original)
             elif roll < 0.6:
                 self._edit(source)
             elif roll < 0.7:
@@ -310,9 +314,8 @@ class Audit:
     incidents: int = 0
     complaints_without_incident: list[tuple[str, str]] = field(default_factory=list)
     complaints_with_several: int = 0
-    repeats_with_own_incident: int = 0
     answered_expected: int = 0
-    answered_not_marked: int = 0
+    answered_not_marked: list[tuple[str, str]] = field(default_factory=list)
     outbox: dict[str, int] = field(default_factory=dict)
     alerts_delivered: int = 0
     duplicate_alerts: int = 0
@@ -322,7 +325,7 @@ class Audit:
     def ok(self) -> bool:
         """Nothing lost, nothing doubled, every alert out, the file intact."""
         return not (self.missing or self.stored_twice or self.complaints_without_incident
-                    or self.complaints_with_several or self.repeats_with_own_incident
+                    or self.complaints_with_several
                     or self.answered_not_marked or self.outbox.get("pending")
                     or self.outbox.get("failed")) and self.integrity == "ok"
 
@@ -347,11 +350,13 @@ def audit(db: str, truth: Truth, bot: FakeBotApi) -> Audit:
         statuses: dict[tuple[str, str], list[str]] = {}
         for source, ext, status in owned:
             statuses.setdefault((source, ext), []).append(status)
-        found.complaints_without_incident = sorted(set(truth.complaints) - set(statuses))
-        found.complaints_with_several = sum(1 for s in statuses.values() if len(s) > 1)
-        found.repeats_with_own_incident = len(truth.repeats & set(statuses))
-        found.answered_not_marked = sum(
-            1 for key in truth.answered if key in statuses and "answered" not in statuses[key])
+        groups: dict[tuple[str, str], list[str]] = {key: [] for key in truth.complaints}
+        for key, status in statuses.items():
+            groups.setdefault(truth.repeats.get(key, key), []).extend(status)
+        found.complaints_without_incident = sorted(k for k in truth.complaints if not groups[k])
+        found.complaints_with_several = sum(1 for s in groups.values() if len(s) > 1)
+        found.answered_not_marked = sorted(
+            key for key in truth.answered if "answered" not in groups.get(key, ["answered"]))
         found.outbox = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status"))
     kinds = [(m["text"].split("\n")[0], m["text"].split("Инцидент №")[-1].split(":")[0])
              for m in bot.delivered if m["chat"]["id"] == STAFF_CHAT]
