@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from common.clock import ManualClock
+from tests.logwatch import no_secrets_logged
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 
 # httpx (under python-telegram-bot) honours proxy variables; tests talk to 127.0.0.1 only.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_any_log_line() -> Iterator[None]:
+    """Fail a test whose log lines (or logged exceptions) show a token a fake was given."""
+    with no_secrets_logged() as leaks:
+        yield
+    assert not leaks, f"a secret reached the log: {leaks[:3]}"
 
 
 @pytest.fixture

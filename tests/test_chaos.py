@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.conftest import ROOT
+from tests.logwatch import leaks_in
 
 
 def chaos_bench() -> ModuleType:
@@ -34,3 +35,4 @@ async def test_ten_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None
     assert result.explained_duplicates == found.duplicate_alerts, "every duplicate has a kill"
     assert found.integrity == "ok"
     assert "Traceback" not in log, log[log.find("Traceback") - 500:][:3000]
+    assert not leaks_in(log), "a token reached the daemon's log"

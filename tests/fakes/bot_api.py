@@ -41,6 +41,7 @@ from tests.fakes.bot_updates import (
     user_chat,
 )
 from tests.fakes.local import Chaos, serve_locally, wire_fault
+from tests.logwatch import remember
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram_bot"
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
@@ -234,6 +235,7 @@ class FakeBotApi:
         long_poll_cap: float = 1.0,
     ) -> None:
         self.token = token
+        remember(token)
         self.username = username
         self.channels = frozenset(channels)
         self.base_url = ""

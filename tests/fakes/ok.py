@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, Self
 from aiohttp import web
 
 from tests.fakes.local import CallLog, Failure, Failures, serve_locally, wire_fault
+from tests.logwatch import remember
 
 MOSCOW = timezone(timedelta(hours=3))
 MESSAGES = {
@@ -155,9 +156,11 @@ class FakeOk(CallLog, Failures):
 
     # --- state -----------------------------------------------------------------------------
     def add_application(self, key: str, secret: str) -> None:
+        remember(key, secret)
         self.applications[key] = secret
 
     def add_token(self, token: str) -> None:
+        remember(token)
         self.tokens.add(token)
 
     def add_user(self, uid: str, name: str) -> None:

@@ -50,6 +50,7 @@ from tests.fakes.vk_state import (
     post_authors,
     post_json,
 )
+from tests.logwatch import remember
 
 API_VERSION = "5.199"
 DAY = 86_400
@@ -188,6 +189,7 @@ class FakeVk(VkState, CallLog, Failures):
 
     # --- tokens (communities, users, posts, comments: see VkState) ------------------------
     def add_token(self, token: str, kind: str = "service", group_id: int | None = None) -> Token:
+        remember(token)
         if kind not in RPS_LIMITS:
             raise ValueError(f"token kind must be one of {sorted(RPS_LIMITS)}")
         if kind == "community" and group_id is None:
