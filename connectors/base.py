@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -111,9 +112,13 @@ def int_of(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
     return None
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+"""What `int_of` reads from a string: ASCII digits ("²" passes `isdigit`, not `int`)."""
 
 
 def unix_moment(seconds: float | None) -> datetime | None:
