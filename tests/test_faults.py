@@ -20,21 +20,11 @@ from monitor.daemon.app import App
 from monitor.daemon.poller import backoff
 from tests.fakes.local import Chaos
 from tests.fakes.world import World, audit
+from tests.test_poller import Draws
 
 START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # Wednesday 09:00 in Yekaterinburg
 QUICK = ("5xx", "reset", "429", "malformed", "truncated", "changed")
 """Every fault but the timeout, which costs real seconds (it has a test of its own)."""
-
-
-class Draws(random.Random):
-    """A random source whose every draw is the one given: backoff made exact."""
-
-    def __init__(self, draw: float) -> None:
-        super().__init__(0)
-        self.draw = draw
-
-    def random(self) -> float:
-        return self.draw
 
 
 async def cycle(app: App) -> None:
