@@ -40,8 +40,8 @@ from tests.fakes.local import FAULTS, Chaos  # noqa: E402
 from tests.fakes.world import Audit, World, audit  # noqa: E402
 
 START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # Wednesday 09:00 in Yekaterinburg
-STEP = timedelta(seconds=45)
-"""Simulated time per generator step (every 0.2 s of real time)."""
+STEP = timedelta(minutes=1)
+"""Simulated time per generator step (every 0.3 s of real time, two sources written to)."""
 FAST = """
 [daemon]
 deadline_tick = "1s"
@@ -120,7 +120,7 @@ class Clock:
 
 
 async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
-              up: tuple[float, float] = (0.5, 3.0), settle: float = 90.0) -> Result:
+              up: tuple[float, float] = (0.5, 3.0), settle: float = 300.0) -> Result:
     """Run the daemon through `kills` SIGKILLs while content streams, then check everything."""
     rng = random.Random(seed)
     result = Result()
@@ -161,9 +161,9 @@ async def _stream(world: World, clock: Clock, seconds: float, daemon: Daemon) ->
     """Publish content and move the clock while the daemon runs for `seconds`."""
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline and daemon.died() is None:
-        world.step(clock.now)
+        world.step(clock.now, sources=2)
         clock.move(STEP)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
 
 
 async def _settle(world: World, clock: Clock, db: Path, seconds: float) -> None:

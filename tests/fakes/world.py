@@ -198,11 +198,11 @@ words = ["яма"]
         self.ok.chaos, self.bot.chaos = chaos("ok"), chaos("bot")
 
     # --- the stream of content -----------------------------------------------------------
-    def step(self, at: datetime) -> None:
-        """Publish one moment's content on every source, at `at`."""
+    def step(self, at: datetime, sources: int | None = None) -> None:
+        """Publish one moment's content at `at` on every source (or on `sources` of them)."""
         self.vk.now = at.timestamp()
-        sources = [f"tg{n}" for n in range(len(self.channels))] + ["vk", "ok", "chat"]
-        for source in sources:
+        every = [f"tg{n}" for n in range(len(self.channels))] + ["vk", "ok", "chat"]
+        for source in self.rng.sample(every, sources) if sources else every:
             roll = self.rng.random()
             if roll < 0.4:
                 self._complaint(source, at, self._text())
