@@ -55,6 +55,8 @@ class Result:
     """What a chaos run saw."""
 
     kills: int = 0
+    kills_in_start: int = 0
+    """Kills aimed at the start-up (before the daemon's first request to a fake)."""
     failed_starts: list[str] = field(default_factory=list)
     audit: Audit = field(default_factory=Audit)
     due_unqueued: int = 0
@@ -120,8 +122,9 @@ class Clock:
 
 
 async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
-              up: tuple[float, float] = (0.5, 3.0), settle: float = 300.0) -> Result:
-    """Run the daemon through `kills` SIGKILLs while content streams, then check everything."""
+              up: tuple[float, float] = (0.0, 2.5), settle: float = 300.0) -> Result:
+    """Run the daemon through `kills` SIGKILLs while content streams, then check everything;
+    a kill comes `up` seconds (uniform) after the daemon first asks a fake for anything."""
     rng = random.Random(seed)
     result = Result()
     began = time.perf_counter()
@@ -137,7 +140,11 @@ async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
         boundaries: list[int] = []
         for _ in range(kills):
             await daemon.start()
-            await _stream(world, clock, rng.uniform(*up), daemon)
+            # One kill in five falls while the daemon starts (opening the database,
+            # migrating, reading cursors); the others while it polls and sends.
+            in_start = rng.random() < 0.2
+            result.kills_in_start += in_start
+            await _stream(world, clock, rng.uniform(*up), daemon, in_start)
             if daemon.died() is not None:
                 result.failed_starts.append(f"start {daemon.starts}: exit {daemon.died()}")
             boundaries.append(len(world.bot.delivered))
@@ -157,13 +164,27 @@ async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
     return result
 
 
-async def _stream(world: World, clock: Clock, seconds: float, daemon: Daemon) -> None:
-    """Publish content and move the clock while the daemon runs for `seconds`."""
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline and daemon.died() is None:
+async def _stream(world: World, clock: Clock, seconds: float, daemon: Daemon,
+                  in_start: bool) -> None:
+    """Publish content and move the clock while the daemon runs: `seconds` from its first
+    request to a fake, or (`in_start`) as long while it is still starting up."""
+    began, asked = time.perf_counter(), _requests(world)
+    deadline = began + seconds if in_start else None
+    while daemon.died() is None:
+        now = time.perf_counter()
+        if deadline is None and _requests(world) > asked:
+            deadline = now + seconds  # it is up: the kill comes at a random moment from here
+        if (deadline is not None and now >= deadline) or now - began > 60:
+            return
         world.step(clock.now, sources=2)
         clock.move(STEP)
         await asyncio.sleep(0.3)
+
+
+def _requests(world: World) -> int:
+    """Requests the fakes have had so far (the daemon is up once this grows)."""
+    return (len(world.tme.requests) + len(world.vk.calls) + len(world.ok.calls)
+            + len(world.bot.calls))
 
 
 async def _settle(world: World, clock: Clock, db: Path, seconds: float) -> None:
@@ -226,7 +247,9 @@ def report(result: Result, command: str) -> None:
     """Print the figures."""
     found = result.audit
     print(f"command: {command}")
-    print(f"kills: {result.kills} (SIGKILL), failed starts: {len(result.failed_starts)}"
+    print(f"kills: {result.kills} (SIGKILL; {result.kills_in_start} aimed at the start-up, the "
+          f"rest 0-2.5 s after the daemon's first request), failed starts: "
+          f"{len(result.failed_starts)}"
           + "".join(f"\n    {failed}" for failed in result.failed_starts))
     print(f"real time: {result.seconds:.1f} s, simulated: {result.simulated}")
     print(f"items: {found.items_stored} stored of {found.items_expected} published, "
