@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of requests every fake fails (the issue asks 0.3)")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     args = parser.parse_args(argv)
+    # A killed daemon leaves the fakes' handlers mid-request: aiohttp logs each one.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     command = (f"python bench/chaos.py --kills {args.kills} --seed {args.seed}"
                + (f" --faults {args.faults}" if args.faults else ""))
     with tempfile.TemporaryDirectory(prefix="chaos-") as temporary:
