@@ -148,8 +148,8 @@ async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
             await _stream(world, clock, rng.uniform(*up), daemon, in_start)
             if daemon.died() is not None:
                 result.failed_starts.append(f"start {daemon.starts}: exit {daemon.died()}")
-            boundaries.append(len(world.bot.delivered))
             await daemon.kill()
+            boundaries.append(len(world.bot.delivered))  # what it sent before it died
             result.kills += 1
         world.inject(lambda name: None)
         await daemon.start()

@@ -20,7 +20,10 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError(_error(value))
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        try:  # 1e400 is inf in TOML: timedelta raises OverflowError, not ValueError
+            return timedelta(seconds=value)
+        except (OverflowError, ValueError):
+            raise ValueError(_error(value)) from None
     if not isinstance(value, str) or not _WHOLE.match(value.lower()):
         raise ValueError(_error(value))
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))

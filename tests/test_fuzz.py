@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.fuzzing import TARGETS, Target, check_bot, check_ok, check_vk
+from tests.conftest import ROOT
+from tests.fuzzing import TARGETS, Target, check_bot, check_config, check_ok, check_vk
 
 settings.register_profile(
     "suite", max_examples=200, deadline=None, derandomize=True, database=None,
@@ -48,3 +49,11 @@ def test_what_the_fuzzer_found_is_skipped_with_a_notice(
     check: Callable[[Any], str], value: Any
 ) -> None:
     assert check(value) in ("rejected", "accepted")  # and nothing raised
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "nan", "inf"])
+def test_a_duration_past_what_a_timedelta_holds_is_a_config_error(value: str) -> None:
+    """Found by the fuzzer: `interval = 1e400` (inf) raised OverflowError out of load_config."""
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = text.replace('deadline_tick = "30s"', f"deadline_tick = {value}")
+    assert check_config(text) == "rejected"
