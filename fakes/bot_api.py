@@ -40,7 +40,7 @@ from fakes.bot_updates import (
     user,
     user_chat,
 )
-from fakes.local import serve_locally
+from fakes.local import Chaos, remember, serve_locally, wire_fault
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 """Captures the fake itself answers with (packaged with it)."""
@@ -237,6 +237,7 @@ class FakeBotApi:
         long_poll_cap: float = 1.0,
     ) -> None:
         self.token = token
+        remember(token)
         self.username = username
         self.channels = frozenset(channels)
         self.base_url = ""
@@ -254,6 +255,8 @@ class FakeBotApi:
         self._replies: dict[str, deque[_Reply]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._closing = asyncio.Event()
+        self.chaos: Chaos | None = None
+        """Random faults when nothing is queued (a bench or a fault test sets it)."""
         self._runner: web.AppRunner | None = None
         self._routes: dict[str, Route] = {
             "getme": self._get_me,
@@ -419,7 +422,24 @@ class FakeBotApi:
             return _error(500, "Internal Server Error: fake is stopping")
         if self._replies[name]:
             return self._replies[name].popleft().response()
+        if self.chaos is not None:
+            fault = self.chaos.draw(method, ("5xx", "timeout", "reset", "429", "malformed"))
+            if fault is not None:
+                return await self._fault(request, fault, self.chaos)
         return await route(params)
+
+    async def _fault(self, request: web.Request, fault: str, chaos: Chaos) -> web.Response:
+        """A drawn fault in Telegram's wire format; the call itself is not carried out."""
+        dropped = await wire_fault(request, fault, chaos, self._closing)
+        if dropped is not None:
+            return dropped
+        if fault == "429":
+            wait = chaos.retry_after
+            return _Reply(429, error_body(429, f"Too Many Requests: retry after {wait}", wait),
+                          {"Retry-After": str(wait)}).response()
+        if fault == "malformed":
+            return _Reply(200, b'{"ok":true,"result":{"message_id":', {}).response()
+        return _error(502, "Bad Gateway")
 
     async def _held(self, seconds: float) -> bool:
         """Wait `seconds`; True if the fake was stopped meanwhile."""

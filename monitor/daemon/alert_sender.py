@@ -124,6 +124,10 @@ def outcome_of(exc: TelegramError) -> SendOutcome:
         return SendOutcome("failed", error=exc.message)
     if isinstance(exc, NetworkError):  # TimedOut, 5xx, refused connections
         return SendOutcome("retry", error=exc.message)
+    if type(exc) is TelegramError:
+        # PTB's "Invalid server response": an answer that is not JSON (a proxy's page, a body
+        # cut short). Telegram refused nothing, so dropping the alert would lose it.
+        return SendOutcome("retry", error=exc.message)
     return SendOutcome("failed", error=exc.message)
 
 

@@ -47,10 +47,13 @@ class App:
     """One owner of every resource, opened and closed in one `async with`."""
 
     def __init__(
-        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None
+        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        """Draws the pollers' backoff jitter (seeded in tests)."""
         self._env = os.environ if env is None else env
         self._stack = AsyncExitStack()
         self._running: set[asyncio.Task[object]] = set()
@@ -189,7 +192,7 @@ class App:
                                     self.config.official_of(settings.network), secrets,
                                     self.store.kept_bot_updates)
             source = spec.create(settings, context)
-        return SourcePoller(source, settings, self.store, self.intake, self.clock)
+        return SourcePoller(source, settings, self.store, self.intake, self.clock, self.rng)
 
     def lease_names(self) -> list[str]:
         """The leases this daemon competes for: its sources now (a reload changes them) and the
