@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from storage.report_types import MessageCount, ReportIncident, ResponseEvent
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
 from storage.types import (
@@ -52,4 +53,5 @@ __all__ = [
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "open_read_only_store", "open_scratch_store", "open_store",
+    "MessageCount", "ReportIncident", "ResponseEvent",
 ]

@@ -164,6 +164,13 @@ MIGRATIONS: list[Migration] = [
     ("0008_item_deletions", [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
+    ("0013_report_indexes", [
+        # The quarterly report reads a span of incidents, of residents' messages, and the
+        # spike alerts already queued.
+        "CREATE INDEX incidents_opened ON incidents (opened_at)",
+        "CREATE INDEX items_published ON items (published_at, is_official, network, source_id)",
+        "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
+    ]),
 ]
 
 

@@ -1,0 +1,120 @@
+"""Read-only queries for the quarterly report: residents' messages per source, incidents of a
+span with their event logs tallied. Plain portable SQL (no JSON functions: details are read
+here)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.report_types import MessageCount, ReportIncident, ResponseEvent
+from storage.sqlite.connection import Database
+from storage.sqlite.timestamps import to_db
+from storage.types import AlertMessage
+
+MESSAGE_COUNTS = (
+    "SELECT network, source_id, COUNT(*) AS messages FROM items"
+    " WHERE published_at >= :start AND published_at < :end AND is_official = 0"
+    " GROUP BY network, source_id ORDER BY network, source_id"
+)
+INCIDENTS = (
+    "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
+    " opened_at, due_at, url, SUBSTR(text, 1, 200) AS text, assignee, close_reason,"
+    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
+    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY id"
+)
+EVENT_TALLY = (
+    "SELECT e.incident_id, e.kind, COUNT(*) AS n FROM incident_events e"
+    " JOIN incidents i ON i.id = e.incident_id"
+    " WHERE i.opened_at >= :start AND i.opened_at < :end GROUP BY e.incident_id, e.kind"
+)
+_RESPONSES = (
+    "SELECT e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
+    " JOIN incidents i ON i.id = e.incident_id"
+    " WHERE i.opened_at >= :start AND i.opened_at < :end AND e.kind IN ({kinds})"
+    " ORDER BY e.id"
+)
+
+
+async def message_counts(db: Database, start: datetime, end: datetime) -> list[MessageCount]:
+    """Residents' messages published in [start, end), per network and source."""
+    rows = await db.fetchall(MESSAGE_COUNTS, {"start": to_db(start), "end": to_db(end)})
+    return [MessageCount(r["network"], r["source_id"], int(r["messages"])) for r in rows]
+
+
+async def report_incidents(
+    db: Database, start: datetime, end: datetime, response_kinds: Sequence[str]
+) -> list[ReportIncident]:
+    """Incidents opened in [start, end), oldest first, each with its events tallied by kind and
+    its events of `response_kinds` in log order."""
+    span = {"start": to_db(start), "end": to_db(end)}
+    tally: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for r in await db.fetchall(EVENT_TALLY, span):
+        tally[r["incident_id"]].append((r["kind"], int(r["n"])))
+    responses: dict[int, list[ResponseEvent]] = defaultdict(list)
+    if response_kinds:
+        marks = ", ".join(f":k{n}" for n in range(len(response_kinds)))
+        kinds = {f"k{n}": kind for n, kind in enumerate(response_kinds)}
+        for r in await db.fetchall(_RESPONSES.format(kinds=marks), span | kinds):
+            responses[r["incident_id"]].append(
+                ResponseEvent(r["kind"], _answered_at(r["detail"]) or _moment(r["at"])))
+    return [
+        ReportIncident(
+            r["id"], r["group_name"], r["topic"], r["topic_name"], r["organisation"],
+            r["settlement"], r["priority"], r["status"], _moment(r["opened_at"]),
+            _moment(r["due_at"]), r["url"], r["text"], r["assignee"], r["close_reason"],
+            int(r["repeats"]), tuple(sorted(tally.get(r["id"], ()))),
+            tuple(responses.get(r["id"], ())))
+        for r in await db.fetchall(INCIDENTS, span)
+    ]
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _answered_at(detail: str) -> datetime | None:
+    """The `answered_at` an event's detail names (aware ISO 8601), or None."""
+    try:
+        value = json.loads(detail).get("answered_at")
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError):
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+async def job_done(db: Database, key: str) -> bool:
+    """Whether a once-only job (a quarter's report to the curator) has been recorded done."""
+    return await db.fetchone("SELECT 1 FROM bot_state WHERE key = ?", (key,)) is not None
+
+
+async def mark_job_done(db: Database, key: str, now: datetime) -> None:
+    """Record a once-only job as done."""
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
+                         " ON CONFLICT (key) DO NOTHING", (key, json.dumps({"at": to_db(now)})))
+
+
+async def queue_spike_alert(
+    db: Database, incident_id: int, key: str, messages: Sequence[AlertMessage],
+    since: datetime, now: datetime,
+) -> int:
+    """Queue a spike's alert under the incident that made it, unless an alert of the same spike
+    `key` was queued since `since`; one transaction. Return the rows added."""
+    moment = to_db(now)
+    added = 0
+    async with db.transaction() as tx:
+        async with tx.execute("SELECT 1 FROM outbox WHERE reason = ? AND created_at >= ?"
+                              " LIMIT 1", (key, to_db(since))) as cursor:
+            if await cursor.fetchone() is not None:
+                return 0
+        for message in messages:
+            cursor = await tx.execute(
+                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
+                (incident_id, key, message.chat_id, message.text, message.link, moment, moment))
+            added += cursor.rowcount
+    return added
