@@ -40,8 +40,6 @@ class ReportIncident:
     opened_at: datetime
     due_at: datetime
     url: str
-    text: str
-    """The first 200 characters."""
     assignee: str | None = None
     close_reason: str | None = None
     repeats: int = 0

@@ -21,7 +21,7 @@ MESSAGE_COUNTS = (
 )
 INCIDENTS = (
     "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
-    " opened_at, due_at, url, SUBSTR(text, 1, 200) AS text, assignee, close_reason,"
+    " opened_at, due_at, url, assignee, close_reason,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
     " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY id"
 )
@@ -64,7 +64,7 @@ async def report_incidents(
         ReportIncident(
             r["id"], r["group_name"], r["topic"], r["topic_name"], r["organisation"],
             r["settlement"], r["priority"], r["status"], _moment(r["opened_at"]),
-            _moment(r["due_at"]), r["url"], r["text"], r["assignee"], r["close_reason"],
+            _moment(r["due_at"]), r["url"], r["assignee"], r["close_reason"],
             int(r["repeats"]), tuple(sorted(tally.get(r["id"], ()))),
             tuple(responses.get(r["id"], ())))
         for r in await db.fetchall(INCIDENTS, span)

@@ -8,7 +8,7 @@ from datetime import datetime, time
 
 from monitor.daemon.report.figures import RESPONSE_KINDS, PeriodFigures, period_figures
 from monitor.daemon.report.period import Period
-from monitor.daemon.report.spikes import Spike, baseline_start, find_spikes
+from monitor.daemon.report.spikes import Spike, baseline_start, find_spikes, weekly_counts
 from monitor.daemon.workcal import WorkingCalendar
 from storage import Store
 
@@ -36,13 +36,17 @@ async def build_report(
     start, end = period.bounds(zone)
     before_start, _ = previous.bounds(zone)
     since = min(before_start, datetime.combine(baseline_start(previous.first), time(), zone))
-    rows = await store.report_incidents(since, end, RESPONSE_KINDS)
-    now_rows = [r for r in rows if start <= r.opened_at < end]
-    before_rows = [r for r in rows if before_start <= r.opened_at < start]
-    now = period_figures(now_rows, await store.message_counts(start, end), calendar, as_of,
+    # One period's rows at a time: a region's quarter is 10⁵ incidents.
+    weekly = weekly_counts(await store.report_incidents(since, before_start, ()), zone)
+    rows = await store.report_incidents(before_start, start, RESPONSE_KINDS)
+    weekly.update(weekly_counts(rows, zone))
+    before = period_figures(rows, await store.message_counts(before_start, start), calendar,
+                            as_of, theme_of)
+    rows = await store.report_incidents(start, end, RESPONSE_KINDS)
+    weekly.update(weekly_counts(rows, zone))
+    now = period_figures(rows, await store.message_counts(start, end), calendar, as_of,
                          theme_of)
-    before = period_figures(before_rows, await store.message_counts(before_start, start),
-                            calendar, as_of, theme_of)
+    del rows
     return Report(period, previous, as_of.astimezone(zone), now, before,
-                  find_spikes(rows, zone, period.first, period.last),
-                  find_spikes(rows, zone, previous.first, previous.last))
+                  find_spikes(weekly, period.first, period.last),
+                  find_spikes(weekly, previous.first, previous.last))

@@ -11,6 +11,8 @@ from monitor.daemon.report.spikes import BASELINE_WEEKS, FACTOR, MIN_INCIDENTS
 from monitor.daemon.report.tables import Cell, Kind, Table
 
 _HOUR = timedelta(hours=1)
+MD_ROWS = 50
+"""The Markdown summary shows this many rows of a list; the XLSX and CSV hold them all."""
 
 
 def hours(value: timedelta) -> float:
@@ -48,10 +50,13 @@ def _md_table(table: Table) -> list[str]:
     lines.append("| " + " | ".join(title for title, _ in table.columns) + " |")
     lines.append("|" + "|".join("---" if kind == "text" else "---:"
                                 for _, kind in table.columns) + "|")
-    for r, row in enumerate(table.rows):
+    for r, row in enumerate(table.rows[:MD_ROWS]):
         cells = [text_cell(table.kind(r, c), value).replace("|", "\\|").replace("\n", " ")
                  for c, value in enumerate(row)]
         lines.append("| " + " | ".join(cells) + " |")
+    if len(table.rows) > MD_ROWS:
+        lines += ["", f"Показаны первые {MD_ROWS} строк из {len(table.rows)}; полностью — "
+                      "в XLSX и CSV."]
     return [*lines, ""]
 
 

@@ -64,11 +64,9 @@ def weekly_counts(
     return counts
 
 
-def find_spikes(
-    incidents: Iterable[ReportIncident], zone: ZoneInfo, first: date, last: date
-) -> list[Spike]:
-    """Spikes in the weeks of [first, last]; `incidents` must reach `BASELINE_WEEKS` weeks back."""
-    counts = weekly_counts(incidents, zone)
+def find_spikes(counts: Counter[tuple[str, str, date]], first: date, last: date) -> list[Spike]:
+    """Spikes in the weeks of [first, last], from `weekly_counts` reaching `BASELINE_WEEKS`
+    weeks further back."""
     weeks = set(period_weeks(first, last))
     spikes = []
     for (group, settlement, week), count in counts.items():

@@ -1,17 +1,15 @@
-"""The report as an XLSX workbook: one sheet per table, formatted for printing, and a sheet
-with the charts."""
+"""The report as an XLSX workbook (xlsxwriter, written row by row in constant memory): one
+sheet per table, formatted for printing on A4, and a sheet with the charts."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.drawing.image import Image
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+import xlsxwriter
+from PIL import Image as PilImage
 
 from monitor.daemon.report.build import Report
 from monitor.daemon.report.render import hours
@@ -26,17 +24,16 @@ SHEETS = {
 }
 """Sheet name of each table (Excel allows 31 characters)."""
 CHART_SHEET = "Графики"
-HEADER_ROW = 3
-"""Row 1 is the table's title, row 2 the period, row 3 the column headings."""
+HEADER_ROW = 2
+"""Zero-based: row 0 is the table's title, row 1 the period, row 2 the column headings."""
 _FORMATS: dict[Kind, str] = {
     "int": "0", "delta": "+0;-0;0", "share": "0.0%", "pp": "+0.0%;-0.0%;0.0%",
     "hours": "0.0", "dhours": "+0.0;-0.0;0.0", "time": "DD.MM.YYYY HH:MM", "number": "0.00",
 }
-_THIN = Side(style="thin", color="999999")
-_HEAD_FILL = PatternFill("solid", fgColor="DDE5F0")
+_A4 = 9
 
 
-def excel_value(kind: Kind, value: Cell, zone: ZoneInfo) -> str | int | float | datetime | None:
+def excel_value(value: Cell, zone: ZoneInfo) -> str | int | float | datetime | None:
     """A cell as Excel keeps it: hours as numbers, local times without a zone (Excel has none),
     shares as fractions (shown in %)."""
     if isinstance(value, timedelta):
@@ -50,54 +47,75 @@ def write_xlsx(
     report: Report, tables: list[Table], path: Path, zone: ZoneInfo, charts: list[Path]
 ) -> Path:
     """Write the workbook; `charts` (PNG files) go on a sheet of their own."""
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True,
+                                           "strings_to_numbers": False,
+                                           "strings_to_urls": False})
+    styles = _Styles(book)
+    subtitle = (f"{report.period.label} ({report.period.first:%d.%m.%Y}–"
+                f"{report.period.last:%d.%m.%Y}); составлен {report.made_at:%d.%m.%Y %H:%M}")
     for table in tables:
-        _sheet(book.create_sheet(SHEETS[table.key]), table, report, zone)
+        _sheet(book.add_worksheet(SHEETS[table.key]), table, subtitle, zone, styles)
     if charts:
-        sheet = book.create_sheet(CHART_SHEET)
-        sheet["A1"] = f"Графики: {report.period.label}"
-        sheet["A1"].font = Font(bold=True, size=13)
-        row = 3
+        sheet = book.add_worksheet(CHART_SHEET)
+        sheet.write(0, 0, f"Графики: {report.period.label}", styles.title)
+        row = 2
         for chart in charts:
-            image = Image(str(chart))
-            sheet.add_image(image, f"A{row}")
-            row += int(image.height / 20) + 2
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.fitToWidth = 1
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    book.save(path)
+            sheet.insert_image(row, 0, str(chart), {"x_scale": 0.8, "y_scale": 0.8})
+            with PilImage.open(chart) as image:
+                row += int(image.height * 0.8 / 20) + 2
+        _print_setup(sheet, landscape=True)
+    book.close()
     return path
 
 
-def _sheet(sheet: Worksheet, table: Table, report: Report, zone: ZoneInfo) -> None:
-    sheet["A1"] = table.title
-    sheet["A1"].font = Font(bold=True, size=13)
-    sheet["A2"] = (f"{report.period.label} ({report.period.first:%d.%m.%Y}–"
-                   f"{report.period.last:%d.%m.%Y}); составлен {report.made_at:%d.%m.%Y %H:%M}")
+class _Styles:
+    """The workbook's formats, made once."""
+
+    def __init__(self, book: Any) -> None:
+        self.title = book.add_format({"bold": True, "font_size": 13})
+        self.head = book.add_format({"bold": True, "bg_color": "#DDE5F0", "border": 1,
+                                     "text_wrap": True, "valign": "top"})
+        self.text = book.add_format({"bottom": 1, "bottom_color": "#999999"})
+        self.kinds = {kind: book.add_format({"num_format": fmt, "bottom": 1,
+                                             "bottom_color": "#999999"})
+                      for kind, fmt in _FORMATS.items()}
+
+
+def _sheet(sheet: Any, table: Table, subtitle: str, zone: ZoneInfo, styles: _Styles) -> None:
+    sheet.write(0, 0, table.title, styles.title)
+    sheet.write(1, 0, subtitle)
     widths = [len(title) for title, _ in table.columns]
-    for c, (title, _) in enumerate(table.columns, start=1):
-        cell = sheet.cell(HEADER_ROW, c, title)
-        cell.font = Font(bold=True)
-        cell.fill = _HEAD_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        cell.border = Border(top=_THIN, bottom=_THIN, left=_THIN, right=_THIN)
+    for c, (title, _) in enumerate(table.columns):
+        sheet.write(HEADER_ROW, c, title, styles.head)
     for r, row in enumerate(table.rows):
+        line = HEADER_ROW + 1 + r
         for c, value in enumerate(row):
-            kind = table.kind(r, c)
-            cell = sheet.cell(HEADER_ROW + 1 + r, c + 1, excel_value(kind, value, zone))
-            if kind in _FORMATS and not isinstance(value, str):
-                cell.number_format = _FORMATS[kind]
-            cell.border = Border(bottom=_THIN)
-            widths[c] = max(widths[c], min(len(str(value or "")), 60))
-    for c, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(c)].width = min(max(width, 8), 50) + 2
-    sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, 2)
-    sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    sheet.page_setup.orientation = "landscape" if len(table.columns) > 5 else "portrait"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.print_options.gridLines = True
-    sheet.oddFooter.center.text = "&P / &N"
+            shown = excel_value(value, zone)
+            if isinstance(shown, str):
+                sheet.write_string(line, c, shown, styles.text)
+                if len(shown) > widths[c]:
+                    widths[c] = min(len(shown), 60)
+            elif shown is None:
+                sheet.write_blank(line, c, None, styles.text)
+            elif isinstance(shown, datetime):
+                sheet.write_datetime(line, c, shown, styles.kinds["time"])
+            else:
+                sheet.write_number(line, c, shown, styles.kinds.get(table.kind(r, c),
+                                                                    styles.text))
+    for c, width in enumerate(widths):
+        wide = 17 if table.columns[c][1] == "time" else width
+        sheet.set_column(c, c, min(max(wide, 8), 50) + 2)
+    sheet.freeze_panes(HEADER_ROW + 1, 1)
+    sheet.repeat_rows(HEADER_ROW)
+    _print_setup(sheet, landscape=len(table.columns) > 5)
+
+
+def _print_setup(sheet: Any, landscape: bool) -> None:
+    if landscape:
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.set_paper(_A4)
+    sheet.fit_to_pages(1, 0)
+    sheet.hide_gridlines(0)
+    sheet.set_footer("&C&P / &N")
