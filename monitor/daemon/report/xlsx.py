@@ -91,12 +91,12 @@ def _sheet(sheet: Any, table: Table, subtitle: str, zone: ZoneInfo, styles: _Sty
         line = HEADER_ROW + 1 + r
         for c, value in enumerate(row):
             shown = excel_value(value, zone)
-            if isinstance(shown, str):
+            if shown is None or shown == "":
+                sheet.write_blank(line, c, None, styles.text)
+            elif isinstance(shown, str):
                 sheet.write_string(line, c, shown, styles.text)
                 if len(shown) > widths[c]:
                     widths[c] = min(len(shown), 60)
-            elif shown is None:
-                sheet.write_blank(line, c, None, styles.text)
             elif isinstance(shown, datetime):
                 sheet.write_datetime(line, c, shown, styles.kinds["time"])
             else:
