@@ -23,11 +23,13 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
-from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.alerts import LOG_CHAT, FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.report.delivery import QuarterlyDelivery
+from monitor.daemon.report.spike_alerts import alert_spikes
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
@@ -80,6 +82,7 @@ class App:
                       "are not read (no token in $%s, a refused token, or [telegram] updates = "
                       "false): they will find nothing", config.telegram.token_env)
         self._build_pollers()
+        self.quarterly = QuarterlyDelivery(config, self.store, self.sender, self.clock)
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)
 
@@ -157,12 +160,20 @@ class App:
         """Poll every active source once, concurrently."""
         await asyncio.gather(*(p.poll() for p in self.pollers.values()))
 
+    def _alert_chats(self) -> list[int]:
+        """Where alerts go: the staff chats, or none (the log) without a bot."""
+        return [chat.id for chat in self.config.telegram.chats] if self.sender else []
+
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes."""
-        tg = self.config.telegram
-        chats = [chat.id for chat in tg.chats] if self.sender else []
-        return await queue_due_alerts(self.store, self.clock, chats, self.config.calendar.zone,
-                                      tg.announce_new)
+        return await queue_due_alerts(self.store, self.clock, self._alert_chats(),
+                                      self.config.calendar.zone,
+                                      self.config.telegram.announce_new)
+
+    async def alert_spikes(self, opened: list[int]) -> int:
+        """Queue the alert of any spike the newly opened incidents make (docs/report.md)."""
+        return await alert_spikes(self.store, self.config, self._alert_chats() or [LOG_CHAT],
+                                  opened, self.clock.now())
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
@@ -173,6 +184,7 @@ class App:
         """A scheduled poll; staff hear of the incidents it opened at once, not at the tick."""
         result = await poller.poll()
         if result is not None and result.incidents:
+            await self.alert_spikes(result.incidents)
             await self.deadline_tick()
             await self.flush_outbox()
 
@@ -193,6 +205,8 @@ class App:
         self._add_job(scheduler, "deadline-tick", self.deadline_tick, daemon.deadline_tick,
                       None, now)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        self._add_job(scheduler, "quarterly-report", self.quarterly.tick,
+                      self.config.report.check_every, None, now)
         scheduler.start()
         reading = asyncio.Event()
         reader = None if self.updates is None else asyncio.create_task(self.updates.run(reading))
