@@ -101,6 +101,17 @@ class Database:
                 async with self._conn.execute(sql, bound) as cursor:
                     return list(await cursor.fetchall())
 
+    async def stream(
+        self, sql: str, params: Mapping[str, Any], size: int = 5000
+    ) -> AsyncIterator[list[aiosqlite.Row]]:
+        """Run a read query and yield its rows in batches of `size` (big reads in little
+        memory); the connection is held until the last batch."""
+        async with self._lock:
+            with storage_errors("чтение из базы не удалось"):
+                async with self._conn.execute(sql, params) as cursor:
+                    while batch := list(await cursor.fetchmany(size)):
+                        yield batch
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Run a read query and return the first row."""
         rows = await self.fetchall(sql, params)

@@ -5,7 +5,7 @@ here)."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,19 +23,14 @@ INCIDENTS = (
     "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
     " opened_at, due_at, url, assignee, close_reason,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
-    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY id"
+    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY opened_at"
 )
-EVENT_TALLY = (
-    "SELECT e.incident_id, e.kind, COUNT(*) AS n FROM incident_events e"
+EVENTS = (
+    "SELECT e.id, e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
     " JOIN incidents i ON i.id = e.incident_id"
-    " WHERE i.opened_at >= :start AND i.opened_at < :end GROUP BY e.incident_id, e.kind"
+    " WHERE i.opened_at >= :start AND i.opened_at < :end"
 )
-_RESPONSES = (
-    "SELECT e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
-    " JOIN incidents i ON i.id = e.incident_id"
-    " WHERE i.opened_at >= :start AND i.opened_at < :end AND e.kind IN ({kinds})"
-    " ORDER BY e.id"
-)
+"""The event logs of a span's incidents, in one pass (tallied and read in code)."""
 
 
 async def message_counts(db: Database, start: datetime, end: datetime) -> list[MessageCount]:
@@ -47,28 +42,38 @@ async def message_counts(db: Database, start: datetime, end: datetime) -> list[M
 async def report_incidents(
     db: Database, start: datetime, end: datetime, response_kinds: Sequence[str]
 ) -> list[ReportIncident]:
-    """Incidents opened in [start, end), oldest first, each with its events tallied by kind and
-    its events of `response_kinds` in log order."""
+    """Incidents opened in [start, end), in the order they were opened, each with its events
+    tallied by kind and its events of `response_kinds` in log order. Rows are read in batches
+    and repeated names shared, so that a region's quarter fits in little memory."""
     span = {"start": to_db(start), "end": to_db(end)}
-    tally: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for r in await db.fetchall(EVENT_TALLY, span):
-        tally[r["incident_id"]].append((r["kind"], int(r["n"])))
-    responses: dict[int, list[ResponseEvent]] = defaultdict(list)
-    if response_kinds:
-        marks = ", ".join(f":k{n}" for n in range(len(response_kinds)))
-        kinds = {f"k{n}": kind for n, kind in enumerate(response_kinds)}
-        for r in await db.fetchall(_RESPONSES.format(kinds=marks), span | kinds):
-            responses[r["incident_id"]].append(
-                ResponseEvent(r["kind"], _answered_at(r["detail"]) or _moment(r["at"])))
-    return [
-        ReportIncident(
-            r["id"], r["group_name"], r["topic"], r["topic_name"], r["organisation"],
-            r["settlement"], r["priority"], r["status"], _moment(r["opened_at"]),
-            _moment(r["due_at"]), r["url"], r["assignee"], r["close_reason"],
-            int(r["repeats"]), tuple(sorted(tally.get(r["id"], ()))),
-            tuple(responses.get(r["id"], ())))
-        for r in await db.fetchall(INCIDENTS, span)
-    ]
+    wanted = frozenset(response_kinds)
+    tally: dict[int, Counter[str]] = defaultdict(Counter)
+    responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
+    names: dict[str, str] = {}
+    async for batch in db.stream(EVENTS, span):
+        for r in batch:
+            kind = names.setdefault(r["kind"], r["kind"])
+            tally[r["incident_id"]][kind] += 1
+            if kind in wanted:
+                moment = _answered_at(r["detail"]) or _moment(r["at"])
+                responses[r["incident_id"]].append((r["id"], ResponseEvent(kind, moment)))
+    found = []
+    async for batch in db.stream(INCIDENTS, span):
+        for r in batch:
+            number = r["id"]
+            group, topic, topic_name, organisation, settlement, assignee = (
+                None if r[k] is None else names.setdefault(r[k], r[k]) for k in _SHARED)
+            found.append(ReportIncident(
+                number, group, topic, topic_name, organisation, settlement, r["priority"],
+                r["status"], _moment(r["opened_at"]), _moment(r["due_at"]), r["url"], assignee,
+                r["close_reason"], int(r["repeats"]),
+                tuple(sorted(tally.pop(number, Counter()).items())),
+                tuple(event for _, event in sorted(responses.pop(number, ())))))
+    return found
+
+
+_SHARED = ("group_name", "topic", "topic_name", "organisation", "settlement", "assignee")
+"""Columns whose few distinct values repeat over thousands of incidents."""
 
 
 def _moment(value: str) -> datetime:
@@ -77,6 +82,8 @@ def _moment(value: str) -> datetime:
 
 def _answered_at(detail: str) -> datetime | None:
     """The `answered_at` an event's detail names (aware ISO 8601), or None."""
+    if "answered_at" not in detail:
+        return None
     try:
         value = json.loads(detail).get("answered_at")
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None

@@ -126,8 +126,7 @@ def _count_incident(figures: PeriodFigures, incident: ReportIncident, theme: str
     figures.by_problem[(group, theme, settlement)] += 1
     for kind, n in incident.events:
         figures.events[kind] += n
-    if incident.count(REOPENED):
-        figures.reopened_incidents += 1
+        figures.reopened_incidents += kind == REOPENED
 
 
 def _count_response(
@@ -135,11 +134,12 @@ def _count_response(
     as_of: datetime, by_org: dict[str, list[int]],
 ) -> None:
     first = first_response(incident)
-    if incident.count(FINAL):
+    kinds = dict(incident.events)
+    if FINAL in kinds:
         figures.answered += 1
-    if incident.count(INTERIM):
+    if INTERIM in kinds:
         figures.interim_incidents += 1
-    elif incident.count(FINAL):
+    elif FINAL in kinds:
         figures.final_only += 1
     if first is None and incident.due_at > as_of:
         figures.pending += 1  # not late yet: neither on time nor late
