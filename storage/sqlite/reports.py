@@ -11,6 +11,7 @@ from datetime import datetime
 
 from storage.report_types import MessageCount, ReportIncident, ResponseEvent
 from storage.sqlite.connection import Database
+from storage.sqlite.incidents import add_to_outbox
 from storage.sqlite.timestamps import to_db
 from storage.types import AlertMessage
 
@@ -110,18 +111,9 @@ async def queue_spike_alert(
 ) -> int:
     """Queue a spike's alert under the incident that made it, unless an alert of the same spike
     `key` was queued since `since`; one transaction. Return the rows added."""
-    moment = to_db(now)
-    added = 0
     async with db.transaction() as tx:
         async with tx.execute("SELECT 1 FROM outbox WHERE reason = ? AND created_at >= ?"
                               " LIMIT 1", (key, to_db(since))) as cursor:
             if await cursor.fetchone() is not None:
                 return 0
-        for message in messages:
-            cursor = await tx.execute(
-                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-                (incident_id, key, message.chat_id, message.text, message.link, moment, moment))
-            added += cursor.rowcount
-    return added
+        return await add_to_outbox(tx, incident_id, key, messages, to_db(now))
