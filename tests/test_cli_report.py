@@ -34,7 +34,7 @@ def test_the_report_is_written_in_the_formats_asked(
     code = main(["report", "--config", str(config), "--period", "2025Q4", "--out", str(out),
                  "--format", "md,csv"])
     assert code == 0
-    assert "Отчёт за IV квартал 2025: 15 файл(ов)" in capsys.readouterr().out
+    assert "Отчёт за IV квартал 2025: 16 файл(ов)" in capsys.readouterr().out
     summary = (out / "report_2025Q4.md").read_text(encoding="utf-8")
     assert summary.startswith("# Отчёт МЦУ о работе с сообщениями жителей: IV квартал 2025")
     assert "| Ждут ответа, срок ещё не наступил | 1 | 0 | +1 |" in summary

@@ -131,6 +131,12 @@ def test_the_xlsx_read_back_cell_by_cell(report: Report, tmp_path: Path) -> None
     assert [c.value for c in places[3]] == ["Населённый пункт", "ЖКХ", "Благоустройство",
                                             "Дороги", "Всего"]
     assert [c.value for c in places[4]] == ["Кедровое", 7, 0, 0, 7]
+    change = book["Пункты × группы, изменение"]
+    assert [c.value for c in change[3]] == ["Населённый пункт", "ЖКХ", "Благоустройство",
+                                            "Дороги", "Всего"]
+    assert [c.value for c in change[4]] == ["Кедровое", 7, 0, 0, 7]
+    assert [c.value for c in change[5]] == ["Сысерть", -1, 1, 0, 0]
+    assert change.cell(5, 2).number_format == "+0;-0;0"
     spikes = book["Всплески"]
     assert [c.value for c in spikes[4]][:5] == ["08.12.2025", "ЖКХ", "Кедровое", 5, 0.25]
     events = {r[0].value: r[1].value for r in book["События"].iter_rows(min_row=4)}
@@ -145,5 +151,28 @@ def test_markdown_and_csv(report: Report, tmp_path: Path) -> None:
     overdue = (tmp_path / "report_2025Q4_overdue.csv").read_text(encoding="utf-8-sig")
     assert overdue.splitlines()[1].startswith("6,2025-12-29T10:00+05:00,2025-12-30T10:00+05:00,"
                                               "нет ответа,311.0,7.0,Водоканал")
-    assert len([p for p in files if p.suffix == ".csv"]) == 14
+    assert len([p for p in files if p.suffix == ".csv"]) == 15
     assert not list(tmp_path.glob("*.png"))
+
+
+async def test_a_damaged_event_detail_and_unknown_kinds_are_still_counted(tmp_path: Path) -> None:
+    from tests.report_store import WATER, _entry, _open, local
+
+    store = await golden_store(tmp_path / "m.db")
+    try:
+        number = await _open(store, _entry("z", WATER, local(10, 6, 9), local(10, 6, 17), None))
+        async with store.database.transaction() as tx:
+            for kind, detail in (("answered", "{not json answered_at"),
+                                 ("interim", '{"answered_at": "2025-10-06T10:00:00"}'),
+                                 ("escalated", "[]")):
+                await tx.execute(
+                    "INSERT INTO incident_events (incident_id, at, kind, actor_kind, detail)"
+                    " VALUES (?, ?, ?, 'staff', ?)",
+                    (number, local(10, 6, 11).isoformat(), kind, detail))
+        report = await build_report(store, WorkingCalendar(CalendarConfig()),
+                                    parse_period("2025Q4"), AS_OF)
+    finally:
+        await store.close()
+    # Neither detail gives a usable answer time: both answers count at the event's own time.
+    assert report.now.first_calendar[-4:] == [2 * H, 23 * H, 25 * H, 89.5 * H]
+    assert report.now.events["escalated"] == 1 and report.now.events["answered"] == 10

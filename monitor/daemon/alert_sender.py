@@ -48,6 +48,8 @@ _FORMATTING_TAG = re.compile(
 )
 _ERROR_LIMIT = 300
 _CAPTION = 1024
+_UPLOAD_TIMEOUT = 120.0
+"""Seconds to send a file: a region's workbook is megabytes, more than an alert's text."""
 _ALBUM = 10
 
 SendStatus = Literal["sent", "retry", "failed", "auth"]
@@ -293,14 +295,17 @@ class AlertSender:
 
     async def _document(self, chat_id: int, path: Path, caption: str) -> int:
         message = await self.bot.send_document(
-            chat_id, path.read_bytes(), filename=path.name, caption=caption[:_CAPTION] or None)
+            chat_id, path.read_bytes(), filename=path.name, caption=caption[:_CAPTION] or None,
+            write_timeout=_UPLOAD_TIMEOUT)
         return message.message_id
 
     async def _photos(self, chat_id: int, paths: list[Path]) -> int:
         if len(paths) == 1:
-            return (await self.bot.send_photo(chat_id, paths[0].read_bytes())).message_id
+            return (await self.bot.send_photo(chat_id, paths[0].read_bytes(),
+                                              write_timeout=_UPLOAD_TIMEOUT)).message_id
         media = [InputMediaPhoto(path.read_bytes(), filename=path.name) for path in paths]
-        return (await self.bot.send_media_group(chat_id, media))[0].message_id
+        sent = await self.bot.send_media_group(chat_id, media, write_timeout=_UPLOAD_TIMEOUT)
+        return sent[0].message_id
 
     async def set_commands(self, commands: list[tuple[str, str]]) -> SendOutcome:
         """Register the bot's commands with their descriptions (the «/» menu)."""

@@ -3,6 +3,7 @@ all render, so every format shows the same figures."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,6 +144,7 @@ def report_tables(report: Report, zone: ZoneInfo) -> list[Table]:
         late_table(report, zone),
         dismissed_table(report, zone),
         matrix_table(report),
+        matrix_change_table(report),
         top_table(report),
         spikes_table(report),
     ]
@@ -216,6 +218,26 @@ def matrix_table(report: Report) -> Table:
         places, counts, strict=True)]
     return Table("group_x_place", "Картина проблем: населённые пункты × группы", (
         ("Населённый пункт", "text"), *((g, "int") for g in groups), ("Всего", "int")), rows)
+
+
+def matrix_change_table(report: Report) -> Table:
+    """The same picture as a change: incidents of the period minus those of the previous one,
+    for every settlement and group either period has."""
+    now, before = report.now, report.before
+    pairs = set(now.by_group_settlement) | set(before.by_group_settlement)
+    both = Counter(now.by_group) + Counter(before.by_group)
+    places_count = Counter(now.by_settlement) + Counter(before.by_settlement)
+    groups = sorted({g for g, _ in pairs}, key=lambda g: (-both[g], g))
+    places = sorted({p for _, p in pairs}, key=lambda p: (-places_count[p], p))
+    rows: list[list[Cell]] = []
+    for place in places:
+        line = [now.by_group_settlement.get((g, place), 0)
+                - before.by_group_settlement.get((g, place), 0) for g in groups]
+        rows.append([place, *line, sum(line)])
+    return Table("group_x_place_change",
+                 f"Картина проблем: изменение к периоду {report.previous.label}",
+                 (("Населённый пункт", "text"), *((g, "delta") for g in groups),
+                  ("Всего", "delta")), rows)
 
 
 def top_table(report: Report) -> Table:

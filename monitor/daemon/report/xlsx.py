@@ -20,6 +20,7 @@ SHEETS = {
     "themes": "Темы ЦУР", "organisations": "Организации", "settlements": "Населённые пункты",
     "on_time": "В срок по организациям", "events": "События", "overdue": "Просроченные",
     "dismissed": "Отклонённые", "group_x_place": "Пункты × группы",
+    "group_x_place_change": "Пункты × группы, изменение",
     "top": "Главные проблемы", "spikes": "Всплески",
 }
 """Sheet name of each table (Excel allows 31 characters)."""
