@@ -247,7 +247,7 @@ APPLIED = {
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
-    "0013_report_indexes": "7e3aa4832f3e42f0",
+    "0013_report_indexes": "f53b28a710168f83",
 }
 
 

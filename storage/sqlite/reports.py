@@ -5,7 +5,7 @@ here)."""
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -48,33 +48,38 @@ async def report_incidents(
     and repeated names shared, so that a region's quarter fits in little memory."""
     span = {"start": to_db(start), "end": to_db(end)}
     wanted = frozenset(response_kinds)
-    tally: dict[int, Counter[str]] = defaultdict(Counter)
+    tally: dict[int, dict[str, int]] = {}
     responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
     names: dict[str, str] = {}
     async for batch in db.stream(EVENTS, span):
-        for r in batch:
-            kind = names.setdefault(r["kind"], r["kind"])
-            tally[r["incident_id"]][kind] += 1
+        for event_id, number, kind, at, detail in batch:
+            kinds = tally.get(number)
+            if kinds is None:
+                kinds = tally[number] = {}
+            kinds[kind] = kinds.get(kind, 0) + 1
             if kind in wanted:
-                moment = _answered_at(r["detail"]) or _moment(r["at"])
-                responses[r["incident_id"]].append((r["id"], ResponseEvent(kind, moment)))
+                moment = _answered_at(detail) or _moment(at)
+                responses[number].append((event_id, ResponseEvent(kind, moment)))
     found = []
     async for batch in db.stream(INCIDENTS, span):
-        for r in batch:
-            number = r["id"]
-            group, topic, topic_name, organisation, settlement, assignee = (
-                None if r[k] is None else names.setdefault(r[k], r[k]) for k in _SHARED)
+        for (number, group, topic, topic_name, organisation, settlement, priority, status,
+             opened_at, due_at, url, assignee, close_reason, repeats) in batch:
             found.append(ReportIncident(
-                number, group, topic, topic_name, organisation, settlement, r["priority"],
-                r["status"], _moment(r["opened_at"]), _moment(r["due_at"]), r["url"], assignee,
-                r["close_reason"], int(r["repeats"]),
-                tuple(sorted(tally.pop(number, Counter()).items())),
+                number, _shared(names, group), _shared(names, topic),
+                _shared(names, topic_name), _shared(names, organisation),
+                _shared(names, settlement), names.setdefault(priority, priority),
+                names.setdefault(status, status),
+                _moment(opened_at), _moment(due_at), url, _shared(names, assignee),
+                close_reason, int(repeats),
+                tuple(sorted((names.setdefault(k, k), n)
+                             for k, n in tally.pop(number, {}).items())),
                 tuple(event for _, event in sorted(responses.pop(number, ())))))
     return found
 
 
-_SHARED = ("group_name", "topic", "topic_name", "organisation", "settlement", "assignee")
-"""Columns whose few distinct values repeat over thousands of incidents."""
+def _shared(names: dict[str, str], value: str | None) -> str | None:
+    """One string object for each of the few names that repeat over thousands of rows."""
+    return None if value is None else names.setdefault(value, value)
 
 
 def _moment(value: str) -> datetime:
