@@ -97,7 +97,6 @@ class WorkingCalendar:
         self._working_days = frozenset(config.working_days)
         self._moved_hours = self._hours.for_weekday(WEEKDAYS.index(config.moved_working_day_hours))
         self._spans: dict[date, tuple[Interval, ...]] = {}
-        self._totals: dict[date, timedelta] = {}
 
     @property
     def zone(self) -> ZoneInfo:
@@ -163,22 +162,11 @@ class WorkingCalendar:
             return total
         day, last = start.astimezone(self._zone).date(), end.astimezone(self._zone).date()
         while day <= last:
-            spans = self._utc(day)
-            if spans and start <= spans[0][0] and spans[-1][1] <= end:
-                total += self._day_total(day)  # a whole day inside: its sum, computed once
-            else:
-                for begin, finish in spans:
-                    overlap = min(finish, end) - max(begin, start)
-                    if overlap > _ZERO:
-                        total += overlap
+            for begin, finish in self._utc(day):
+                overlap = min(finish, end) - max(begin, start)
+                if overlap > _ZERO:
+                    total += overlap
             day += _DAY
-        return total
-
-    def _day_total(self, day: date) -> timedelta:
-        """The working time of a whole local date."""
-        total = self._totals.get(day)
-        if total is None:
-            total = self._totals[day] = sum((e - b for b, e in self._utc(day)), _ZERO)
         return total
 
     def _utc(self, day: date) -> tuple[Interval, ...]:
