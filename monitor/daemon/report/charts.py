@@ -17,8 +17,10 @@ from monitor.daemon.report.spikes import period_weeks  # noqa: E402
 from monitor.daemon.report.tables import matrix  # noqa: E402
 
 TOP_GROUPS = 7
+HEAT_PLACES = 40
+"""The heat map shows the settlements with most incidents; the table holds them all."""
 OTHERS = "прочие группы"
-_DPI = 110
+_DPI = 100
 
 
 def write_charts(report: Report, folder: Path, prefix: str) -> list[Path]:
@@ -27,7 +29,7 @@ def write_charts(report: Report, folder: Path, prefix: str) -> list[Path]:
     for name, draw in (("weeks", _weeks), ("on_time", _on_time), ("heatmap", _heatmap)):
         figure = draw(report)
         path = folder / f"{prefix}_{name}.png"
-        figure.savefig(path, dpi=_DPI, bbox_inches="tight")
+        figure.savefig(path, dpi=_DPI)  # laid out when made: no second drawing pass
         plt.close(figure)
         made.append(path)
     return made
@@ -44,7 +46,7 @@ def _weeks(report: Report) -> Figure:
         if week in index:
             series.setdefault(group if group in groups else OTHERS, [0] * len(weeks))
             series[group if group in groups else OTHERS][index[week]] += count
-    figure, axes = plt.subplots(figsize=(10, 5))
+    figure, axes = plt.subplots(figsize=(11, 5), layout="constrained")
     bottom = [0] * len(weeks)
     labels = [f"{w:%d.%m}" for w in weeks]
     for group, counts in series.items():
@@ -64,7 +66,8 @@ def _on_time(report: Report) -> Figure:
     rows = [(name, ratio(ok, base), ok, base)
             for name, (ok, base) in report.now.on_time_by_organisation.items()]
     rows.sort(key=lambda r: (r[1] if r[1] is not None else -1, r[0]))
-    figure, axes = plt.subplots(figsize=(10, max(2.5, 0.5 * len(rows) + 1.5)))
+    figure, axes = plt.subplots(figsize=(10, max(2.5, 0.5 * len(rows) + 1.5)),
+                                layout="constrained")
     names = [r[0] for r in rows]
     shares = [100 * (r[1] or 0) for r in rows]
     axes.barh(names, shares, color="#4C72B0")
@@ -82,8 +85,10 @@ def _on_time(report: Report) -> Figure:
 def _heatmap(report: Report) -> Figure:
     """Settlements × groups, incidents of the period, darker for more."""
     places, groups, counts = matrix(report.now)
+    shown = f" (первые {HEAT_PLACES} из {len(places)})" if len(places) > HEAT_PLACES else ""
+    places, counts = places[:HEAT_PLACES], counts[:HEAT_PLACES]
     figure, axes = plt.subplots(figsize=(max(6, 1.1 * len(groups) + 3),
-                                         max(3, 0.45 * len(places) + 2)))
+                                         max(3, 0.45 * len(places) + 2)), layout="constrained")
     if places and groups:
         image = axes.imshow(counts, cmap="YlOrRd", aspect="auto")
         axes.set_xticks(range(len(groups)), groups, rotation=35, ha="right", fontsize=8)
@@ -98,5 +103,6 @@ def _heatmap(report: Report) -> Figure:
     else:
         axes.text(0.5, 0.5, "нет инцидентов", ha="center", va="center")
         axes.set_axis_off()
-    axes.set_title(f"Картина проблем: населённые пункты × группы, {report.period.label}")
+    axes.set_title(f"Картина проблем: населённые пункты{shown} × группы, "
+                   f"{report.period.label}")
     return figure
