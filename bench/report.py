@@ -178,16 +178,23 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--keep", help="build the store in this folder and keep it")
+    parser.add_argument("--fill-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = Path(args.keep or tempfile.mkdtemp(prefix="report-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "monitor.db"
+    if args.fill_only:
+        asyncio.run(_migrate(db))
+        fill(db, args.items, args.incidents, args.seed)
+        return
     print(f"command: python bench/report.py --items {args.items} --incidents "
           f"{args.incidents} --seed {args.seed}")
     if not db.exists():
+        # In a process of its own: a child forked from a big parent inherits its peak RSS.
         started = time.perf_counter()
-        asyncio.run(_migrate(db))
-        fill(db, args.items, args.incidents, args.seed)
+        subprocess.run([sys.executable, __file__, "--fill-only", "--keep", str(folder),
+                        "--items", str(args.items), "--incidents", str(args.incidents),
+                        "--seed", str(args.seed)], check=True)
         print(f"store built in {time.perf_counter() - started:.1f} s: {db} "
               f"({db.stat().st_size / 1e6:.0f} MB)")
     config = folder / "config.toml"
