@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"check-config": _check_config, "run": _run, "classify": _classify,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram, "status": _status,
-               "migrate": _migrate}[args.command]
+               "migrate": _migrate, "report": _report}[args.command]
     return int(command(loaded, args))
 
 
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("eval", "оценить правила на размеченных текстах"),
                        ("export-labels", "выгрузить исправленные сотрудниками темы в CSV"),
                        ("status", "демоны, их аренды и пульс"),
-                       ("migrate", "перенести базу SQLite в настроенное хранилище")):
+                       ("migrate", "перенести базу SQLite в настроенное хранилище"),
+                       ("report", "квартальный отчёт в ЦУР: XLSX, CSV, Markdown, графики")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     classify = sub.choices["classify"]
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _telegram_arguments(sub)
     sub.choices["migrate"].add_argument("--from-sqlite", required=True,
                                         help="файл SQLite, из которого переносить")
+    _report_arguments(sub.choices["report"])
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -109,6 +111,14 @@ def _telegram_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                     "обновления. Запускайте, пока демон остановлен: Telegram отдаёт "
                     "обновления только одному читателю.")
     _config_argument(chats)
+
+
+def _report_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--period", required=True,
+                         help="2026Q3 (квартал), 2026-09 (месяц) или 2026-07-01..2026-09-30")
+    command.add_argument("--out", required=True, help="папка для файлов отчёта")
+    command.add_argument("--format", default="xlsx,csv,md,png",
+                         help="через запятую: xlsx, csv, md, png (по умолчанию все)")
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -230,6 +240,14 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
                        Path(args.label_map) if args.label_map else None, args.skip_unmapped,
                        args.actionable_column)
     return eval_command(loaded.config, source, args.min_support, args.format)
+
+
+def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.report import report_command
+
+    clock = FileClock(os.environ[CLOCK_FILE_ENV]) if os.environ.get(CLOCK_FILE_ENV) else None
+    return asyncio.run(report_command(loaded.config, clock or SystemClock(), args.period,
+                                      args.out, args.format))
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:

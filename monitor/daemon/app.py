@@ -23,12 +23,14 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
-from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.alerts import LOG_CHAT, FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates
 from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
 from monitor.daemon.intake import Intake
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.report.delivery import QuarterlyDelivery
+from monitor.daemon.report.spike_alerts import alert_spikes
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
@@ -89,6 +91,8 @@ class App:
                                  names + ([UPDATES] if self.updates is not None else []))
         await self.fleet.join()
         self._stack.push_async_callback(self.fleet.leave)
+        self.quarterly = QuarterlyDelivery(config, self.store, self.sender, self.clock,
+                                           self.fleet)
         for line in quota_lines([poller.settings for poller in self.pollers.values()]):
             log.info("VK quotas: %s", line)
 
@@ -166,14 +170,22 @@ class App:
         """Poll every active source once, concurrently."""
         await asyncio.gather(*(p.poll() for p in self.pollers.values()))
 
+    def _alert_chats(self) -> list[int]:
+        """Where alerts go: the staff chats, or none (the log) without a bot."""
+        return [chat.id for chat in self.config.telegram.chats] if self.sender else []
+
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes (one tick at
         a time: the polls that opened incidents at once wait for each other, not race)."""
-        tg = self.config.telegram
-        chats = [chat.id for chat in tg.chats] if self.sender else []
         async with self._ticking:
-            return await queue_due_alerts(self.store, self.clock, chats,
-                                          self.config.calendar.zone, tg.announce_new)
+            return await queue_due_alerts(self.store, self.clock, self._alert_chats(),
+                                          self.config.calendar.zone,
+                                          self.config.telegram.announce_new)
+
+    async def alert_spikes(self, opened: list[int]) -> int:
+        """Queue the alert of any spike the newly opened incidents make (docs/report.md)."""
+        return await alert_spikes(self.store, self.config, self._alert_chats() or [LOG_CHAT],
+                                  opened, self.clock.now())
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
@@ -187,6 +199,7 @@ class App:
             return
         result = await poller.poll()
         if result is not None and result.incidents:
+            await self.alert_spikes(result.incidents)
             await self.deadline_tick()
             await self.flush_outbox()
 
@@ -210,6 +223,8 @@ class App:
             self._add_job(scheduler, "leases", self._renew_leases, self.config.storage.lease_renew,
                           None, now + self.config.storage.lease_renew)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        self._add_job(scheduler, "quarterly-report", self.quarterly.tick,
+                      self.config.report.check_every, None, now)
         scheduler.start()
         self._sync_reader()
         log.info("monitor started: %s source(s), alerts %s", len(self.pollers),
