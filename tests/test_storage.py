@@ -24,6 +24,7 @@ from storage import (
     StorageError,
     open_read_only_store,
 )
+from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
 from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
 from storage.sql.store import SqlStore
@@ -268,6 +269,7 @@ APPLIED = {
     "0006_bot_inbox": "71435eb06cf3174a",
     "0007_cancel_alerts_of_closed_incidents": "11cbf9d48f50d794",
     "0008_item_deletions": "c3cba9bc7b1e124f",
+    "0014_report_indexes": "f53b28a710168f83",
 }
 
 
@@ -493,3 +495,46 @@ async def test_a_deletion_is_a_mark_not_a_version(db: SqlStore) -> None:
     assert await db.item_versions("news", "1") == [COMPLAINT]
     row = await db.database.fetchone("SELECT deleted_at FROM items WHERE external_id = '1'")
     assert row is not None and row["deleted_at"] is not None
+
+
+async def test_a_spike_alert_is_queued_once_per_window(db: SqlStore) -> None:
+    result = await save(db, entry("1", COMPLAINT, settlement="Кедровое"))
+    number = result.incidents[0]
+    messages = [AlertMessage(1, "Всплеск", None), AlertMessage(2, "Всплеск", None)]
+    key = "spike:Дороги:Кедровое"
+    assert await db.queue_spike_alert(number, key, messages, NOW - timedelta(hours=1), NOW) == 2
+    later = NOW + timedelta(minutes=30)
+    assert await db.queue_spike_alert(number, key, messages, later - timedelta(hours=1),
+                                      later) == 0  # one already queued within the window
+    assert await db.queue_spike_alert(number, "spike:ЖКХ:Кедровое", messages[:1],
+                                      later - timedelta(hours=1), later) == 1
+    assert [row.reason for row in await db.pending_alerts(later)] == [key, key,
+                                                                       "spike:ЖКХ:Кедровое"]
+
+
+async def test_a_once_only_job_is_recorded_done(db: SqlStore) -> None:
+    assert not await db.job_done("quarterly-report:2026Q3")
+    await db.mark_job_done("quarterly-report:2026Q3", NOW)
+    await db.mark_job_done("quarterly-report:2026Q3", NOW)  # a second record changes nothing
+    assert await db.job_done("quarterly-report:2026Q3")
+    assert not await db.job_done("quarterly-report:2026Q4")
+
+
+async def test_a_big_read_streams_in_batches(db: SqlStore) -> None:
+    await save(db, *(entry(str(n), f"{COMPLAINT} {n}", actionable=False) for n in range(5)))
+    batches = [[row["external_id"] for row in batch] async for batch in db.database.stream(
+        "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id",
+        {"source": "news"}, size=2)]
+    assert batches == [["0", "1"], ["2", "3"], ["4"]]
+
+
+# The same for PostgreSQL's own migrations.
+PG_APPLIED = {
+    "0001_initial": "fef8ad9b6bc00ada",
+    "0002_daemons_and_leases": "92866193d721ba3e",
+    "0014_report_indexes": "f53b28a710168f83",
+}
+
+
+def test_applied_postgresql_migrations_are_never_edited() -> None:
+    assert {m[0]: _digest(m) for m in PG_MIGRATIONS} == PG_APPLIED

@@ -27,6 +27,7 @@ from monitor.config.settings import (
     OfficialAccount,
     PlacesConfig,
     RepeatsConfig,
+    ReportConfig,
     SlaConfig,
     SlaPolicy,
     StorageConfig,
@@ -56,6 +57,7 @@ class AppConfig(BaseModel):
     telegram: TelegramConfig = TelegramConfig()
     places: PlacesConfig = PlacesConfig()
     repeats: RepeatsConfig = RepeatsConfig()
+    report: ReportConfig = ReportConfig()
     rules: RulesConfig = RulesConfig()
     topics: tuple[TopicConfig, ...] = ()
     noise: tuple[NoiseConfig, ...] = ()

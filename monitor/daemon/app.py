@@ -23,7 +23,7 @@ from connectors.telegram_bot import TelegramBotSettings
 from connectors.vk_quota import quota_lines
 from monitor.config import AppConfig, build_ruleset
 from monitor.daemon.alert_sender import AlertSender, TelegramAuthError
-from monitor.daemon.alerts import FlushResult, flush_outbox, queue_due_alerts
+from monitor.daemon.alerts import LOG_CHAT, FlushResult, flush_outbox, queue_due_alerts
 from monitor.daemon.bot_intake import BotIntake
 from monitor.daemon.bot_updates import BotUpdates, UpdateHandler
 from monitor.daemon.fleet import UPDATES, FleetMember, source_lease
@@ -31,11 +31,17 @@ from monitor.daemon.http import serve_http
 from monitor.daemon.intake import Intake
 from monitor.daemon.metrics import DaemonMetrics
 from monitor.daemon.poller import SourcePoller
+from monitor.daemon.report.delivery import QuarterlyDelivery
+from monitor.daemon.report.spike_alerts import alert_spikes
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
 log = logging.getLogger(__name__)
+
+
+REPORT_JOB = "quarterly-report"
+"""The scheduler's id of the quarterly report's check."""
 
 
 def poll_job_id(source_id: str) -> str:
@@ -104,6 +110,7 @@ class App:
                                  self.lease_names())
         await self.fleet.join()
         self._stack.push_async_callback(self.fleet.leave)
+        self.quarterly = self.make_quarterly()
         if config.daemon.http:
             self.http_address = await self._stack.enter_async_context(
                 serve_http(self, config.daemon.http))
@@ -216,14 +223,22 @@ class App:
         self.metrics.observe_poll(poller, seconds, result, failures, self.clock.now())
         return result
 
+    def _alert_chats(self) -> list[int]:
+        """Where alerts go: the staff chats, or none (the log) without a bot."""
+        return [chat.id for chat in self.config.telegram.chats] if self.sender else []
+
     async def deadline_tick(self) -> int:
         """Queue the alerts due now: new incidents, warnings, overdue, ended snoozes (one tick at
         a time: the polls that opened incidents at once wait for each other, not race)."""
-        tg = self.config.telegram
-        chats = [chat.id for chat in tg.chats] if self.sender else []
         async with self._ticking:
-            return await queue_due_alerts(self.store, self.clock, chats,
-                                          self.config.calendar.zone, tg.announce_new)
+            return await queue_due_alerts(self.store, self.clock, self._alert_chats(),
+                                          self.config.calendar.zone,
+                                          self.config.telegram.announce_new)
+
+    async def alert_spikes(self, opened: list[int]) -> int:
+        """Queue the alert of any spike the newly opened incidents make (docs/report.md)."""
+        return await alert_spikes(self.store, self.config, self._alert_chats() or [LOG_CHAT],
+                                  opened, self.clock.now())
 
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
@@ -239,6 +254,7 @@ class App:
             return
         result = await self._poll_one(poller)
         if result is not None and result.incidents:
+            await self.alert_spikes(result.incidents)
             await self.deadline_tick()
             await self.flush_outbox()
 
@@ -259,6 +275,7 @@ class App:
             self._add_job(scheduler, "leases", self.renew_leases, self.config.storage.lease_renew,
                           None, now + self.config.storage.lease_renew)
         self._add_job(scheduler, "outbox", self.flush_outbox, daemon.outbox_interval, None, now)
+        self.schedule_report()
         scheduler.start()
         self._sync_reader()
         log.info("монитор запущен: источников %s, оповещения %s", len(self.pollers),
@@ -281,6 +298,20 @@ class App:
         self._add_job(self.scheduler, poll_job_id(poller.settings.id),
                       self.poll_job(poller), poller.settings.interval,
                       poller.settings.jitter, first)
+
+    def make_quarterly(self) -> QuarterlyDelivery:
+        """The curator's quarterly report under the current config (rebuilt by a reload)."""
+        return QuarterlyDelivery(self.config, self.store, self.sender, self.clock, self.fleet)
+
+    def schedule_report(self) -> None:
+        """(Re)schedule the quarterly report's check every `[report] check_every`, from now."""
+        if self.scheduler is None:
+            return
+        self._add_job(self.scheduler, REPORT_JOB, self._report_tick,
+                      self.config.report.check_every, None, datetime.now(UTC))
+
+    async def _report_tick(self) -> None:
+        await self.quarterly.tick()  # the delivery of the config now (a reload replaces it)
 
     def poll_job(self, poller: SourcePoller) -> Callable[[], Awaitable[object]]:
         """What the scheduler runs for a source."""

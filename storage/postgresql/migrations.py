@@ -153,4 +153,11 @@ MIGRATIONS: list[Migration] = [
             daemon_id TEXT NOT NULL,
             PRIMARY KEY (job, moment))""",
     ]),
+    ("0014_report_indexes", [
+        # The quarterly report reads a span of incidents, of residents' messages, and the
+        # spike alerts already queued (the same indexes as SQLite's 0014).
+        "CREATE INDEX incidents_opened ON incidents (opened_at)",
+        "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
+        "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
+    ]),
 ]

@@ -107,13 +107,7 @@ async def queue_alert(
         if row is None or _kind(row, now) != kind:
             return 0
         reason = await _reason(tx, incident_id, kind)
-        for message in messages:
-            added += await tx.execute(
-                "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
-                (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
-            )
+        added = await add_to_outbox(tx, incident_id, reason, messages, moment)
         await tx.execute(
             "UPDATE incidents SET announced_at = COALESCE(announced_at, :now),"
             " warned_at = CASE WHEN warn_at <= :now THEN COALESCE(warned_at, :now)"
@@ -122,6 +116,22 @@ async def queue_alert(
             "  ELSE overdue_at END,"
             " snoozed_until = CASE WHEN :kind = 'reminder' THEN NULL ELSE snoozed_until END"
             " WHERE id = :id", {"now": moment, "kind": kind, "id": incident_id},
+        )
+    return added
+
+
+async def add_to_outbox(
+    tx: Tx, incident_id: int, reason: str, messages: Sequence[AlertMessage], moment: str,
+) -> int:
+    """Write one outbox row per message, at most one per (incident, reason, chat); return how
+    many were added."""
+    added = 0
+    for message in messages:
+        added += await tx.execute(
+            "INSERT INTO outbox (incident_id, reason, chat_id, text, link, next_attempt_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (incident_id, reason, chat_id) DO NOTHING",
+            (incident_id, reason, message.chat_id, message.text, message.link, moment, moment),
         )
     return added
 

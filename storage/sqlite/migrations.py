@@ -163,6 +163,14 @@ MIGRATIONS: list[Migration] = [
     ("0008_item_deletions", [
         "ALTER TABLE items ADD COLUMN deleted_at TEXT",
     ]),
+    ("0014_report_indexes", [
+        # The quarterly report reads a span of incidents, of residents' messages, and the
+        # spike alerts already queued.
+        "CREATE INDEX incidents_opened ON incidents (opened_at)",
+        # Residents' messages per source: read in index order, no sort (GROUP BY matches it).
+        "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
+        "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
+    ]),
 ]
 
 
