@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated
@@ -20,6 +21,8 @@ def parse_duration(value: object) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError(_error(value))
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 is inf in TOML
+        raise ValueError(_error(value))
     if isinstance(value, int | float):
         number = int(value) if float(value).is_integer() else value
         msg = (f"число {value!r} без единицы измерения: пишите \"{number}s\", \"{number}m\" "
@@ -28,7 +31,10 @@ def parse_duration(value: object) -> timedelta:
     if not isinstance(value, str) or not _WHOLE.match(value.lower()):
         raise ValueError(_error(value))
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))
-    return timedelta(seconds=seconds)
+    try:  # "99999999999d" is past what a timedelta holds: OverflowError, not ValueError
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(_error(value)) from None
 
 
 def format_duration(delta: timedelta) -> str:

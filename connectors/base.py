@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
@@ -124,9 +125,34 @@ def int_of(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
     return None
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+"""What `int_of` reads from a string: ASCII digits ("²" passes `isdigit`, not `int`)."""
+
+
+def unix_moment(seconds: float | None) -> datetime | None:
+    """The UTC moment of a unix time an API wrote; None when absent, not positive or past
+    what a datetime holds (a hostile 10^20)."""
+    if seconds is None or seconds <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def retry_after_of(raw: str | None) -> float | None:
+    """Seconds from an HTTP `Retry-After` header; None when absent, a date or absurd (the
+    poller's own backoff decides then)."""
+    try:
+        seconds = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86400 else None
 
 
 def checked_base_url(value: str, example: str) -> str:

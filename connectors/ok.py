@@ -160,12 +160,15 @@ class OkGroupSource:
         now = self.context.clock.now()
         since, recent = _ms(now - self.settings.lookback), _ms(now - self.settings.rescan)
         notices: list[str] = []
-        topics = await self._new_topics(max(last_ms, since), notices)
-        newest = max([last_ms, *(t.created_ms for t in topics.values())])
+        resume = _resume(cursor)
+        topics, stop = await self._new_topics(max(last_ms, since), notices,
+                                              resume[0] if resume else None)
+        newest = max([resume[1] if resume else last_ms, *(t.created_ms for t in topics.values())])
         await self._refresh(topics, tracked, recent, notices)
         # A topic is new when the cursor does not know it: OK's feed may show a topic dated
         # before the newest one read. Past MAX_TRACKED, older topics count as known.
-        full = len(tracked) >= MAX_TRACKED
+        # Topics of a gap being read on are older than every tracked one and all unseen.
+        full = len(tracked) >= MAX_TRACKED and resume is None
         floor = max(since, min(t.created for t in tracked.values()) * 1000 if full else 0)
         items: list[Item] = []
         following: dict[str, _Tracked] = {}
@@ -182,7 +185,10 @@ class OkGroupSource:
         kept = sorted(following.items(), key=lambda kv: kv[1].created, reverse=True)[:MAX_TRACKED]
         # A comment read twice (a stale anchor read again from the start) is one item.
         unique = {item.external_id: item for item in items}
-        next_cursor = {"last_ms": newest, "topics": {k: v.as_json() for k, v in kept}}
+        next_cursor: dict[str, Any] = {"last_ms": newest,
+                                       "topics": {k: v.as_json() for k, v in kept}}
+        if stop is not None:  # cut short by max_pages: the next poll reads on from `stop`
+            next_cursor |= {"last_ms": last_ms, "resume": [stop, newest]}
         return Page(sorted(unique.values(), key=lambda item: item.published_at), next_cursor,
                     notices)
 
@@ -202,11 +208,13 @@ class OkGroupSource:
                 timeout=settings.timeout.total_seconds(), rate=settings.rate)
         return self._client
 
-    async def _new_topics(self, bound_ms: int, notices: list[str]) -> dict[str, Topic]:
-        """The feed's pages, newest first, until a page reaches topics at or before `bound_ms`
-        (with that page's older topics, for their comment counts)."""
+    async def _new_topics(
+        self, bound_ms: int, notices: list[str], anchor: str | None = None
+    ) -> tuple[dict[str, Topic], str | None]:
+        """The feed's pages, newest first (or, resuming a cut-short poll, from `anchor`), until
+        a page reaches topics at or before `bound_ms` (with that page's older topics, for their
+        comment counts); with the anchor to read on from when `max_pages` cut it short."""
         found: dict[str, Topic] = {}
-        anchor: str | None = None
         seen: set[str] = set()
         for _ in range(self.settings.max_pages):
             extra = {"anchor": anchor} if anchor else {}
@@ -218,14 +226,14 @@ class OkGroupSource:
             anchor = id_of(answer.get("anchor")) if isinstance(answer, Mapping) else None
             more = isinstance(answer, Mapping) and answer.get("has_more") is True
             if not page or not more or not anchor or page[-1].created_ms <= bound_ms:
-                return found
+                return found, None
             if anchor in seen:
                 msg = f"OK: группа {self.settings.group_id}: лента снова отдала anchor {anchor!r}"
                 raise PermanentSourceError(msg)
             seen.add(anchor)
         notices.append(f"OK: группа {self.settings.group_id}: больше {self.settings.max_pages} "
-                       "страниц новых тем, прочитаны самые свежие")
-        return found
+                       "страниц новых тем, следующий опрос дочитает остальные")
+        return found, anchor
 
     async def _refresh(
         self, topics: dict[str, Topic], tracked: dict[str, _Tracked], recent_ms: int,
@@ -383,6 +391,16 @@ def _author_id(ref: str | None) -> str | None:
         return None
     kind, _, ident = ref.partition(":")
     return ident if kind == "user" and ident else ref
+
+
+def _resume(cursor: Cursor | None) -> tuple[str, int] | None:
+    """After a cut-short poll: the feed's anchor to read on from and the newest topic read."""
+    raw = (cursor or {}).get("resume")
+    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str) and raw[0]:
+        newest = int_of(raw[1])
+        if newest is not None:
+            return raw[0], newest
+    return None
 
 
 def _tracked(cursor: Cursor | None) -> dict[str, _Tracked]:

@@ -21,7 +21,14 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError, int_of
+from connectors.base import (
+    PermanentSourceError,
+    SourceAuthError,
+    TransientSourceError,
+    int_of,
+    retry_after_of,
+    unix_moment,
+)
 from connectors.tokens import Rests, shared
 
 DEFAULT_BASE_URL = "https://api.ok.ru"
@@ -121,17 +128,20 @@ class OkClient:
             async with self._http.post(self._url, data=form, timeout=self._timeout) as response:
                 body = await response.read()
                 status, header = response.status, response.headers.get("invocation-error")
+                wait = retry_after_of(response.headers.get("Retry-After"))
         except TimeoutError:
             raise _error(OkTransientError, f"OK: {method}: нет ответа за "
                          f"{self._timeout.total:g} с") from None
         except aiohttp.ClientError as exc:
             raise _error(OkTransientError, f"OK: {method}: сетевая ошибка: "
                          f"{type(exc).__name__}") from None
-        return self._answer(method, status, header, body)
+        return self._answer(method, status, header, body, wait)
 
-    def _answer(self, method: str, status: int, header: str | None, body: bytes) -> Any:
+    def _answer(
+        self, method: str, status: int, header: str | None, body: bytes, wait: float | None = None
+    ) -> Any:
         if status >= 500 or status == 429:
-            raise _error(OkTransientError, f"OK: {method}: HTTP {status}")
+            raise _error(OkTransientError, f"OK: {method}: HTTP {status}", None, wait)
         try:
             answer = json.loads(body)
         except ValueError:
@@ -190,14 +200,14 @@ def id_of(value: object) -> str | None:
 def moment_of(millis: object) -> datetime | None:
     """A time OK wrote in milliseconds (`created_ms`, `date_ms`)."""
     value = int_of(millis)
-    return datetime.fromtimestamp(value / 1000, UTC) if value and value > 0 else None
+    return unix_moment(value / 1000) if value is not None else None
 
 
 def local_date(value: object) -> datetime | None:
     """A `date` as OK writes it ("2025-01-01 12:00:00", Moscow time)."""
     try:
         return datetime.strptime(str(value), LOCAL_DATE).replace(tzinfo=MOSCOW).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date, or the year 1 before Moscow's offset
         return None
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -32,6 +32,7 @@ from connectors.base import (
     SourceSettings,
     TransientSourceError,
     register,
+    unix_moment,
 )
 
 NETWORK = "telegram_bot"
@@ -141,9 +142,10 @@ class TelegramBotSource:
         return self._message_item(message, notices)
 
     def _message_item(self, message: Mapping[str, Any], notices: list[str]) -> Item | None:
-        chat, number, date = message.get("chat"), message.get("message_id"), message.get("date")
-        if not isinstance(chat, Mapping) or not isinstance(number, int) \
-                or not isinstance(date, int):
+        chat, number = message.get("chat"), _whole(message.get("message_id"))
+        date = unix_moment(_whole(message.get("date")))
+        chat_id = _whole(chat.get("id")) if isinstance(chat, Mapping) else None
+        if not isinstance(chat, Mapping) or number is None or date is None or chat_id is None:
             notices.append(f"telegram_bot: сообщение без chat/message_id/date: "
                            f"{str(message)[:80]}")
             return None
@@ -153,7 +155,6 @@ class TelegramBotSource:
                          if k in message), "без текста")
             notices.append(f"telegram_bot: сообщение без текста ({kind}) пропущено")
             return None
-        chat_id = int(chat.get("id", 0))
         author, name = self._author(message, chat_id)
         name = self.context.official.get(author, name)
         reply = message.get("reply_to_message")
@@ -161,7 +162,7 @@ class TelegramBotSource:
                   if isinstance(reply, Mapping) and isinstance(reply.get("message_id"), int)
                   else None)
         return Item(self.id, external_id(chat_id, number), _link(chat, number), text[:MAX_TEXT],
-                    datetime.fromtimestamp(date, UTC), author=name, kind=_kind(message, chat),
+                    date, author=name, kind=_kind(message, chat),
                     parent_external_id=parent, is_official=self._official(message, author),
                     author_id=author, edited="edit_date" in message)
 
@@ -182,6 +183,11 @@ class TelegramBotSource:
         own = {str(chat) for chat in self.settings.chats()}
         return author in own or author in self.context.official \
             or bool(message.get("is_automatic_forward"))
+
+
+def _whole(value: object) -> int | None:
+    """A JSON integer as Telegram writes ids and dates (not a bool, a string or a float)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _kind(message: Mapping[str, Any], chat: Mapping[str, Any]) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import aiohttp
 from bs4 import BeautifulSoup, NavigableString, Tag
@@ -25,6 +25,7 @@ from connectors.base import (
     TransientSourceError,
     checked_base_url,
     register,
+    retry_after_of,
 )
 
 USER_AGENT = "mcu-monitor/0.1"
@@ -106,6 +107,7 @@ class ParsedPage:
     notices: list[str] = field(default_factory=list)
     oldest_id: int | None = None
     oldest_at: datetime | None = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,8 @@ def parse_page(html: str, channel: str) -> ParsedPage:
     if not isinstance(history, Tag):
         return ParsedPage(is_channel=False)
     notices: list[str] = []
-    if "</html>" not in html[-4096:].lower():
+    truncated = "</html>" not in html[-4096:].lower()
+    if truncated:
         notices.append("page looks truncated: no closing </html>")
     before = _before_token(history, notices)
     messages = [
@@ -137,6 +140,7 @@ def parse_page(html: str, channel: str) -> ParsedPage:
         notices=notices,
         oldest_id=oldest.post.id if oldest else None,
         oldest_at=oldest.post.published_at if oldest else None,
+        truncated=truncated,
     )
 
 
@@ -265,41 +269,52 @@ class TelegramWebSource:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout.total_seconds())
 
     async def fetch(self, cursor: Cursor | None) -> Page:
-        """Return new posts and recent posts of the latest page, with the next cursor."""
-        last_id = _last_id(cursor)
+        """Return new posts and recent posts of the latest page, with the next cursor.
+
+        A poll cut short by `max_pages` keeps the gap it left in the cursor (`resume`: the
+        page to read next and the newest post already read); the next polls read on down
+        to `last_id` before they look at new posts again, so no post is skipped.
+        """
+        last_id, resume = _position(cursor)
         since = self._ctx.clock.now() - self._settings.lookback
-        pages, notices = await self._read_pages(last_id, since)
+        start, top = resume if resume is not None else (None, last_id)
+        pages, stop = await self._read_pages(start, last_id, since)
         chosen: dict[int, ParsedPost] = {}
         for index, page in enumerate(pages):
             for post in page.posts:
                 # Already-seen posts come back only from the latest page, so edits are noticed.
-                if post.published_at >= since and (post.id > last_id or index == 0):
+                latest = index == 0 and start is None
+                if post.published_at >= since and (post.id > last_id or latest):
                     chosen.setdefault(post.id, post)
-        highest = max((post.id for page in pages for post in page.posts), default=0)
+        top = max([top, *(post.id for page in pages for post in page.posts)])
+        notices = [n for page in pages for n in page.notices]
+        next_cursor: dict[str, object] = {"last_id": top}
+        if stop is not None:
+            next_cursor = {"last_id": last_id, "resume": [stop, top]}
+            notices.append(f"stopped after max_pages={self._settings.max_pages} pages; "
+                           "the next poll reads on from the oldest page read")
         return Page(
             items=[self._item(chosen[post_id]) for post_id in sorted(chosen)],
-            next_cursor={"last_id": max(last_id, highest)},
-            notices=list(dict.fromkeys(n for page in pages for n in page.notices + notices)),
+            next_cursor=next_cursor,
+            notices=list(dict.fromkeys(notices)),
         )
 
     async def _read_pages(
-        self, last_id: int, since: datetime
-    ) -> tuple[list[ParsedPage], list[str]]:
-        pages = [await self._load(None)]
-        requested: set[int] = set()
+        self, start: int | None, last_id: int, since: datetime
+    ) -> tuple[list[ParsedPage], int | None]:
+        """Pages from `start` (None: the latest) back to the bounds; with the `before` token
+        the read stopped at when `max_pages` cut it short."""
+        pages = [await self._load(start)]
+        requested: set[int] = set() if start is None else {start}
         while (before := _older_token(pages[-1], last_id, since)) is not None:
             if before in requested:
                 msg = f"{self._label}: t.me снова отдал ссылку before={before}, чтение остановлено"
                 raise PermanentSourceError(msg)
             if len(pages) >= self._settings.max_pages:
-                notice = (
-                    f"stopped after max_pages={self._settings.max_pages} pages; "
-                    "older posts in the look-back window were not read"
-                )
-                return pages, [notice]
+                return pages, before
             requested.add(before)
             pages.append(await self._load(before))
-        return pages, []
+        return pages, None
 
     async def _load(self, before: int | None) -> ParsedPage:
         html = await self._download(before)
@@ -310,6 +325,11 @@ class TelegramWebSource:
                 "(канала нет, он не публичный или веб-просмотр отключён)"
             )
             raise PermanentSourceError(msg)
+        if page.truncated and before is not None:
+            # The cut-off post of an older page is older than the newest post read: the
+            # cursor would pass it, so the whole poll is tried again instead.
+            msg = f"{self._label}: страница t.me (before={before}) пришла обрезанной"
+            raise TransientSourceError(msg)
         return page
 
     async def _download(self, before: int | None) -> str:
@@ -343,14 +363,23 @@ class TelegramWebSource:
         )
 
 
-def _last_id(cursor: Cursor | None) -> int:
+def _position(cursor: Cursor | None) -> tuple[int, tuple[int, int] | None]:
+    """`last_id` and, after a cut-short poll, the gap still to read: (before, newest read)."""
     if cursor is None:
-        return 0
-    value = cursor.get("last_id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f'курсор {_short(dict(cursor), 120)} не распознан: ожидался {{"last_id": целое ≥ 0}}'
-        raise PermanentSourceError(msg)
-    return value
+        return 0, None
+    last_id, resume = cursor.get("last_id"), cursor.get("resume")
+    if resume is None and _count(last_id):
+        return last_id, None
+    if _count(last_id) and isinstance(resume, list) and len(resume) == 2 \
+            and all(_count(value) for value in resume) and resume[0] <= resume[1] + 1:
+        return last_id, (resume[0], resume[1])
+    msg = (f"курсор {_short(dict(cursor), 120)} не распознан: ожидался "
+           '{"last_id": целое ≥ 0} (и, после прерванного опроса, "resume": [before, last])')
+    raise PermanentSourceError(msg)
+
+
+def _count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _older_token(page: ParsedPage, last_id: int, since: datetime) -> int | None:
@@ -373,20 +402,12 @@ def _raise_for_status(response: aiohttp.ClientResponse, label: str) -> None:
             f"(HTTP {status}: канала нет, он закрыт или веб-просмотр отключён)"
         )
         raise PermanentSourceError(msg)
-    retry_after = _retry_after(response.headers.get("Retry-After"))
+    retry_after = retry_after_of(response.headers.get("Retry-After"))
     if status == 429:
         raise TransientSourceError(f"{label}: t.me просит подождать (HTTP 429)", retry_after)
     if status >= 500:
         raise TransientSourceError(f"{label}: ошибка на стороне t.me (HTTP {status})", retry_after)
     raise PermanentSourceError(f"{label}: t.me ответил HTTP {status}")
-
-
-def _retry_after(raw: str | None) -> float | None:
-    try:
-        seconds = float(raw) if raw is not None else None
-    except ValueError:
-        return None  # an HTTP-date: let the poller's own backoff decide
-    return seconds if seconds is not None and 0 <= seconds < 86400 else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int, label: str) -> str:

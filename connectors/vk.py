@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -32,6 +32,7 @@ from connectors.base import (
     checked_base_url,
     int_of,
     register,
+    unix_moment,
 )
 from connectors.vk_client import DEFAULT_BASE_URL, TokenKind, VkClient, items_of
 
@@ -102,10 +103,7 @@ class VkSettings(SourceSettings):
 
 
 def _moment(value: object) -> datetime | None:
-    seconds = int_of(value)
-    if seconds is None or seconds <= 0:
-        return None
-    return datetime.fromtimestamp(seconds, UTC)
+    return unix_moment(int_of(value))
 
 
 def _text(raw: Mapping[str, Any]) -> str:
@@ -213,7 +211,8 @@ class VkWallSource(_Common):
 
     async def fetch(self, cursor: Cursor | None) -> Page:
         """New posts and the comments of posts whose comment count changed."""
-        if cursor is not None and self.skipped < min(self.quiet // QUIET_POLLS, 2):
+        if cursor is not None and "resume" not in cursor \
+                and self.skipped < min(self.quiet // QUIET_POLLS, 2):
             self.skipped += 1
             return Page([], dict(cursor))
         self.skipped = 0
@@ -223,13 +222,16 @@ class VkWallSource(_Common):
 
     async def _read(self, cursor: Cursor | None) -> Page:
         last_post = int_of((cursor or {}).get("last_post")) or 0
+        resume = _resume(cursor)
         known = _tracked(cursor)
         now = self.context.clock.now()
         notices: list[str] = []
         owner = -(self.settings.group_id or 0)
         since = now - self.settings.lookback
-        posts = await self._new_posts(owner, last_post, since, notices)
-        items = [item for raw in reversed(posts) if (int_of(raw.get("id")) or 0) > last_post
+        posts, stop = await self._new_posts(owner, last_post, since, resume)
+        below = resume[1] if resume else None
+        items = [item for raw in reversed(posts)
+                 if last_post < (int_of(raw.get("id")) or 0) < (below or 1 << 62)
                  if (item := self.post_item(raw, notices)) is not None
                  and item.published_at >= since]
         counts = await self._counts(owner, posts, known, now - self.settings.rescan)
@@ -239,33 +241,50 @@ class VkWallSource(_Common):
                 # A post seen for the first time (first poll, or back in the window): only its
                 # comments from the lookback on, not days-old complaints as new incidents.
                 items += found if post in known else [i for i in found if i.published_at >= since]
-        newest = max([last_post, *(int_of(p.get("id")) or 0 for p in posts)])
+        newest = max([resume[2] if resume else last_post,
+                      *(int_of(p.get("id")) or 0 for p in posts)])
         tracked = dict(sorted(counts.items(), reverse=True)[:MAX_TRACKED])
-        next_cursor = {"last_post": newest,
-                       "posts": {str(k): [date, count] for k, (date, count) in tracked.items()}}
+        next_cursor: dict[str, Any] = {
+            "last_post": newest,
+            "posts": {str(k): [date, count] for k, (date, count) in tracked.items()}}
+        if stop is not None:  # cut short by max_pages: the next poll reads on from `stop`
+            next_cursor |= {"last_post": last_post, "resume": [*stop, newest]}
+            notices.append(f"VK: стена {owner}: больше {self.settings.max_pages} страниц новых "
+                           "постов, следующий опрос дочитает остальные")
         items.sort(key=lambda item: item.published_at)
         return Page(items, next_cursor, notices)
 
     async def _new_posts(
-        self, owner: int, last_post: int, since: datetime, notices: list[str]
-    ) -> list[Mapping[str, Any]]:
+        self, owner: int, last_post: int, since: datetime, resume: tuple[int, int, int] | None
+    ) -> tuple[list[Mapping[str, Any]], tuple[int, int] | None]:
         """Posts newer than `last_post` and `since`, newest first (with the page's older posts
-        that came along, for their comment counts)."""
+        that came along, for their comment counts), from the wall's top or, resuming a cut-short
+        poll, from its offset down; with (offset, oldest post id) when `max_pages` cut it short.
+        """
         found: list[Mapping[str, Any]] = []
-        for page in range(self.settings.max_pages):
+        offset, below = (resume[0], resume[1]) if resume else (0, None)
+        for _ in range(self.settings.max_pages):
             response = await self.client.call("wall.get", owner_id=owner, count=PAGE,
-                                              offset=page * PAGE)
+                                              offset=offset)
             posts = items_of(response)
-            found += posts
             ordinary = [p for p in posts if not p.get("is_pinned")]
+            post_ids = [int_of(p.get("id")) or 0 for p in ordinary]
+            if below is not None and not found and offset > 0 and post_ids \
+                    and post_ids[0] < below:
+                # Posts deleted meanwhile moved the wall up: step back until the page
+                # overlaps what was read, so none in between is skipped.
+                offset = max(0, offset - PAGE)
+                continue
+            found += posts
+            offset += PAGE
             total = int_of(response.get("count") if isinstance(response, Mapping) else None) or 0
-            if not posts or (page + 1) * PAGE >= total or any(
-                    (int_of(p.get("id")) or 0) <= last_post
-                    or (_moment(p.get("date")) or since) < since for p in ordinary):
-                return found
-        notices.append(f"VK: стена {owner}: больше {self.settings.max_pages} страниц новых "
-                       "постов, прочитаны самые свежие")
-        return found
+            if not posts or offset >= total or any(
+                    post <= last_post or (_moment(p.get("date")) or since) < since
+                    for post, p in zip(post_ids, ordinary, strict=True)):
+                return found, None
+        ids = [int_of(p.get("id")) or 0 for p in found if not p.get("is_pinned")]
+        # Read on from the oldest post read, so the next page overlaps it by one.
+        return found, (max(0, offset - PAGE + len(posts) - 1), min([*ids, below or 1 << 62]))
 
     async def _counts(
         self, owner: int, posts: list[Mapping[str, Any]], known: dict[int, tuple[int, int]],
@@ -346,6 +365,16 @@ def _comment_count(raw: Mapping[str, Any]) -> int:
     return (int_of(comments.get("count")) or 0) if isinstance(comments, Mapping) else 0
 
 
+def _resume(cursor: Cursor | None) -> tuple[int, int, int] | None:
+    """After a cut-short poll: the offset to read on from, the oldest post read, the newest."""
+    raw = (cursor or {}).get("resume")
+    values = [int_of(v) for v in raw] if isinstance(raw, list) and len(raw) == 3 else []
+    if len(values) == 3 and all(v is not None and v >= 0 for v in values):
+        offset, below, top = (int(v or 0) for v in values)
+        return offset, below, top
+    return None
+
+
 def _tracked(cursor: Cursor | None) -> dict[int, tuple[int, int]]:
     """The cursor's recent posts: post id → (date, comment count), whatever was stored."""
     posts = (cursor or {}).get("posts")
@@ -364,40 +393,70 @@ class VkSearchSource(_Common):
     """`newsfeed.search` for each phrase: posts anywhere on VK that name our places."""
 
     async def fetch(self, cursor: Cursor | None) -> Page:
-        """Posts found since each phrase's last search."""
+        """Posts found since each phrase's last search.
+
+        A phrase whose search `max_pages` cut short keeps the rest as a gap in the cursor
+        (`gaps`: from, until, newest found); its next search reads the gap before new posts.
+        """
         since = (cursor or {}).get("since")
         since = since if isinstance(since, Mapping) else {}
+        gaps = _gaps(cursor)
         floor = int((self.context.clock.now() - self.settings.lookback).timestamp())
         notices: list[str] = []
         found: dict[str, Item] = {}
-        next_since = {}
+        next_since, next_gaps = {}, {}
         phrases = {q.strip().casefold(): q.strip() for q in reversed(self.settings.query)}
         for phrase in reversed([p for p in phrases.values() if p]):  # VK ignores case
             start = max(int_of(since.get(phrase)) or floor, floor)
-            newest = start
-            for raw in await self._search(phrase, start):
+            start, until, newest = gaps.get(phrase, (start, None, start))
+            oldest = until
+            raws, cut = await self._search(phrase, max(start, floor), until)
+            for raw in raws:
                 item = self.post_item(raw, notices)
                 if item is not None:
                     found.setdefault(item.external_id, item)
-                    newest = max(newest, int(item.published_at.timestamp()))
-            # VK's search index may take a while: the next search looks a little back.
-            next_since[phrase] = max(newest - SEARCH_OVERLAP, start)
+                    moment = int(item.published_at.timestamp())
+                    newest = max(newest, moment)
+                    oldest = moment if oldest is None else min(oldest, moment)
+            if cut and oldest is not None and oldest > max(start, floor):
+                next_since[phrase], next_gaps[phrase] = start, [start, oldest, newest]
+                notices.append(f"VK: поиск «{phrase}»: больше {self.settings.max_pages} страниц, "
+                               "следующий опрос дочитает остальные")
+            else:  # VK's search index may take a while: the next search looks a little back.
+                next_since[phrase] = max(newest - SEARCH_OVERLAP, start)
         items = sorted(found.values(), key=lambda item: item.published_at)
-        return Page(items, {"since": next_since}, notices)
+        following: dict[str, Any] = {"since": next_since}
+        return Page(items, following | ({"gaps": next_gaps} if next_gaps else {}), notices)
 
-    async def _search(self, phrase: str, start: int) -> list[Mapping[str, Any]]:
+    async def _search(
+        self, phrase: str, start: int, until: int | None
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """Posts found from `start` (to `until`), newest first; True when `max_pages` cut it."""
         found: list[Mapping[str, Any]] = []
         cursor: str | None = None
+        bound = {"end_time": until} if until is not None else {}
         for _ in range(self.settings.max_pages):
             extra = {"start_from": cursor} if cursor else {}
             response = await self.client.call("newsfeed.search", q=phrase, count=200,
-                                              start_time=start, **extra)
+                                              start_time=start, **bound, **extra)
             found += items_of(response)
             following = response.get("next_from") if isinstance(response, Mapping) else None
             if not following or not isinstance(following, str) or following == cursor:
-                break
+                return found, False
             cursor = following
-        return found
+        return found, True
+
+
+def _gaps(cursor: Cursor | None) -> dict[str, tuple[int, int | None, int]]:
+    """The cursor's search gaps left by cut-short polls: phrase → (from, until, newest)."""
+    raw = (cursor or {}).get("gaps")
+    gaps: dict[str, tuple[int, int | None, int]] = {}
+    for phrase, value in (raw.items() if isinstance(raw, Mapping) else []):
+        bounds = [int_of(v) for v in value] if isinstance(value, list) and len(value) == 3 else []
+        if len(bounds) == 3 and all(b is not None for b in bounds):
+            start, until, newest = (int(b or 0) for b in bounds)
+            gaps[str(phrase)] = (start, until, newest)
+    return gaps
 
 
 def _create(settings: VkSettings, context: SourceContext) -> Source:

@@ -20,7 +20,12 @@ import requests
 import vk_api
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
-from connectors.base import PermanentSourceError, SourceAuthError, TransientSourceError
+from connectors.base import (
+    PermanentSourceError,
+    SourceAuthError,
+    TransientSourceError,
+    retry_after_of,
+)
 from connectors.tokens import Rests, replace_shared, shared
 
 API_VERSION = "5.199"
@@ -146,8 +151,9 @@ class VkClient:
             except ApiError as exc:
                 raise self._classified(method, exc) from None
             except ApiHttpError as exc:
-                status = exc.response.status_code
-                raise TransientSourceError(f"VK: {method}: HTTP {status}") from None
+                status, wait = exc.response.status_code, exc.response.headers.get("Retry-After")
+                raise TransientSourceError(f"VK: {method}: HTTP {status}",
+                                           retry_after_of(wait)) from None
             except (requests.RequestException, VkApiError, ValueError, TypeError, KeyError,
                     AttributeError) as exc:
                 # Timeouts, refused connections, bodies that are not JSON or not an object

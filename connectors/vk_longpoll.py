@@ -40,6 +40,9 @@ class VkLongPollSource(_Common):
         if not _server(state):
             state.update(await self._server())
             return await self._backfilled(state, now, notices, first=cursor is None)
+        wall = state.get("wall")
+        if isinstance(wall, Mapping) and "resume" in wall:  # a backfill cut short reads on
+            return await self._backfilled(state, now, notices, first=False)
         answer = await self._check(state)
         failed = int_of(answer.get("failed"))
         if failed == 2:  # the key expired: a new key, the same ts
@@ -98,7 +101,9 @@ class VkLongPollSource(_Common):
                                "комментарии за этот промежуток могли быть пропущены")
             return Page([], _saved(state, now), notices)
         last = _moment(state.get("at"))
-        lookback = self.settings.lookback if last is None else min(
+        wall = state.get("wall")
+        reading_on = isinstance(wall, Mapping) and "resume" in wall
+        lookback = self.settings.lookback if last is None or reading_on else min(
             self.settings.lookback, now - last + timedelta(minutes=5))
         settings = self.settings.model_copy(update={"mode": "wall", "lookback": lookback})
         wall = VkWallSource(settings, replace(self.context, token=token))

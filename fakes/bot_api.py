@@ -4,8 +4,10 @@ Bodies follow the captures in tests/fixtures/telegram_bot/ (compact JSON, non-AS
 \\uXXXX, the real HTTP status, which is what PTB maps errors by). Deliberate differences
 from api.telegram.org: a bare `&` that starts no entity is refused (Telegram shows it
 literally) so escaping bugs surface; only HTML parse mode is modelled; text length is
-counted in code points; a long poll is cut to `long_poll_cap` seconds. The update queue,
-message store and command checks live in fakes/bot_updates.py.
+counted in code points; a long poll is cut to `long_poll_cap` seconds. Files (sendDocument,
+sendPhoto, sendMediaGroup) come as multipart uploads, by their own field or «attach://NAME»;
+photos must be PNG or JPEG, an album holds 2–10; what arrived is kept in `uploads`. The
+update queue, message store and command checks live in fakes/bot_updates.py.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from fakes.bot_updates import (
     user,
     user_chat,
 )
-from fakes.local import serve_locally
+from fakes.local import Chaos, remember, serve_locally, wire_fault
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 """Captures the fake itself answers with (packaged with it)."""
@@ -48,6 +50,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tele
 """Further captures tests compare with, in a source checkout."""
 DEFAULT_TOKEN = "4242424242:AAF-fake_Token_0123456789abcdefghijk"
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+MAX_ALBUM = 10
+PNG_MAGIC = b"\x89PNG"
+_FILES = "__files__"
 
 _TOKEN_SHAPE = re.compile(r"^\d+:[\w-]+$")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
@@ -237,6 +243,7 @@ class FakeBotApi:
         long_poll_cap: float = 1.0,
     ) -> None:
         self.token = token
+        remember(token)
         self.username = username
         self.channels = frozenset(channels)
         self.base_url = ""
@@ -246,6 +253,8 @@ class FakeBotApi:
         self.edits: list[dict[str, Any]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.command_settings: list[dict[str, Any]] = []
+        self.uploads: list[Upload] = []
+        """Files received by sendDocument, sendPhoto and sendMediaGroup, in order."""
         self.updates = UpdateQueue(long_poll_cap)
         self.store = MessageStore()
         self._chats: dict[int, dict[str, Any]] = {}
@@ -254,6 +263,8 @@ class FakeBotApi:
         self._replies: dict[str, deque[_Reply]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._closing = asyncio.Event()
+        self.chaos: Chaos | None = None
+        """Random faults when nothing is queued (a bench or a fault test sets it)."""
         self._runner: web.AppRunner | None = None
         self._routes: dict[str, Route] = {
             "getme": self._get_me,
@@ -265,6 +276,9 @@ class FakeBotApi:
             "setmycommands": self._set_my_commands,
             "deletewebhook": self._delete_webhook,
             "getchat": self._get_chat,
+            "senddocument": self._send_document,
+            "sendphoto": self._send_photo,
+            "sendmediagroup": self._send_media_group,
         }
 
     @property
@@ -419,7 +433,24 @@ class FakeBotApi:
             return _error(500, "Internal Server Error: fake is stopping")
         if self._replies[name]:
             return self._replies[name].popleft().response()
+        if self.chaos is not None:
+            fault = self.chaos.draw(method, ("5xx", "timeout", "reset", "429", "malformed"))
+            if fault is not None:
+                return await self._fault(request, fault, self.chaos)
         return await route(params)
+
+    async def _fault(self, request: web.Request, fault: str, chaos: Chaos) -> web.Response:
+        """A drawn fault in Telegram's wire format; the call itself is not carried out."""
+        dropped = await wire_fault(request, fault, chaos, self._closing)
+        if dropped is not None:
+            return dropped
+        if fault == "429":
+            wait = chaos.retry_after
+            return _Reply(429, error_body(429, f"Too Many Requests: retry after {wait}", wait),
+                          {"Retry-After": str(wait)}).response()
+        if fault == "malformed":
+            return _Reply(200, b'{"ok":true,"result":{"message_id":', {}).response()
+        return _error(502, "Bad Gateway")
 
     async def _held(self, seconds: float) -> bool:
         """Wait `seconds`; True if the fake was stopped meanwhile."""
@@ -479,6 +510,61 @@ class FakeBotApi:
         self.delivered.append(message)
         self.store.keep(message, checked[1])
         return _ok(message)
+
+    async def _send_document(self, params: dict[str, Any]) -> web.Response:
+        chat_id = _chat_id(params.get("chat_id"))
+        if chat_id is None:
+            return _error(400, "Bad Request: chat not found")
+        document = _attached(params, "document")
+        if document is None:
+            return _error(400, "Bad Request: there is no document in the request")
+        caption = str(params.get("caption") or "")
+        if len(caption) > MAX_CAPTION_LENGTH:
+            return _error(400, "Bad Request: message caption is too long")
+        message = self._envelope(chat_id, self.store.next_id())
+        message["document"] = {"file_name": document[0], "mime_type": _mime(document[0]),
+                               **_file_ids(message["message_id"], document[1])}
+        if caption:
+            message["caption"] = caption
+        self.uploads.append(Upload("sendDocument", chat_id, (document,), caption))
+        return _ok(message)
+
+    async def _send_photo(self, params: dict[str, Any]) -> web.Response:
+        chat_id = _chat_id(params.get("chat_id"))
+        photo = _attached(params, "photo")
+        if chat_id is None:
+            return _error(400, "Bad Request: chat not found")
+        if photo is None:
+            return _error(400, "Bad Request: there is no photo in the request")
+        if not photo[1].startswith(PNG_MAGIC) and not photo[1].startswith(b"\xff\xd8"):
+            return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        message = self._photo_message(chat_id, photo[1])
+        self.uploads.append(Upload("sendPhoto", chat_id, (photo,), ""))
+        return _ok(message)
+
+    async def _send_media_group(self, params: dict[str, Any]) -> web.Response:
+        chat_id = _chat_id(params.get("chat_id"))
+        media = _decoded(params.get("media"))
+        if chat_id is None:
+            return _error(400, "Bad Request: chat not found")
+        if not isinstance(media, list) or not 2 <= len(media) <= MAX_ALBUM:
+            return _error(400, "Bad Request: wrong number of media specified")
+        files = []
+        for entry in media:
+            found = _attached(params, entry.get("media")) if isinstance(entry, dict) else None
+            if found is None or entry.get("type") != "photo":
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            if not found[1].startswith(PNG_MAGIC):
+                return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+            files.append(found)
+        self.uploads.append(Upload("sendMediaGroup", chat_id, tuple(files), ""))
+        return _ok([self._photo_message(chat_id, data) for _, data in files])
+
+    def _photo_message(self, chat_id: int, data: bytes) -> dict[str, Any]:
+        message = self._envelope(chat_id, self.store.next_id())
+        message["photo"] = [{"width": 320, "height": 240,
+                             **_file_ids(message["message_id"], data)}]
+        return message
 
     def _message(self, chat_id: int, text: str, reply_markup: object) -> dict[str, Any]:
         message = self._envelope(chat_id, self.store.next_id())
@@ -663,4 +749,41 @@ async def _params(request: web.Request) -> dict[str, Any]:
         payload = await request.json()
         return dict(payload) if isinstance(payload, dict) else {}
     form = await request.post()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    params: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
+    params[_FILES] = {key: (value.filename, value.file.read()) for key, value in form.items()
+                      if isinstance(value, web.FileField)}
+    return params
+
+
+def _attached(params: dict[str, Any], name: object) -> tuple[str, bytes] | None:
+    """The uploaded file of a parameter: its own multipart field, or the field its value
+    names as «attach://field»; an «attach://…» value may also be given directly."""
+    if not isinstance(name, str):
+        return None
+    files = params.get(_FILES, {})
+    value = params.get(name, name)
+    if isinstance(value, str) and value.startswith("attach://"):
+        return files.get(value.removeprefix("attach://"))
+    return files.get(name)
+
+
+def _file_ids(message_id: int, data: bytes) -> dict[str, Any]:
+    return {"file_id": f"BQACAgIAAxk{message_id:08d}", "file_unique_id": f"AgAD{message_id:06d}",
+            "file_size": len(data)}
+
+
+def _mime(name: str) -> str:
+    known = {".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             ".png": "image/png", ".csv": "text/csv"}
+    return known.get(Path(name).suffix, "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """What one file-sending call delivered: the method, the chat, the (name, bytes) of each
+    file, and the caption."""
+
+    method: str
+    chat_id: int
+    files: tuple[tuple[str, bytes], ...]
+    caption: str

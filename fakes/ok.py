@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from fakes.local import CallLog, Failure, Failures, serve_locally
+from fakes.local import CallLog, Failure, Failures, remember, serve_locally, wire_fault
 
 MOSCOW = timezone(timedelta(hours=3))
 MESSAGES = {
@@ -145,6 +145,7 @@ class FakeOk(CallLog, Failures):
         self._failures: list[Failure] = []
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
         self._methods = {
             "mediatopic.getTopics": self._get_topics,
             "mediatopic.getByIds": self._get_by_ids,
@@ -154,9 +155,11 @@ class FakeOk(CallLog, Failures):
 
     # --- state -----------------------------------------------------------------------------
     def add_application(self, key: str, secret: str) -> None:
+        remember(key, secret)
         self.applications[key] = secret
 
     def add_token(self, token: str) -> None:
+        remember(token)
         self.tokens.add(token)
 
     def add_user(self, uid: str, name: str) -> None:
@@ -238,6 +241,7 @@ class FakeOk(CallLog, Failures):
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
         unused = [f"fail_next({f.method!r}) x{f.times}" for f in self._failures]
@@ -258,6 +262,9 @@ class FakeOk(CallLog, Failures):
         if self._delays.get(name):
             await asyncio.sleep(self._delays[name].popleft())
         failure = self.take_failure(name, token)
+        if failure is not None and self.chaos is not None and (
+                dropped := await wire_fault(request, failure.kind, self.chaos, self._closing)):
+            return dropped
         if failure is not None:
             return self._failed(failure)
         try:
@@ -293,12 +300,13 @@ class FakeOk(CallLog, Failures):
         status = failure.http_status or 200
         if failure.body is not None:
             return web.Response(status=status, body=failure.body,
-                                content_type="application/json")
+                                content_type="application/json", headers=failure.headers)
         reason = HTTPStatus(status).phrase
         page = (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
                 f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
                 "</body>\r\n</html>\r\n")
-        return web.Response(status=status, text=page, content_type="text/html")
+        return web.Response(status=status, text=page, content_type="text/html",
+                            headers=failure.headers)
 
     # --- methods ---------------------------------------------------------------------------
     def _get_topics(self, params: dict[str, str]) -> dict[str, Any]:

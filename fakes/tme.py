@@ -27,11 +27,14 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from fakes.local import Chaos, wire_fault
+
 CAPTURES = Path(__file__).resolve().parent / "captures"
 """Captured pages the fake itself serves (packaged with it)."""
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "telegram_web"
 """Further captured pages tests ask it to serve (`answer_fixture`), in a source checkout."""
 CONTACT_PAGE = "t.me_s_not_existed_channel_contact_page.html"
+TME_FAULTS = ("5xx", "timeout", "reset", "429", "truncated", "changed")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "!": "&#33;"}
 
 
@@ -146,6 +149,8 @@ class FakeTme:
         self.requests: list[RecordedRequest] = []
         self.base_url = ""
         self._answers: list[_Answer] = []
+        self.chaos: Chaos | None = None
+        """Random faults when no misbehaviour is queued (a bench or a fault test sets it)."""
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -255,6 +260,14 @@ class FakeTme:
     async def _preview(self, request: web.Request) -> web.StreamResponse:
         channel = self.channels.get(request.match_info["name"].lower())
         answer = self._next_answer()
+        if answer is None and self.chaos is not None:
+            fault = self.chaos.draw(request.path_qs, TME_FAULTS)
+            dropped = fault and await wire_fault(request, fault, self.chaos, self._closing)
+            if dropped:
+                return dropped
+            answer = self._chaos_answer(fault)
+        if answer is not None and answer.kind == "changed" and channel is not None:
+            return _html(_changed(channel.render(_int(request.query.get("before")))))
         if answer is not None and answer.kind == "delay":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), answer.seconds)
@@ -265,6 +278,16 @@ class FakeTme:
             return _html((CAPTURES / CONTACT_PAGE).read_bytes())
         page = channel.render(_int(request.query.get("before")), _int(request.query.get("after")))
         return _html(_truncate(page) if answer is not None else page)
+
+    def _chaos_answer(self, fault: str | None) -> _Answer | None:
+        """A drawn fault as this fake's answer."""
+        assert self.chaos is not None
+        if fault == "5xx":
+            return _Answer("status", 1, status=502)
+        if fault == "429":
+            return _Answer("status", 1, status=429,
+                           headers={"Retry-After": str(self.chaos.retry_after)})
+        return _Answer(fault, 1) if fault in ("truncated", "changed") else None
 
     async def _landing(self, request: web.Request) -> web.StreamResponse:
         return _html((CAPTURES / CONTACT_PAGE).read_bytes())
@@ -316,6 +339,17 @@ def _truncate(page: str) -> str:
     """Cut inside the newest post's text, before its date, as a dropped connection would."""
     marker = page.rfind('<div class="tgme_widget_message_text')
     return page[: marker + 60] if marker >= 0 else page[: len(page) // 2]
+
+
+def _changed(page: str) -> str:
+    """The same posts in changed markup: unknown attributes, wrappers and elements."""
+    page = page.replace('<div class="tgme_widget_message_wrap js-widget_message_wrap">',
+                        '<div data-v="2" class="tgme_widget_message_wrap js-widget_message_wrap '
+                        'tgme_widget_message_wrap_new"><div class="tgme_widget_wrap_inner">')
+    page = page.replace("</div></div>", "</div></div></div>")
+    return page.replace('<div class="tgme_widget_message_footer',
+                        '<div class="tgme_widget_message_reactions">👍 12</div>'
+                        '<div class="tgme_widget_message_footer')
 
 
 def _escape(text: str) -> str:

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
-from fakes.local import CallLog, Failure, Failures, serve_locally
+from fakes.local import CallLog, Failure, Failures, remember, serve_locally, wire_fault
 from fakes.vk_longpoll import LongPollHub
 from fakes.vk_state import (
     CommentView,
@@ -188,6 +188,7 @@ class FakeVk(VkState, CallLog, Failures):
 
     # --- tokens (communities, users, posts, comments: see VkState) ------------------------
     def add_token(self, token: str, kind: str = "service", group_id: int | None = None) -> Token:
+        remember(token)
         if kind not in RPS_LIMITS:
             raise ValueError(f"token kind must be one of {sorted(RPS_LIMITS)}")
         if kind == "community" and group_id is None:
@@ -292,6 +293,9 @@ class FakeVk(VkState, CallLog, Failures):
         if self._delays.get(name):
             await self._held(self._delays[name].popleft())
         failure = self.take_failure(name, token)
+        if failure is not None and self.chaos is not None and (
+                dropped := await wire_fault(request, failure.kind, self.chaos, self._closing)):
+            return dropped
         if failure is not None:
             return self._failed(failure, name, params)
         try:
@@ -337,14 +341,16 @@ class FakeVk(VkState, CallLog, Failures):
             return _json(_error_body(error, name, params))
         status = failure.http_status or 200
         if failure.body is not None:
-            return web.Response(status=status, body=failure.body, content_type="application/json")
+            return web.Response(status=status, body=failure.body, content_type="application/json",
+                                headers=failure.headers)
         reason = HTTPStatus(status).phrase
         page = (
             f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center>"
             f"<h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
             "</html>\r\n"
         )
-        return web.Response(status=status, text=page, content_type="text/html")
+        return web.Response(status=status, text=page, content_type="text/html",
+                            headers=failure.headers)
 
     async def _held(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

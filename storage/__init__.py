@@ -13,6 +13,7 @@ from storage.location import PostgresLocation, StoreLocation, dsn_problem
 from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.replay import ReadOnlyPostgres
 from storage.postgresql.store import PostgresStore
+from storage.report_types import MessageCount, ReportIncident, ResponseEvent
 from storage.sqlite.backup import backup_file
 from storage.sqlite.store import SqliteStore, open_read_only
 from storage.store import ReadOnlyStore, Store
@@ -110,4 +111,5 @@ __all__ = [
     "AlertMessage", "ClassifiedItem", "IncidentRow", "NewIncident", "OutboxRow", "PollResult",
     "ReadOnlyStore", "Repeat", "RepeatRule", "StorageError", "Store", "StoredItem",
     "backup_store", "open_read_only_store", "open_scratch_store", "open_store",
+    "MessageCount", "ReportIncident", "ResponseEvent",
 ]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from connectors.base import Cursor
+from storage.report_types import MessageCount, ReportIncident
 from storage.types import (
     Action,
     ActionResult,
@@ -209,6 +210,36 @@ class Store(Protocol):
     async def forget_before(self, moment: datetime) -> None:
         """Drop incidents opened before `moment`, their repeats, and items nothing refers to:
         for scratch stores (`monitor rules test`), never the daemon's."""
+        ...
+
+    # --- the quarterly report (docs/report.md) --------------------------------------------
+
+    async def message_counts(self, start: datetime, end: datetime) -> list[MessageCount]:
+        """Residents' messages (items not by an official account) published in [start, end),
+        per network and source."""
+        ...
+
+    async def report_incidents(
+        self, start: datetime, end: datetime, response_kinds: Sequence[str]
+    ) -> list[ReportIncident]:
+        """Incidents opened in [start, end), oldest first, each with how many events of every
+        kind its log holds and its events of `response_kinds` (with their answer time)."""
+        ...
+
+    async def queue_spike_alert(
+        self, key: str, messages: Sequence[AlertMessage], since: datetime, now: datetime,
+    ) -> int:
+        """Queue the alert of a spike as a notice (no one incident; outbox reason
+        `key:<moment>`, see `queue_notices`), unless an alert of the same `key` was queued since
+        `since`; atomically."""
+        ...
+
+    async def job_done(self, key: str) -> bool:
+        """Whether a once-only scheduled job (a quarter's report) has been recorded done."""
+        ...
+
+    async def mark_job_done(self, key: str, now: datetime) -> None:
+        """Record a once-only scheduled job as done."""
         ...
 
 

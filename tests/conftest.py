@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from common.clock import ManualClock
+from tests.logwatch import no_secrets_logged
 
 pytest_plugins = ["tests.postgres"]
 
@@ -20,6 +22,14 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 # Compiled rule sets are not cached between runs (rules/cache.py): tests that check the
 # cache point MONITOR_CACHE_DIR at a temporary folder of their own.
 os.environ.setdefault("MONITOR_CACHE_DIR", "off")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_any_log_line() -> Iterator[None]:
+    """Fail a test whose log lines (or logged exceptions) show a token a fake was given."""
+    with no_secrets_logged() as leaks:
+        yield
+    assert not leaks, f"a secret reached the log: {leaks[:3]}"
 
 
 @pytest.fixture

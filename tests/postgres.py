@@ -17,6 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from fakes.local import remember
+
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SKIP = "skip"
 
@@ -26,6 +28,7 @@ def server_dsn() -> str:
     dsn = os.environ.get("MONITOR_TEST_PG_DSN", DEFAULT_DSN)
     if dsn == SKIP:
         pytest.skip("PostgreSQL tests turned off: MONITOR_TEST_PG_DSN=skip")
+    remember(urlsplit(dsn).password)  # the log watch (tests/logwatch.py) looks for it too
     return dsn
 
 

@@ -26,6 +26,7 @@ from monitor.daemon.alert_sender import (
 )
 from monitor.daemon.buttons import OPEN_POST
 from tests.fakes.bot_api import FIXTURES, UNAUTHORIZED_BODY, EntityError, FakeBotApi, visible_text
+from tests.fakes.local import Chaos
 
 STAFF_CHAT = -1001234567890
 POST_URL = "https://vk.com/wall-1_55"
@@ -124,6 +125,18 @@ async def test_server_errors_retry(api: FakeBotApi, sender: AlertSender, status:
     outcome = await sender.send(STAFF_CHAT, "Жалоба")
 
     assert outcome == SendOutcome("retry", error="Internal Server Error")
+
+
+@pytest.mark.parametrize("fault", ["malformed", "reset", "429", "5xx"])
+async def test_garbled_or_dropped_answers_retry(
+    api: FakeBotApi, sender: AlertSender, fault: str
+) -> None:
+    """Regression (found by fault injection): a body that is not JSON dropped the alert."""
+    api.chaos = Chaos({fault: 1.0}, retry_after=7)
+    outcome = await sender.send(STAFF_CHAT, "Жалоба")
+    assert outcome.status == "retry", outcome
+    assert outcome.retry_after == (7 if fault == "429" else None)
+    assert api.delivered == []
 
 
 async def test_slow_server_times_out_as_retry(api: FakeBotApi) -> None:

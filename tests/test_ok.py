@@ -21,6 +21,7 @@ from connectors.base import (
     SourceContext,
     TransientSourceError,
 )
+from connectors.ok import topic_external_id
 from connectors.ok_client import signature
 from monitor.config import load_config
 from monitor.config.problems import ConfigError
@@ -387,3 +388,21 @@ async def test_the_groups_reply_closes_the_incident_at_its_time(ok: FakeOk, tmp_
         assert second.status == "open", "only the citizen replied to is answered"
         events = await app.store.events_of(first.id)
         assert (events[-1].kind, events[-1].actor.kind) == ("answered", "official")
+
+
+async def test_a_cut_short_feed_poll_leaves_no_gap(ok: FakeOk, http: aiohttp.ClientSession):
+    """A busy group after an outage: 120 topics behind, one feed page a poll."""
+    clock = ManualClock(NOW)
+    topics = [ok.add_topic(GROUP, f"Новость {n}", date=NOW - timedelta(minutes=200 - n))
+              for n in range(120)]
+    reader = source(ok, http, clock, max_pages=1)
+    cursor: Any = {"last_ms": 1}
+    seen: list[str] = []
+    for poll in range(5):
+        if poll == 1:
+            topics.append(ok.add_topic(GROUP, "Свежая", date=NOW + timedelta(minutes=1)))
+        page = await reader.fetch(cursor)
+        seen += ids(page)
+        cursor = page.next_cursor
+    assert {topic_external_id(t) for t in topics} <= set(seen)
+    assert "resume" not in cursor

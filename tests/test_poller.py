@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from common.clock import ManualClock
 from connectors.base import ConnectorSpec, Item, register, registry
 from monitor.config import build_ruleset, load_config
 from monitor.daemon.app import App
-from monitor.daemon.poller import Intake
+from monitor.daemon.poller import Intake, backoff
 from monitor.daemon.workcal import WorkingCalendar
 from rules.engine import NO_PLACE
 from tests.fakes.tme import FakeTme
@@ -55,8 +56,20 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[FakeTme, App, ManualClock
         tme.add_post(1, START - timedelta(minutes=5), "Яма у подъезда")
         path = tmp_path / "config.toml"
         path.write_text(CONFIG.format(url=tme.base_url), encoding="utf-8")
-        async with App(load_config(path, env={}).config, clock=clock, env={}) as app:
+        config = load_config(path, env={}).config
+        async with App(config, clock=clock, env={}, rng=Draws(0.99)) as app:
             yield tme, app, clock
+
+
+class Draws(random.Random):
+    """A random source whose every draw is the one given: backoff made exact."""
+
+    def __init__(self, draw: float) -> None:
+        super().__init__(0)
+        self.draw = draw
+
+    def random(self) -> float:
+        return self.draw
 
 
 async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -66,17 +79,51 @@ async def test_a_failing_source_backs_off_and_logs_transitions_once(world, caplo
     for _ in range(3):
         await app.poll("news")
         clock.advance(timedelta(minutes=1))
-    assert len(tme.requests) == 1, "no retry before the backoff (5m) has passed"
+    assert len(tme.requests) == 1, "no retry before the backoff (0.99 of 5m) has passed"
     clock.advance(timedelta(minutes=3))
     await app.poll("news")
     assert len(tme.requests) == 2
-    assert caplog.text.count("источник news: временная ошибка") == 1
-    assert "следующая попытка в 2026-11-25 04:05:00 UTC (через 5m)" in caplog.text
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "источник news: временная ошибка (1-я подряд): " in errors[0]
+    assert errors[0].endswith("следующая попытка не раньше 2026-11-25 04:04:57 UTC "
+                              "(через 4 мин 57 с)")
+    assert "(2-я подряд)" in caplog.text and "(через 9 мин 54 с)" in caplog.text
     tme.answer_normally()
     clock.advance(timedelta(minutes=11))
     result = await app.poll("news")
     assert result is not None and result.new_items == 1
-    assert caplog.text.count("source news recovered after 2 failed poll(s)") == 1
+    assert caplog.text.count("источник news снова читается после 2 неудачных опросов") == 1
+
+
+def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
+    five = timedelta(minutes=5)
+    assert backoff(five, 1, 0.0) == timedelta(0)
+    assert backoff(five, 1, 0.5) == timedelta(minutes=2.5)
+    assert backoff(five, 3, 0.5) == timedelta(minutes=10)
+    assert backoff(five, 40, 0.5) == timedelta(minutes=30), "capped at an hour"
+    assert backoff(five, 1, 0.5, retry_after=600) == timedelta(minutes=10)
+    assert backoff(five, 4, 0.5, retry_after=60) == timedelta(minutes=20)
+
+
+async def test_sources_that_failed_together_do_not_retry_together(tmp_path: Path) -> None:
+    """A hundred channels on one t.me that answered 502 at once: their retries spread out."""
+    clock = ManualClock(START)
+    async with FakeTme("kamensk_news") as tme:
+        tme.answer_status(502)
+        sources = "".join(
+            f'[[sources]]\nid = "s{n}"\nnetwork = "telegram_web"\nchannel = "kamensk_news"\n'
+            f'base_url = "{tme.base_url}"\ninterval = "5m"\n\n' for n in range(100))
+        path = tmp_path / "config.toml"
+        path.write_text('[storage]\npath = "m.db"\n\n' + sources + CONFIG.split("[[topics]]")[1]
+                        .join(["[[topics]]", ""]), encoding="utf-8")
+        config = load_config(path, env={}).config
+        async with App(config, clock=clock, env={}, rng=random.Random(14)) as app:
+            await app.poll_all()
+            retries = sorted(p.retry_at - START for p in app.pollers.values() if p.retry_at)
+    assert len(retries) == 100 and len(set(retries)) == 100
+    assert retries[0] < timedelta(minutes=1) and retries[-1] > timedelta(minutes=4)
+    assert all(r <= timedelta(minutes=5) for r in retries)
 
 
 async def test_retry_after_is_honoured(world) -> None:  # type: ignore[no-untyped-def]
@@ -90,8 +137,13 @@ async def test_one_broken_source_does_not_stop_the_others(world, caplog) -> None
     tme, app, clock = world
     await app.poll_all()
     assert len(await app.store.list_incidents()) == 1
-    assert "source gone stopped (permanent error)" in caplog.text
     assert app.pollers["gone"].paused
+    clock.advance(timedelta(days=1))
+    await app.poll_all()
+    stopped = [r for r in caplog.records if "источник gone остановлен (постоянная ошибка)"
+               in r.getMessage()]
+    assert len(stopped) == 1 and stopped[0].levelno == logging.ERROR, "said once"
+    assert len([r for r in tme.requests if "no_such_channel" in r.path]) == 1, "never retried"
 
 
 async def test_content_it_does_not_understand_is_reported_once(world, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -128,7 +128,8 @@ async def test_a_new_incident_is_announced_at_once_with_its_buttons(app: App, ap
     assert buttons(message) == ["Взять в работу", "Ответ дан", "Ответ не нужен",
                                 "Отложить на 2 ч", "Другая тема", "Открыть пост"]
     assert [c["command"] for c in api.commands] == [
-        "status", "incident", "take", "answered", "interim", "dismiss", "snooze", "topic", "help"]
+        "status", "incident", "take", "answered", "interim", "dismiss", "snooze", "topic",
+        "report", "help"]
 
 
 async def test_take_then_answer_from_the_buttons(app: App, api: FakeBotApi) -> None:

@@ -302,6 +302,7 @@ APPLIED = {
     "0011_alert_steps": "5573b54af296d6cc",
     "0012_outbox_notices": "5f22683866c41090",
     "0013_system_conditions": "d2d95da36fe08d3e",
+    "0014_report_indexes": "f53b28a710168f83",
 }
 
 
@@ -325,6 +326,7 @@ PG_APPLIED = {
     "0005_alert_steps": "377d5f39e2a36226",
     "0006_outbox_notices": "de0171595e32041f",
     "0007_system_conditions": "273f3c811993b057",
+    "0008_report_indexes": "f53b28a710168f83",
 }
 
 
@@ -651,3 +653,40 @@ async def test_a_tick_of_many_steps_counts_every_row_it_adds_once(db: SqlStore) 
     progress = AlertProgress(incident_id, due.next_alert_at, NOW, None, steps)
     assert await db.queue_alerts([progress], NOW) == len(chats)
     assert (await db.outbox_counts())["pending"] == len(chats)
+
+
+async def test_a_spike_alert_is_queued_once_per_window(db: SqlStore) -> None:
+    """Spike alerts are notices (no one incident), one per spike key and window."""
+    await save(db, entry("1", COMPLAINT, settlement="Кедровое"))
+    messages = [AlertMessage(1, "Всплеск", None), AlertMessage(2, "Всплеск", None, 7)]
+    key = "spike:Дороги:Кедровое"
+    assert await db.queue_spike_alert(key, messages, NOW - timedelta(hours=1), NOW) == 2
+    later = NOW + timedelta(minutes=30)
+    assert await db.queue_spike_alert(key, messages, later - timedelta(hours=1),
+                                      later) == 0  # one already queued within the window
+    assert await db.queue_spike_alert("spike:ЖКХ:Кедровое", messages[:1],
+                                      later - timedelta(hours=1), later) == 1
+    rows = await db.pending_alerts(later)
+    assert [(row.reason, row.incident_id, row.chat_id) for row in rows] == [
+        (f"{key}:{to_db(NOW)}", None, 1), (f"{key}:{to_db(NOW)}", None, 2),
+        (f"spike:ЖКХ:Кедровое:{to_db(later)}", None, 1)]
+    assert rows[1].thread_id == 7
+    # A whole window later the same spike is alerted again (a reason of its own).
+    again = NOW + timedelta(hours=2)
+    assert await db.queue_spike_alert(key, messages, again - timedelta(hours=1), again) == 2
+
+
+async def test_a_once_only_job_is_recorded_done(db: SqlStore) -> None:
+    assert not await db.job_done("quarterly-report:2026Q3")
+    await db.mark_job_done("quarterly-report:2026Q3", NOW)
+    await db.mark_job_done("quarterly-report:2026Q3", NOW)  # a second record changes nothing
+    assert await db.job_done("quarterly-report:2026Q3")
+    assert not await db.job_done("quarterly-report:2026Q4")
+
+
+async def test_a_big_read_streams_in_batches(db: SqlStore) -> None:
+    await save(db, *(entry(str(n), f"{COMPLAINT} {n}", actionable=False) for n in range(5)))
+    batches = [[row["external_id"] for row in batch] async for batch in db.database.stream(
+        "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id",
+        {"source": "news"}, size=2)]
+    assert batches == [["0", "1"], ["2", "3"], ["4"]]

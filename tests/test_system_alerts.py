@@ -95,6 +95,31 @@ async def test_a_refused_token_is_told_once_and_its_recovery_once(tmp_path: Path
         assert admin_lines(bot)[1:] == ["✅ Источник wall: доступ восстановлен, опрос идёт."]
 
 
+async def test_a_source_stopped_by_a_permanent_error_is_told_once_and_its_recovery(
+    tmp_path: Path,
+) -> None:
+    """A private community (VK error 30) stops the source (the poller's permanent class): the
+    admin chat hears it once, across a restart, and once when it reads again."""
+    clock = ManualClock(START)
+    async with fakes() as (bot, vk, tme):
+        vk.add_token("good", kind="service")
+        vk.fail_next("wall.get", 30, times=2)  # one poll of each run
+        path = config_file(tmp_path, bot, vk, tme)
+        async with vk_daemon(path, clock, bot, "good") as app:
+            for _ in range(3):
+                await round_(app)
+                clock.advance(timedelta(minutes=5))
+            assert app.pollers["wall"].paused
+        async with vk_daemon(path, clock, bot, "good") as app:  # restarted, still private
+            await round_(app)
+        assert admin_lines(bot) == ["⛔️ Источник wall остановлен: постоянная ошибка"]
+        assert "ошибка 30" in bot.delivered[-1]["text"]
+        async with vk_daemon(path, clock, bot, "good") as app:
+            await round_(app)
+            await round_(app)
+        assert admin_lines(bot)[1:] == ["✅ Источник wall снова читается, опрос идёт."]
+
+
 async def test_a_silent_source_is_told_once_and_when_it_speaks_again(tmp_path: Path) -> None:
     clock = ManualClock(START)
     async with fakes() as (bot, vk, tme):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from common.clock import ManualClock
+from connectors.telegram_bot import external_id
 from monitor.config import AppConfig, load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
@@ -199,3 +200,23 @@ async def test_a_group_that_removed_the_bot_is_said_once(
         await cycle(app)
         assert caplog.text.count(f"бота удалили из чата {GROUP}") == 1
         assert len(await app.store.list_incidents()) == 1, "the rest keeps working"
+
+
+async def test_kept_updates_past_one_page_are_read_on_without_a_gap(
+    tmp_path: Path, api: FakeBotApi
+) -> None:
+    """Many updates kept during an outage, two a poll: the cursor moves only past those read."""
+    clock = ManualClock(NOW)
+    env = {"MONITOR_BOT_TOKEN": api.token}
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(url=api.base_url).replace(
+        f"chat_id = {GROUP}\n", f"chat_id = {GROUP}\npage = 2\n"), encoding="utf-8")
+    async with App(load_config(path, env={}).config, clock=clock, env=env) as app:
+        for number in range(1, 8):
+            api.push_update("message", message(GROUP, number, f"Сообщение {number}"))
+        await app.process_updates()
+        for _ in range(4):
+            await app.poll_all()
+        stored = [number for number in range(1, 8)
+                  if await app.store.item_versions("martyush-chat", external_id(GROUP, number))]
+        assert stored == list(range(1, 8))

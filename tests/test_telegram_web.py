@@ -364,11 +364,39 @@ async def test_max_pages_bounds_one_poll(tme, http, clock) -> None:
     page = await make_source(tme.base_url, http, clock, max_pages=2).fetch({"last_id": 0})
     assert len(tme.paths) == 2
     assert ids(page.items) == list(range(61, 101))
-    assert page.next_cursor == {"last_id": 100}
+    assert page.next_cursor == {"last_id": 0, "resume": [61, 100]}
     assert any("max_pages=2" in notice for notice in page.notices)
 
 
-@pytest.mark.parametrize("cursor", [{}, {"last_id": "5"}, {"last_id": -1}, {"last_id": True}])
+async def test_a_cut_short_poll_leaves_no_gap_after_a_long_outage(tme, http, clock) -> None:
+    """A busy channel after an outage: 100 posts behind, two pages a poll, posts keep coming."""
+    publish(tme, 1, 100, NOW, MINUTE)
+    source = make_source(tme.base_url, http, clock, max_pages=2)
+    cursor: dict[str, Any] | None = {"last_id": 0}
+    seen: list[int] = []
+    for poll in range(6):
+        if poll == 1:  # new posts arrive while the gap is being read
+            publish(tme, 101, 105, NOW + 5 * MINUTE, MINUTE)
+        page = await source.fetch(cursor)
+        seen += ids(page.items)
+        cursor = dict(page.next_cursor)
+    assert sorted(set(seen)) == list(range(1, 106))
+    assert cursor == {"last_id": 105}
+    assert tme.paths[2:4] == ["/s/citynews?before=61", "/s/citynews?before=41"]
+
+
+async def test_a_gap_older_than_the_look_back_window_is_closed(tme, http, clock) -> None:
+    publish(tme, 1, 100, NOW, MINUTE)
+    source = make_source(tme.base_url, http, clock, max_pages=2)
+    first = await source.fetch({"last_id": 0})
+    clock.advance(timedelta(days=2))  # the daemon was stopped for longer than the window
+    second = await source.fetch(first.next_cursor)
+    assert second.items == [] and second.next_cursor == {"last_id": 100}
+
+
+@pytest.mark.parametrize("cursor", [{}, {"last_id": "5"}, {"last_id": -1}, {"last_id": True},
+                                    {"last_id": 1, "resume": [5]},
+                                    {"last_id": 1, "resume": [9, 3]}])
 async def test_unreadable_cursor_is_permanent(tme, http, clock, cursor) -> None:
     with pytest.raises(PermanentSourceError, match="курсор"):
         await make_source(tme.base_url, http, clock).fetch(cursor)

@@ -275,11 +275,11 @@ COMMUNITY_TOKEN = "community-token-for-tests"
 
 
 def long_poll(vk: FakeVk, http: aiohttp.ClientSession, clock: ManualClock,
-              backfill: bool = True) -> Source:
+              backfill: bool = True, **extra: Any) -> Source:
     vk.add_token(COMMUNITY_TOKEN, kind="community", group_id=GROUP)
     spec = connectors.registry()["vk"]
     settings = {"id": "admin-vk", "network": "vk", "mode": "longpoll", "group_id": GROUP,
-                "base_url": vk.base_url, "wait": "1s"}
+                "base_url": vk.base_url, "wait": "1s", **extra}
     if backfill:
         settings["backfill_token_env"] = "VK_SERVICE_TOKEN"
     model = spec.settings_model.model_validate(settings)
@@ -324,6 +324,27 @@ async def test_after_a_gap_the_wall_is_read_again_and_nothing_is_lost(
     later = vk.add_comment(GROUP, post, "Ещё яма", from_id=NEIGHBOUR, date=NOW + timedelta(hours=1))
     again = await reader.fetch(page.next_cursor)
     assert [i.external_id for i in again.items] == [f"wall-{GROUP}_{post}_r{later}"]
+
+
+async def test_a_backfill_cut_short_reads_on_before_the_stream(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    """A busy wall during a long gap in the event stream: the backfill, one page a poll,
+    reads the rest on at the next polls; no post of the gap is skipped."""
+    clock = ManualClock(NOW)
+    reader = long_poll(vk, http, clock, max_pages=1)
+    cursor = (await reader.fetch(None)).next_cursor
+    posts = [vk.add_post(GROUP, f"Новость {n}", date=NOW + timedelta(minutes=n))
+             for n in range(250)]
+    vk.expire_longpoll(GROUP, 1)
+    clock.advance(timedelta(hours=5))
+    seen: list[str] = []
+    for _ in range(4):
+        page = await reader.fetch(cursor)
+        seen += ids(page)
+        cursor = page.next_cursor
+    assert {f"wall-{GROUP}_{p}" for p in posts} <= set(seen)
+    assert "resume" not in cursor["wall"]
 
 
 async def test_an_expired_key_keeps_the_place_and_a_gap_without_backfill_is_said(
@@ -525,3 +546,48 @@ def test_check_config_warns_of_a_missing_backfill_token(tmp_path: Path) -> None:
     warnings = [str(w) for w in load_config(path, env={"VK_GROUP_TOKEN": "t"}).warnings]
     assert any("sources[0].backfill_token_env: переменная окружения VK_SERVICE_TOKEN не задана"
                in w for w in warnings), warnings
+
+
+async def test_a_cut_short_wall_poll_leaves_no_gap_after_a_long_outage(
+    vk: FakeVk, http: aiohttp.ClientSession
+) -> None:
+    """250 posts behind, one page a poll; posts arrive and one is deleted while it reads on."""
+    clock = ManualClock(NOW)
+    posts = [vk.add_post(GROUP, f"Новость {n}", date=NOW - timedelta(minutes=300 - n))
+             for n in range(250)]
+    reader = source(vk, http, clock, max_pages=1)
+    cursor: Any = {"last_post": 0}
+    seen: list[str] = []
+    for poll in range(6):
+        if poll == 1:
+            posts += [vk.add_post(GROUP, f"Свежая {n}", date=NOW + timedelta(minutes=n))
+                      for n in range(3)]
+            vk.delete_post(GROUP, posts[249])  # the wall moves up by one under the offsets
+        page = await reader.fetch(cursor)
+        seen += ids(page)
+        cursor = page.next_cursor
+    expected = {f"wall-{GROUP}_{p}" for p in posts if p != posts[249]}
+    assert expected <= set(seen)
+    assert "resume" not in cursor and cursor["last_post"] == posts[-1]
+
+
+async def test_a_cut_short_search_leaves_no_gap(vk: FakeVk, http: aiohttp.ClientSession):
+    clock = ManualClock(NOW)
+    vk.add_community(99, name="Подслушано Мартюш")
+    found = [vk.add_post(99, f"Мартюш: пост {n}", date=NOW - timedelta(minutes=n),
+                         from_id=CITIZEN) for n in range(450)]
+    reader = source(vk, http, clock, mode="search", group_id=None, query=["Мартюш"],
+                    max_pages=1)
+    cursor: Any = None
+    seen: list[str] = []
+    for poll in range(4):
+        if poll == 1:
+            found.append(vk.add_post(99, "Мартюш: новое", date=NOW + timedelta(minutes=1),
+                                     from_id=CITIZEN))
+        clock.advance(timedelta(minutes=1))
+        vk.advance(60)
+        page = await reader.fetch(cursor)
+        seen += ids(page)
+        cursor = page.next_cursor
+    assert {f"wall-99_{p}" for p in found} <= set(seen)
+    assert "gaps" not in cursor

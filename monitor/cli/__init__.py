@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "reload": _reload, "backup": _backup,
                "incidents": _incidents, "eval": _eval, "rules": _rules,
                "export-labels": _export_labels, "telegram": _telegram, "status": _status,
-               "migrate": _migrate, "calendar": _calendar, "routes": _routes}[args.command]
+               "migrate": _migrate, "calendar": _calendar, "routes": _routes,
+               "report": _report}[args.command]
     return int(command(loaded, args))
 
 
@@ -71,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("status", "демоны, их аренды и пульс"),
                        ("migrate", "перенести базу SQLite в настроенное хранилище"),
                        ("reload", "проверить конфигурацию и применить её в работающем демоне"),
-                       ("backup", "резервная копия базы на ходу (SQLite online backup)")):
+                       ("backup", "резервная копия базы на ходу (SQLite online backup)"),
+                       ("report", "квартальный отчёт в ЦУР: XLSX, CSV, Markdown, графики")):
         command = sub.add_parser(name, help=text)
         _config_argument(command)
     sub.choices["check-config"].add_argument(
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=_duration, default=timedelta(minutes=10),
                       help="сколько длится демонстрация в настоящем времени, например 10m")
     demo.add_argument("--dir", help="пустая папка для базы и журнала (по умолчанию временная)")
+    _report_arguments(sub.choices["report"])
     rules = sub.add_parser("rules", help="работа с файлами правил")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     test = rules_sub.add_parser("test", help="прогнать сохранённые сообщения через новые правила")
@@ -173,6 +176,14 @@ def _year(value: str) -> int:
         msg = f"год должен быть числом от 1992 до 2200, получено {value!r}"
         raise argparse.ArgumentTypeError(msg)
     return year
+
+
+def _report_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--period", required=True,
+                         help="2026Q3 (квартал), 2026-09 (месяц) или 2026-07-01..2026-09-30")
+    command.add_argument("--out", required=True, help="папка для файлов отчёта")
+    command.add_argument("--format", default="xlsx,csv,md,png",
+                         help="через запятую: xlsx, csv, md, png (по умолчанию все)")
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -358,6 +369,14 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
                        Path(args.label_map) if args.label_map else None, args.skip_unmapped,
                        args.actionable_column)
     return eval_command(loaded.config, source, args.min_support, args.format)
+
+
+def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.report import report_command
+
+    clock = FileClock(os.environ[CLOCK_FILE_ENV]) if os.environ.get(CLOCK_FILE_ENV) else None
+    return asyncio.run(report_command(loaded.config, clock or SystemClock(), args.period,
+                                      args.out, args.format))
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:

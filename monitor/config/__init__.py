@@ -29,6 +29,7 @@ from monitor.config.settings import (
     OfficialAccount,
     PlacesConfig,
     RepeatsConfig,
+    ReportConfig,
     SlaConfig,
     StorageConfig,
     TelegramConfig,
@@ -60,6 +61,7 @@ class AppConfig(BaseModel):
     alerts: AlertsConfig = AlertsConfig()
     places: PlacesConfig = PlacesConfig()
     repeats: RepeatsConfig = RepeatsConfig()
+    report: ReportConfig = ReportConfig()
     rules: RulesConfig = RulesConfig()
     topics: tuple[TopicConfig, ...] = ()
     noise: tuple[NoiseConfig, ...] = ()

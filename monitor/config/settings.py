@@ -252,6 +252,19 @@ def split_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class ReportConfig(_Section):
+    """`[report]`: the quarterly report to the ЦУР and alerts of spikes (docs/report.md)."""
+
+    curator_chat: int | None = None
+    """The chat that gets the past quarter's report on the first working day after it."""
+    check_every: PositiveDuration = timedelta(minutes=30)
+    """How often the daemon looks whether the quarterly report is due."""
+    spike_alerts: bool = True
+    spike_incidents: int = Field(5, ge=2, le=1000)
+    """A spike: this many incidents of one group in one settlement within `spike_window`."""
+    spike_window: PositiveDuration = timedelta(hours=1)
+
+
 class Settlement(_Section):
     """A settlement of the municipality, with other spellings and its streets."""
 

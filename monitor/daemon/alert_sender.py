@@ -8,14 +8,16 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
-from telegram import Bot, BotCommand, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, BotCommand, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -45,6 +47,10 @@ _FORMATTING_TAG = re.compile(
     re.IGNORECASE,
 )
 _ERROR_LIMIT = 300
+_CAPTION = 1024
+_UPLOAD_TIMEOUT = 120.0
+"""Seconds to send a file: a region's workbook is megabytes, more than an alert's text."""
+_ALBUM = 10
 
 SendStatus = Literal["sent", "retry", "failed", "auth"]
 
@@ -123,6 +129,10 @@ def outcome_of(exc: TelegramError) -> SendOutcome:
     if isinstance(exc, Forbidden | BadRequest):
         return SendOutcome("failed", error=exc.message)
     if isinstance(exc, NetworkError):  # TimedOut, 5xx, refused connections
+        return SendOutcome("retry", error=exc.message)
+    if type(exc) is TelegramError:
+        # PTB's "Invalid server response": an answer that is not JSON (a proxy's page, a body
+        # cut short). Telegram refused nothing, so dropping the alert would lose it.
         return SendOutcome("retry", error=exc.message)
     return SendOutcome("failed", error=exc.message)
 
@@ -267,6 +277,41 @@ class AlertSender:
         except TelegramError as exc:
             return self._scrubbed(outcome_of(exc))
         return SendOutcome("sent")
+
+    async def send_document(self, chat_id: int, path: Path, caption: str = "") -> SendOutcome:
+        """Upload one file (multipart sendDocument) with a plain-text caption."""
+        return await self._upload(self._document, chat_id, path, caption)
+
+    async def send_photos(self, chat_id: int, paths: Sequence[Path]) -> SendOutcome:
+        """Upload pictures as one album (sendMediaGroup, 2–10), or one photo (sendPhoto)."""
+        return await self._upload(self._photos, chat_id, list(paths)[:_ALBUM])
+
+    async def _upload(self, call: Callable[..., Awaitable[int]], *args: Any) -> SendOutcome:
+        if not self._initialized:
+            failure = await self._initialize(self.bot)
+            if failure is not None:
+                return failure
+        try:
+            message_id = await call(*args)
+        except TelegramError as exc:
+            return self._scrubbed(outcome_of(exc))
+        except OSError as exc:
+            return SendOutcome("failed", error=f"file not readable: {exc}")
+        return SendOutcome("sent", message_id=message_id)
+
+    async def _document(self, chat_id: int, path: Path, caption: str) -> int:
+        message = await self.bot.send_document(
+            chat_id, path.read_bytes(), filename=path.name, caption=caption[:_CAPTION] or None,
+            write_timeout=_UPLOAD_TIMEOUT)
+        return message.message_id
+
+    async def _photos(self, chat_id: int, paths: list[Path]) -> int:
+        if len(paths) == 1:
+            return (await self.bot.send_photo(chat_id, paths[0].read_bytes(),
+                                              write_timeout=_UPLOAD_TIMEOUT)).message_id
+        media = [InputMediaPhoto(path.read_bytes(), filename=path.name) for path in paths]
+        sent = await self.bot.send_media_group(chat_id, media, write_timeout=_UPLOAD_TIMEOUT)
+        return sent[0].message_id
 
     async def set_commands(self, commands: list[tuple[str, str]]) -> SendOutcome:
         """Register the bot's commands with their descriptions (the «/» menu)."""

@@ -35,6 +35,8 @@ from monitor.daemon.intake import Intake
 from monitor.daemon.metrics import DaemonMetrics
 from monitor.daemon.poller import SourcePoller
 from monitor.daemon.recompute import recompute_deadlines
+from monitor.daemon.report.delivery import QuarterlyDelivery
+from monitor.daemon.report.spike_alerts import alert_spikes
 from monitor.daemon.routing import Router
 from monitor.daemon.staff import COMMANDS, StaffDesk
 from monitor.daemon.system_alerts import SystemWatch, admin_messages
@@ -42,6 +44,10 @@ from monitor.daemon.workcal import WorkingCalendar
 from storage import PollResult, open_store
 
 log = logging.getLogger(__name__)
+
+
+REPORT_JOB = "quarterly-report"
+"""The scheduler's id of the quarterly report's check."""
 
 
 def poll_job_id(source_id: str) -> str:
@@ -53,10 +59,13 @@ class App:
     """One owner of every resource, opened and closed in one `async with`."""
 
     def __init__(
-        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None
+        self, config: AppConfig, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        """Draws the pollers' backoff jitter (seeded in tests)."""
         self._env = os.environ if env is None else env
         self._stack = AsyncExitStack()
         self._running: set[asyncio.Task[object]] = set()
@@ -112,6 +121,7 @@ class App:
         self._stack.push_async_callback(self.fleet.leave)
         self.watch = SystemWatch(config, self.store, self.clock, self.pollers,
                                  self.sender is not None)
+        self.quarterly = self.make_quarterly()
         if config.daemon.http:
             self.http_address = await self._stack.enter_async_context(
                 serve_http(self, config.daemon.http))
@@ -226,7 +236,7 @@ class App:
                                     self.config.official_of(settings.network), secrets,
                                     self.store.kept_bot_updates)
             source = spec.create(settings, context)
-        return SourcePoller(source, settings, self.store, self.intake, self.clock)
+        return SourcePoller(source, settings, self.store, self.intake, self.clock, self.rng)
 
     def lease_names(self) -> list[str]:
         """The leases this daemon competes for: its sources now (a reload changes them) and the
@@ -270,6 +280,13 @@ class App:
         return await queue_digest(self.store, self.config,
                                   Router(self.config, self.sender is not None), self.clock)
 
+    async def alert_spikes(self, opened: list[int]) -> int:
+        """Queue the alert of any spike the newly opened incidents make (docs/report.md), to
+        the route of its group and settlement."""
+        return await alert_spikes(self.store, self.config,
+                                  Router(self.config, self.sender is not None), opened,
+                                  self.clock.now())
+
     async def flush_outbox(self) -> FlushResult:
         """Send what the outbox holds (one pass at a time: a row is never sent twice)."""
         async with self._flushing:
@@ -285,6 +302,7 @@ class App:
             return
         result = await self._poll_one(poller)
         if result is not None and result.incidents:
+            await self.alert_spikes(result.incidents)
             await self.deadline_tick()
             await self.flush_outbox()
 
@@ -308,6 +326,7 @@ class App:
         self._add_job(scheduler, "system-check", self.system_check, daemon.deadline_tick, None,
                       now)
         self.schedule_digest()
+        self.schedule_report()
         scheduler.start()
         self._sync_reader()
         log.info("монитор запущен: источников %s, оповещения %s", len(self.pollers),
@@ -330,6 +349,20 @@ class App:
         self._add_job(self.scheduler, poll_job_id(poller.settings.id),
                       self.poll_job(poller), poller.settings.interval,
                       poller.settings.jitter, first)
+
+    def make_quarterly(self) -> QuarterlyDelivery:
+        """The curator's quarterly report under the current config (rebuilt by a reload)."""
+        return QuarterlyDelivery(self.config, self.store, self.sender, self.clock, self.fleet)
+
+    def schedule_report(self) -> None:
+        """(Re)schedule the quarterly report's check every `[report] check_every`, from now."""
+        if self.scheduler is None:
+            return
+        self._add_job(self.scheduler, REPORT_JOB, self._report_tick,
+                      self.config.report.check_every, None, datetime.now(UTC))
+
+    async def _report_tick(self) -> None:
+        await self.quarterly.tick()  # the delivery of the config now (a reload replaces it)
 
     def poll_job(self, poller: SourcePoller) -> Callable[[], Awaitable[object]]:
         """What the scheduler runs for a source."""

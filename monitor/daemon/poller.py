@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from datetime import datetime, timedelta
 
 from common.clock import Clock
-from common.durations import format_duration
 from connectors.base import (
     PermanentSourceError,
     Source,
@@ -29,9 +29,11 @@ class SourcePoller:
     """Polls one source and keeps its health: backoff after failures, pause on auth errors."""
 
     def __init__(
-        self, source: Source, settings: SourceSettings, store: Store, intake: Intake, clock: Clock
+        self, source: Source, settings: SourceSettings, store: Store, intake: Intake, clock: Clock,
+        rng: random.Random | None = None,
     ) -> None:
         self.source = source
+        self.rng = rng or random.Random()
         self.settings = settings
         self._store = store
         self._intake = intake
@@ -57,7 +59,7 @@ class SourcePoller:
             self._failed(exc, now)
             return None
         except Exception:
-            log.exception("source %s: unexpected error while fetching", self.settings.id)
+            log.exception("источник %s: непредвиденная ошибка при чтении", self.settings.id)
             self._failed(None, now)
             return None
         entries = [self._intake.classify(i, self.settings.network, now) for i in page.items]
@@ -69,33 +71,27 @@ class SourcePoller:
     def _failed(self, exc: SourceError | None, now: datetime) -> None:
         self.failures += 1
         self.last_error = exc
-        if isinstance(exc, SourceAuthError):
+        if isinstance(exc, SourceAuthError | PermanentSourceError):
+            # Retrying cannot help (a revoked token; a private, deleted or blocked community, a
+            # channel that is gone, markup we cannot read): stop the source and say so once.
             self.paused = True
-            log.error("source %s: access refused, polling paused until restart: %s",
-                      self.settings.id, exc)
+            why = "доступ запрещён" if isinstance(exc, SourceAuthError) else "постоянная ошибка"
+            log.error("источник %s остановлен (%s): %s; опрос не возобновится до перезапуска — "
+                      "исправьте конфигурацию или доступ и перезапустите демон",
+                      self.settings.id, why, exc)
             return
-        if isinstance(exc, PermanentSourceError):
-            # Retrying cannot help (a private, deleted or blocked community, a channel that is
-            # gone): stop the source and say so once; the rest keep working.
-            self.paused = True
-            log.error("source %s stopped (permanent error): %s; fix the config and restart",
-                      self.settings.id, exc)
-            return
-        delay = min(self.settings.interval * (2 ** min(self.failures - 1, 10)), MAX_BACKOFF)
-        if isinstance(exc, TransientSourceError) and exc.retry_after:
-            delay = max(delay, timedelta(seconds=exc.retry_after))
+        retry_after = exc.retry_after if isinstance(exc, TransientSourceError) else None
+        delay = backoff(self.settings.interval, self.failures, self.rng.random(), retry_after)
         self.retry_at = now + delay
-        if self.failures == 1:
-            log.error("источник %s: временная ошибка: %s; следующая попытка в %s UTC (через %s)",
-                      self.settings.id, exc or "см. трассировку выше",
-                      f"{self.retry_at:%Y-%m-%d %H:%M:%S}", format_duration(delay))
-        else:
-            log.debug("source %s still failing (%s times): %s", self.settings.id,
-                      self.failures, exc)
+        level = logging.ERROR if self.failures == 1 else logging.DEBUG
+        log.log(level, "источник %s: временная ошибка (%s-я подряд): %s; следующая попытка "
+                "не раньше %s UTC (через %s)", self.settings.id, self.failures,
+                exc or "подробности выше", f"{self.retry_at:%Y-%m-%d %H:%M:%S}",
+                _spoken(delay))
 
     def _succeeded(self, now: datetime, notices: list[str], result: PollResult) -> None:
         if self.failures:
-            log.info("source %s recovered after %s failed poll(s)", self.settings.id,
+            log.info("источник %s снова читается после %s неудачных опросов", self.settings.id,
                      self.failures)
         self.failures = 0
         self.last_error = None
@@ -112,3 +108,27 @@ class SourcePoller:
                      " %s repeat(s) joined open incidents, %s answered by an official reply",
                      self.settings.id, result.new_items, result.new_versions,
                      len(result.incidents), len(result.repeats), len(result.answered))
+
+
+def backoff(
+    interval: timedelta, failures: int, draw: float, retry_after: float | None = None
+) -> timedelta:
+    """The wait before the next try: full jitter over an exponential ceiling (so sources that
+    failed together do not retry together), never shorter than the platform's `retry_after`.
+
+    `draw` is a number in [0, 1) from the poller's random source (injected in tests)."""
+    ceiling = min(interval * (2 ** min(failures - 1, 16)), MAX_BACKOFF)
+    delay = ceiling * draw
+    if retry_after:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def _spoken(delay: timedelta) -> str:
+    """«1 ч 5 мин 3 с»: a wait as an operator reads it."""
+    seconds = max(0, round(delay.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours} ч" if hours else "", f"{minutes} мин" if minutes else "",
+             f"{seconds} с" if seconds or not (hours or minutes) else ""]
+    return " ".join(part for part in parts if part)

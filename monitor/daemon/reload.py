@@ -69,7 +69,8 @@ def restart_only_changes(old: AppConfig, new: AppConfig) -> list[str]:
 
 
 def apply_config(app: App, config: AppConfig, ruleset: RuleSet) -> str:
-    """Swap config, rules, calendar and pollers at once (no await inside); return a summary."""
+    """Swap config, rules, calendar, pollers and the quarterly report at once (no await
+    inside); return a summary."""
     old_config, old = app.config, app.pollers
     app.config = config
     app.calendar = WorkingCalendar(config.calendar)
@@ -98,6 +99,9 @@ def apply_config(app: App, config: AppConfig, ruleset: RuleSet) -> str:
     _reschedule(app, removed, set(added) | set(changed))
     if app.updates is not None:
         app.updates.handlers[:] = app.update_handlers()
+    app.quarterly = app.make_quarterly()
+    if config.report.check_every != old_config.report.check_every:
+        app.schedule_report()
     return (f"источников {len(pollers)} (добавлено: {', '.join(added) or 'нет'}; изменено: "
             f"{', '.join(changed) or 'нет'}; убрано: {', '.join(removed) or 'нет'}), "
             f"тем {len([t for t in config.topics if t.enabled])}")

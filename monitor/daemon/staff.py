@@ -23,6 +23,8 @@ from monitor.daemon import staff_texts as say
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.buttons import Press, incident_keyboard, parse_callback, topics_keyboard
 from monitor.daemon.deadlines import interim_term
+from monitor.daemon.report.delivery import asked_period, send_report
+from monitor.daemon.report.period import PeriodError
 from monitor.daemon.texts import alert_text, fit_lines, incident_card, status_lines, with_footer
 from monitor.daemon.workcal import WorkingCalendar
 from storage import Action, Actor, IncidentRow, Store, TopicRef
@@ -40,6 +42,7 @@ COMMANDS = [
     ("dismiss", "N [причина] — ответ не нужен"),
     ("snooze", "N [2h] — отложить оповещения"),
     ("topic", "N ТЕМА — исправить тему"),
+    ("report", "[2026Q3] — отчёт в ЦУР: XLSX и графики"),
     ("help", "что умеет бот"),
 ]
 _ACTION_EVENTS = ("taken", "answered", "dismissed", "snoozed", "reclassified", "interim")
@@ -194,6 +197,9 @@ class StaffDesk:
         if command in ("help", "start"):
             await self._reply(message, say.HELP)
             return False
+        if command == "report":
+            await self._report(message, args)
+            return False
         if command == "status":
             for text in fit_lines(status_lines(await self._store.list_incidents(open_only=True),
                                                self._clock.now())):
@@ -265,6 +271,20 @@ class StaffDesk:
                              self._clock.now())
         for text in fit_lines(card.split("\n")):
             await self._reply(message, text)
+
+    async def _report(self, message: Message, args: list[str]) -> None:
+        """Make a period's report and send its XLSX and charts to the chat that asked."""
+        now = self._clock.now()
+        try:
+            period = asked_period(args, now.astimezone(self._zone).date())
+        except PeriodError as exc:
+            await self._reply(message, say.bad_period(str(exc)))
+            return
+        await self._reply(message, say.report_coming(period.label))
+        outcome = await send_report(self._store, self._config, self._sender, message.chat.id,
+                                    period, now, say.report_caption(period.label))
+        if outcome.status != "sent":
+            log.warning("bot: report for chat %s not sent: %s", message.chat.id, outcome.error)
 
     async def _reply(self, message: Message, text: str) -> None:
         outcome = await self._sender.send(message.chat.id, text)

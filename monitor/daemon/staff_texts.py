@@ -29,6 +29,8 @@ HELP = "\n".join([
     "/dismiss N [причина] — ответ не нужен",
     "/snooze N [2h] — не напоминать 2 часа (30m, 1d…)",
     "/topic N ТЕМА — исправить тему (id темы из конфигурации)",
+    "/report [2026Q3] — отчёт в ЦУР за квартал (2026-09 — за месяц), XLSX и графики;"
+    " без периода — текущий квартал",
 ])
 _USAGE = {
     "incident": "/incident N", "take": "/take N", "answered": "/answered N [ссылка]",
@@ -113,3 +115,18 @@ def result(outcome: ActionResult, number: int, zone: ZoneInfo) -> str:
     if outcome.event is None:
         return f"Инцидент №{number}: готово."
     return _DONE[outcome.event.kind].format(n=number, **_fields(outcome.event, zone))
+
+
+def bad_period(problem: str) -> str:
+    """The reply to `/report` with a period that cannot be read."""
+    return f"Не понял период: {escape(problem)}. Пример: /report 2026Q3"
+
+
+def report_coming(label: str) -> str:
+    """The reply while the report is being made."""
+    return f"Готовлю отчёт за {escape(label)}…"
+
+
+def report_caption(label: str) -> str:
+    """The caption of the report's workbook sent on `/report`."""
+    return f"Отчёт МЦУ за {label}"

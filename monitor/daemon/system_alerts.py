@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from common.clock import Clock
 from common.durations import format_duration
-from connectors.base import SourceAuthError
+from connectors.base import PermanentSourceError, SourceAuthError
 from connectors.vk_quota import DAILY_CAPS, plan
 from monitor.config import AppConfig
 from monitor.daemon.poller import SourcePoller
@@ -64,12 +64,15 @@ class SystemWatch:
         last = await self._store.last_items(list(self._pollers))
         zone = self._config.calendar.zone
         for source_id, poller in self._pollers.items():
-            key = f"auth:{source_id}"
-            # Paused until a restart: the condition stays until a poll succeeds again.
-            since = raised.get(key)
-            refused = poller.paused and isinstance(poller.last_error, SourceAuthError)
-            if refused or (since is not None and not _after(poller.last_success, since)):
-                found.append(Condition(key, _refused(poller)))
+            # Paused until a restart (access refused, or an error retrying cannot mend): the
+            # condition stays until a poll succeeds again.
+            for kind, error, text in (("auth", SourceAuthError, _refused),
+                                      ("stopped", PermanentSourceError, _stopped)):
+                key = f"{kind}:{source_id}"
+                since = raised.get(key)
+                stopped = poller.paused and isinstance(poller.last_error, error)
+                if stopped or (since is not None and not _after(poller.last_success, since)):
+                    found.append(Condition(key, text(poller)))
             limit = poller.settings.silence_alert
             key = f"silent:{source_id}"
             seen = last.get(source_id)
@@ -129,6 +132,13 @@ def _refused(poller: SourcePoller) -> str:
             f"Опрос остановлен: обновите токен{where} и перезапустите монитор.")
 
 
+def _stopped(poller: SourcePoller) -> str:
+    return (f"⛔️ <b>Источник {escape(poller.settings.id)} остановлен: постоянная ошибка</b>\n"
+            f"{escape(str(poller.last_error or 'постоянная ошибка'))[:300]}\n"
+            "Опрос не возобновится сам: исправьте источник в конфигурации и перезапустите "
+            "монитор.")
+
+
 def _failing(poller: SourcePoller) -> str:
     if poller.failures:
         return f"; последние опросы с ошибкой ({poller.failures} подряд), подробности в журнале"
@@ -139,6 +149,8 @@ def _recovered(key: str) -> str:
     kind, _, name = key.partition(":")
     if kind == "auth":
         return f"✅ <b>Источник {escape(name)}: доступ восстановлен</b>, опрос идёт."
+    if kind == "stopped":
+        return f"✅ <b>Источник {escape(name)} снова читается</b>, опрос идёт."
     if kind == "silent":
         return (f"✅ <b>Источник {escape(name)} снова приносит новое</b>"
                 " (или больше не опрашивается).")

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from storage.location import shown
-from storage.postgresql.adapter import PostgresTx, storage_errors
+from storage.postgresql.adapter import PostgresTx, arguments, storage_errors
 from storage.postgresql.migrations import MIGRATIONS
-from storage.sql.db import Params, Row
+from storage.sql.db import STREAM_BATCH, Params, Row
 from storage.sql.migrate import apply_pending
 
 WRITER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('monitor:writer:' || current_schema()))"
@@ -74,6 +74,18 @@ class PostgresDatabase:
         with storage_errors("чтение из базы не удалось"):
             async with self._pool.acquire() as conn:
                 return await PostgresTx(conn).fetchall(sql, params)
+
+    async def stream(
+        self, sql: str, params: Params = (), size: int = STREAM_BATCH
+    ) -> AsyncIterator[list[Row]]:
+        """Run a read query and yield its rows in batches of `size` through a server-side
+        cursor (inside a read transaction of its own, no writer lock): only a batch is held."""
+        text, args = arguments(sql, params)
+        with storage_errors("чтение из базы не удалось"):
+            async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+                cursor = await conn.cursor(text, *args)
+                while batch := await cursor.fetch(size):
+                    yield list(batch)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a read query and return the first row."""

@@ -220,4 +220,11 @@ MIGRATIONS: list[Migration] = [
             since {TIME} NOT NULL)""",
         "CREATE INDEX items_source_seen ON items (source_id, first_seen_at)",
     ]),
+    ("0008_report_indexes", [
+        # The quarterly report reads a span of incidents, of residents' messages, and the
+        # spike alerts already queued (the same indexes as SQLite's 0014_report_indexes).
+        "CREATE INDEX incidents_opened ON incidents (opened_at)",
+        "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
+        "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
+    ]),
 ]

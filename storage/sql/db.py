@@ -7,18 +7,24 @@ rows that read by column name and by position, and turns its own errors into `St
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 Params = Sequence[Any] | Mapping[str, Any]
 """Positional parameters for `?`, or named ones for `:name` (one style per statement)."""
 
+STREAM_BATCH = 5000
+"""Rows per batch of `Database.stream`: a big read's memory is one batch, not the result."""
+
 
 class Row(Protocol):
-    """A result row: `row["column"]`, `row[0]`, `row.keys()` (sqlite3.Row, asyncpg.Record)."""
+    """A result row: `row["column"]`, `row[0]`, `row.keys()`, its values in order
+    (sqlite3.Row, asyncpg.Record)."""
 
     def __getitem__(self, key: str | int, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
     def keys(self) -> Iterable[str]: ...
 
@@ -54,6 +60,12 @@ class Database(Reader, Protocol):
     PostgreSQL advisory lock): the shared queries read, check and write inside one unit of work
     and rely on no other unit of work writing between.
     """
+
+    def stream(self, sql: str, params: Params = (), size: int = STREAM_BATCH
+               ) -> AsyncIterator[list[Row]]:
+        """Run a read query and yield its rows in batches of `size` (a region's quarter in
+        little memory): a SQLite cursor, a PostgreSQL server-side cursor in a transaction."""
+        ...
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One unit of work: committed when the block ends, rolled back if it raises."""

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from connectors.base import Cursor
-from storage.sql import actions, conditions, deadlines, incidents, items, outbox
+from storage.report_types import MessageCount, ReportIncident
+from storage.sql import actions, conditions, deadlines, incidents, items, outbox, reports
 from storage.sql.db import Database
 from storage.sql.events import events_of
 from storage.sql.repeats import REPEATS_OF, repeat_from
@@ -201,3 +202,26 @@ class SqlStore:
         """Drop what no item from `moment` on can join (scratch stores only)."""
         await forget_before(self.database, moment)
 
+    async def message_counts(self, start: datetime, end: datetime) -> list[MessageCount]:
+        """Residents' messages published in [start, end), per network and source."""
+        return await reports.message_counts(self.database, start, end)
+
+    async def report_incidents(
+        self, start: datetime, end: datetime, response_kinds: Sequence[str]
+    ) -> list[ReportIncident]:
+        """Incidents opened in [start, end) with their event logs tallied (see `Store`)."""
+        return await reports.report_incidents(self.database, start, end, response_kinds)
+
+    async def queue_spike_alert(
+        self, key: str, messages: Sequence[AlertMessage], since: datetime, now: datetime,
+    ) -> int:
+        """Queue a spike's alert unless one of the same key was queued since `since`."""
+        return await reports.queue_spike_alert(self.database, key, messages, since, now)
+
+    async def job_done(self, key: str) -> bool:
+        """Whether a once-only job has been recorded done."""
+        return await reports.job_done(self.database, key)
+
+    async def mark_job_done(self, key: str, now: datetime) -> None:
+        """Record a once-only job as done."""
+        await reports.mark_job_done(self.database, key, now)

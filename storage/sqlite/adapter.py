@@ -25,7 +25,8 @@ def storage_errors(what: str) -> Iterator[None]:
         raise StorageError(f"{what}: {exc}") from exc
 
 
-def _bound(params: Params) -> Any:
+def bound(params: Params) -> Any:
+    """Parameters as sqlite3 takes them: a mapping, or a tuple."""
     return params if isinstance(params, Mapping) else tuple(params)
 
 
@@ -37,7 +38,7 @@ class SqliteTx:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return how many rows it changed."""
-        async with self._conn.execute(sql, _bound(params)) as cursor:
+        async with self._conn.execute(sql, bound(params)) as cursor:
             return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
@@ -46,11 +47,11 @@ class SqliteTx:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a query and return every row."""
-        async with self._conn.execute(sql, _bound(params)) as cursor:
+        async with self._conn.execute(sql, bound(params)) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a query and return its first row, or None."""
-        async with self._conn.execute(sql, _bound(params)) as cursor:
+        async with self._conn.execute(sql, bound(params)) as cursor:
             row: Row | None = await cursor.fetchone()
             return row

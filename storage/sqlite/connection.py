@@ -14,8 +14,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.sql.db import Params, Row
-from storage.sqlite.adapter import SqliteTx, storage_errors
+from storage.sql.db import STREAM_BATCH, Params, Row
+from storage.sqlite.adapter import SqliteTx, bound, storage_errors
 from storage.sqlite.migrations import apply_migrations
 
 MEMORY = ":memory:"
@@ -92,6 +92,18 @@ class Database:
         async with self._lock:
             with storage_errors("чтение из базы не удалось"):
                 return await self._tx.fetchall(sql, params)
+
+    async def stream(
+        self, sql: str, params: Params = (), size: int = STREAM_BATCH
+    ) -> AsyncIterator[list[Row]]:
+        """Run a read query and yield its rows in batches of `size` (big reads in little
+        memory); the connection is held until the last batch."""
+        async with self._lock:
+            with storage_errors("чтение из базы не удалось"):
+                async with self._conn.execute(sql, bound(params)) as cursor:
+                    while rows := await cursor.fetchmany(size):
+                        batch: list[Row] = list(rows)
+                        yield batch
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a read query and return the first row."""

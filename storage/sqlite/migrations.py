@@ -191,6 +191,14 @@ MIGRATIONS: list[Migration] = [
     ("0011_alert_steps", ALERT_STEPS),
     ("0012_outbox_notices", NOTICES),
     ("0013_system_conditions", CONDITIONS),
+    ("0014_report_indexes", [
+        # The quarterly report reads a span of incidents, of residents' messages, and the
+        # spike alerts already queued.
+        "CREATE INDEX incidents_opened ON incidents (opened_at)",
+        # Residents' messages per source: read in index order, no sort (GROUP BY matches it).
+        "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
+        "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
+    ]),
 ]
 
 

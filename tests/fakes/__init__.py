@@ -1,5 +1,7 @@
 """The fake servers live in the packaged `fakes` (the demo runs them too); `tests.fakes.X` is
-the very same module as `fakes.X`, so tests keep importing them from here."""
+the very same module as `fakes.X`, so tests keep importing them from here. What only tests
+and benches use lives here for real: `world.py` (every fake at once with ground truth; it
+reads the connectors' ids, so it is no part of the packaged fakes)."""
 
 from __future__ import annotations
 

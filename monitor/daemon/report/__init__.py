@@ -1,0 +1,1 @@
+"""The quarterly report to the regional centre (ЦУР) and the picture of problems."""

@@ -1,0 +1,132 @@
+"""Read-only queries for the quarterly report: residents' messages per source, incidents of a
+span with their event logs tallied; spike alerts; once-only jobs. Plain portable SQL, the same
+on SQLite and PostgreSQL (no JSON functions: details are read here)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.report_types import MessageCount, ReportIncident, ResponseEvent
+from storage.sql.db import Database
+from storage.sql.outbox import add_notices
+from storage.sql.timestamps import to_db
+from storage.types import AlertMessage
+
+MESSAGE_COUNTS = (
+    "SELECT network, source_id, COUNT(*) AS messages FROM items"
+    " WHERE published_at >= :start AND published_at < :end AND is_official = 0"
+    " GROUP BY network, source_id ORDER BY network, source_id"
+)
+INCIDENTS = (
+    "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
+    " opened_at, due_at, url, assignee, close_reason,"
+    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
+    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY opened_at"
+)
+EVENTS = (
+    "SELECT e.id, e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
+    " JOIN incidents i ON i.id = e.incident_id"
+    " WHERE i.opened_at >= :start AND i.opened_at < :end"
+)
+"""The event logs of a span's incidents, in one pass (tallied and read in code)."""
+
+
+async def message_counts(db: Database, start: datetime, end: datetime) -> list[MessageCount]:
+    """Residents' messages published in [start, end), per network and source."""
+    rows = await db.fetchall(MESSAGE_COUNTS, {"start": to_db(start), "end": to_db(end)})
+    return [MessageCount(r["network"], r["source_id"], int(r["messages"])) for r in rows]
+
+
+async def report_incidents(
+    db: Database, start: datetime, end: datetime, response_kinds: Sequence[str]
+) -> list[ReportIncident]:
+    """Incidents opened in [start, end), in the order they were opened, each with its events
+    tallied by kind and its events of `response_kinds` in log order. Rows are read in batches
+    and repeated names shared, so that a region's quarter fits in little memory."""
+    span = {"start": to_db(start), "end": to_db(end)}
+    wanted = frozenset(response_kinds)
+    tally: dict[int, dict[str, int]] = {}
+    responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
+    names: dict[str, str] = {}
+    async for batch in db.stream(EVENTS, span):
+        for event_id, number, kind, at, detail in batch:
+            kinds = tally.get(number)
+            if kinds is None:
+                kinds = tally[number] = {}
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if kind in wanted:
+                moment = _answered_at(detail) or _moment(at)
+                responses[number].append((event_id, ResponseEvent(kind, moment)))
+    found = []
+    async for batch in db.stream(INCIDENTS, span):
+        for (number, group, topic, topic_name, organisation, settlement, priority, status,
+             opened_at, due_at, url, assignee, close_reason, repeats) in batch:
+            found.append(ReportIncident(
+                number, _shared(names, group), _shared(names, topic),
+                _shared(names, topic_name), _shared(names, organisation),
+                _shared(names, settlement), names.setdefault(priority, priority),
+                names.setdefault(status, status),
+                _moment(opened_at), _moment(due_at), url, _shared(names, assignee),
+                close_reason, int(repeats),
+                tuple(sorted((names.setdefault(k, k), n)
+                             for k, n in tally.pop(number, {}).items())),
+                tuple(event for _, event in sorted(responses.pop(number, ())))))
+    return found
+
+
+def _shared(names: dict[str, str], value: str | None) -> str | None:
+    """One string object for each of the few names that repeat over thousands of rows."""
+    return None if value is None else names.setdefault(value, value)
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+_ANSWER_TIMES = ("answered_at", "said_at")
+"""Where an event's detail keeps when the answer was given: a final answer's `answered_at`, an
+interim answer's (or a citizen's message's) `said_at` (`storage.sql.actions`)."""
+
+
+def _answered_at(detail: str) -> datetime | None:
+    """The answer time an event's detail names (aware ISO 8601), or None."""
+    if not any(key in detail for key in _ANSWER_TIMES):
+        return None
+    try:
+        said = json.loads(detail)
+        value = next((said[key] for key in _ANSWER_TIMES if key in said), None)
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+async def job_done(db: Database, key: str) -> bool:
+    """Whether a once-only job (a quarter's report to the curator) has been recorded done."""
+    return await db.fetchone("SELECT 1 FROM bot_state WHERE key = ?", (key,)) is not None
+
+
+async def mark_job_done(db: Database, key: str, now: datetime) -> None:
+    """Record a once-only job as done."""
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
+                         " ON CONFLICT (key) DO NOTHING", (key, json.dumps({"at": to_db(now)})))
+
+
+async def queue_spike_alert(
+    db: Database, key: str, messages: Sequence[AlertMessage], since: datetime, now: datetime,
+) -> int:
+    """Queue a spike's alert as a notice (no one incident: outbox reason `key:<moment>`), unless
+    an alert of the same spike `key` was queued since `since`; one transaction. Return the rows
+    added."""
+    async with db.transaction() as tx:
+        # The reasons `key:…` are those between `key:` and `key;` (':' + 1), read by the
+        # outbox_reason index.
+        if await tx.fetchone("SELECT 1 FROM outbox WHERE reason > ? AND reason < ?"
+                             " AND created_at >= ? LIMIT 1",
+                             (f"{key}:", f"{key};", to_db(since))) is not None:
+            return 0
+        return await add_notices(tx, f"{key}:{to_db(now)}", messages, now)
