@@ -197,6 +197,9 @@ async def _settle(world: World, clock: Clock, db: Path, seconds: float) -> None:
         clock.move(timedelta(hours=1))
         await asyncio.sleep(0.1)
     while time.perf_counter() < deadline and not _quiet(db, clock.now):
+        # Sends to a chat are paced per minute of the daemon's clock (monitor/daemon/delivery.py):
+        # a frozen clock would hold what is over the pace for ever.
+        clock.move(timedelta(minutes=1))
         await asyncio.sleep(0.3)
 
 
@@ -222,9 +225,10 @@ def _quiet(db: Path, now: datetime) -> bool:
 def _alerts(db: Path, now: datetime) -> tuple[int, dict[str, int]]:
     """Open incidents with an alert due and not yet queued; sent alerts by reason."""
     moment = now.astimezone(UTC).isoformat(timespec="microseconds")
-    due = _read(db, "SELECT count(*) FROM incidents WHERE status IN ('open', 'in_work') AND ("
-                    "announced_at IS NULL OR (warned_at IS NULL AND warn_at <= ?) OR "
-                    "(overdue_at IS NULL AND due_at <= ?))", moment, moment)
+    # The tick's own question (storage/sql/incidents.py DUE_ALERTS): an open incident whose
+    # next alert step is due.
+    due = _read(db, "SELECT count(*) FROM incidents WHERE status IN ('open', 'in_work')"
+                    " AND next_alert_at <= ?", moment)
     sent = _read(db, "SELECT reason, count(*) FROM outbox WHERE status = 'sent' GROUP BY reason")
     return (int(str(due[0][0])) if due else -1), {str(r): int(str(n)) for r, n in sent}
 

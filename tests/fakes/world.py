@@ -273,7 +273,7 @@ words = ["яма"]
             return
         complaint = mine[0]
         self._open.remove(complaint)
-        text = "Спасибо, передали в службу, устраним до пятницы"
+        text = "Спасибо, передали в службу, яму засыпали"  # a final answer (rules/answers.py)
         if source == "vk":
             reply = self.vk.add_comment(VK_GROUP, self._vk_post, text, from_id=VK_HEAD, date=at,
                                         reply_to_comment=complaint.place)
