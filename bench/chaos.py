@@ -97,9 +97,13 @@ class Daemon:
 
     async def kill(self) -> None:
         assert self.process is not None
-        if self.process.returncode is None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Leave no daemon behind, whatever ended the run (a failed check, a timeout)."""
+        if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
+            await self.process.wait()
 
     async def stop(self) -> int:
         assert self.process is not None
@@ -139,28 +143,31 @@ async def run(kills: int, *, seed: int = 14, faults: float = 0.0, workdir: Path,
         env = {**os.environ, **world.env(), "MONITOR_CLOCK_FILE": str(clock.path)}
         daemon = Daemon(config, env, workdir / "daemon.log")
         boundaries: list[int] = []
-        for _ in range(kills):
+        try:
+            for _ in range(kills):
+                await daemon.start()
+                # One kill in five falls while the daemon starts (opening the database,
+                # migrating, reading cursors); the others while it polls and sends.
+                in_start = rng.random() < 0.2
+                result.kills_in_start += in_start
+                await _stream(world, clock, rng.uniform(*up), daemon, in_start)
+                if daemon.died() is not None:
+                    result.failed_starts.append(f"start {daemon.starts}: exit {daemon.died()}")
+                await daemon.kill()
+                boundaries.append(len(world.bot.delivered))  # what it sent before it died
+                result.kills += 1
+            world.inject(lambda name: None)
             await daemon.start()
-            # One kill in five falls while the daemon starts (opening the database,
-            # migrating, reading cursors); the others while it polls and sends.
-            in_start = rng.random() < 0.2
-            result.kills_in_start += in_start
-            await _stream(world, clock, rng.uniform(*up), daemon, in_start)
-            if daemon.died() is not None:
-                result.failed_starts.append(f"start {daemon.starts}: exit {daemon.died()}")
-            await daemon.kill()
-            boundaries.append(len(world.bot.delivered))  # what it sent before it died
-            result.kills += 1
-        world.inject(lambda name: None)
-        await daemon.start()
-        await _settle(world, clock, workdir / "m.db", settle)
-        if await daemon.stop() != 0:
-            result.failed_starts.append(f"last run: exit {daemon.died()}")
-        result.audit = audit(str(workdir / "m.db"), world.truth, world.bot)
-        result.due_unqueued, result.alerts_by_reason = _alerts(workdir / "m.db", clock.now)
-        result.explained_duplicates = _explained(world, boundaries)
-        result.faults = sum((c.injected for c in chaos.values()), start=Counter[str]())
-        result.simulated = clock.now - START
+            await _settle(world, clock, workdir / "m.db", settle)
+            if await daemon.stop() != 0:
+                result.failed_starts.append(f"last run: exit {daemon.died()}")
+            result.audit = audit(str(workdir / "m.db"), world.truth, world.bot)
+            result.due_unqueued, result.alerts_by_reason = _alerts(workdir / "m.db", clock.now)
+            result.explained_duplicates = _explained(world, boundaries)
+            result.faults = sum((c.injected for c in chaos.values()), start=Counter[str]())
+            result.simulated = clock.now - START
+        finally:
+            await daemon.close()
     result.seconds = time.perf_counter() - began
     return result
 

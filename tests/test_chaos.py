@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.logwatch import leaks_in
 
@@ -21,6 +23,7 @@ def chaos_bench() -> ModuleType:
     return module
 
 
+@pytest.mark.timeout(300)  # ten daemon starts: about 30 s idle, a minute on a loaded machine
 async def test_ten_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
     bench = chaos_bench()
     result = await bench.run(10, seed=5, workdir=tmp_path, up=(0.0, 0.8), settle=60)
