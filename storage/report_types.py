@@ -47,6 +47,9 @@ class ReportIncident:
     """How many events of each kind its log holds (every kind, known to this release or not)."""
     responses: tuple[ResponseEvent, ...] = field(default=())
     """Its response events, in the order they were written."""
+    first_due: datetime | None = None
+    """The first-response deadline when a later term (an interim answer, a reopening) replaced
+    it: the `due_before` of the first such event; None when `due_at` is still that deadline."""
 
     def count(self, kind: str) -> int:
         """How many events of `kind` its log holds."""

@@ -174,3 +174,29 @@ async def test_a_damaged_event_detail_and_unknown_kinds_are_still_counted(
     # Neither detail gives a usable answer time: both answers count at the event's own time.
     assert report.now.first_calendar[-4:] == [2 * H, 23 * H, 25 * H, 89.5 * H]
     assert report.now.events["escalated"] == 1 and report.now.events["answered"] == 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_late_interim_answer_is_late_whatever_term_it_starts(
+    backend: str, tmp_path: Path
+) -> None:
+    """An interim answer moves `due_at` to its follow-up term; the first response is still
+    measured against the deadline it replaced, and so is a final answer before a reopening."""
+    from storage import Action
+    from tests.report_store import STAFF, WATER, _entry, _open, local
+
+    async with golden_on(backend, tmp_path / "m.db") as store:
+        late = await _open(store, _entry("late", WATER, local(10, 6, 9), local(10, 6, 17), None))
+        term = (local(10, 15, 17), local(10, 16, 17))
+        await store.act(late, Action("interim", STAFF, at=local(10, 7, 10), term=term),
+                        local(10, 7, 10))
+        timely = await _open(store, _entry("ok", WATER, local(10, 6, 9), local(10, 6, 17), None))
+        await store.act(timely, Action("answer", STAFF, at=local(10, 6, 12)), local(10, 6, 12))
+        await store.act(timely, Action("reopen", STAFF, at=local(10, 20, 9), term=term),
+                        local(10, 20, 9))
+        report = await build_report(store, WorkingCalendar(CalendarConfig()),
+                                    parse_period("2025Q4"), AS_OF)
+    late_ids = {entry.incident.id: entry for entry in report.now.late}
+    assert late in late_ids and timely not in late_ids
+    assert late_ids[late].late_calendar == 17 * H
+    assert late_ids[late].incident.first_due == local(10, 6, 17)

@@ -9,7 +9,7 @@ from datetime import datetime
 from storage.sql.db import Database, Tx
 from storage.sql.events import add_event
 from storage.sql.incidents import OPEN, incident
-from storage.sql.timestamps import to_db
+from storage.sql.timestamps import from_db, to_db
 from storage.types import Action, ActionOutcome, ActionResult, EventKind, IncidentEvent
 
 BOT_UPDATE_KEY = "telegram_update_id"
@@ -124,12 +124,16 @@ async def _new_term(
     assert action.term is not None
     warn, due = action.term
     at = action.at or now
+    # The deadline this term replaces: the one the first response is measured against.
+    before = await tx.fetchone("SELECT due_at FROM incidents WHERE id = ?", (incident_id,))
     sql = _NEW_TERM.format(reopen=_REOPEN if action.kind == "reopen" else "")
     await tx.execute(sql, {"warn": to_db(warn), "due": to_db(due), "at": to_db(at),
                            "id": incident_id})
     await tx.execute("UPDATE outbox SET status = 'cancelled' WHERE incident_id = ?"
                      " AND status = 'pending'", (incident_id,))
-    return {**_said(action, now), "due_at": due.isoformat()}
+    replaced_due = None if before is None else from_db(before["due_at"])
+    replaced = {} if replaced_due is None else {"due_before": replaced_due.isoformat()}
+    return {**_said(action, now), "due_at": due.isoformat(), **replaced}
 
 
 def _said(action: Action, now: datetime) -> dict[str, object]:

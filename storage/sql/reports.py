@@ -50,6 +50,7 @@ async def report_incidents(
     wanted = frozenset(response_kinds)
     tally: dict[int, dict[str, int]] = {}
     responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
+    first_due: dict[int, tuple[int, datetime]] = {}
     names: dict[str, str] = {}
     async for batch in db.stream(EVENTS, span):
         for event_id, number, kind, at, detail in batch:
@@ -60,6 +61,9 @@ async def report_incidents(
             if kind in wanted:
                 moment = _answered_at(detail) or _moment(at)
                 responses[number].append((event_id, ResponseEvent(kind, moment)))
+            if kind in NEW_TERM_KINDS and (replaced := _detail_moment(detail, "due_before")):
+                if number not in first_due or event_id < first_due[number][0]:
+                    first_due[number] = (event_id, replaced)
     found = []
     async for batch in db.stream(INCIDENTS, span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
@@ -73,7 +77,8 @@ async def report_incidents(
                 close_reason, int(repeats),
                 tuple(sorted((names.setdefault(k, k), n)
                              for k, n in tally.pop(number, {}).items())),
-                tuple(event for _, event in sorted(responses.pop(number, ())))))
+                tuple(event for _, event in sorted(responses.pop(number, ()))),
+                first_due=first_due.pop(number, (0, None))[1]))
     return found
 
 
@@ -91,13 +96,23 @@ _ANSWER_TIMES = ("answered_at", "said_at")
 interim answer's (or a citizen's message's) `said_at` (`storage.sql.actions`)."""
 
 
+NEW_TERM_KINDS = frozenset({"interim", "reopened"})
+"""Events that start a new term; their detail's `due_before` is the deadline they replaced."""
+
+
 def _answered_at(detail: str) -> datetime | None:
     """The answer time an event's detail names (aware ISO 8601), or None."""
-    if not any(key in detail for key in _ANSWER_TIMES):
+    return _detail_moment(detail, *_ANSWER_TIMES)
+
+
+def _detail_moment(detail: str, *keys: str) -> datetime | None:
+    """The first of `keys` an event's detail holds, as an aware moment; None if it holds none
+    or the detail is damaged."""
+    if not any(key in detail for key in keys):
         return None
     try:
         said = json.loads(detail)
-        value = next((said[key] for key in _ANSWER_TIMES if key in said), None)
+        value = next((said[key] for key in keys if key in said), None)
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except (ValueError, AttributeError, TypeError):
         return None

@@ -141,7 +141,8 @@ def _count_response(
         figures.interim_incidents += 1
     elif FINAL in kinds:
         figures.final_only += 1
-    if first is None and incident.due_at > as_of:
+    due = incident.first_due or incident.due_at  # the deadline of the first response
+    if first is None and due > as_of:
         figures.pending += 1  # not late yet: neither on time nor late
         return
     organisation = by_org.setdefault(incident.organisation or NO_ORGANISATION, [0, 0])
@@ -152,14 +153,13 @@ def _count_response(
         figures.interim_first += first.kind == INTERIM
         figures.first_calendar.append(max(first.at - incident.opened_at, timedelta(0)))
         figures.first_working.append(calendar.working_time_between(incident.opened_at, first.at))
-        if first.at <= incident.due_at:
+        if first.at <= due:
             figures.on_time += 1
             organisation[0] += 1
             return
     until = first.at if first is not None else as_of
     figures.late.append(Late(incident, None if first is None else first.at,
-                             until - incident.due_at,
-                             calendar.working_time_between(incident.due_at, until)))
+                             until - due, calendar.working_time_between(due, until)))
 
 
 def percentile(values: list[timedelta], share: float) -> timedelta | None:

@@ -181,7 +181,7 @@ def late_table(report: Report, zone: ZoneInfo) -> Table:
     rows: list[list[Cell]] = []
     for late in report.now.late:
         i = late.incident
-        rows.append([i.id, i.opened_at.astimezone(zone), i.due_at.astimezone(zone),
+        rows.append([i.id, i.opened_at.astimezone(zone), (i.first_due or i.due_at).astimezone(zone),
                      late.responded_at.astimezone(zone) if late.responded_at else "нет ответа",
                      late.late_calendar, late.late_working, i.organisation or "не назначена",
                      i.assignee or "", i.group_name or "", i.topic_name or "",
