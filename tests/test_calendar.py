@@ -169,3 +169,28 @@ def test_working_time_adds_up(
 def test_example_config_is_the_standard_week() -> None:
     text = Path(EXAMPLE_CONFIG).read_text(encoding="utf-8")
     assert 'fri = ["09:00-13:00", "14:00-18:00"]' in text
+
+
+def _working_time_day_by_day(cal: WorkingCalendar, a: datetime, b: datetime) -> timedelta:
+    """The working time between two moments summed over every day's intervals (the reference
+    the running sums of WorkingCalendar must agree with)."""
+    total, day = timedelta(0), a.astimezone(cal.zone).date()
+    while a < b and day <= b.astimezone(cal.zone).date():
+        for start, end in cal.intervals(day):
+            total += max(min(end, b) - max(start, a), timedelta(0))
+        day += timedelta(days=1)
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendars, starts, starts)
+def test_working_time_between_agrees_with_a_day_by_day_sum(
+    cal: WorkingCalendar, a: datetime, b: datetime
+) -> None:
+    # The shared calendars' running sums start wherever earlier examples left their anchor;
+    # a fresh calendar asked the later span first must move its anchor back and agree too.
+    fresh = WorkingCalendar(CalendarConfig())
+    assert fresh.working_time_between(b, b + timedelta(days=40)) == (
+        _working_time_day_by_day(fresh, b, b + timedelta(days=40)))
+    assert cal.working_time_between(a, b) == _working_time_day_by_day(cal, a, b)
+    assert fresh.working_time_between(a, b) == _working_time_day_by_day(fresh, a, b)

@@ -18,6 +18,8 @@ Interval = tuple[datetime, datetime]
 _DAY = timedelta(days=1)
 _ZERO = timedelta(0)
 _SEARCH_DAYS = 366 * 3
+_ANCHOR_MARGIN = timedelta(days=31)
+"""How far before the first day asked for the running sums of working time begin."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class WorkingCalendar:
         self._working_days = frozenset(config.working_days)
         self._moved_hours = self._hours.for_weekday(WEEKDAYS.index(config.moved_working_day_hours))
         self._spans: dict[date, tuple[Interval, ...]] = {}
+        self._anchor: date | None = None
+        self._sums: list[timedelta] = [_ZERO]
+        """Working time of the days from `_anchor` on: `_sums[k]` is that of the first k days."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -218,17 +223,36 @@ class WorkingCalendar:
         _require_aware(a, "a")
         _require_aware(b, "b")
         start, end = a.astimezone(UTC), b.astimezone(UTC)
-        total = _ZERO
         if end <= start:
-            return total
-        day, last = start.astimezone(self._zone).date(), end.astimezone(self._zone).date()
-        while day <= last:
-            for begin, finish in self._utc(day):
-                overlap = min(finish, end) - max(begin, start)
-                if overlap > _ZERO:
-                    total += overlap
-            day += _DAY
+            return _ZERO
+        first, last = start.astimezone(self._zone).date(), end.astimezone(self._zone).date()
+        if first == last:
+            return self._overlap(first, start, end)
+        # The days in between lie wholly inside [start, end]: their working time is a difference
+        # of running sums (a quarter's report asks this for every incident).
+        since = self._before(first + _DAY)  # the earlier day first: it may move the anchor
+        between = self._before(last) - since
+        return self._overlap(first, start, end) + between + self._overlap(last, start, end)
+
+    def _overlap(self, day: date, start: datetime, end: datetime) -> timedelta:
+        """Working time of one local date that falls within [start, end] (UTC)."""
+        total = _ZERO
+        for begin, finish in self._utc(day):
+            overlap = min(finish, end) - max(begin, start)
+            if overlap > _ZERO:
+                total += overlap
         return total
+
+    def _before(self, day: date) -> timedelta:
+        """Working time of the days from the anchor date up to, not including, `day`; the
+        anchor moves back (and the sums start again) when an earlier day is asked for."""
+        if self._anchor is None or day < self._anchor:
+            self._anchor, self._sums = day - _ANCHOR_MARGIN, [_ZERO]
+        index, sums = (day - self._anchor).days, self._sums
+        while len(sums) <= index:
+            spans = self._utc(self._anchor + timedelta(days=len(sums) - 1))
+            sums.append(sums[-1] + sum((finish - begin for begin, finish in spans), _ZERO))
+        return sums[index]
 
     def _utc(self, day: date) -> tuple[Interval, ...]:
         """Return the working intervals of a local date in UTC, computed once per date."""
