@@ -345,7 +345,7 @@ class App:
         if self.scheduler is None:
             return
         spread = min(poller.settings.interval, self.config.daemon.first_poll_spread)
-        first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, spread.total_seconds()))
+        first = datetime.now(UTC) + timedelta(seconds=self.rng.uniform(0, spread.total_seconds()))
         self._add_job(self.scheduler, poll_job_id(poller.settings.id),
                       self.poll_job(poller), poller.settings.interval,
                       poller.settings.jitter, first)
