@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from daybench import print_targets  # noqa: E402
+
 from monitor.config import AppConfig, build_ruleset, load_config  # noqa: E402
 from rules import RuleSet, TopicConfig, classify  # noqa: E402
 from rules.cache import CACHE_ENV  # noqa: E402
@@ -331,13 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base=base, scaled=scaled_rates, hot=_hot(texts, ruleset), hot_stress=_hot(texts, stress),
         words=sum(len(WORD_RE.findall(t.lower())) for t in texts) / len(texts),
     ))
-    results = targets(base, scaled_rates, ready, whole)
-    for label, met in results:
-        print(f"  {'met   ' if met else 'MISSED'} {label}")
-    missed = sum(not met for _, met in results)
-    summary = f"{missed} of {len(results)} MISSED" if missed else "all met"
-    print(f"targets:                       {summary}")
-    return 1 if missed else 0
+    return print_targets(targets(base, scaled_rates, ready, whole))
 
 
 def targets(

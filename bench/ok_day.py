@@ -71,6 +71,7 @@ from common.durations import format_duration, parse_duration  # noqa: E402
 from connectors.base import Cursor, Item, SourceContext, SourceError  # noqa: E402
 from connectors.ok import OkGroupSource, OkSettings, _Tracked  # noqa: E402
 from connectors.ok_client import MARGIN, Topic  # noqa: E402
+from fakes.local import most_in_a_second  # noqa: E402
 
 START = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # Moscow midnight
 DAY = 86_400
@@ -266,16 +267,6 @@ async def simulate(
         outcome.token_calls = len(reaching)
         outcome.expected = feeder.expected
     return outcome
-
-
-def most_in_a_second(times: list[float]) -> int:
-    """The most of `times` (sorted) inside any sliding 1-second window."""
-    best = start = 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def short(times: list[float]) -> int:

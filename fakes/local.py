@@ -49,13 +49,7 @@ class CallLog:
 
     def max_calls_per_second(self, token: str | None) -> int:
         """The most calls from `token` inside any sliding 1-second window."""
-        times = sorted(c.at for c in self.calls if c.token == token)
-        best = start = 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= 1.0:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return most_in_a_second(sorted(c.at for c in self.calls if c.token == token))
 
 
 @dataclass
@@ -180,3 +174,13 @@ class Failures:
         if fault is None or self.chaos is None:
             return None
         return self.chaos.failure(name, token, fault)
+
+
+def most_in_a_second(times: list[float]) -> int:
+    """The most of `times` (sorted, in seconds) inside any sliding 1-second window."""
+    best = start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
