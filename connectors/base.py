@@ -94,6 +94,9 @@ class SourceSettings(BaseModel):
     require_place: bool = False
     silence_alert: Duration = timedelta(days=1)
     """Staff are told once when the source brings nothing new for this long (0: never)."""
+    municipality: str | None = None
+    """The municipality its incidents belong to when their text names no tagged settlement
+    (`[[municipalities]]` of the config); none: a regional source."""
 
     polite_interval: ClassVar[timedelta | None] = None
     """The shortest interval the real network should be polled at (None: any is fine)."""

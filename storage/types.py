@@ -54,6 +54,8 @@ class NewIncident:
     """When its clock started (publication or detection, as the policy says); None: opening."""
     resolution_due_at: datetime | None = None
     """When a final answer is due, if the policy sets a resolution deadline."""
+    municipality: str | None = None
+    """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
 
 
 FollowUpKind = Literal["interim", "final", "reopen", "satisfied"]
@@ -160,6 +162,8 @@ class IncidentRow:
     round_started_at: datetime | None = None
     """When the running follow-up term started (an interim answer, a reopening); None while
     the first response is awaited."""
+    municipality: str | None = None
+    """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
 
     @property
     def is_open(self) -> bool:
@@ -183,7 +187,7 @@ class IncidentRow:
             "policy_terms": None if self.policy_terms is None else dict(self.policy_terms),
             "clock_started_at": _iso(self.clock_started_at),
             "resolution_due_at": _iso(self.resolution_due_at),
-            "deadline_round": self.deadline_round,
+            "deadline_round": self.deadline_round, "municipality": self.municipality,
         }
 
 
@@ -400,6 +404,7 @@ class DeadlineHistory:
     warn_at: datetime
     due_at: datetime
     resolution_due_at: datetime | None
+    municipality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from common.clock import Clock
 from connectors.base import Item
 from monitor.config import AppConfig, build_ruleset
+from monitor.config.municipalities import Municipalities
 from monitor.config.policies import DEFAULT, PolicyBook
 from monitor.daemon.alert_steps import AlertSchedule, Step
 from monitor.daemon.intake import Intake
@@ -61,8 +62,11 @@ def routes_report(config: AppConfig, text: str, at: datetime, source: str | None
         topic_name=new.topic_name, organisation=new.organisation, priority=new.priority,
         status="open", opened_at=at, warn_at=new.warn_at, due_at=new.due_at, warned_at=None,
         overdue_at=None, answered_at=None, url=item.url, text=text, settlement=entry.settlement,
-        policy=new.policy, clock_started_at=new.clock_started_at)
+        policy=new.policy, clock_started_at=new.clock_started_at,
+        municipality=new.municipality)
     zone = config.calendar.zone
+    if new.municipality is not None:
+        lines.append(f"Муниципалитет: {Municipalities(config).name(new.municipality)}")
     lines += [
         f"Инцидент: {topic_of(incident)}; ответственный: {new.organisation or 'не назначен'};"
         f" приоритет: {new.priority}",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import connectors
 from connectors.base import SourceSettings
 from monitor.config.alerting import AlertsConfig, unknown_route_values, unlisted_chats
+from monitor.config.municipalities import Municipality, municipality_errors
 from monitor.config.policies import AnswersConfig, PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
@@ -60,6 +61,7 @@ class AppConfig(BaseModel):
     telegram: TelegramConfig = TelegramConfig()
     alerts: AlertsConfig = AlertsConfig()
     places: PlacesConfig = PlacesConfig()
+    municipalities: tuple[Municipality, ...] = ()
     repeats: RepeatsConfig = RepeatsConfig()
     report: ReportConfig = ReportConfig()
     rules: RulesConfig = RulesConfig()
@@ -241,6 +243,7 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
             yield Problem(file, lines.line_of(where), key_path(where), msg)
     yield from _repeated_values([s.name for s in config.places.settlements],
                                 ("places", "settlements"), "name", file, lines)
+    yield from municipality_errors(config, file, lines)
 
 
 def _repeated_values(

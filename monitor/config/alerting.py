@@ -89,6 +89,8 @@ class Escalation(_Section):
     after: PositiveDuration
     clock: AlertClock = "working"
     chats: tuple[int, ...] = Field(min_length=1)
+    municipality: str | None = None
+    """Only incidents of this municipality (`[[municipalities]]`); none: every incident."""
 
 
 def _parse_hours(value: object) -> object:
@@ -133,6 +135,8 @@ class Route(_Section):
     groups: tuple[str, ...] = ()
     settlements: tuple[str, ...] = ()
     priorities: tuple[Priority, ...] = ()
+    municipality: str | None = None
+    """Only incidents of this municipality (`[[municipalities]]`); none: any."""
     chat: int
     thread: int | None = Field(None, gt=0)
     night_chat: int | None = None

@@ -57,6 +57,8 @@ class PolicyConfig(SlaPolicy):
     sources: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
     settlements: tuple[str, ...] = ()
+    municipality: str | None = None
+    """Only incidents of this municipality (`[[municipalities]]`); none: any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class IncidentFacts:
     source: str
     network: str
     settlement: str | None
+    municipality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class NamedPolicy:
         """Whether every condition it sets holds for the incident."""
         values = {"topics": facts.topic, "groups": facts.group, "priorities": facts.priority,
                   "sources": facts.source, "networks": facts.network,
-                  "settlements": facts.settlement}
+                  "settlements": facts.settlement, "municipalities": facts.municipality}
         return all(values[key] in allowed for key, allowed in self.conditions)
 
     def describe(self) -> dict[str, str | None]:
@@ -103,8 +106,10 @@ class NamedPolicy:
 
 
 def _conditions(policy: PolicyConfig) -> tuple[tuple[str, frozenset[str]], ...]:
-    return tuple((key, frozenset(getattr(policy, key))) for key in CONDITIONS
-                 if getattr(policy, key))
+    found = [(key, frozenset(getattr(policy, key))) for key in CONDITIONS if getattr(policy, key)]
+    if policy.municipality is not None:
+        found.append(("municipalities", frozenset((policy.municipality,))))
+    return tuple(found)
 
 
 class PolicyBook:
@@ -173,11 +178,17 @@ class _Reach:
     topics: frozenset[str]
     sources: frozenset[str]
     settlements: frozenset[str] | None
+    municipalities: frozenset[str] | None = None
 
     def within(self, other: _Reach) -> bool:
         return (self.topics <= other.topics and self.sources <= other.sources
-                and (other.settlements is None or (self.settlements is not None
-                                                   and self.settlements <= other.settlements)))
+                and _narrower(self.settlements, other.settlements)
+                and _narrower(self.municipalities, other.municipalities))
+
+
+def _narrower(mine: frozenset[str] | None, theirs: frozenset[str] | None) -> bool:
+    """Whether a condition (None: any value) allows no more than another."""
+    return theirs is None or (mine is not None and mine <= theirs)
 
 
 def _reach(policy: NamedPolicy, config: AppConfig) -> _Reach:
@@ -189,7 +200,7 @@ def _reach(policy: NamedPolicy, config: AppConfig) -> _Reach:
     sources = frozenset(
         s.id for s in config.sources if s.enabled
         and s.id in want.get("sources", {s.id}) and s.network in want.get("networks", {s.network}))
-    return _Reach(topics, sources, want.get("settlements"))
+    return _Reach(topics, sources, want.get("settlements"), want.get("municipalities"))
 
 
 def policy_warnings(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:

@@ -154,6 +154,8 @@ class TelegramChat(_Section):
 
     id: int
     name: str = Field(min_length=1)
+    municipality: str | None = None
+    """The municipality whose alerts it gets (`[[municipalities]]`); none: a regional chat."""
 
 
 class OfficialAccount(_Section):
@@ -256,7 +258,9 @@ class ReportConfig(_Section):
     """`[report]`: the quarterly report to the ЦУР and alerts of spikes (docs/report.md)."""
 
     curator_chat: int | None = None
-    """The chat that gets the past quarter's report on the first working day after it."""
+    """The chat that gets the past quarter's report on the first working day after it (with
+    `[[municipalities]]`: the whole region's report; each municipality's goes to its own
+    `curator_chat`)."""
     check_every: PositiveDuration = timedelta(minutes=30)
     """How often the daemon looks whether the quarterly report is due."""
     spike_alerts: bool = True
@@ -271,6 +275,8 @@ class Settlement(_Section):
     name: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
     streets: tuple[str, ...] = ()
+    municipality: str | None = None
+    """The municipality it lies in (`[[municipalities]]`): its incidents are that one's."""
 
 
 class PlacesConfig(_Section):

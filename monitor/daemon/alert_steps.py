@@ -65,6 +65,8 @@ class AlertSchedule:
             at += gaps[min(number, len(gaps)) - 1]
             steps.append(Step(at, "reminder", f"reminder:{number}:{deadline}", str(number)))
         for index, escalation in enumerate(self._config.escalations):
+            if escalation.municipality not in (None, incident.municipality):
+                continue  # another municipality's chain
             at = self._after(due, escalation.after, escalation.clock)
             steps.append(Step(at, "escalation", f"escalation:{index}:{deadline}",
                               escalation.name, index))

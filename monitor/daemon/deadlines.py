@@ -71,7 +71,7 @@ def recomputed(
     """The deadlines an open incident has under today's calendar and policies, or None when
     they are what it already has."""
     facts = IncidentFacts(history.topic, history.group, history.priority, history.source_id,
-                          history.network, history.settlement)
+                          history.network, history.settlement, history.municipality)
     policy = book.choose(facts)
     started = clock_start(history.published_at, policy.terms, history.opened_at)
     if history.round_started_at is None:

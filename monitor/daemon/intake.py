@@ -9,6 +9,7 @@ from datetime import datetime
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
 from monitor.config import AppConfig
+from monitor.config.municipalities import Municipalities
 from monitor.config.policies import IncidentFacts, PolicyBook
 from monitor.daemon.deadlines import first_deadlines, follow_up_terms
 from monitor.daemon.workcal import WorkingCalendar
@@ -39,6 +40,7 @@ class Intake:
         self._ruleset = ruleset
         self._calendar = calendar
         self.policies = PolicyBook(config)
+        self._municipalities = Municipalities(config)
         repeats = config.repeats
         self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
 
@@ -50,8 +52,9 @@ class Intake:
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
         incident = None
         if result.actionable and not item.is_official:
+            municipality = self._municipalities.of_incident(result.settlement, item.source_id)
             facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
-                                  item.source_id, network, result.settlement)
+                                  item.source_id, network, result.settlement, municipality)
             terms = first_deadlines(self.policies.choose(facts), self._calendar, item, now)
             # Every incident is fingerprinted, joining or not: repeats can join it once
             # [repeats] is turned on.
@@ -59,7 +62,7 @@ class Intake:
             incident = NewIncident(
                 result.topic_name, result.organisation, result.priority or "normal",
                 terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
-                terms.clock_started_at, terms.resolution_due_at)
+                terms.clock_started_at, terms.resolution_due_at, municipality)
         answers = item.parent_external_id if item.is_official else None
         follow = self._follow_up(item, result.actionable, now)
         return ClassifiedItem(

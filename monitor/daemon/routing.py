@@ -1,5 +1,9 @@
 """Where an incident's alerts go: its route's chat (a night chat at night), the escalation's
-chats, or, when no route matches, every duty chat; never nowhere (at least the log)."""
+chats, or, when no route matches, the duty chats; never nowhere (at least the log).
+
+With `[[municipalities]]`, a route or escalation tagged with a municipality serves only its
+incidents, and the duty chats of an incident are its municipality's chats, else the regional
+(untagged) ones (docs/region.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime, timedelta
 
 from monitor.config import AppConfig
 from monitor.config.alerting import Route, within
+from monitor.config.settings import TelegramChat
 from monitor.config.templates import AlertTemplates
 from monitor.daemon.alert_steps import Step
 from storage import IncidentRow
@@ -28,7 +33,8 @@ class Target:
 def _matches(route: Route, incident: IncidentRow) -> bool:
     checks = ((route.organisations, incident.organisation), (route.groups, incident.group_name),
               (route.settlements, incident.settlement), (route.priorities, incident.priority))
-    return all(not wanted or value in wanted for wanted, value in checks)
+    return (route.municipality in (None, incident.municipality)
+            and all(not wanted or value in wanted for wanted, value in checks))
 
 
 class Router:
@@ -77,11 +83,12 @@ class Router:
             return [Target(chat, why=f"эскалация «{escalation.name}»")
                     for chat in escalation.chats]
         found = self.duty_targets(incident, now)
-        return found or [Target(LOG_CHAT, why="журнал: нет ни маршрута, ни [[telegram.chats]]")]
+        return found or [Target(LOG_CHAT, why="журнал: нет ни маршрута, ни [[telegram.chats]]"
+                                                  " для этого инцидента")]
 
     def duty_targets(self, incident: IncidentRow, now: datetime) -> list[Target]:
         """The chats of the incident's routes (at night their night chats), or when no route
-        matches every [[telegram.chats]] (at night the night chat, if there is one)."""
+        matches its duty chats (at night the night chat, if there is one)."""
         alerts = self._config.alerts
         night = self.is_night(now)
         found: list[Target] = []
@@ -101,8 +108,15 @@ class Router:
             found.append(Target(alerts.night_chat, alerts.night_thread, "ночной дежурный чат"))
         if not found:
             found = [Target(chat.id, why=f"дежурный чат «{chat.name}»")
-                     for chat in self._config.telegram.chats]
+                     for chat in self.duty_chats(incident.municipality)]
         unique: dict[tuple[int, int | None], Target] = {}
         for target in found:
             unique.setdefault((target.chat_id, target.thread_id), target)
         return list(unique.values())
+
+    def duty_chats(self, municipality: str | None) -> list[TelegramChat]:
+        """The [[telegram.chats]] of a municipality's incidents: its own, else the regional
+        (untagged) ones; without `[[municipalities]]`, every chat."""
+        chats = self._config.telegram.chats
+        own = [c for c in chats if municipality is not None and c.municipality == municipality]
+        return own or [c for c in chats if c.municipality is None]

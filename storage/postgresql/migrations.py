@@ -227,4 +227,9 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
         "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
     ]),
+    ("0009_incident_municipality", [
+        # SQLite's 0015_incident_municipality: the municipality an incident belongs to.
+        "ALTER TABLE incidents ADD COLUMN municipality TEXT",
+        "CREATE INDEX incidents_municipality ON incidents (municipality, opened_at)",
+    ]),
 ]

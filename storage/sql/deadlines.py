@@ -18,7 +18,7 @@ BASIS_KEY = "deadline_basis"
 _HISTORY = (
     "SELECT n.id, n.topic, n.group_name, n.priority, n.source_id, i.network, n.settlement,"
     " n.opened_at, i.published_at, n.round_started_at, n.policy, n.clock_started_at,"
-    " n.warn_at, n.due_at, n.resolution_due_at"
+    " n.warn_at, n.due_at, n.resolution_due_at, n.municipality"
     f" FROM incidents n JOIN items i ON i.id = n.item_id WHERE n.{OPEN} AND n.id > ?"
     " ORDER BY n.id LIMIT ?"
 )
@@ -31,6 +31,7 @@ async def deadline_histories(db: Database, after: int, limit: int) -> list[Deadl
     return [DeadlineHistory(
         int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], _moment(r[7]), _moment(r[8]),
         from_db(r[9]), r[10], from_db(r[11]), _moment(r[12]), _moment(r[13]), from_db(r[14]),
+        r[15],
     ) for r in rows]
 
 

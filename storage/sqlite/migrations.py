@@ -199,6 +199,12 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
         "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
     ]),
+    ("0015_incident_municipality", [
+        # The municipality an incident belongs to (`[[municipalities]]` of a regional config;
+        # NULL in a config of one municipality): its alerts, policies and reports follow it.
+        "ALTER TABLE incidents ADD COLUMN municipality TEXT",
+        "CREATE INDEX incidents_municipality ON incidents (municipality, opened_at)",
+    ]),
 ]
 
 
