@@ -50,6 +50,8 @@ class ReportIncident:
     first_due: datetime | None = None
     """The first-response deadline when a later term (an interim answer, a reopening) replaced
     it: the `due_before` of the first such event; None when `due_at` is still that deadline."""
+    municipality: str | None = None
+    """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
 
     def count(self, kind: str) -> int:
         """How many events of `kind` its log holds."""

@@ -220,10 +220,12 @@ class Store(Protocol):
         ...
 
     async def report_incidents(
-        self, start: datetime, end: datetime, response_kinds: Sequence[str]
+        self, start: datetime, end: datetime, response_kinds: Sequence[str],
+        municipality: str | None = None,
     ) -> list[ReportIncident]:
         """Incidents opened in [start, end), oldest first, each with how many events of every
-        kind its log holds and its events of `response_kinds` (with their answer time)."""
+        kind its log holds and its events of `response_kinds` (with their answer time); only
+        those of `municipality` when it is given."""
         ...
 
     async def queue_spike_alert(

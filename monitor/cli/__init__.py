@@ -184,6 +184,9 @@ def _report_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--out", required=True, help="папка для файлов отчёта")
     command.add_argument("--format", default="xlsx,csv,md,png",
                          help="через запятую: xlsx, csv, md, png (по умолчанию все)")
+    command.add_argument("--municipality", metavar="ID",
+                         help="отчёт одного муниципалитета из [[municipalities]] (без ключа — "
+                              "весь регион с таблицей по муниципалитетам)")
 
 
 def _eval_arguments(command: argparse.ArgumentParser) -> None:
@@ -376,7 +379,7 @@ def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
     clock = FileClock(os.environ[CLOCK_FILE_ENV]) if os.environ.get(CLOCK_FILE_ENV) else None
     return asyncio.run(report_command(loaded.config, clock or SystemClock(), args.period,
-                                      args.out, args.format))
+                                      args.out, args.format, args.municipality))
 
 
 def _rules(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -3,23 +3,27 @@ PNG charts in a folder."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from common.clock import Clock
 from monitor.cli.database import CommandFailed, existing_store
 from monitor.config import AppConfig
-from monitor.daemon.report.output import make_report, parse_formats
+from monitor.daemon.report.output import make_report, parse_formats, report_scope
 from monitor.daemon.report.period import PeriodError, parse_period
 
 
 async def report_command(
-    config: AppConfig, clock: Clock, period_text: str, out: str, formats_text: str
+    config: AppConfig, clock: Clock, period_text: str, out: str, formats_text: str,
+    municipality: str | None = None,
 ) -> int:
-    """Write the report of a period into `out`; print the files made; return the exit code."""
+    """Write the report of a period (of one municipality, if given) into `out`; print the files
+    made; return the exit code."""
     try:
         period = parse_period(period_text)
         formats = parse_formats(formats_text)
+        scope = report_scope(config, municipality)
     except (PeriodError, ValueError) as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
@@ -28,15 +32,17 @@ async def report_command(
         print(f"Ошибка: {folder} — не папка", file=sys.stderr)
         return 2
     try:
-        async with existing_store(config.database_path) as store:
-            files = await make_report(store, config, period, clock.now(), folder, formats)
+        async with existing_store(config.store_location(os.environ)) as store:
+            files = await make_report(store, config, period, clock.now(), folder, formats,
+                                      scope)
     except CommandFailed as exc:
         print(exc.message, file=sys.stderr)
         return exc.code
     except OSError as exc:
         print(f"Ошибка: файлы отчёта в {folder} не записаны: {exc}", file=sys.stderr)
         return 1
-    print(f"Отчёт за {period.label}: {len(files)} файл(ов) в {folder}")
+    whose = "" if scope is None else f" ({scope.name})"
+    print(f"Отчёт за {period.label}{whose}: {len(files)} файл(ов) в {folder}")
     for path in files:
         print(f"  {path.name}")
     return 0

@@ -84,6 +84,8 @@ class Municipalities:
                            if s.municipality is not None}
         self._of_chat = {c.id: c.municipality for c in config.telegram.chats
                          if c.municipality is not None}
+        self._of_chat.update((m.curator_chat, m.id) for m in config.municipalities
+                             if m.curator_chat is not None)
 
     def __bool__(self) -> bool:
         return bool(self.by_id)
@@ -95,7 +97,8 @@ class Municipalities:
         return found if found is not None else self._of_source.get(source_id)
 
     def of_chat(self, chat_id: int) -> str | None:
-        """The municipality a staff chat belongs to (None: a regional chat)."""
+        """The municipality a staff chat (or its curator's chat) belongs to (None: a regional
+        chat)."""
         return self._of_chat.get(chat_id)
 
     def sources_of(self, municipality: str) -> frozenset[str]:

@@ -18,12 +18,14 @@ from telegram import CallbackQuery, MaybeInaccessibleMessage, Message, Update
 from common.clock import Clock
 from common.durations import parse_duration
 from monitor.config import AppConfig
+from monitor.config.municipalities import Municipalities
 from monitor.config.policies import PolicyBook
 from monitor.daemon import staff_texts as say
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.buttons import Press, incident_keyboard, parse_callback, topics_keyboard
 from monitor.daemon.deadlines import interim_term
 from monitor.daemon.report.delivery import asked_period, send_report
+from monitor.daemon.report.output import report_scope
 from monitor.daemon.report.period import PeriodError
 from monitor.daemon.texts import alert_text, fit_lines, incident_card, status_lines, with_footer
 from monitor.daemon.workcal import WorkingCalendar
@@ -280,9 +282,13 @@ class StaffDesk:
         except PeriodError as exc:
             await self._reply(message, say.bad_period(str(exc)))
             return
-        await self._reply(message, say.report_coming(period.label))
+        # A municipality's chat gets its municipality's report; any other, the whole store's.
+        municipality = Municipalities(self._config).of_chat(message.chat.id)
+        scope = report_scope(self._config, municipality)
+        label = period.label if scope is None else f"{period.label} ({scope.name})"
+        await self._reply(message, say.report_coming(label))
         outcome = await send_report(self._store, self._config, self._sender, message.chat.id,
-                                    period, now, say.report_caption(period.label))
+                                    period, now, say.report_caption(label), scope)
         if outcome.status != "sent":
             log.warning("bot: report for chat %s not sent: %s", message.chat.id, outcome.error)
 

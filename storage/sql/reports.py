@@ -23,15 +23,18 @@ MESSAGE_COUNTS = (
 INCIDENTS = (
     "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
     " opened_at, due_at, url, assignee, close_reason,"
-    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
-    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY opened_at"
+    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
+    " municipality"
+    " FROM incidents WHERE opened_at >= :start AND opened_at < :end{scope} ORDER BY opened_at"
 )
 EVENTS = (
     "SELECT e.id, e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
     " JOIN incidents i ON i.id = e.incident_id"
-    " WHERE i.opened_at >= :start AND i.opened_at < :end"
+    " WHERE i.opened_at >= :start AND i.opened_at < :end{scope}"
 )
 """The event logs of a span's incidents, in one pass (tallied and read in code)."""
+SCOPE = " AND municipality = :municipality"
+"""`{scope}` of INCIDENTS and EVENTS for one municipality's report (else empty)."""
 
 
 async def message_counts(db: Database, start: datetime, end: datetime) -> list[MessageCount]:
@@ -41,18 +44,23 @@ async def message_counts(db: Database, start: datetime, end: datetime) -> list[M
 
 
 async def report_incidents(
-    db: Database, start: datetime, end: datetime, response_kinds: Sequence[str]
+    db: Database, start: datetime, end: datetime, response_kinds: Sequence[str],
+    municipality: str | None = None,
 ) -> list[ReportIncident]:
-    """Incidents opened in [start, end), in the order they were opened, each with its events
-    tallied by kind and its events of `response_kinds` in log order. Rows are read in batches
+    """Incidents opened in [start, end) (of `municipality` only, when given), in the order they
+    were opened, each with its events tallied by kind and its events of `response_kinds` in
+    log order. Rows are read in batches
     and repeated names shared, so that a region's quarter fits in little memory."""
     span = {"start": to_db(start), "end": to_db(end)}
+    scope = ""
+    if municipality is not None:
+        span["municipality"], scope = municipality, SCOPE
     wanted = frozenset(response_kinds)
     tally: dict[int, dict[str, int]] = {}
     responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
     first_due: dict[int, tuple[int, datetime]] = {}
     names: dict[str, str] = {}
-    async for batch in db.stream(EVENTS, span):
+    async for batch in db.stream(EVENTS.format(scope=scope), span):
         for event_id, number, kind, at, detail in batch:
             kinds = tally.get(number)
             if kinds is None:
@@ -65,9 +73,9 @@ async def report_incidents(
                 if number not in first_due or event_id < first_due[number][0]:
                     first_due[number] = (event_id, replaced)
     found = []
-    async for batch in db.stream(INCIDENTS, span):
+    async for batch in db.stream(INCIDENTS.format(scope=scope), span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
-             opened_at, due_at, url, assignee, close_reason, repeats) in batch:
+             opened_at, due_at, url, assignee, close_reason, repeats, where) in batch:
             found.append(ReportIncident(
                 number, _shared(names, group), _shared(names, topic),
                 _shared(names, topic_name), _shared(names, organisation),
@@ -78,7 +86,8 @@ async def report_incidents(
                 tuple(sorted((names.setdefault(k, k), n)
                              for k, n in tally.pop(number, {}).items())),
                 tuple(event for _, event in sorted(responses.pop(number, ()))),
-                first_due=first_due.pop(number, (0, None))[1]))
+                first_due=first_due.pop(number, (0, None))[1],
+                municipality=_shared(names, where)))
     return found
 
 

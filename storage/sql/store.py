@@ -207,10 +207,12 @@ class SqlStore:
         return await reports.message_counts(self.database, start, end)
 
     async def report_incidents(
-        self, start: datetime, end: datetime, response_kinds: Sequence[str]
+        self, start: datetime, end: datetime, response_kinds: Sequence[str],
+        municipality: str | None = None,
     ) -> list[ReportIncident]:
         """Incidents opened in [start, end) with their event logs tallied (see `Store`)."""
-        return await reports.report_incidents(self.database, start, end, response_kinds)
+        return await reports.report_incidents(self.database, start, end, response_kinds,
+                                              municipality)
 
     async def queue_spike_alert(
         self, key: str, messages: Sequence[AlertMessage], since: datetime, now: datetime,

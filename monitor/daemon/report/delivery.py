@@ -12,7 +12,8 @@ from common.clock import Clock
 from monitor.config import AppConfig
 from monitor.daemon.alert_sender import AlertSender, SendOutcome
 from monitor.daemon.fleet import FleetMember
-from monitor.daemon.report.output import make_report
+from monitor.daemon.report.build import Scope
+from monitor.daemon.report.output import make_report, report_scope
 from monitor.daemon.report.period import Period, PeriodError, parse_period, quarter_of
 from monitor.daemon.workcal import WorkingCalendar
 from storage import Store
@@ -27,12 +28,13 @@ _MONTHS_GENITIVE = ("января", "февраля", "марта", "апрел�
 
 async def send_report(
     store: Store, config: AppConfig, sender: AlertSender, chat_id: int, period: Period,
-    now: datetime, caption: str,
+    now: datetime, caption: str, scope: Scope | None = None,
 ) -> SendOutcome:
-    """Make the period's XLSX and charts in a scratch folder and send them to a chat: the
-    workbook with `caption`, then the charts as one album."""
+    """Make the period's XLSX and charts (of one municipality with `scope`) in a scratch folder
+    and send them to a chat: the workbook with `caption`, then the charts as one album."""
     with tempfile.TemporaryDirectory(prefix="mcu-report-") as folder:
-        files = await make_report(store, config, period, now, Path(folder), TELEGRAM_FORMATS)
+        files = await make_report(store, config, period, now, Path(folder), TELEGRAM_FORMATS,
+                                  scope)
         workbook = next(p for p in files if p.suffix == ".xlsx")
         outcome = await sender.send_document(chat_id, workbook, caption)
         if outcome.status == "sent":
@@ -56,15 +58,16 @@ def due_date(period: Period) -> date:
     return date.fromordinal(after).replace(day=DUE_DAY)
 
 
-def curator_caption(period: Period, today: date) -> str:
+def curator_caption(period: Period, today: date, scope: Scope | None = None) -> str:
     """The text that goes with the quarterly report to the curator (after the New Year
     holidays the first working day may already be past the 5th)."""
     due = due_date(period)
     when = f"{due.day} {_MONTHS_GENITIVE[due.month - 1]} {due.year}"
     reminder = (f"Напоминание: отчёт нужно направить в ЦУР до {when}." if today <= due else
                 f"Срок направления в ЦУР — {when} — уже прошёл: направьте отчёт сегодня.")
-    return (f"Отчёт МЦУ за {period.label}: обращения жителей, ответы в срок, картина проблем. "
-            f"{reminder}")
+    whose = "" if scope is None else f" ({scope.name})"
+    return (f"Отчёт МЦУ за {period.label}{whose}: обращения жителей, ответы в срок, картина "
+            f"проблем. {reminder}")
 
 
 def first_working_day(calendar: WorkingCalendar, after: date) -> date:
@@ -110,26 +113,43 @@ class QuarterlyDelivery:
             return None  # the working day has not begun
         return past
 
+    def _deliveries(self) -> list[tuple[str, int, Scope | None]]:
+        """(job key suffix, chat, scope) of every report to send: the whole store's to
+        `[report] curator_chat`, each municipality's to its own `curator_chat`."""
+        found: list[tuple[str, int, Scope | None]] = []
+        if self._config.report.curator_chat is not None:
+            found.append(("", self._config.report.curator_chat, None))
+        for municipality in self._config.municipalities:
+            if municipality.curator_chat is not None:
+                found.append((f":{municipality.id}", municipality.curator_chat,
+                              report_scope(self._config, municipality.id)))
+        return found
+
     async def tick(self) -> bool:
-        """Send the report if it is due and not yet sent; True when it was sent now."""
-        chat = self._config.report.curator_chat
+        """Send the reports that are due and not yet sent; True when one was sent now."""
         now = self._clock.now()
         period = self.due(now)
-        if chat is None or self._sender is None or period is None:
+        if self._sender is None or period is None:
             return False
-        key = f"{JOB}:{period.slug}"
-        if await self._store.job_done(key):
+        waiting = [(f"{JOB}:{period.slug}{suffix}", chat, scope)
+                   for suffix, chat, scope in self._deliveries()]
+        waiting = [entry for entry in waiting if not await self._store.job_done(entry[0])]
+        if not waiting:
             return False
         if not await self._fleet.once(JOB, self._config.report.check_every):
             return False  # another daemon sharing the store runs this moment's check
         today = now.astimezone(self._calendar.zone).date()
-        outcome = await send_report(self._store, self._config, self._sender, chat, period, now,
-                                    curator_caption(period, today))
-        if outcome.status != "sent":
-            log.warning("квартальный отчёт %s не доставлен в чат %s (%s); повторим при "
-                        "следующей проверке",
-                        period.slug, chat, outcome.error)
-            return False
-        await self._store.mark_job_done(key, now)
-        log.info("квартальный отчёт %s отправлен в чат куратора %s", period.slug, chat)
-        return True
+        sent = False
+        for key, chat, scope in waiting:
+            outcome = await send_report(self._store, self._config, self._sender, chat, period,
+                                        now, curator_caption(period, today, scope), scope)
+            whose = "" if scope is None else f" ({scope.name})"
+            if outcome.status != "sent":
+                log.warning("квартальный отчёт %s%s не доставлен в чат %s (%s); повторим при "
+                            "следующей проверке", period.slug, whose, chat, outcome.error)
+                continue
+            await self._store.mark_job_done(key, now)
+            log.info("квартальный отчёт %s%s отправлен в чат куратора %s", period.slug, whose,
+                     chat)
+            sent = True
+        return sent

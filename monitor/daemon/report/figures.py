@@ -59,6 +59,10 @@ class PeriodFigures:
     on_time_base: int = 0
     on_time_by_organisation: dict[str, tuple[int, int]] = field(default_factory=dict)
     """organisation → (on time, base)."""
+    by_municipality: Counter[str] = field(default_factory=Counter)
+    """Municipality id → incidents (only those with a municipality: `[[municipalities]]`)."""
+    on_time_by_municipality: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Municipality id → (on time, base)."""
     first_working: list[timedelta] = field(default_factory=list)
     first_calendar: list[timedelta] = field(default_factory=list)
     interim_incidents: int = 0
@@ -91,6 +95,7 @@ def period_figures(
         figures.by_source[(m.network, m.source_id)] += m.messages
     theme = _theme_namer(theme_of or {})
     by_org: dict[str, list[int]] = {}
+    by_municipality: dict[str, list[int]] = {}
     for incident in incidents:
         _count_incident(figures, incident, theme(incident))
         week = monday(incident.opened_at.astimezone(calendar.zone).date())
@@ -98,10 +103,16 @@ def period_figures(
         if incident.status == DISMISSED_STATUS:
             figures.dismissed.append(incident)
             continue
-        _count_response(figures, incident, calendar, as_of, by_org)
+        on_time = _count_response(figures, incident, calendar, as_of)
+        if on_time is not None:
+            _tally(by_org, incident.organisation or NO_ORGANISATION, on_time)
+            if incident.municipality is not None:
+                _tally(by_municipality, incident.municipality, on_time)
     figures.first_working.sort()
     figures.first_calendar.sort()
     figures.on_time_by_organisation = {k: (v[0], v[1]) for k, v in sorted(by_org.items())}
+    figures.on_time_by_municipality = {k: (v[0], v[1])
+                                       for k, v in sorted(by_municipality.items())}
     figures.late.sort(key=lambda x: x.late_calendar, reverse=True)
     return figures
 
@@ -122,6 +133,8 @@ def _count_incident(figures: PeriodFigures, incident: ReportIncident, theme: str
     figures.by_theme[theme] += 1
     figures.by_organisation[incident.organisation or NO_ORGANISATION] += 1
     figures.by_settlement[settlement] += 1
+    if incident.municipality is not None:
+        figures.by_municipality[incident.municipality] += 1
     figures.by_group_settlement[(group, settlement)] += 1
     figures.by_problem[(group, theme, settlement)] += 1
     for kind, n in incident.events:
@@ -129,10 +142,18 @@ def _count_incident(figures: PeriodFigures, incident: ReportIncident, theme: str
         figures.reopened_incidents += kind == REOPENED
 
 
+def _tally(table: dict[str, list[int]], key: str, on_time: bool) -> None:
+    """Count one incident of the on-time base under `key`: [on time, base]."""
+    counts = table.setdefault(key, [0, 0])
+    counts[0] += on_time
+    counts[1] += 1
+
+
 def _count_response(
     figures: PeriodFigures, incident: ReportIncident, calendar: WorkingCalendar,
-    as_of: datetime, by_org: dict[str, list[int]],
-) -> None:
+    as_of: datetime,
+) -> bool | None:
+    """Count an incident's response; whether it was on time (None: not due yet)."""
     first = first_response(incident)
     kinds = dict(incident.events)
     if FINAL in kinds:
@@ -144,10 +165,8 @@ def _count_response(
     due = incident.first_due or incident.due_at  # the deadline of the first response
     if first is None and due > as_of:
         figures.pending += 1  # not late yet: neither on time nor late
-        return
-    organisation = by_org.setdefault(incident.organisation or NO_ORGANISATION, [0, 0])
+        return None
     figures.on_time_base += 1
-    organisation[1] += 1
     if first is not None:
         figures.responded += 1
         figures.interim_first += first.kind == INTERIM
@@ -155,11 +174,11 @@ def _count_response(
         figures.first_working.append(calendar.working_time_between(incident.opened_at, first.at))
         if first.at <= due:
             figures.on_time += 1
-            organisation[0] += 1
-            return
+            return True
     until = first.at if first is not None else as_of
     figures.late.append(Late(incident, None if first is None else first.at,
                              until - due, calendar.working_time_between(due, until)))
+    return False
 
 
 def percentile(values: list[timedelta], share: float) -> timedelta | None:

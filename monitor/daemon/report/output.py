@@ -9,7 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from monitor.config import AppConfig
-from monitor.daemon.report.build import Report, build_report
+from monitor.config.municipalities import Municipalities
+from monitor.daemon.report.build import Report, Scope, build_report
 from monitor.daemon.report.period import Period
 from monitor.daemon.report.render import markdown, write_csv
 from monitor.daemon.report.tables import report_tables
@@ -37,6 +38,8 @@ def write_report(
     """Write the report in `formats` into `folder` (created if needed); return the files."""
     folder.mkdir(parents=True, exist_ok=True)
     prefix = f"report_{report.period.slug}"
+    if report.scope is not None:
+        prefix += f"_{report.scope.municipality}"
     tables = report_tables(report, zone)
     made: list[Path] = []
     charts: list[Path] = []
@@ -67,12 +70,28 @@ def themes(config: AppConfig) -> dict[str, str]:
     return {t.id: getattr(t, "im_topic", None) or t.name for t in config.topics}
 
 
+def report_scope(config: AppConfig, municipality: str | None) -> Scope | None:
+    """The scope of one municipality's report (None: the whole store); ValueError (Russian) for
+    an id `[[municipalities]]` does not have."""
+    if municipality is None:
+        return None
+    known = Municipalities(config)
+    if municipality not in known.by_id:
+        listed = ", ".join(known.by_id) or "их нет в конфигурации"
+        msg = f"муниципалитета {municipality!r} нет в [[municipalities]] (известны: {listed})"
+        raise ValueError(msg)
+    return Scope(municipality, known.name(municipality), known.sources_of(municipality))
+
+
 async def make_report(
     store: Store, config: AppConfig, period: Period, as_of: datetime, folder: Path,
-    formats: Collection[str] = FORMATS,
+    formats: Collection[str] = FORMATS, scope: Scope | None = None,
 ) -> list[Path]:
     """Read the period from the store and write its files (drawing runs in a worker thread,
-    so a daemon keeps polling meanwhile)."""
+    so a daemon keeps polling meanwhile); of one municipality with `scope` (`report_scope`),
+    else of the whole store with a table by municipality (when there are any)."""
     calendar = WorkingCalendar(config.calendar)
-    report = await build_report(store, calendar, period, as_of, themes(config))
+    names = {m.id: m.name for m in config.municipalities}
+    report = await build_report(store, calendar, period, as_of, themes(config),
+                                scope, names)
     return await asyncio.to_thread(write_report, report, folder, calendar.zone, formats)

@@ -63,7 +63,7 @@ def _md_table(table: Table) -> list[str]:
 def markdown(report: Report, tables: list[Table]) -> str:
     """The Markdown summary: header, method notes, every table."""
     lines = [
-        f"# Отчёт МЦУ о работе с сообщениями жителей: {report.period.label}", "",
+        f"# Отчёт МЦУ о работе с сообщениями жителей: {report.period.label}{report.whose}", "",
         f"Период: {report.period.first:%d.%m.%Y}–{report.period.last:%d.%m.%Y}; сравнение с "
         f"периодом {report.previous.label}. Составлен {report.made_at:%d.%m.%Y %H:%M}.", "",
         "Инциденты относятся к периоду по дате регистрации. Отклонённые как не требующие ответа "

@@ -147,6 +147,7 @@ def report_tables(report: Report, zone: ZoneInfo) -> list[Table]:
         matrix_change_table(report),
         top_table(report),
         spikes_table(report),
+        *municipality_tables(report),
     ]
 
 
@@ -162,6 +163,31 @@ def on_time_table(report: Report) -> Table:
         ("Организация", "text"), ("В срок", "int"), ("Учтено", "int"),
         (f"Доля, {report.period.label}", "share"), (f"Доля, {report.previous.label}", "share"),
         ("Изменение", "pp")), rows)
+
+
+def municipality_tables(report: Report) -> list[Table]:
+    """The region's report (`[[municipalities]]`, no scope): each municipality's incidents and
+    on-time share, now and before; none for one municipality's report or a config of one."""
+    if report.scope is not None or not report.municipality_names:
+        return []
+    now, before = report.now, report.before
+    names = report.municipality_names
+    keys = sorted(set(names) | set(now.by_municipality) | set(before.by_municipality),
+                  key=lambda k: (-now.by_municipality.get(k, 0), names.get(k, k)))
+    rows: list[list[Cell]] = []
+    for key in keys:
+        ok, base = now.on_time_by_municipality.get(key, (0, 0))
+        share = ratio(ok, base)
+        was = ratio(*before.on_time_by_municipality.get(key, (0, 0)))
+        count, count_before = now.by_municipality.get(key, 0), before.by_municipality.get(key, 0)
+        rows.append([names.get(key, key), count, count_before, count - count_before, ok, base,
+                     share, was, change("share", share, was)])
+    return [Table("municipalities", "По муниципалитетам", (
+        ("Муниципалитет", "text"),
+        *_compare(f"Инцидентов, {report.period.label}", f"Инцидентов, {report.previous.label}",
+                  "int"),
+        ("В срок", "int"), ("Учтено", "int"), (f"Доля в срок, {report.period.label}", "share"),
+        (f"Доля в срок, {report.previous.label}", "share"), ("Изменение доли", "pp")), rows)]
 
 
 def events_table(report: Report) -> Table:

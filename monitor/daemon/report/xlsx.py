@@ -21,7 +21,7 @@ SHEETS = {
     "on_time": "В срок по организациям", "events": "События", "overdue": "Просроченные",
     "dismissed": "Отклонённые", "group_x_place": "Пункты × группы",
     "group_x_place_change": "Пункты × группы, изменение",
-    "top": "Главные проблемы", "spikes": "Всплески",
+    "top": "Главные проблемы", "spikes": "Всплески", "municipalities": "Муниципалитеты",
 }
 """Sheet name of each table (Excel allows 31 characters)."""
 CHART_SHEET = "Графики"
@@ -52,7 +52,7 @@ def write_xlsx(
                                            "strings_to_numbers": False,
                                            "strings_to_urls": False})
     styles = _Styles(book)
-    subtitle = (f"{report.period.label} ({report.period.first:%d.%m.%Y}–"
+    subtitle = (f"{report.period.label}{report.whose} ({report.period.first:%d.%m.%Y}–"
                 f"{report.period.last:%d.%m.%Y}); составлен {report.made_at:%d.%m.%Y %H:%M}")
     for table in tables:
         _sheet(book.add_worksheet(SHEETS[table.key]), table, subtitle, zone, styles)
