@@ -460,3 +460,30 @@ def test_routes_test_names_the_municipality(
     assert "Муниципалитет: Городской округ Богданович" in out
     assert "о новом → чат -1002 (дежурный чат «МЦУ Богдановича»)" in out
     assert "эскалация: ЦУР → чат -1000" in out and "глава Каменского ГО" not in out
+
+
+def test_check_config_lists_the_municipalities_and_warns_where_alerts_go_astray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    region_config(path, "http://127.0.0.1:9/bot", "http://127.0.0.1:9", "")
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Муниципалитеты (2):\n  Каменский городской округ (kamensk): источников 1, " \
+           "населённых пунктов 1, своих чатов 1, чат куратора -2001\n" in out
+    assert "  региональных источников (без municipality): 1" in out
+    assert "богданович-дороги [groups = Дороги; municipality = bogdanovich]" in out
+    assert "municipalities: не указан [alerts] admin_chat: системные оповещения (источник " \
+           "молчит, токен отклонён) придут во все 3 чатов" in out
+    # Without the regional chat, a municipality with no chat of its own alerts only the log.
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(f'[[telegram.chats]]\nid = {REGION_CHAT}\nname = "ЦУР: '
+                                 'дежурные"\n', "").replace(
+        f'id = {BOGDANOVICH_CHAT}\nname = "МЦУ Богдановича"\nmunicipality = "bogdanovich"',
+        f'id = {BOGDANOVICH_CHAT}\nname = "МЦУ Богдановича"\nmunicipality = "kamensk"'),
+        encoding="utf-8")
+    warnings = [str(w) for w in load_config(path, env={}).warnings
+                if "журнал" in w.message and w.key.startswith("municipalities")]
+    assert warnings == [f"{path}:8: municipalities[1].id: у муниципалитета 'bogdanovich' нет "
+                        "своих [[telegram.chats]] и нет региональных (без municipality): "
+                        "оповещения без маршрута пойдут только в журнал"]

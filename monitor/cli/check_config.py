@@ -40,7 +40,27 @@ def _policy(policy: SlaPolicy) -> str:
 def _conditions(policy: PolicyConfig) -> str:
     parts = [f"{key} = {', '.join(getattr(policy, key))}" for key in CONDITIONS
              if getattr(policy, key)]
+    if policy.municipality is not None:
+        parts.append(f"municipality = {policy.municipality}")
     return "; ".join(parts) or "все инциденты"
+
+
+def municipality_lines(cfg: AppConfig) -> list[str]:
+    """Each municipality of a region's config with what is tagged with it, a line each."""
+    if not cfg.municipalities:
+        return []
+    lines = [f"Муниципалитеты ({len(cfg.municipalities)}):"]
+    for m in cfg.municipalities:
+        sources = sum(s.municipality == m.id for s in cfg.sources)
+        places = sum(s.municipality == m.id for s in cfg.places.settlements)
+        chats = sum(c.municipality == m.id for c in cfg.telegram.chats)
+        curator = f"чат куратора {m.curator_chat}" if m.curator_chat is not None else \
+            "без чата куратора"
+        lines.append(f"  {m.name} ({m.id}): источников {sources}, населённых пунктов "
+                     f"{places}, своих чатов {chats}, {curator}")
+    untagged = sum(s.municipality is None for s in cfg.sources)
+    lines.append(f"  региональных источников (без municipality): {untagged}")
+    return lines
 
 
 def alert_lines(alerts: AlertsConfig) -> list[str]:
@@ -111,6 +131,7 @@ def config_summary(loaded: LoadedConfig) -> str:
     places = cfg.places
     lines.append(f"Места: {places.municipality or 'округ не указан'}, "
                  f"населённых пунктов {len(places.settlements)}")
+    lines += municipality_lines(cfg)
     dup = cfg.repeats
     lines.append("Повторы жалоб: " + (
         f"объединяются в течение {format_duration(dup.window)}, сходство ≥ {dup.similarity}"

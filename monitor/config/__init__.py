@@ -13,7 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import connectors
 from connectors.base import SourceSettings
 from monitor.config.alerting import AlertsConfig, unknown_route_values, unlisted_chats
-from monitor.config.municipalities import Municipality, municipality_errors
+from monitor.config.municipalities import (
+    Municipality,
+    municipality_errors,
+    municipality_warnings,
+)
 from monitor.config.policies import AnswersConfig, PolicyConfig, policy_errors, policy_warnings
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.rulefiles import (
@@ -293,7 +297,7 @@ def _alert_warnings(config: AppConfig, file: str, lines: LineIndex) -> list[Prob
     for where, value in unknown_route_values(config.alerts, known):
         msg = f"{value!r} нет ни у одной темы или места: маршрут по нему не сработает"
         found.append(Problem(file, lines.line_of(where), key_path(where), msg))
-    return found
+    return found + municipality_warnings(config, file, lines)
 
 
 def _secret_warnings(

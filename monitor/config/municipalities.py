@@ -73,6 +73,29 @@ def municipality_errors(config: AppConfig, file: str, lines: LineIndex) -> list[
     return problems
 
 
+def municipality_warnings(config: AppConfig, file: str, lines: LineIndex) -> list[Problem]:
+    """Where a region's alerts would go astray: a municipality with no chat to alert (none
+    of its own and no regional one), system alerts to every chat of the region."""
+    if not config.municipalities:
+        return []
+    chats = config.telegram.chats
+    regional = any(c.municipality is None for c in chats)
+    found = []
+    for index, municipality in enumerate(config.municipalities):
+        if chats and not regional and all(c.municipality != municipality.id for c in chats):
+            where: KeyPath = ("municipalities", index, "id")
+            found.append(Problem(file, lines.line_of(where), key_path(where),
+                                 f"у муниципалитета {municipality.id!r} нет своих "
+                                 "[[telegram.chats]] и нет региональных (без municipality): "
+                                 "оповещения без маршрута пойдут только в журнал"))
+    if config.alerts.admin_chat is None and len(chats) > 1:
+        where = ("municipalities",)
+        found.append(Problem(file, lines.line_of(where), key_path(where),
+                             "не указан [alerts] admin_chat: системные оповещения (источник "
+                             f"молчит, токен отклонён) придут во все {len(chats)} чатов"))
+    return found
+
+
 class Municipalities:
     """The municipalities of a config and what each tag says, looked up by id."""
 
