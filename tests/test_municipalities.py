@@ -21,6 +21,8 @@ from monitor.cli import main
 from monitor.config import AppConfig, load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
+from monitor.daemon.recompute import recompute_deadlines
+from monitor.daemon.workcal import WorkingCalendar
 from storage import IncidentRow
 from tests.alerting import EKB, TOPICS
 from tests.fakes.bot_api import FakeBotApi
@@ -268,6 +270,24 @@ async def test_each_incident_belongs_to_its_place_else_its_source_and_goes_to_it
                  if f"№{incident.id}" in m["text"] and "глава Каменского ГО" in m["text"]}
         assert (heads == {KAMENSK_HEAD}) == (incident.municipality == "kamensk"), key
         assert REGION_CHAT in chats_of(api, incident.id), key
+
+
+async def test_a_changed_municipality_policy_moves_only_its_incidents(
+    region: tuple[App, FakeBotApi, ManualClock, dict[str, int]]
+) -> None:
+    """Recomputation chooses the policy by the stored municipality, as the opening did."""
+    app, _, clock, opened = region
+    [first, *rest] = app.config.policies
+    longer = first.model_copy(update={"first_response": timedelta(hours=3)})
+    config = app.config.model_copy(update={"policies": (longer, *rest)})
+    moved = await recompute_deadlines(app.store, config, WorkingCalendar(config.calendar),
+                                      clock.now())
+    assert moved == 2  # Bogdanovich's two road incidents; its burst pipe is no road
+    for key in ("region_news/2", "kamensk_news/2"):
+        incident = await app.store.incident(opened[key])
+        assert incident is not None and incident.due_at == START + timedelta(hours=3)
+    kamensk = await app.store.incident(opened["region_news/1"])
+    assert kamensk is not None and kamensk.due_at == datetime(2026, 11, 25, 18, 0, tzinfo=EKB)
 
 
 def _summary(text: str, label: str) -> str:
