@@ -17,10 +17,12 @@ import pytest
 from openpyxl import load_workbook
 
 from common.clock import ManualClock
+from connectors.base import Item
 from monitor.cli import main
-from monitor.config import AppConfig, load_config
+from monitor.config import AppConfig, build_ruleset, load_config
 from monitor.config.problems import ConfigError
 from monitor.daemon.app import App
+from monitor.daemon.intake import Intake
 from monitor.daemon.recompute import recompute_deadlines
 from monitor.daemon.workcal import WorkingCalendar
 from storage import IncidentRow
@@ -115,6 +117,14 @@ municipality = "bogdanovich"
 
 [[places.settlements]]
 name = "Кедровое"
+
+[[places.settlements]]
+name = "Покровское"
+municipality = "kamensk"
+
+[[places.settlements]]
+name = "Покровское"
+municipality = "bogdanovich"
 """
 SOURCE = """
 [[sources]]
@@ -290,6 +300,23 @@ async def test_a_changed_municipality_policy_moves_only_its_incidents(
     assert kamensk is not None and kamensk.due_at == datetime(2026, 11, 25, 18, 0, tzinfo=EKB)
 
 
+@pytest.mark.parametrize(("source", "municipality"), [
+    ("bogdanovich_news", "bogdanovich"),  # the source's own «Покровское»
+    ("kamensk_news", "kamensk"),
+    ("region_news", "kamensk"),  # a regional channel: the first listed
+])
+def test_a_village_name_two_municipalities_have_goes_by_the_source(
+    tmp_path: Path, source: str, municipality: str
+) -> None:
+    config = region_config(tmp_path / "config.toml", "http://127.0.0.1:9/bot",
+                           "http://127.0.0.1:9", "")
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    item = Item(source, "1", "https://t.me/x/1", "Яма на дороге в Покровском", START)
+    entry = intake.classify(item, "telegram_web", START)
+    assert entry.settlement == "Покровское"
+    assert entry.incident is not None and entry.incident.municipality == municipality
+
+
 def _summary(text: str, label: str) -> str:
     """The first value column of a summary row of the Markdown report."""
     line = next(row for row in text.splitlines() if row.startswith(f"| {label} |"))
@@ -422,6 +449,9 @@ def test_a_tag_naming_no_municipality_is_an_error_with_its_line(
      "[[municipalities]]; известны: их нет: добавьте таблицы [[municipalities]]"),
     (HEAD + HEAD, "config.toml:7: municipalities[1].id: повторяется id 'kamensk' (уже есть в "
                   "элементе 1)"),
+    (HEAD + '[[places.settlements]]\nname = "Мартюш"\nmunicipality = "kamensk"\n'
+            '[[places.settlements]]\nname = "Мартюш"\nmunicipality = "kamensk"\n',
+     "places.settlements[1].name: повторяется name 'Мартюш (kamensk)' (уже есть в элементе 1)"),
     ('[[municipalities]]\nid = "Каменск"\nname = "x"\n',
      "municipalities[0].id: строка не подходит под шаблон"),
     ('[[municipalities]]\nid = "kamensk"\n', "municipalities[0].name: обязательный ключ"),
@@ -490,7 +520,7 @@ def test_check_config_lists_the_municipalities_and_warns_where_alerts_go_astray(
     assert main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Муниципалитеты (2):\n  Каменский городской округ (kamensk): источников 1, " \
-           "населённых пунктов 1, своих чатов 1, чат куратора -2001\n" in out
+           "населённых пунктов 2, своих чатов 1, чат куратора -2001\n" in out
     assert "  региональных источников (без municipality): 1" in out
     assert "богданович-дороги [groups = Дороги; municipality = bogdanovich]" in out
     assert "municipalities: не указан [alerts] admin_chat: системные оповещения (источник " \

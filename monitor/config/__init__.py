@@ -245,7 +245,10 @@ def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterabl
             where = ("official_accounts", index, "network")
             msg = f"неизвестная сеть {account.network!r}; доступны: {', '.join(sorted(known))}"
             yield Problem(file, lines.line_of(where), key_path(where), msg)
-    yield from _repeated_values([s.name for s in config.places.settlements],
+    # Two municipalities may each have their «Покровское»; one municipality may not twice.
+    yield from _repeated_values([s.name if s.municipality is None else
+                                 f"{s.name} ({s.municipality})"
+                                 for s in config.places.settlements],
                                 ("places", "settlements"), "name", file, lines)
     yield from municipality_errors(config, file, lines)
 

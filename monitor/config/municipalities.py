@@ -101,8 +101,10 @@ class Municipalities:
 
     def __init__(self, config: AppConfig) -> None:
         self.by_id = {m.id: m for m in config.municipalities}
-        self._of_place = {s.name: s.municipality for s in config.places.settlements
-                          if s.municipality is not None}
+        self._of_place: dict[str, list[str]] = {}
+        for settlement in config.places.settlements:
+            if settlement.municipality is not None:
+                self._of_place.setdefault(settlement.name, []).append(settlement.municipality)
         self._of_source = {s.id: s.municipality for s in config.sources
                            if s.municipality is not None}
         self._of_chat = {c.id: c.municipality for c in config.telegram.chats
@@ -115,9 +117,13 @@ class Municipalities:
 
     def of_incident(self, settlement: str | None, source_id: str) -> str | None:
         """The municipality of an incident: its settlement's, when that is tagged, else its
-        source's; None when neither is (a config of one municipality)."""
-        found = self._of_place.get(settlement) if settlement is not None else None
-        return found if found is not None else self._of_source.get(source_id)
+        source's; None when neither is (a config of one municipality). A name several
+        municipalities have is the source's one if it is among them, else the first listed."""
+        source = self._of_source.get(source_id)
+        places = self._of_place.get(settlement, []) if settlement is not None else []
+        if not places:
+            return source
+        return source if source in places else places[0]
 
     def of_chat(self, chat_id: int) -> str | None:
         """The municipality a staff chat (or its curator's chat) belongs to (None: a regional
