@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -537,3 +538,19 @@ def test_check_config_lists_the_municipalities_and_warns_where_alerts_go_astray(
     assert warnings == [f"{path}:8: municipalities[1].id: у муниципалитета 'bogdanovich' нет "
                         "своих [[telegram.chats]] и нет региональных (без municipality): "
                         "оповещения без маршрута пойдут только в журнал"]
+
+
+def test_incidents_of_one_municipality_are_listed(
+    filled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(filled)
+    assert main(["incidents", "--config", config, "--format", "json",
+                 "--municipality", "kamensk"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted("/".join(i["url"].split("/")[-2:]) for i in listed) == [
+        "kamensk_news/1", "region_news/1"]
+    assert {i["municipality"] for i in listed} == {"kamensk"}
+    assert main(["incidents", "--config", config, "--municipality", "Каменск"]) == 2
+    assert "муниципалитета 'Каменск' нет в [[municipalities]]" in capsys.readouterr().err
+    assert main(["incidents", "show", "1", "--config", config, "--municipality", "kamensk"]) == 2
+    assert "--municipality — только для списка инцидентов" in capsys.readouterr().err

@@ -143,6 +143,8 @@ def _incidents_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("id", nargs="?", type=_at_least(1), metavar="N",
                          help="номер инцидента (для show, answer, dismiss, take, interim)")
     command.add_argument("--overdue", action="store_true", help="только просроченные (list)")
+    command.add_argument("--municipality", metavar="ID",
+                         help="только инциденты муниципалитета из [[municipalities]] (list)")
     command.add_argument("--format", choices=["text", "json"], help="text или json (list, show)")
     command.add_argument("--link", help="ссылка на ответ (answer, interim)")
     command.add_argument("--reason", help="почему ответ не нужен (dismiss)")
@@ -330,7 +332,7 @@ def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.incidents import IncidentRequest, incidents_command
 
     request = IncidentRequest(args.action, args.id, args.overdue, args.format, args.link,
-                              args.reason)
+                              args.reason, args.municipality)
     return asyncio.run(incidents_command(loaded.config, SystemClock(), request))
 
 

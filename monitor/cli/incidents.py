@@ -14,13 +14,17 @@ from monitor.cli.database import CommandFailed, existing_store
 from monitor.cli.incident_actions import CliAction, act_on_incident, link_problem, reason_problem
 from monitor.cli.terminal import one_line, screen_text
 from monitor.config import AppConfig
+from monitor.config.municipalities import Municipalities
 from monitor.daemon.alert_sender import without_formatting
 from monitor.daemon.texts import incident_card
 from storage import IncidentEvent, StorageError, open_store
 
 
-async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: str) -> int:
-    """Print incidents (only open overdue ones with `overdue`); return the exit code."""
+async def print_incidents(
+    config: AppConfig, clock: Clock, overdue: bool, fmt: str, municipality: str | None = None
+) -> int:
+    """Print incidents (only open overdue ones with `overdue`, only a municipality's with
+    `municipality`); return the exit code."""
     location = config.store_location(os.environ)
     if isinstance(location, Path) and not location.exists():
         rows = []
@@ -30,6 +34,8 @@ async def print_incidents(config: AppConfig, clock: Clock, overdue: bool, fmt: s
             rows = await store.list_incidents(overdue_at=clock.now() if overdue else None)
         finally:
             await store.close()
+    if municipality is not None:
+        rows = [r for r in rows if r.municipality == municipality]
     if fmt == "json":
         print(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
         return 0
@@ -66,6 +72,7 @@ class IncidentRequest:
     fmt: str | None = None
     link: str | None = None
     reason: str | None = None
+    municipality: str | None = None
 
     def problem(self) -> str | None:
         """What is wrong with the arguments, in Russian, or None."""
@@ -79,6 +86,8 @@ class IncidentRequest:
     def _option_problem(self) -> str | None:
         if self.overdue and self.action != "list":
             return "--overdue — только для списка инцидентов"
+        if self.municipality is not None and self.action != "list":
+            return "--municipality — только для списка инцидентов"
         if self.fmt is not None and self.action not in ("list", "show"):
             return "--format — только для списка и для show"
         if self.link is not None:
@@ -97,13 +106,19 @@ class IncidentRequest:
 async def incidents_command(config: AppConfig, clock: Clock, request: IncidentRequest) -> int:
     """Run `monitor incidents [ACTION] [N]`; return the exit code."""
     problem = request.problem()
+    if problem is None and request.municipality is not None:
+        try:
+            Municipalities(config).check(request.municipality)
+        except ValueError as exc:
+            problem = str(exc)
     if problem is not None:
         print(f"Ошибка: {problem}", file=sys.stderr)
         return 2
     fmt = request.fmt or "text"
     try:
         if request.action == "list":
-            return await print_incidents(config, clock, request.overdue, fmt)
+            return await print_incidents(config, clock, request.overdue, fmt,
+                                         request.municipality)
         assert request.number is not None  # problem() said so
         if request.action == "show":
             return await show_incident(config, clock, request.number, fmt)

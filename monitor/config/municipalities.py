@@ -115,6 +115,13 @@ class Municipalities:
     def __bool__(self) -> bool:
         return bool(self.by_id)
 
+    def check(self, municipality: str) -> None:
+        """Raise ValueError (Russian) when `[[municipalities]]` has no such id."""
+        if municipality not in self.by_id:
+            listed = ", ".join(self.by_id) or "их нет в конфигурации"
+            msg = f"муниципалитета {municipality!r} нет в [[municipalities]] (известны: {listed})"
+            raise ValueError(msg)
+
     def of_incident(self, settlement: str | None, source_id: str) -> str | None:
         """The municipality of an incident: its settlement's, when that is tagged, else its
         source's; None when neither is (a config of one municipality). A name several

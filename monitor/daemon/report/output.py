@@ -76,10 +76,7 @@ def report_scope(config: AppConfig, municipality: str | None) -> Scope | None:
     if municipality is None:
         return None
     known = Municipalities(config)
-    if municipality not in known.by_id:
-        listed = ", ".join(known.by_id) or "их нет в конфигурации"
-        msg = f"муниципалитета {municipality!r} нет в [[municipalities]] (известны: {listed})"
-        raise ValueError(msg)
+    known.check(municipality)
     return Scope(municipality, known.name(municipality), known.sources_of(municipality))
 
 
