@@ -554,3 +554,25 @@ def test_incidents_of_one_municipality_are_listed(
     assert "муниципалитета 'Каменск' нет в [[municipalities]]" in capsys.readouterr().err
     assert main(["incidents", "show", "1", "--config", config, "--municipality", "kamensk"]) == 2
     assert "--municipality — только для списка инцидентов" in capsys.readouterr().err
+
+
+async def test_the_same_complaint_in_two_municipalities_is_two_incidents(
+    tmp_path: Path, backend: tuple[str, dict[str, str]]
+) -> None:
+    """A repeat joins an open incident of its own municipality only: «нет воды» in two
+    municipalities is two problems; in one, one incident with a repeat."""
+    config = region_config(tmp_path / "config.toml", "http://127.0.0.1:9/bot",
+                           "http://127.0.0.1:9", backend[0])
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    text = "Прорыв трубы на улице, вода хлещет третий час, никто не приезжает"
+    async with App(config, clock=ManualClock(START), env=backend[1]) as app:
+        opened = []
+        for source in ("kamensk_news", "bogdanovich_news", "kamensk_news"):
+            item = Item(source, f"{source}-{len(opened)}", f"https://t.me/{source}/1", text,
+                        START)
+            entry = intake.classify(item, "telegram_web", START)
+            result = await app.store.save_items_and_cursor(source, [entry], {}, START,
+                                                           intake.repeats)
+            opened.append((result.incidents, result.repeats))
+    assert [len(new) for new, _ in opened] == [1, 1, 0]
+    assert opened[2][1] == opened[0][0], "Kamensk's second one joins Kamensk's incident"

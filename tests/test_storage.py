@@ -269,10 +269,11 @@ async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore
 
 
 @pytest.mark.parametrize(("query", "params", "driver"), [
-    (FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги"),
+    (FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги", None),
      "incidents USING INDEX incidents_fingerprint (fingerprint=?"),
     (FIND_BY_BANDS.format(marks=", ".join("?" * BANDS)),
-     (*range(BANDS), "2026-01-01", "Дороги", 20), "incident_bands USING PRIMARY KEY (band=?"),
+     (*range(BANDS), "2026-01-01", "Дороги", None, 20),
+     "incident_bands USING PRIMARY KEY (band=?"),
 ])
 async def test_repeats_are_found_through_their_keys_never_among_all_open_incidents(
     sqlite_db: SqliteStore, query: str, params: tuple[object, ...], driver: str
@@ -303,7 +304,7 @@ APPLIED = {
     "0012_outbox_notices": "5f22683866c41090",
     "0013_system_conditions": "d2d95da36fe08d3e",
     "0014_report_indexes": "f53b28a710168f83",
-    "0015_incident_municipality": "ceb040afe8f45798",
+    "0015_incident_municipality": "831279e9477e62a4",
 }
 
 
@@ -328,7 +329,7 @@ PG_APPLIED = {
     "0006_outbox_notices": "de0171595e32041f",
     "0007_system_conditions": "273f3c811993b057",
     "0008_report_indexes": "f53b28a710168f83",
-    "0009_incident_municipality": "ceb040afe8f45798",
+    "0009_incident_municipality": "831279e9477e62a4",
 }
 
 

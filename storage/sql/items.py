@@ -76,7 +76,8 @@ async def _open_or_join(
     seen_at = to_db(now)
     text = entry.incident.fingerprint if entry.incident is not None else None
     if repeats is not None and repeats.join and text is not None:
-        found = await find_repeated_incident(tx, text, entry.group, repeats, now)
+        found = await find_repeated_incident(tx, text, entry.group, repeats, now,
+                                             entry.incident.municipality)
         if found is not None:
             incident_id, similarity = found
             await add_repeat(tx, incident_id, item_id, similarity, seen_at)

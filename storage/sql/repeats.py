@@ -15,9 +15,11 @@ MAX_CANDIDATES = 20
 FIND_SAME_TEXT = (
     "SELECT id FROM incidents WHERE fingerprint = ? AND opened_at >= ?"
     " AND status IN ('open', 'in_work')"
-    " AND group_name IS NOT DISTINCT FROM ? ORDER BY id LIMIT 1"
+    " AND group_name IS NOT DISTINCT FROM ? AND municipality IS NOT DISTINCT FROM ?"
+    " ORDER BY id LIMIT 1"
 )
-"""An open incident of the group, opened since a moment, whose normalised text is the same."""
+"""An open incident of the group and municipality, opened since a moment, whose normalised text
+is the same."""
 
 FIND_BY_BANDS = (
     "SELECT c.id, c.hits, i.text FROM ("
@@ -25,24 +27,28 @@ FIND_BY_BANDS = (
     " WHERE band IN ({marks}) AND opened_at >= ? GROUP BY incident_id) AS c"
     " CROSS JOIN incidents i"  # CROSS: in SQLite the band keys drive, never `status`
     " WHERE i.id = c.id AND i.status IN ('open', 'in_work') AND i.group_name IS NOT DISTINCT FROM ?"
+    " AND i.municipality IS NOT DISTINCT FROM ?"
     " ORDER BY c.hits DESC, c.id LIMIT ?"
 )
-"""Open incidents of the group, opened since a moment, sharing band keys: most shared first."""
+"""Open incidents of the group and municipality, opened since a moment, sharing band keys: most
+shared first. (The same words in two municipalities are two problems.)"""
 
 
 async def find_repeated_incident(
     tx: Tx, text: Fingerprint, group: str | None, rule: RepeatRule,
-    now: datetime,
+    now: datetime, municipality: str | None = None,
 ) -> tuple[int, float] | None:
-    """The open incident a text repeats and how closely (1.0: the same text), or None."""
+    """The open incident of the group and municipality a text repeats and how closely (1.0:
+    the same text), or None."""
     since = to_db(now - rule.window)
-    row = await tx.fetchone(FIND_SAME_TEXT, (text.exact, since, group))
+    row = await tx.fetchone(FIND_SAME_TEXT, (text.exact, since, group, municipality))
     if row is not None:
         return int(row["id"]), 1.0
     if text.short:
         return None
     query = FIND_BY_BANDS.format(marks=", ".join("?" * len(text.bands)))
-    candidates = await tx.fetchall(query, (*text.bands, since, group, MAX_CANDIDATES))
+    candidates = await tx.fetchall(query, (*text.bands, since, group, municipality,
+                                           MAX_CANDIDATES))
     best: tuple[int, float] | None = None
     for candidate in candidates:
         score = resemblance(text, candidate["text"])
