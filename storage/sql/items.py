@@ -74,10 +74,11 @@ async def _open_or_join(
 ) -> None:
     """Join the open incident the item repeats, if any; otherwise open the item's own."""
     seen_at = to_db(now)
-    text = entry.incident.fingerprint if entry.incident is not None else None
-    if repeats is not None and repeats.join and text is not None:
+    incident = entry.incident
+    text = incident.fingerprint if incident is not None else None
+    if repeats is not None and repeats.join and incident is not None and text is not None:
         found = await find_repeated_incident(tx, text, entry.group, repeats, now,
-                                             entry.incident.municipality)
+                                             incident.municipality)
         if found is not None:
             incident_id, similarity = found
             await add_repeat(tx, incident_id, item_id, similarity, seen_at)
