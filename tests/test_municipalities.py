@@ -262,6 +262,14 @@ async def test_each_incident_belongs_to_its_place_else_its_source_and_goes_to_it
         "bogdanovich_news/1": {BOGDANOVICH_UTILITIES},  # the municipality's own route
     }
     assert {key: chats_of(api, i.id) for key, i in incidents.items()} == expected_new
+    # The morning digest: each chat counts the open incidents its alerts go to.
+    api.sent.clear()
+    await app.morning_digest()
+    await app.flush_outbox()
+    digests = {m["chat_id"]: m["text"].split("\n")[1].split(" · ")[0] for m in api.sent
+               if "Утренняя сводка" in m["text"]}
+    assert digests == {REGION_CHAT: "Открыто: 2", KAMENSK_CHAT: "Открыто: 2",
+                       BOGDANOVICH_CHAT: "Открыто: 2", BOGDANOVICH_UTILITIES: "Открыто: 1"}
     # The municipality's policy: Bogdanovich's roads are due in 2 calendar hours, the others'
     # under the regional road policy in 8 working hours (the working day, lunch aside).
     assert incidents["region_news/2"].policy == "богданович-дороги"
