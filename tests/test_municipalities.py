@@ -417,6 +417,18 @@ async def test_report_in_a_municipalitys_chat_is_that_municipalitys(
         (REGION_CHAT, "report_2026-11.xlsx", "Отчёт МЦУ за ноябрь 2026")]
 
 
+async def test_status_in_a_municipalitys_chat_lists_its_incidents(
+    region: tuple[App, FakeBotApi, ManualClock, dict[str, int]]
+) -> None:
+    app, api, _, _ = region
+    api.push_message(KAMENSK_CHAT, IVANOVA, "/status")
+    api.push_message(REGION_CHAT, IVANOVA, "/status")
+    await app.process_updates()
+    kamensk, region_wide = [m["text"].split("\n")[0] for m in api.sent]
+    assert (kamensk, region_wide) == ("<b>Открытые инциденты: 2</b>",
+                                      "<b>Открытые инциденты: 7</b>")
+
+
 # --- the config --------------------------------------------------------------------------
 
 HEAD = """

@@ -203,8 +203,11 @@ class StaffDesk:
             await self._report(message, args)
             return False
         if command == "status":
-            for text in fit_lines(status_lines(await self._store.list_incidents(open_only=True),
-                                               self._clock.now())):
+            # A municipality's chat sees its municipality's worklist; any other, all of it.
+            municipality = Municipalities(self._config).of_chat(message.chat.id)
+            waiting = [i for i in await self._store.list_incidents(open_only=True)
+                       if municipality is None or i.municipality == municipality]
+            for text in fit_lines(status_lines(waiting, self._clock.now())):
                 await self._reply(message, text)
             return False
         number = _number(args[0]) if args else None
