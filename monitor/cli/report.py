@@ -10,6 +10,7 @@ from pathlib import Path
 from common.clock import Clock
 from monitor.cli.database import CommandFailed, existing_store
 from monitor.config import AppConfig
+from monitor.daemon.report.build import whose
 from monitor.daemon.report.output import make_report, parse_formats, report_scope
 from monitor.daemon.report.period import PeriodError, parse_period
 
@@ -41,8 +42,7 @@ async def report_command(
     except OSError as exc:
         print(f"Ошибка: файлы отчёта в {folder} не записаны: {exc}", file=sys.stderr)
         return 1
-    whose = "" if scope is None else f" ({scope.name})"
-    print(f"Отчёт за {period.label}{whose}: {len(files)} файл(ов) в {folder}")
+    print(f"Отчёт за {period.label}{whose(scope)}: {len(files)} файл(ов) в {folder}")
     for path in files:
         print(f"  {path.name}")
     return 0

@@ -24,6 +24,7 @@ from monitor.daemon import staff_texts as say
 from monitor.daemon.alert_sender import AlertSender
 from monitor.daemon.buttons import Press, incident_keyboard, parse_callback, topics_keyboard
 from monitor.daemon.deadlines import interim_term
+from monitor.daemon.report.build import whose
 from monitor.daemon.report.delivery import asked_period, send_report
 from monitor.daemon.report.output import report_scope
 from monitor.daemon.report.period import PeriodError
@@ -288,7 +289,7 @@ class StaffDesk:
         # A municipality's chat gets its municipality's report; any other, the whole store's.
         municipality = Municipalities(self._config).of_chat(message.chat.id)
         scope = report_scope(self._config, municipality)
-        label = period.label if scope is None else f"{period.label} ({scope.name})"
+        label = period.label + whose(scope)
         await self._reply(message, say.report_coming(label))
         outcome = await send_report(self._store, self._config, self._sender, message.chat.id,
                                     period, now, say.report_caption(label), scope)

@@ -23,6 +23,11 @@ class Scope:
     sources: frozenset[str]
 
 
+def whose(scope: Scope | None) -> str:
+    """« (<municipality>)» after a period in captions and messages; "" for the whole store."""
+    return "" if scope is None else f" ({scope.name})"
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """A period's figures beside the previous period's, and the spikes of both."""
@@ -41,7 +46,7 @@ class Report:
 
     @property
     def whose(self) -> str:
-        """«: <municipality>» after the period in a title for one municipality's report."""
+        """« — <municipality>» after the period in a title of one municipality's report."""
         return "" if self.scope is None else f" — {self.scope.name}"
 
 

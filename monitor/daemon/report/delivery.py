@@ -12,7 +12,7 @@ from common.clock import Clock
 from monitor.config import AppConfig
 from monitor.daemon.alert_sender import AlertSender, SendOutcome
 from monitor.daemon.fleet import FleetMember
-from monitor.daemon.report.build import Scope
+from monitor.daemon.report.build import Scope, whose
 from monitor.daemon.report.output import make_report, report_scope
 from monitor.daemon.report.period import Period, PeriodError, parse_period, quarter_of
 from monitor.daemon.workcal import WorkingCalendar
@@ -65,8 +65,7 @@ def curator_caption(period: Period, today: date, scope: Scope | None = None) -> 
     when = f"{due.day} {_MONTHS_GENITIVE[due.month - 1]} {due.year}"
     reminder = (f"Напоминание: отчёт нужно направить в ЦУР до {when}." if today <= due else
                 f"Срок направления в ЦУР — {when} — уже прошёл: направьте отчёт сегодня.")
-    whose = "" if scope is None else f" ({scope.name})"
-    return (f"Отчёт МЦУ за {period.label}{whose}: обращения жителей, ответы в срок, картина "
+    return (f"Отчёт МЦУ за {period.label}{whose(scope)}: обращения жителей, ответы в срок, картина "
             f"проблем. {reminder}")
 
 
@@ -143,13 +142,12 @@ class QuarterlyDelivery:
         for key, chat, scope in waiting:
             outcome = await send_report(self._store, self._config, self._sender, chat, period,
                                         now, curator_caption(period, today, scope), scope)
-            whose = "" if scope is None else f" ({scope.name})"
             if outcome.status != "sent":
                 log.warning("квартальный отчёт %s%s не доставлен в чат %s (%s); повторим при "
-                            "следующей проверке", period.slug, whose, chat, outcome.error)
+                            "следующей проверке", period.slug, whose(scope), chat, outcome.error)
                 continue
             await self._store.mark_job_done(key, now)
-            log.info("квартальный отчёт %s%s отправлен в чат куратора %s", period.slug, whose,
-                     chat)
+            log.info("квартальный отчёт %s%s отправлен в чат куратора %s", period.slug,
+                     whose(scope), chat)
             sent = True
         return sent
