@@ -27,6 +27,9 @@ from monitor.daemon.intake import Intake
 from monitor.daemon.recompute import recompute_deadlines
 from monitor.daemon.workcal import WorkingCalendar
 from storage import IncidentRow
+from storage.sql.repeats import FIND_SAME_TEXT
+from storage.sql.reports import EVENTS, INCIDENTS, SCOPE
+from storage.sqlite.store import SqliteStore
 from tests.alerting import EKB, TOPICS
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tme import FakeTme
@@ -596,3 +599,26 @@ async def test_the_same_complaint_in_two_municipalities_is_two_incidents(
             opened.append((result.incidents, result.repeats))
     assert [len(new) for new, _ in opened] == [1, 1, 0]
     assert opened[2][1] == opened[0][0], "Kamensk's second one joins Kamensk's incident"
+
+
+async def test_a_municipalitys_report_reads_its_rows_and_repeats_keep_their_index(
+    tmp_path: Path
+) -> None:
+    """SQLite's plans: a municipality's span by its partial index, not every incident of the
+    span; the repeat search of a tagged incident still by the fingerprint."""
+    store = await SqliteStore.open(tmp_path / "m.db")
+    try:
+        span = {"start": "2026-07-01", "end": "2026-10-01", "municipality": "kamensk"}
+        found = {}
+        for name, sql, params in (
+                ("incidents", INCIDENTS.format(scope=SCOPE), span),
+                ("events", EVENTS.format(scope=SCOPE), span),
+                ("repeats", FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги", "kamensk"))):
+            plan = await store.database.fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
+            found[name] = " / ".join(r["detail"] for r in plan)
+    finally:
+        await store.close()
+    assert "USING INDEX incidents_municipality (municipality=? AND opened_at>? AND opened_at<?)" \
+        in found["incidents"], found
+    assert "incidents_municipality" in found["events"], found
+    assert "USING INDEX incidents_fingerprint (fingerprint=?" in found["repeats"], found

@@ -304,7 +304,7 @@ APPLIED = {
     "0012_outbox_notices": "5f22683866c41090",
     "0013_system_conditions": "d2d95da36fe08d3e",
     "0014_report_indexes": "f53b28a710168f83",
-    "0015_incident_municipality": "831279e9477e62a4",
+    "0015_incident_municipality": "205790485efe04b8",
 }
 
 
@@ -329,7 +329,7 @@ PG_APPLIED = {
     "0006_outbox_notices": "de0171595e32041f",
     "0007_system_conditions": "273f3c811993b057",
     "0008_report_indexes": "f53b28a710168f83",
-    "0009_incident_municipality": "831279e9477e62a4",
+    "0009_incident_municipality": "205790485efe04b8",
 }
 
 

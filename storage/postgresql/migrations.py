@@ -230,5 +230,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_incident_municipality", [
         # SQLite's 0015_incident_municipality: the municipality an incident belongs to.
         "ALTER TABLE incidents ADD COLUMN municipality TEXT",
+        "CREATE INDEX incidents_municipality ON incidents (municipality, opened_at)"
+        " WHERE municipality IS NOT NULL",
     ]),
 ]
