@@ -39,6 +39,7 @@ from monitor.config.traps import trap_warnings
 from rules import RuleSet
 from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.opinion import Opinion, load_opinion
 from storage import PostgresLocation, StoreLocation, dsn_problem
 
 RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
@@ -77,6 +78,12 @@ class AppConfig(BaseModel):
     def database_path(self) -> Path:
         """Return the SQLite path, resolved against the config file's folder."""
         return (self.path.parent / self.storage.path).resolve()
+
+    @property
+    def second_opinion_path(self) -> Path | None:
+        """The second-opinion model file, resolved against the config file's folder."""
+        chosen = self.rules.second_opinion
+        return None if chosen is None else (self.path.parent / chosen).resolve()
 
     def store_location(self, env: Mapping[str, str]) -> StoreLocation:
         """The configured store: the SQLite file, or PostgreSQL with its DSN from `env`."""
@@ -185,6 +192,13 @@ def build_ruleset(config: AppConfig) -> RuleSet:
         settlements=config.places.settlements,
         place_required=[s.id for s in config.sources if s.require_place],
     )
+
+
+def configured_opinion(config: AppConfig) -> Opinion | None:
+    """The configured second opinion, or None; raises OpinionError (Russian) for a file that
+    cannot be used."""
+    path = config.second_opinion_path
+    return None if path is None else load_opinion(path)
 
 
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:

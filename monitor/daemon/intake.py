@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
-from monitor.config import AppConfig
+from monitor.config import AppConfig, configured_opinion
 from monitor.config.policies import IncidentFacts, PolicyBook
 from monitor.daemon.deadlines import first_deadlines, follow_up_terms
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
 from rules.answers import answer_kind, follow_up_kind
+from rules.opinion import Opinion, OpinionError
 from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
+
+log = logging.getLogger("monitor.intake")
+
+
+def second_opinion(config: AppConfig) -> Opinion | None:
+    """The configured second opinion; a file that cannot be used is logged and the rules
+    work alone."""
+    try:
+        return configured_opinion(config)
+    except OpinionError as exc:
+        log.error("второе мнение отключено, работают только правила: %s", exc)
+        return None
 
 
 def content_hash(item: Item) -> str:
@@ -38,6 +52,7 @@ class Intake:
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
+        self._opinion = second_opinion(config)
         self.policies = PolicyBook(config)
         repeats = config.repeats
         self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
@@ -48,6 +63,8 @@ class Intake:
         The ruleset knows which sources require one of our places (`require_place`).
         """
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        if self._opinion is not None:
+            result = self._opinion.consult(item.text, result)
         incident = None
         if result.actionable and not item.is_official:
             facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
