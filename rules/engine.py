@@ -61,6 +61,9 @@ class Classification:
     settlement: str | None = None
     address: str | None = None
     """The street (and house number) of the gazetteer the text names: «Бажова, 5»."""
+    contenders: tuple[Mapping[str, object], ...] = field(default=(), compare=False, repr=False)
+    """Topics of other groups that tied with the winner's score (their verdict fields, one
+    per group): where a second opinion may choose (`rules.opinion`). Not in `as_dict`."""
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
@@ -318,8 +321,23 @@ def _decide(
     fields["settlement"] = settlement
     fields["address"] = address
     fields["_evidence"] = evidence
+    if len(scores) > 1:
+        fields["contenders"] = _contenders(scores, best, score, ruleset)
     return _checked(verdict, lowered, found, extra, ruleset, source) if verdict.actionable \
         else verdict
+
+
+def _contenders(
+    scores: dict[int, float], best: int, score: float, ruleset: RuleSet
+) -> tuple[Mapping[str, object], ...]:
+    """The verdict fields of topics of other groups with the winner's score, one per group."""
+    count, verdicts = ruleset.topic_count, ruleset.verdicts
+    tied = sorted(rule for rule, points in scores.items()
+                  if points == score and rule < count and rule != best)
+    groups = {verdicts[best]["group"]: best}
+    for rule in tied:
+        groups.setdefault(verdicts[rule]["group"], rule)
+    return tuple(verdicts[rule] for rule in groups.values() if rule != best)
 
 
 def _checked(

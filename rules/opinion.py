@@ -1,5 +1,6 @@
 """The second opinion: a small TF-IDF + logistic-regression model trained on labelled rows
-(`monitor train`), consulted only where the rules find no group or several groups tie.
+(`monitor train`), consulted only where the rules find no group or topics of several groups
+tie for the top score.
 
 The model file is plain JSON (weights, vocabulary, classes), never a pickle: loading it runs
 no code, and a damaged or hostile file is refused with a Russian message (`OpinionError`).
@@ -79,9 +80,12 @@ class Opinion:
         return name, found[name]
 
     def consult(self, text: str, verdict: Classification) -> Classification:
-        """The verdict after the second opinion: unchanged where the rules found one group;
-        with the model's group (and a reaction) where they found none and the model is sure
-        enough it is a complaint."""
+        """The verdict after the second opinion, asked only where the rules could not decide:
+        where topics of several groups tied, the model picks among those groups; where the
+        rules found no group, the model's group (and a reaction) if it is sure enough that
+        the text is a complaint. A verdict with one group is returned as it is."""
+        if verdict.contenders:
+            return self._break_tie(text, verdict)
         if verdict.group is not None:
             return verdict
         name, probability = self.best(text)
@@ -89,6 +93,16 @@ class Opinion:
             return verdict
         why = f"второе мнение: модель — {name} ({probability:.2f})"
         return replace(verdict, group=name, actionable=True, why=(*verdict.why, why))
+
+    def _break_tie(self, text: str, verdict: Classification) -> Classification:
+        tied = {str(fields["group"]): fields for fields in verdict.contenders}
+        name, probability = self.best(text, among=(str(verdict.group), *tied))
+        if name not in tied:
+            return verdict
+        why = (f"второе мнение: при равном балле групп {verdict.group}, {', '.join(tied)} "
+               f"модель выбрала {name} ({probability:.2f})")
+        return replace(verdict, **tied[name], contenders=(),  # type: ignore[arg-type]
+                       why=(*verdict.why, why))
 
     def to_json(self) -> dict[str, object]:
         """The model as the plain data its file holds."""

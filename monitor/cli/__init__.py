@@ -431,7 +431,7 @@ def _train(args: argparse.Namespace) -> int:
         given = getattr(args, name) or [""]
         if len(given) not in (1, count):
             option = "--" + name.replace("_", "-")
-            print(f"Ошибка: {option} указан {len(given)} раз; нужно один раз для всех --data "
+            print(f"Ошибка: {option}: значений {len(given)}; нужно одно для всех --data "
                   f"или {count} (по одному на файл)", file=sys.stderr)
             return EXIT_CONFIG
         columns[name] = given * count if len(given) == 1 else given
