@@ -199,3 +199,38 @@ def test_intake_and_check_config_use_the_configured_model(  # type: ignore[no-un
     assert intake.classify(item, "vk", NOW).group is None
     assert main(["check-config", "--config", str(config.path)]) == 0
     assert "ВНИМАНИЕ" in capsys.readouterr().out
+
+
+def test_a_tie_between_groups_is_broken_by_the_model(tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
+    model = load_opinion(train(tmp_path))
+    heat = '\n[[topics]]\nid = "heat"\ngroup = "ЖКХ"\nname = "Отопление"\n' \
+           'organisation = "УЖКХ"\nwords = ["батарея"]\n'
+    ruleset = build_ruleset(load_config(write_config(RULES + heat)).config)
+    text = "Яма у подъезда, батарея холодная"
+    verdict = classify(text, ruleset)
+    assert verdict.group == "Дороги" and [c["group"] for c in verdict.contenders] == ["ЖКХ"]
+    assert "contenders" not in verdict.as_dict()
+    chosen = model.consult(text, verdict)
+    assert (chosen.group, chosen.topic, chosen.organisation) == ("ЖКХ", "heat", "УЖКХ")
+    assert chosen.actionable and "при равном балле групп Дороги, ЖКХ" in chosen.why[-1]
+    assert classify("Яма у подъезда", ruleset).contenders == ()
+
+
+def test_the_shipped_model_is_what_the_documented_command_builds(tmp_path: Path) -> None:
+    shipped = load_opinion(Path(opinion_module.__file__).parent / "second-opinion.json")
+    out = tmp_path / "again.json"
+    data = Path(__file__).parent / "data"
+    assert main(["train", "--data", str(data / "social_probe.csv"), "--data",
+                 str(data / "social_probe_3.csv"), "--text-column", "text", "--label-column",
+                 "group", "--actionable-column", "actionable", "--out", str(out)]) == 0
+    again = load_opinion(out)
+    assert again.classes == shipped.classes and again.vocabulary.keys() == shipped.vocabulary.keys()
+    assert all(abs(a - b) < 1e-3 for f, (_, weights) in again.vocabulary.items()
+               for a, b in zip(weights, shipped.vocabulary[f][1], strict=True))
+
+
+def test_a_bad_builtin_model_name_is_a_config_error(write_config) -> None:  # type: ignore[no-untyped-def]
+    from monitor.config.problems import ConfigError
+
+    with pytest.raises(ConfigError, match="после builtin:"):
+        load_config(write_config('[rules]\nsecond_opinion = "builtin:../x"\n' + RULES))

@@ -136,7 +136,7 @@ def _opinion_line(cfg: AppConfig) -> str:
         return "Второе мнение: не подключено (только правила)"
     return (f"Второе мнение: {cfg.second_opinion_path}, классов {len(opinion.classes)}, "
             f"признаков {len(opinion.vocabulary)}; спрашивается, только где правила не нашли "
-            f"группу (порог {opinion.min_probability:g})")
+            f"группу (порог {opinion.min_probability:g}) или у разных групп равный балл")
 
 
 def _store_of(cfg: AppConfig) -> str:

@@ -20,6 +20,7 @@ from monitor.config.rulefiles import (
     Origin,
     RuleBook,
     RuleContext,
+    include_path,
     read_rule_book,
     read_toml,
 )
@@ -81,9 +82,12 @@ class AppConfig(BaseModel):
 
     @property
     def second_opinion_path(self) -> Path | None:
-        """The second-opinion model file, resolved against the config file's folder."""
+        """The second-opinion model file: `builtin:NAME` is rules/NAME.json of the package,
+        other paths are resolved against the config file's folder. Raises ValueError for a
+        bad builtin name (load_config reports it)."""
         chosen = self.rules.second_opinion
-        return None if chosen is None else (self.path.parent / chosen).resolve()
+        return None if chosen is None else \
+            include_path(chosen, self.path.parent, ".json").resolve()
 
     def store_location(self, env: Mapping[str, str]) -> StoreLocation:
         """The configured store: the SQLite file, or PostgreSQL with its DSN from `env`."""
@@ -234,6 +238,11 @@ def _validate_sources(
 
 
 def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:
+    try:
+        config.second_opinion_path  # noqa: B018 - only checked here
+    except ValueError as exc:
+        setting = ("rules", "second_opinion")
+        yield Problem(file, lines.line_of(setting), key_path(setting), str(exc))
     yield from _repeated_values([s.id for s in config.sources], "sources", "id", file, lines)
     yield from _repeated_values([c.id for c in config.telegram.chats], ("telegram", "chats"),
                                 "id", file, lines)
