@@ -50,6 +50,9 @@ class ReportIncident:
     first_due: datetime | None = None
     """The first-response deadline when a later term (an interim answer, a reopening) replaced
     it: the `due_before` of the first such event; None when `due_at` is still that deadline."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme stored with it (None: opened before themes were stored,
+    or a topic without one)."""
 
     def count(self, kind: str) -> int:
         """How many events of `kind` its log holds."""

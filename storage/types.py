@@ -54,6 +54,10 @@ class NewIncident:
     """When its clock started (publication or detection, as the policy says); None: opening."""
     resolution_due_at: datetime | None = None
     """When a final answer is due, if the policy sets a resolution deadline."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme of its topic (`TopicConfig.im_topic`)."""
+    address: str | None = None
+    """The street and house of the gazetteer the text names («Бажова, 5»), if any."""
 
 
 FollowUpKind = Literal["interim", "final", "reopen", "satisfied"]
@@ -160,6 +164,11 @@ class IncidentRow:
     round_started_at: datetime | None = None
     """When the running follow-up term started (an interim answer, a reopening); None while
     the first response is awaited."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme of its topic (None: a topic without one, or opened
+    before themes were stored)."""
+    address: str | None = None
+    """The street and house the text names («Бажова, 5»), when the gazetteer knows it."""
 
     @property
     def is_open(self) -> bool:
@@ -184,6 +193,7 @@ class IncidentRow:
             "clock_started_at": _iso(self.clock_started_at),
             "resolution_due_at": _iso(self.resolution_due_at),
             "deadline_round": self.deadline_round,
+            "im_topic": self.im_topic, "address": self.address,
         }
 
 
@@ -264,6 +274,7 @@ class TopicRef:
     group: str | None
     name: str | None
     organisation: str | None
+    im_topic: str | None = None
 
 
 ActionOutcome = Literal["done", "unknown", "not_open", "not_answered"]

@@ -53,6 +53,7 @@ class Intake:
         self._ruleset = ruleset
         self._calendar = calendar
         self._opinion = second_opinion(config)
+        self._themes = {t.id: t.im_topic for t in config.topics if t.im_topic}
         self.policies = PolicyBook(config)
         repeats = config.repeats
         self.repeats = RepeatRule(repeats.window, repeats.similarity, join=repeats.enabled)
@@ -76,7 +77,8 @@ class Intake:
             incident = NewIncident(
                 result.topic_name, result.organisation, result.priority or "normal",
                 terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
-                terms.clock_started_at, terms.resolution_due_at)
+                terms.clock_started_at, terms.resolution_due_at,
+                self._themes.get(result.topic or ""), result.address)
         answers = item.parent_external_id if item.is_official else None
         follow = self._follow_up(item, result.actionable, now)
         return ClassifiedItem(

@@ -227,4 +227,9 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
         "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
     ]),
+    # SQLite's 0015_incident_theme_address.
+    ("0009_incident_theme_address", [
+        "ALTER TABLE incidents ADD COLUMN im_topic TEXT",
+        "ALTER TABLE incidents ADD COLUMN address TEXT",
+    ]),
 ]

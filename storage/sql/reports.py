@@ -23,8 +23,8 @@ MESSAGE_COUNTS = (
 INCIDENTS = (
     "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
     " opened_at, due_at, url, assignee, close_reason,"
-    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats"
-    " FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY opened_at"
+    " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
+    " im_topic FROM incidents WHERE opened_at >= :start AND opened_at < :end ORDER BY opened_at"
 )
 EVENTS = (
     "SELECT e.id, e.incident_id, e.kind, e.at, e.detail FROM incident_events e"
@@ -67,7 +67,7 @@ async def report_incidents(
     found = []
     async for batch in db.stream(INCIDENTS, span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
-             opened_at, due_at, url, assignee, close_reason, repeats) in batch:
+             opened_at, due_at, url, assignee, close_reason, repeats, im_topic) in batch:
             found.append(ReportIncident(
                 number, _shared(names, group), _shared(names, topic),
                 _shared(names, topic_name), _shared(names, organisation),
@@ -78,7 +78,7 @@ async def report_incidents(
                 tuple(sorted((names.setdefault(k, k), n)
                              for k, n in tally.pop(number, {}).items())),
                 tuple(event for _, event in sorted(responses.pop(number, ()))),
-                first_due=first_due.pop(number, (0, None))[1]))
+                first_due=first_due.pop(number, (0, None))[1], im_topic=_shared(names, im_topic)))
     return found
 
 

@@ -199,6 +199,12 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX items_by_source ON items (is_official, network, source_id, published_at)",
         "CREATE INDEX outbox_reason ON outbox (reason, created_at)",
     ]),
+    ("0015_incident_theme_address", [
+        # The «Инцидент Менеджмент» theme of the incident's topic (`im_topic`) and the street
+        # and house the text names («Бажова, 5»), for alerts and the report.
+        "ALTER TABLE incidents ADD COLUMN im_topic TEXT",
+        "ALTER TABLE incidents ADD COLUMN address TEXT",
+    ]),
 ]
 
 
