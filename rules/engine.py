@@ -45,6 +45,22 @@ class _Reasons:
         return why
 
 
+class _Contenders:
+    """`Classification.contenders`: given, or worked out on first use from the scores kept."""
+
+    # Few callers ask (the second opinion): computing it for every verdict cost 13% of
+    # classifying, keeping the scores costs nothing.
+    def __get__(self, verdict: object, owner: type | None = None) -> tuple[object, ...]:
+        if verdict is None:
+            return ()
+        fields = verdict.__dict__
+        tied = fields.pop("_tied", None)
+        if tied is None:
+            return fields.get("contenders", ())  # type: ignore[no-any-return]
+        found = fields["contenders"] = _contenders(*tied)
+        return found
+
+
 @dataclass(frozen=True)
 class Classification:
     """The verdict on one text: the winning topic (if any), whether to react, and why."""
@@ -61,9 +77,10 @@ class Classification:
     settlement: str | None = None
     address: str | None = None
     """The street (and house number) of the gazetteer the text names: «Бажова, 5»."""
-    contenders: tuple[Mapping[str, object], ...] = field(default=(), compare=False, repr=False)
+    contenders: tuple[Mapping[str, object], ...] = _Contenders()  # type: ignore[assignment]
     """Topics of other groups that tied with the winner's score (their verdict fields, one
-    per group): where a second opinion may choose (`rules.opinion`). Not in `as_dict`."""
+    per group): where a second opinion may choose (`rules.opinion`). Not in `as_dict`;
+    worked out only when read."""
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
@@ -322,7 +339,7 @@ def _decide(
     fields["address"] = address
     fields["_evidence"] = evidence
     if len(scores) > 1:
-        fields["contenders"] = _contenders(scores, best, score, ruleset)
+        fields["_tied"] = (scores, best, score, ruleset)
     return _checked(verdict, lowered, found, extra, ruleset, source) if verdict.actionable \
         else verdict
 
