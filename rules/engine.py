@@ -45,6 +45,10 @@ class _Reasons:
         return why
 
 
+TopicFields = tuple[tuple[str, object], ...]
+"""A topic's verdict fields (group, topic, topic_name, organisation, priority, sla) as pairs."""
+
+
 class _Contenders:
     """`Classification.contenders`: given, or worked out on first use from the scores kept."""
 
@@ -77,10 +81,10 @@ class Classification:
     settlement: str | None = None
     address: str | None = None
     """The street (and house number) of the gazetteer the text names: «Бажова, 5»."""
-    contenders: tuple[Mapping[str, object], ...] = _Contenders()  # type: ignore[assignment]
-    """Topics of other groups that tied with the winner's score (their verdict fields, one
-    per group): where a second opinion may choose (`rules.opinion`). Not in `as_dict`;
-    worked out only when read."""
+    contenders: tuple[TopicFields, ...] = _Contenders()  # type: ignore[assignment]
+    """Topics of other groups that tied with the winner's score (their verdict fields as
+    (name, value) pairs, hashable like the verdict, one topic per group): where a second
+    opinion may choose (`rules.opinion`). Not in `as_dict`; worked out only when read."""
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
@@ -346,7 +350,7 @@ def _decide(
 
 def _contenders(
     scores: dict[int, float], best: int, score: float, ruleset: RuleSet
-) -> tuple[Mapping[str, object], ...]:
+) -> tuple[TopicFields, ...]:
     """The verdict fields of topics of other groups with the winner's score, one per group."""
     count, verdicts = ruleset.topic_count, ruleset.verdicts
     tied = sorted(rule for rule, points in scores.items()
@@ -354,7 +358,7 @@ def _contenders(
     groups = {verdicts[best]["group"]: best}
     for rule in tied:
         groups.setdefault(verdicts[rule]["group"], rule)
-    return tuple(verdicts[rule] for rule in groups.values() if rule != best)
+    return tuple(tuple(verdicts[rule].items()) for rule in groups.values() if rule != best)
 
 
 def _checked(

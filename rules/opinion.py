@@ -95,7 +95,8 @@ class Opinion:
         return replace(verdict, group=name, actionable=True, why=(*verdict.why, why))
 
     def _break_tie(self, text: str, verdict: Classification) -> Classification:
-        tied = {str(fields["group"]): fields for fields in verdict.contenders}
+        tied = {str(fields["group"]): fields
+                for fields in map(dict, verdict.contenders)}
         name, probability = self.best(text, among=(str(verdict.group), *tied))
         if name not in tied:
             return verdict

@@ -208,7 +208,8 @@ def test_a_tie_between_groups_is_broken_by_the_model(tmp_path: Path, write_confi
     ruleset = build_ruleset(load_config(write_config(RULES + heat)).config)
     text = "Яма у подъезда, батарея холодная"
     verdict = classify(text, ruleset)
-    assert verdict.group == "Дороги" and [c["group"] for c in verdict.contenders] == ["ЖКХ"]
+    assert verdict.group == "Дороги" and [dict(c)["group"] for c in verdict.contenders] == [
+        "ЖКХ"]
     assert "contenders" not in verdict.as_dict()
     chosen = model.consult(text, verdict)
     assert (chosen.group, chosen.topic, chosen.organisation) == ("ЖКХ", "heat", "УЖКХ")
