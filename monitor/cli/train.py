@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from monitor.cli.classify import InputError
 from monitor.cli.labelled import (
@@ -108,7 +109,10 @@ def fit(examples: Sequence[Example], c: float = 10.0, min_df: int = 2, steps: in
                    vocabulary, min_probability, tuple(trained_on))
 
 
-def _descend(row_of, column, value, target, width, classes, c, steps):  # type: ignore[no-untyped-def]
+def _descend(
+    row_of: Any, column: Any, value: Any, target: Any, width: int, classes: int, c: float,
+    steps: int,
+) -> tuple[Any, Any]:
     """Adam on the mean log-loss + ‖W‖²/(2·c·rows); the intercept is not penalised."""
     import numpy as np
 
