@@ -45,6 +45,26 @@ class _Reasons:
         return why
 
 
+TopicFields = tuple[tuple[str, object], ...]
+"""A topic's verdict fields (group, topic, topic_name, organisation, priority, sla) as pairs."""
+
+
+class _Contenders:
+    """`Classification.contenders`: given, or worked out on first use from the scores kept."""
+
+    # Few callers ask (the second opinion): computing it for every verdict cost 13% of
+    # classifying, keeping the scores costs nothing.
+    def __get__(self, verdict: object, owner: type | None = None) -> tuple[object, ...]:
+        if verdict is None:
+            return ()
+        fields = verdict.__dict__
+        tied = fields.pop("_tied", None)
+        if tied is None:
+            return fields.get("contenders", ())  # type: ignore[no-any-return]
+        found = fields["contenders"] = _contenders(*tied)
+        return found
+
+
 @dataclass(frozen=True)
 class Classification:
     """The verdict on one text: the winning topic (if any), whether to react, and why."""
@@ -61,6 +81,10 @@ class Classification:
     settlement: str | None = None
     address: str | None = None
     """The street (and house number) of the gazetteer the text names: «Бажова, 5»."""
+    contenders: tuple[TopicFields, ...] = _Contenders()  # type: ignore[assignment]
+    """Topics of other groups that tied with the winner's score (their verdict fields as
+    (name, value) pairs, hashable like the verdict, one topic per group): where a second
+    opinion may choose (`rules.opinion`). Not in `as_dict`; worked out only when read."""
 
     def as_dict(self) -> dict[str, object]:
         """The verdict as plain data for storage and alerts."""
@@ -318,8 +342,23 @@ def _decide(
     fields["settlement"] = settlement
     fields["address"] = address
     fields["_evidence"] = evidence
+    if len(scores) > 1:
+        fields["_tied"] = (scores, best, score, ruleset)
     return _checked(verdict, lowered, found, extra, ruleset, source) if verdict.actionable \
         else verdict
+
+
+def _contenders(
+    scores: dict[int, float], best: int, score: float, ruleset: RuleSet
+) -> tuple[TopicFields, ...]:
+    """The verdict fields of topics of other groups with the winner's score, one per group."""
+    count, verdicts = ruleset.topic_count, ruleset.verdicts
+    tied = sorted(rule for rule, points in scores.items()
+                  if points == score and rule < count and rule != best)
+    groups = {verdicts[best]["group"]: best}
+    for rule in tied:
+        groups.setdefault(verdicts[rule]["group"], rule)
+    return tuple(tuple(verdicts[rule].items()) for rule in groups.values() if rule != best)
 
 
 def _checked(

@@ -325,6 +325,9 @@ class RulesConfig(_Strict):
     min_score: float = Field(1.0, ge=0)
     phrase_weight: float = Field(2.0, gt=0)
     include: tuple[str, ...] = ()
+    second_opinion: str | None = None
+    """A model file of `monitor train` (relative to the config file), consulted only where the
+    rules find no group; None: the rules alone."""
 
     @model_validator(mode="before")
     @classmethod

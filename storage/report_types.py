@@ -52,6 +52,9 @@ class ReportIncident:
     it: the `due_before` of the first such event; None when `due_at` is still that deadline."""
     municipality: str | None = None
     """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme stored with it (None: opened before themes were stored,
+    or a topic without one)."""
 
     def count(self, kind: str) -> int:
         """How many events of `kind` its log holds."""

@@ -56,6 +56,10 @@ class NewIncident:
     """When a final answer is due, if the policy sets a resolution deadline."""
     municipality: str | None = None
     """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme of its topic (`TopicConfig.im_topic`)."""
+    address: str | None = None
+    """The street and house of the gazetteer the text names («Бажова, 5»), if any."""
 
 
 FollowUpKind = Literal["interim", "final", "reopen", "satisfied"]
@@ -164,6 +168,11 @@ class IncidentRow:
     the first response is awaited."""
     municipality: str | None = None
     """The municipality it belongs to (`[[municipalities]]`); None with none configured."""
+    im_topic: str | None = None
+    """The «Инцидент Менеджмент» theme of its topic (None: a topic without one, or opened
+    before themes were stored)."""
+    address: str | None = None
+    """The street and house the text names («Бажова, 5»), when the gazetteer knows it."""
 
     @property
     def is_open(self) -> bool:
@@ -188,6 +197,7 @@ class IncidentRow:
             "clock_started_at": _iso(self.clock_started_at),
             "resolution_due_at": _iso(self.resolution_due_at),
             "deadline_round": self.deadline_round, "municipality": self.municipality,
+            "im_topic": self.im_topic, "address": self.address,
         }
 
 
@@ -268,6 +278,7 @@ class TopicRef:
     group: str | None
     name: str | None
     organisation: str | None
+    im_topic: str | None = None
 
 
 ActionOutcome = Literal["done", "unknown", "not_open", "not_answered"]

@@ -67,6 +67,19 @@ def test_alert_text_is_russian_and_states_the_deadline_locally() -> None:
     assert "Срок ответа истёк" in overdue
 
 
+def test_the_alert_names_the_theme_and_address_when_known() -> None:
+    plain = render_alert(incident("Яма"), "opened", ZONE, NOW)
+    assert "Тема ЦУР" not in plain and "Адрес" not in plain
+    placed = replace(incident("Яма"), im_topic="Ямы и выбоины на дорогах",
+                     address="Бажова, 5 <б>", settlement="Мартюш")
+    markup = render_alert(placed, "opened", ZONE, NOW)
+    assert "\nТема ЦУР: Ямы и выбоины на дорогах\nОтветственный: УГХ &amp; Co\n" in markup
+    assert "\nНаселённый пункт: Мартюш\nАдрес: Бажова, 5 &lt;б&gt;\nСрок:" in markup
+    custom = templates(opened="№{id}: {address}, {settlement}")
+    assert render_alert(placed, "opened", ZONE, NOW, templates=custom).startswith(
+        "№5: Бажова, 5 &lt;б&gt;, Мартюш\n\nЯма")
+
+
 def test_a_hostile_url_cannot_break_the_link() -> None:
     markup = render_alert(incident("x", url='https://t.me/a"><b>x'), "overdue", ZONE, NOW)
     assert 'href="https://t.me/a&quot;&gt;&lt;b&gt;x"' in markup

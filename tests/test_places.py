@@ -136,3 +136,33 @@ FORMS = [
 @pytest.mark.parametrize(("name", "forms"), FORMS)
 def test_name_forms(name: str, forms: set[str]) -> None:
     assert forms <= name_forms(name)
+
+
+def test_the_incident_keeps_the_theme_and_the_address(write_config) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from connectors.base import Item
+    from monitor.config import build_ruleset, load_config
+    from monitor.daemon.intake import Intake
+    from monitor.daemon.workcal import WorkingCalendar
+
+    theme = "Нарушение графика вывоза ТКО"
+    config = load_config(write_config(f"""
+[[places.settlements]]
+name = "Мартюш"
+streets = ["Бажова"]
+
+[[topics]]
+id = "bins"
+group = "Обращение с отходами"
+name = "Мусор"
+organisation = "Регоператор"
+im_topic = "{theme}"
+words = ["мусор"]
+""")).config
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    intake = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar))
+    entry = intake.classify(Item("vk", "1", "https://vk.com/1", "Бажова 5 мусор не вывозят",
+                                 now), "vk", now)
+    assert entry.incident is not None
+    assert (entry.incident.im_topic, entry.incident.address) == (theme, "Бажова, 5")

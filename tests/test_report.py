@@ -47,6 +47,20 @@ def test_incidents_by_group_theme_organisation_and_settlement(report: Report) ->
                                        "не определён": 1}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_the_theme_stored_with_an_incident_comes_first(backend: str, tmp_path: Path) -> None:
+    async with golden_on(backend, tmp_path / "m.db") as store:
+        async with store.database.transaction() as tx:
+            await tx.execute("UPDATE incidents SET im_topic = ? WHERE topic = ?",
+                             ("Навалы мусора", "litter"))
+            await tx.execute("UPDATE incidents SET im_topic = ? WHERE url = ?",
+                             ("Аварии в системе водоснабжения", "https://example.org/news/a"))
+        report = await build_report(store, WorkingCalendar(CalendarConfig()),
+                                    parse_period("2025Q4"), AS_OF, THEMES)
+    assert dict(report.now.by_theme) == {"Нет воды (тема ЦУР)": 7, "Ямы": 1, "Навалы мусора": 2,
+                                         "Аварии в системе водоснабжения": 1}
+
+
 def test_answered_and_on_time_shares(report: Report) -> None:
     now, before = report.now, report.before
     assert [i.url for i in now.dismissed] == ["https://example.org/news/e"]

@@ -16,6 +16,7 @@ from connectors.base import Item
 from storage import (
     SYSTEM,
     Action,
+    Actor,
     AlertKind,
     AlertMessage,
     AlertProgress,
@@ -26,6 +27,7 @@ from storage import (
     QueuedStep,
     RepeatRule,
     StorageError,
+    TopicRef,
     open_read_only_store,
 )
 from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
@@ -268,6 +270,27 @@ async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore
     assert (await db.database.fetchone(sql) or {})["settlement"] is None
 
 
+async def test_the_theme_and_address_are_stored_with_the_incident(db: SqlStore) -> None:
+    plain = entry("1", COMPLAINT)
+    assert plain.incident is not None
+    placed = replace(plain, incident=replace(
+        plain.incident, im_topic="Ямы и выбоины на дорогах", address="Бажова, 5"))
+    [number] = (await save(db, placed)).incidents
+    incident = await db.incident(number)
+    assert incident is not None
+    assert (incident.im_topic, incident.address) == ("Ямы и выбоины на дорогах", "Бажова, 5")
+    assert incident.as_json()["address"] == "Бажова, 5"
+    staff = Actor("staff", "Иванова А. П.", "111")
+    topic = TopicRef("lights", "Дороги", "Освещение", "УГХ", "Освещение на дорогах")
+    assert (await db.act(number, Action("reclassify", staff, topic=topic), NOW)).outcome == "done"
+    moved = await db.incident(number)
+    assert moved is not None and (moved.im_topic, moved.address) == (
+        "Освещение на дорогах", "Бажова, 5")
+    [other] = (await save(db, entry("2", "Нет воды в доме на Ленина"))).incidents
+    assert [(i.im_topic, i.address) for i in await db.list_incidents() if i.id == other] == [
+        (None, None)]
+
+
 @pytest.mark.parametrize(("query", "params", "driver"), [
     (FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги", None),
      "incidents USING INDEX incidents_fingerprint (fingerprint=?"),
@@ -305,6 +328,7 @@ APPLIED = {
     "0013_system_conditions": "d2d95da36fe08d3e",
     "0014_report_indexes": "f53b28a710168f83",
     "0015_incident_municipality": "205790485efe04b8",
+    "0016_incident_theme_address": "86ebdbe89d51df74",
 }
 
 
@@ -330,6 +354,7 @@ PG_APPLIED = {
     "0007_system_conditions": "273f3c811993b057",
     "0008_report_indexes": "f53b28a710168f83",
     "0009_incident_municipality": "205790485efe04b8",
+    "0010_incident_theme_address": "86ebdbe89d51df74",
 }
 
 

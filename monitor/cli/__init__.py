@@ -1,5 +1,5 @@
 """The `monitor` command: run, reload, backup, demo, check-config, classify, incidents, eval,
-export-labels, rules test, rules list, telegram chats, calendar, routes test."""
+export-labels, train, rules test, rules list, telegram chats, calendar, routes test."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor.cli.demo import demo_command
 
         return demo_command(args.speed, args.duration, args.dir)
+    if args.command == "train":  # needs no config either: labelled files in, a model out
+        return _train(args)
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
@@ -95,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     _calendar_arguments(sub)
     sub.choices["backup"].add_argument(
         "path", help="файл копии или папка (тогда имя monitor-ДАТА-ВРЕМЯ.db)")
+    _train_arguments(sub.add_parser(
+        "train", help="обучить второе мнение (TF-IDF + логистическая регрессия) "
+                      "на размеченных текстах"))
     demo = sub.add_parser("demo", help="демонстрация на имитации сетей, без токенов и интернета")
     demo.add_argument("--speed", type=float, default=60.0,
                       help="во сколько раз часы демонстрации быстрее настоящих (60: минута — час)")
@@ -203,7 +208,31 @@ def _eval_arguments(command: argparse.ArgumentParser) -> None:
                               "точность и полнота отделения жалоб от шума")
     command.add_argument("--min-support", type=_at_least(1), default=20,
                          help="macro-F1 по группам, где строк не меньше этого")
+    command.add_argument("--second-opinion", metavar="MODEL",
+                         help="файл модели monitor train (иначе [rules] second_opinion): "
+                              "напечатать правила, модель и правила со вторым мнением")
     command.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _train_arguments(command: argparse.ArgumentParser) -> None:
+    each = " (один раз для всех --data или по одному на каждый)"
+    command.add_argument("--data", required=True, action="append",
+                         help="CSV с текстами и метками, как для monitor eval; можно несколько")
+    command.add_argument("--text-column", required=True, action="append",
+                         help="колонка с текстом" + each)
+    command.add_argument("--label-column", required=True, action="append",
+                         help="колонка с меткой" + each)
+    command.add_argument("--label-map", action="append",
+                         help="CSV label,group: метка → группа ЦУР (пусто — без карты)" + each)
+    command.add_argument("--actionable-column", action="append",
+                         help="колонка «нужна ли реакция»: строки с «нет» учатся как шум "
+                              "(пусто — нет колонки)" + each)
+    command.add_argument("--out", required=True, help="куда записать модель (JSON)")
+    command.add_argument("--c", type=_positive, default=10.0,
+                         help="обратная сила регуляризации, как C в scikit-learn (10)")
+    command.add_argument("--min-probability", type=_probability, default=0.5,
+                         help="вероятность, с которой модель отдаёт текст без группы в "
+                              "группу (0.5)")
 
 
 def _duration(value: str) -> timedelta:
@@ -211,6 +240,27 @@ def _duration(value: str) -> timedelta:
         return parse_duration(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(value: str) -> float:
+    number = _float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"ожидалось число больше 0, получено {value}")
+    return number
+
+
+def _probability(value: str) -> float:
+    number = _float(value)
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"ожидалось число от 0 до 1, получено {value}")
+    return number
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ожидалось число, получено {value!r}") from None
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -372,8 +422,30 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
     source = EvalInput(Path(args.data), args.text_column, args.label_column,
                        Path(args.label_map) if args.label_map else None, args.skip_unmapped,
-                       args.actionable_column)
+                       args.actionable_column,
+                       Path(args.second_opinion) if args.second_opinion else None)
     return eval_command(loaded.config, source, args.min_support, args.format)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from monitor.cli.train import TrainSource, train_command
+
+    count = len(args.data)
+    columns = {}
+    for name in ("text_column", "label_column", "label_map", "actionable_column"):
+        given = getattr(args, name) or [""]
+        if len(given) not in (1, count):
+            option = "--" + name.replace("_", "-")
+            print(f"Ошибка: {option}: значений {len(given)}; нужно одно для всех --data "
+                  f"или {count} (по одному на файл)", file=sys.stderr)
+            return EXIT_CONFIG
+        columns[name] = given * count if len(given) == 1 else given
+    sources = [TrainSource(Path(data), text, label, Path(mapped) if mapped else None,
+                           flag or None)
+               for data, text, label, mapped, flag in zip(
+                   args.data, columns["text_column"], columns["label_column"],
+                   columns["label_map"], columns["actionable_column"], strict=True)]
+    return train_command(sources, Path(args.out), args.c, args.min_probability)
 
 
 def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -13,10 +13,11 @@ from collections import Counter
 
 from common.durations import format_duration
 from connectors.vk_quota import quota_lines
-from monitor.config import AppConfig, LoadedConfig
+from monitor.config import AppConfig, LoadedConfig, configured_opinion
 from monitor.config.alerting import AlertsConfig
 from monitor.config.policies import CONDITIONS, PolicyConfig
 from monitor.config.settings import WEEKDAYS, SlaPolicy
+from rules.opinion import OpinionError
 
 _DAY_NAMES = dict(zip(WEEKDAYS, ("пн", "вт", "ср", "чт", "пт", "сб", "вс"), strict=True))
 
@@ -128,6 +129,7 @@ def config_summary(loaded: LoadedConfig) -> str:
     lines.append(f"Темы ({len(active)}{f', выключено {off}' if off else ''}) в {len(groups)} "
                  "группах: " + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())))
     lines.append(f"Правила шума: {len(cfg.noise)}; списков: {len(cfg.lists)}")
+    lines.append(_opinion_line(cfg))
     places = cfg.places
     lines.append(f"Места: {places.municipality or 'округ не указан'}, "
                  f"населённых пунктов {len(places.settlements)}")
@@ -143,6 +145,19 @@ def config_summary(loaded: LoadedConfig) -> str:
         lines.append(f"Предупреждения ({len(loaded.warnings)}):")
         lines.extend(f"  {w}" for w in loaded.warnings)
     return "\n".join(lines)
+
+
+def _opinion_line(cfg: AppConfig) -> str:
+    """Whether a second opinion is configured and whether its file can be used."""
+    try:
+        opinion = configured_opinion(cfg)
+    except OpinionError as exc:
+        return f"Второе мнение: ВНИМАНИЕ, {exc}; демон будет работать только на правилах"
+    if opinion is None:
+        return "Второе мнение: не подключено (только правила)"
+    return (f"Второе мнение: {cfg.second_opinion_path}, классов {len(opinion.classes)}, "
+            f"признаков {len(opinion.vocabulary)}; спрашивается, только где правила не нашли "
+            f"группу (порог {opinion.min_probability:g}) или у разных групп равный балл")
 
 
 def _store_of(cfg: AppConfig) -> str:

@@ -20,9 +20,10 @@ from monitor.cli.labelled import (
     reaction_value,
     read_rows,
 )
-from monitor.config import AppConfig, build_ruleset
+from monitor.config import AppConfig, build_ruleset, configured_opinion
 from monitor.config.problems import ConfigError
 from rules import GROUPS, RuleSet, classify
+from rules.opinion import NOISE, Opinion, OpinionError, load_opinion
 
 NO_GROUP = "(нет группы)"
 TOP_CONFUSIONS = 10
@@ -71,6 +72,8 @@ class EvalInput:
     skip_unmapped: bool = False
     reaction_column: str | None = None
     """A column that says whether the row needs a reaction (true/false, да/нет, 1/0)."""
+    model: Path | None = None
+    """A second-opinion model to measure instead of the configured one."""
 
     def rows(self) -> Iterator[Row]:
         """Stream the records of the data file."""
@@ -88,7 +91,11 @@ def eval_command(
         if missing and not source.skip_unmapped:
             _print_missing(missing, source.label_map)
             return 2
-        tally = tally_rows(source.rows(), mapping, build_ruleset(config))
+        opinion = load_opinion(source.model) if source.model else configured_opinion(config)
+        tallies = tally_rows(source.rows(), mapping, build_ruleset(config), opinion)
+    except OpinionError as exc:
+        print(f"Ошибка: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"Карта меток {source.label_map} содержит ошибки ({len(exc.problems)}):",
               file=sys.stderr)
@@ -98,24 +105,66 @@ def eval_command(
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
+    tally = tallies["rules"]
     if not tally.pairs and not tally.reactions:
         print(f"Ошибка: в {source.data} нет строк для оценки (строк {tally.rows}, не учтено "
               f"{sum(tally.left_out.values())}, повреждено {len(tally.malformed)})",
               file=sys.stderr)
         return 2
-    report = Report.of(tally, min_support)
+    reports = {judge: Report.of(found, min_support) for judge, found in tallies.items()}
     if fmt == "json":
-        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
-    else:
-        mapped = f" (карта меток {source.label_map})" if source.label_map else ""
-        print(f"Оценка правил на {source.data}{mapped}")
+        shown = reports["rules"].as_json() if len(reports) == 1 else \
+            {judge: report.as_json() for judge, report in reports.items()}
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return 0
+    mapped = f" (карта меток {source.label_map})" if source.label_map else ""
+    for judge, report in reports.items():
+        if len(reports) > 1:
+            print(f"=== {JUDGES[judge]} ===")
+        print(f"Оценка: {JUDGES[judge]} на {source.data}{mapped}")
         print_report(report)
+        print()
+    if len(reports) > 1:
+        _print_comparison(reports)
     return 0
 
 
-def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tally:
-    """Classify each usable row (HTML stripped) and count it; count the rows left out."""
-    tally = Tally()
+def _print_comparison(reports: dict[str, Report]) -> None:
+    """One line per judge: group accuracy and the reaction F1, side by side."""
+    print("Сравнение (доля верных групп; F1 «нужна ли реакция»):")
+    for judge, report in reports.items():
+        reaction = report.reaction
+        print(f"  {JUDGES[judge]:<24} {_figure(report.accuracy):>6}; "
+              f"{'—' if reaction is None else f'{reaction.f1:.3f}'}")
+
+
+Decision = tuple[str | None, bool]
+"""A group (None: none found) and whether the text needs a reaction."""
+JUDGES = {"rules": "правила", "model": "модель", "both": "правила + второе мнение"}
+"""Who decides → its Russian name: the rules alone, the model alone, both (the model only
+where the rules find no group)."""
+
+
+def decisions(text: str, ruleset: RuleSet, opinion: Opinion | None) -> dict[str, Decision]:
+    """The rules' decision on a text and, given a model, the model's and both together."""
+    verdict = classify(text, ruleset)
+    found = {"rules": (verdict.group, verdict.actionable)}
+    if opinion is not None:
+        name, _ = opinion.best(text)
+        group, _ = opinion.best(text, among=GROUPS)
+        found["model"] = (group, name != NOISE)
+        joint = opinion.consult(text, verdict)
+        found["both"] = (joint.group, joint.actionable)
+    return found
+
+
+def tally_rows(
+    rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet, opinion: Opinion | None = None
+) -> dict[str, Tally]:
+    """Classify each usable row (HTML stripped) and count it; count the rows left out.
+    One tally per judge: the rules, and with a model also the model and both."""
+    tallies = {judge: Tally() for judge in (JUDGES if opinion else ("rules",))}
+    tally = tallies["rules"]
     for row in rows:
         tally.rows += 1
         if row.label is None or row.text is None:
@@ -127,14 +176,19 @@ def tally_rows(rows: Iterator[Row], mapping: LabelMap, ruleset: RuleSet) -> Tall
             tally.unreadable_flags.append(row.line)
         if group is None and wanted is None:
             continue
-        verdict = classify(html_to_text(row.text), ruleset)
-        if group is not None:
-            main, *also = group.split(ALSO)
-            found = main if verdict.group in also else verdict.group or NO_GROUP
-            tally.pairs[(main, found)] += 1
-        if wanted is not None:
-            tally.reactions[(wanted, verdict.actionable)] += 1
-    return tally
+        for judge, (found, actionable) in decisions(html_to_text(row.text), ruleset,
+                                                    opinion).items():
+            counts = tallies[judge]
+            if group is not None:
+                main, *also = group.split(ALSO)
+                counts.pairs[(main, main if found in also else found or NO_GROUP)] += 1
+            if wanted is not None:
+                counts.reactions[(wanted, actionable)] += 1
+    for counts in tallies.values():
+        if counts is not tally:
+            counts.rows, counts.left_out = tally.rows, tally.left_out
+            counts.malformed, counts.unreadable_flags = tally.malformed, tally.unreadable_flags
+    return tallies
 
 
 def _group_of(label: str, mapping: LabelMap, tally: Tally) -> str | None:

@@ -25,6 +25,7 @@ from monitor.config.rulefiles import (
     Origin,
     RuleBook,
     RuleContext,
+    include_path,
     read_rule_book,
     read_toml,
 )
@@ -44,6 +45,7 @@ from monitor.config.traps import trap_warnings
 from rules import RuleSet
 from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.opinion import Opinion, load_opinion
 from storage import PostgresLocation, StoreLocation, dsn_problem
 
 RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
@@ -83,6 +85,15 @@ class AppConfig(BaseModel):
     def database_path(self) -> Path:
         """Return the SQLite path, resolved against the config file's folder."""
         return (self.path.parent / self.storage.path).resolve()
+
+    @property
+    def second_opinion_path(self) -> Path | None:
+        """The second-opinion model file: `builtin:NAME` is rules/NAME.json of the package,
+        other paths are resolved against the config file's folder. Raises ValueError for a
+        bad builtin name (load_config reports it)."""
+        chosen = self.rules.second_opinion
+        return None if chosen is None else \
+            include_path(chosen, self.path.parent, ".json").resolve()
 
     def store_location(self, env: Mapping[str, str]) -> StoreLocation:
         """The configured store: the SQLite file, or PostgreSQL with its DSN from `env`."""
@@ -193,6 +204,13 @@ def build_ruleset(config: AppConfig) -> RuleSet:
     )
 
 
+def configured_opinion(config: AppConfig) -> Opinion | None:
+    """The configured second opinion, or None; raises OpinionError (Russian) for a file that
+    cannot be used."""
+    path = config.second_opinion_path
+    return None if path is None else load_opinion(path)
+
+
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:
     return config.model_copy(
         update={"topics": book.topics, "noise": book.noise, "lists": dict(book.lists),
@@ -226,6 +244,11 @@ def _validate_sources(
 
 
 def _cross_references(config: AppConfig, file: str, lines: LineIndex) -> Iterable[Problem]:
+    try:
+        config.second_opinion_path  # noqa: B018 - only checked here
+    except ValueError as exc:
+        setting = ("rules", "second_opinion")
+        yield Problem(file, lines.line_of(setting), key_path(setting), str(exc))
     yield from _repeated_values([s.id for s in config.sources], "sources", "id", file, lines)
     yield from _repeated_values([c.id for c in config.telegram.chats], ("telegram", "chats"),
                                 "id", file, lines)

@@ -112,14 +112,15 @@ def _read_text(path: Path) -> str:
         raise fail(f"файл не в кодировке UTF-8 (байт {exc.start})") from None
 
 
-def include_path(spec: str, base: Path) -> Path:
-    """`builtin:NAME` is rules/NAME.toml of the installed package; other paths are relative."""
+def include_path(spec: str, base: Path, suffix: str = ".toml") -> Path:
+    """`builtin:NAME` is rules/NAME.toml (or another suffix: the shipped second opinion is
+    .json) of the installed package; other paths are relative to `base`. Raises ValueError."""
     if spec.startswith(BUILTIN):
         name = spec[len(BUILTIN):]
         if not _BUILTIN_NAME.match(name):
-            msg = f"{spec!r}: после builtin: ожидалось имя файла правил (латиница, цифры, - и _)"
+            msg = f"{spec!r}: после builtin: ожидалось имя файла (латиница, цифры, - и _)"
             raise ValueError(msg)
-        return Path(rules.__file__).resolve().parent / f"{name}.toml"
+        return Path(rules.__file__).resolve().parent / f"{name}{suffix}"
     return base / spec
 
 

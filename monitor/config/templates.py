@@ -1,7 +1,8 @@
 """`[alerts.templates]`: the texts of alerts, as templates with named fields (Russian defaults).
 
-A template is Telegram HTML with fields in braces: `{id}`, `{topic}`, `{organisation}`,
-`{settlement}`, `{priority}`, `{due}`, `{zone}`, `{left}`, `{assignee}`, `{source}`, `{step}`.
+A template is Telegram HTML with fields in braces: `{id}`, `{topic}`, `{im_topic}` (the
+«Инцидент Менеджмент» theme), `{organisation}`, `{settlement}`, `{address}` (street and house),
+`{priority}`, `{due}`, `{zone}`, `{left}`, `{assignee}`, `{source}`, `{step}`.
 Field values are escaped; a line whose fields are all empty is left out (no «Населённый пункт:»
 without a settlement). The post's text and the link to the post always follow the template.
 """
@@ -14,14 +15,15 @@ from string import Formatter
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-FIELDS = frozenset({"id", "topic", "organisation", "settlement", "priority", "due", "zone", "left",
-                    "assignee", "source", "step"})
+FIELDS = frozenset({"id", "topic", "im_topic", "organisation", "settlement", "address",
+                    "priority", "due", "zone", "left", "assignee", "source", "step"})
 TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre",
                   "blockquote", "tg-spoiler"})
 MAX_TEMPLATE = 1000
 _TAG = re.compile(r"<(/?)([a-z-]+)>|<[^>]*>?", re.IGNORECASE)
 
-_BODY = ("Инцидент №{id}: {topic}\nОтветственный: {organisation}\nНаселённый пункт: {settlement}"
+_BODY = ("Инцидент №{id}: {topic}\nТема ЦУР: {im_topic}\nОтветственный: {organisation}"
+         "\nНаселённый пункт: {settlement}\nАдрес: {address}"
          "\nСрок: {due} ({zone}), {left}\nВ работе у: {assignee}\nИсточник: {source}")
 
 

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
-from monitor.config import AppConfig
+from monitor.config import AppConfig, configured_opinion
 from monitor.config.municipalities import Municipalities
 from monitor.config.policies import IncidentFacts, PolicyBook
 from monitor.daemon.deadlines import first_deadlines, follow_up_terms
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
 from rules.answers import answer_kind, follow_up_kind
+from rules.opinion import Opinion, OpinionError
 from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
+
+log = logging.getLogger("monitor.intake")
+
+
+def second_opinion(config: AppConfig) -> Opinion | None:
+    """The configured second opinion; a file that cannot be used is logged and the rules
+    work alone."""
+    try:
+        return configured_opinion(config)
+    except OpinionError as exc:
+        log.error("второе мнение отключено, работают только правила: %s", exc)
+        return None
 
 
 def content_hash(item: Item) -> str:
@@ -39,6 +53,8 @@ class Intake:
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
+        self._opinion = second_opinion(config)
+        self._themes = {t.id: t.im_topic for t in config.topics if t.im_topic}
         self.policies = PolicyBook(config)
         self._municipalities = Municipalities(config)
         repeats = config.repeats
@@ -50,6 +66,8 @@ class Intake:
         The ruleset knows which sources require one of our places (`require_place`).
         """
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        if self._opinion is not None:
+            result = self._opinion.consult(item.text, result)
         incident = None
         if result.actionable and not item.is_official:
             municipality = self._municipalities.of_incident(result.settlement, item.source_id)
@@ -62,7 +80,8 @@ class Intake:
             incident = NewIncident(
                 result.topic_name, result.organisation, result.priority or "normal",
                 terms.warn_at, terms.due_at, found, terms.policy, terms.policy_terms,
-                terms.clock_started_at, terms.resolution_due_at, municipality)
+                terms.clock_started_at, terms.resolution_due_at, municipality,
+                self._themes.get(result.topic or ""), result.address)
         answers = item.parent_external_id if item.is_official else None
         follow = self._follow_up(item, result.actionable, now)
         return ClassifiedItem(

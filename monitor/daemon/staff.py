@@ -190,7 +190,7 @@ class StaffDesk:
         topic = self._config.topic(topic_id)
         if topic is None:
             return None
-        return TopicRef(topic.id, topic.group, topic.name, topic.organisation)
+        return TopicRef(topic.id, topic.group, topic.name, topic.organisation, topic.im_topic)
 
     # --- commands ------------------------------------------------------------------------
 

@@ -109,6 +109,7 @@ def alert_text(
         "id": str(incident.id), "topic": escape(topic_of(incident)),
         "organisation": escape(incident.organisation, "не назначен"),
         "settlement": escape(incident.settlement, ""), "priority": escape(incident.priority),
+        "im_topic": escape(incident.im_topic, ""), "address": escape(incident.address, ""),
         "due": local(incident.due_at, zone), "zone": html.escape(zone.key),
         "left": time_left(incident, now), "assignee": escape(incident.assignee, ""),
         "source": escape(incident.source_id), "step": escape(label, ""),
@@ -167,10 +168,12 @@ def incident_card(
     print (HTML; the command line strips the tags)."""
     lines = [
         f"<b>Инцидент №{incident.id}</b>: {escape(topic_of(incident))}",
+        *([f"Тема ЦУР: {escape(incident.im_topic)}"] if incident.im_topic else []),
         f"Статус: {STATUS_NAMES.get(incident.status, incident.status)}"
         + (f", в работе у {escape(incident.assignee)}" if incident.assignee else ""),
         f"Ответственный: {escape(incident.organisation, 'не назначен')}",
-        f"Населённый пункт: {escape(incident.settlement)}",
+        f"Населённый пункт: {escape(incident.settlement)}"
+        + (f", {escape(incident.address)}" if incident.address else ""),
         f"Открыт: {local(incident.opened_at, zone)}; срок: {local(incident.due_at, zone)}"
         + (f" ({time_left(incident, now)})" if incident.is_open else ""),
         f"Источник: {escape(incident.source_id)}, {escape(incident.url)}",

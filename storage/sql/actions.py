@@ -156,8 +156,9 @@ async def _reclassify(
                           (incident_id,))
     assert before is not None  # act() found it in this transaction
     await tx.execute(
-        "UPDATE incidents SET group_name = ?, topic = ?, topic_name = ?, organisation = ?"
-        " WHERE id = ?", (topic.group, topic.id, topic.name, topic.organisation, incident_id))
+        "UPDATE incidents SET group_name = ?, topic = ?, topic_name = ?, organisation = ?,"
+        " im_topic = ? WHERE id = ?",
+        (topic.group, topic.id, topic.name, topic.organisation, topic.im_topic, incident_id))
     return {"from_group": before["group_name"], "from_topic": before["topic"],
             "group": topic.group, "topic": topic.id}
 

@@ -16,7 +16,7 @@ _COLUMNS = (
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
     " assignee, snoozed_until, closed_at, close_reason, answered_by, answer_url, answer_text,"
     " policy, policy_terms, clock_started_at, resolution_due_at, deadline_round,"
-    " round_started_at, municipality"
+    " round_started_at, municipality, im_topic, address"
 )
 _TIMES = ("opened_at", "warn_at", "due_at", "warned_at", "overdue_at", "answered_at",
           "snoozed_until", "closed_at", "clock_started_at", "resolution_due_at",

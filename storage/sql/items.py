@@ -160,14 +160,15 @@ async def _open_incident(
     row = await tx.fetchone(
         "INSERT INTO incidents (item_id, source_id, group_name, topic, topic_name, organisation,"
         " priority, opened_at, warn_at, due_at, url, text, settlement, fingerprint, policy,"
-        " policy_terms, clock_started_at, resolution_due_at, municipality)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " policy_terms, clock_started_at, resolution_due_at, municipality, im_topic, address)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (item_id) DO NOTHING RETURNING id",
         (item_id, entry.item.source_id, entry.group, entry.topic, incident.topic_name,
          incident.organisation, incident.priority, seen_at, to_db(incident.warn_at),
          to_db(incident.due_at), entry.item.url, entry.item.text, entry.settlement,
          incident.fingerprint.exact if incident.fingerprint is not None else None,
-         incident.policy, terms, started, resolution, incident.municipality),
+         incident.policy, terms, started, resolution, incident.municipality, incident.im_topic,
+         incident.address),
     )
     return None if row is None else int(row[0])
 

@@ -24,7 +24,7 @@ INCIDENTS = (
     "SELECT id, group_name, topic, topic_name, organisation, settlement, priority, status,"
     " opened_at, due_at, url, assignee, close_reason,"
     " (SELECT COUNT(*) FROM incident_repeats r WHERE r.incident_id = incidents.id) AS repeats,"
-    " municipality"
+    " municipality, im_topic"
     " FROM incidents WHERE opened_at >= :start AND opened_at < :end{scope} ORDER BY opened_at"
 )
 EVENTS = (
@@ -75,7 +75,7 @@ async def report_incidents(
     found = []
     async for batch in db.stream(INCIDENTS.format(scope=scope), span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
-             opened_at, due_at, url, assignee, close_reason, repeats, where) in batch:
+             opened_at, due_at, url, assignee, close_reason, repeats, where, im_topic) in batch:
             found.append(ReportIncident(
                 number, _shared(names, group), _shared(names, topic),
                 _shared(names, topic_name), _shared(names, organisation),
@@ -87,7 +87,7 @@ async def report_incidents(
                              for k, n in tally.pop(number, {}).items())),
                 tuple(event for _, event in sorted(responses.pop(number, ()))),
                 first_due=first_due.pop(number, (0, None))[1],
-                municipality=_shared(names, where)))
+                municipality=_shared(names, where), im_topic=_shared(names, im_topic)))
     return found
 
 

@@ -119,6 +119,8 @@ def period_figures(
 
 def _theme_namer(theme_of: Mapping[str, str]) -> Callable[[ReportIncident], str]:
     def name(incident: ReportIncident) -> str:
+        if incident.im_topic:  # the theme stored when it opened (or staff reclassified it)
+            return incident.im_topic
         own = theme_of.get(incident.topic or "")
         return own or incident.topic_name or NO_TOPIC
 
