@@ -232,6 +232,7 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE incidents ADD COLUMN municipality TEXT",
         "CREATE INDEX incidents_municipality ON incidents (municipality, opened_at)"
         " WHERE municipality IS NOT NULL",
+    ]),
     # SQLite's 0016_incident_theme_address.
     ("0010_incident_theme_address", [
         "ALTER TABLE incidents ADD COLUMN im_topic TEXT",

@@ -209,6 +209,7 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE incidents ADD COLUMN municipality TEXT",
         "CREATE INDEX incidents_municipality ON incidents (municipality, opened_at)"
         " WHERE municipality IS NOT NULL",
+    ]),
     ("0016_incident_theme_address", [
         # The «Инцидент Менеджмент» theme of the incident's topic (`im_topic`) and the street
         # and house the text names («Бажова, 5»), for alerts and the report.
