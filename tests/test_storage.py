@@ -690,3 +690,18 @@ async def test_a_big_read_streams_in_batches(db: SqlStore) -> None:
         "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id",
         {"source": "news"}, size=2)]
     assert batches == [["0", "1"], ["2", "3"], ["4"]]
+
+
+async def test_a_read_stopped_early_leaves_the_store_usable(db: SqlStore) -> None:
+    # SQLite reads the next batch ahead: a caller that stops after the first must not leave
+    # that read (or the held connection) behind.
+    await save(db, *(entry(str(n), f"{COMPLAINT} {n}", actionable=False) for n in range(5)))
+    sql = "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id"
+    batches = db.database.stream(sql, {"source": "news"}, size=2)
+    async for batch in batches:
+        assert [row["external_id"] for row in batch] == ["0", "1"]
+        break
+    await batches.aclose()
+    assert len(await db.database.fetchall(sql, {"source": "news"})) == 5
+    await save(db, entry("5", f"{COMPLAINT} 5", actionable=False))  # a write gets the lock
+    assert len(await db.database.fetchall(sql, {"source": "news"})) == 6

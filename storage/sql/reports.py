@@ -51,13 +51,19 @@ async def report_incidents(
     tally: dict[int, dict[str, int]] = {}
     responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
     first_due: dict[int, tuple[int, datetime]] = {}
-    names: dict[str, str] = {}
+    words: dict[str, str] = {}  # one string object for each of the few names that repeat
+    names: dict[str | None, str | None] = {}  # the same for names that may be missing
+    share = names.setdefault
     async for batch in db.stream(EVENTS, span):
         for event_id, number, kind, at, detail in batch:
             kinds = tally.get(number)
             if kinds is None:
                 kinds = tally[number] = {}
-            kinds[kind] = kinds.get(kind, 0) + 1
+            seen = kinds.get(kind)
+            if seen is None:
+                kinds[words.setdefault(kind, kind)] = 1
+            else:
+                kinds[kind] = seen + 1
             if kind in wanted:
                 moment = _answered_at(detail) or _moment(at)
                 responses[number].append((event_id, ResponseEvent(kind, moment)))
@@ -68,23 +74,16 @@ async def report_incidents(
     async for batch in db.stream(INCIDENTS, span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
              opened_at, due_at, url, assignee, close_reason, repeats) in batch:
+            answers = responses.pop(number, None)
             found.append(ReportIncident(
-                number, _shared(names, group), _shared(names, topic),
-                _shared(names, topic_name), _shared(names, organisation),
-                _shared(names, settlement), names.setdefault(priority, priority),
-                names.setdefault(status, status),
-                _moment(opened_at), _moment(due_at), url, _shared(names, assignee),
-                close_reason, int(repeats),
-                tuple(sorted((names.setdefault(k, k), n)
-                             for k, n in tally.pop(number, {}).items())),
-                tuple(event for _, event in sorted(responses.pop(number, ()))),
+                number, share(group, group), share(topic, topic), share(topic_name, topic_name),
+                share(organisation, organisation), share(settlement, settlement),
+                words.setdefault(priority, priority), words.setdefault(status, status),
+                _moment(opened_at), _moment(due_at), url, share(assignee, assignee),
+                close_reason, int(repeats), tuple(sorted(tally.pop(number, {}).items())),
+                () if answers is None else tuple(event for _, event in sorted(answers)),
                 first_due=first_due.pop(number, (0, None))[1]))
     return found
-
-
-def _shared(names: dict[str, str], value: str | None) -> str | None:
-    """One string object for each of the few names that repeat over thousands of rows."""
-    return None if value is None else names.setdefault(value, value)
 
 
 def _moment(value: str) -> datetime:
