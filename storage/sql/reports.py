@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 
 from storage.report_types import MessageCount, ReportIncident, ResponseEvent
-from storage.sql.db import Database
+from storage.sql.db import Database, Tx
 from storage.sql.outbox import add_notices
 from storage.sql.timestamps import to_db
 from storage.types import AlertMessage
@@ -124,10 +124,66 @@ async def job_done(db: Database, key: str) -> bool:
 
 
 async def mark_job_done(db: Database, key: str, now: datetime) -> None:
-    """Record a once-only job as done."""
+    """Record a once-only job as done (its claim, if any, goes: nothing is left to claim)."""
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
                          " ON CONFLICT (key) DO NOTHING", (key, json.dumps({"at": to_db(now)})))
+        await tx.execute("DELETE FROM bot_state WHERE key = ?", (_CLAIM_OF + key,))
+
+
+_CLAIM_OF = "claim:"
+"""A once-only job's claim is the bot_state row `claim:<job key>`: {"by": claimer, "until":
+the claim's own term}."""
+
+ClaimAlive = Callable[[Tx, str | None, datetime | None, datetime], Awaitable[bool]]
+"""Whether a claim's holder still holds it at `now` (the backend's rule: see the stores)."""
+
+
+async def claim_job(
+    db: Database, key: str, me: str, now: datetime, hold: timedelta, alive: ClaimAlive
+) -> bool:
+    """Claim a once-only job for `me` right before running it: False when it is done, or
+    another claimer holds it and `alive` says it still lives. A claim already `me`'s is
+    renewed (a retry). Two claimers at once take turns: the row's key is unique and a
+    takeover only replaces the claim it read."""
+    mine = json.dumps({"by": me, "until": to_db(now + hold)})
+    claim = _CLAIM_OF + key
+    async with db.transaction() as tx:
+        if await tx.fetchone("SELECT 1 FROM bot_state WHERE key = ?", (key,)) is not None:
+            return False
+        if await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
+                            " ON CONFLICT (key) DO NOTHING", (claim, mine)) == 1:
+            return True
+        row = await tx.fetchone("SELECT value FROM bot_state WHERE key = ?", (claim,))
+        if row is None:
+            return False  # given back this instant: the next check claims it
+        holder, until = _claim(row["value"])
+        if holder != me and await alive(tx, holder, until, now):
+            return False
+        return await tx.execute("UPDATE bot_state SET value = ? WHERE key = ? AND value = ?",
+                                (mine, claim, row["value"])) == 1
+
+
+async def release_job(db: Database, key: str, me: str) -> None:
+    """Give back `me`'s claim of a job that did not run through (any claimer may try next)."""
+    claim = _CLAIM_OF + key
+    async with db.transaction() as tx:
+        row = await tx.fetchone("SELECT value FROM bot_state WHERE key = ?", (claim,))
+        if row is not None and _claim(row["value"])[0] == me:
+            await tx.execute("DELETE FROM bot_state WHERE key = ? AND value = ?",
+                             (claim, row["value"]))
+
+
+def _claim(value: str) -> tuple[str | None, datetime | None]:
+    """A claim's holder and term; (None, None) for a damaged claim (anyone may take it)."""
+    try:
+        said = json.loads(value)
+        holder, until = said.get("by"), datetime.fromisoformat(said.get("until"))
+    except (ValueError, AttributeError, TypeError):
+        return None, None
+    if not isinstance(holder, str) or until.tzinfo is None:
+        return None, None
+    return holder, until
 
 
 async def queue_spike_alert(
