@@ -81,7 +81,8 @@ async def report_incidents(
                 words.setdefault(priority, priority), words.setdefault(status, status),
                 _moment(opened_at), _moment(due_at), url, share(assignee, assignee),
                 close_reason, int(repeats), tuple(sorted(tally.pop(number, {}).items())),
-                () if answers is None else tuple(event for _, event in sorted(answers)),
+                () if answers is None else (answers[0][1],) if len(answers) == 1
+                else tuple(event for _, event in sorted(answers)),
                 first_due=first_due.pop(number, (0, None))[1]))
     return found
 
@@ -107,7 +108,10 @@ def _answered_at(detail: str) -> datetime | None:
 def _detail_moment(detail: str, *keys: str) -> datetime | None:
     """The first of `keys` an event's detail holds, as an aware moment; None if it holds none
     or the detail is damaged."""
-    if not any(key in detail for key in keys):
+    for key in keys:  # most details hold none: no JSON to parse
+        if key in detail:
+            break
+    else:
         return None
     try:
         said = json.loads(detail)
