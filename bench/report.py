@@ -188,7 +188,7 @@ async def split(db: Path) -> None:
         with clock("xlsx"):
             from monitor.daemon.report.xlsx import write_xlsx
 
-            write_xlsx(report, tables, folder / "bench.xlsx", calendar.zone, charts)
+            write_xlsx(report, tables, folder / "bench.xlsx", calendar.zone, lambda: charts)
         with clock("csv"):
             for table in tables:
                 write_csv(table, folder, "bench")

@@ -3,6 +3,7 @@ PNG charts in a folder."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from common.clock import Clock
 from monitor.cli.database import CommandFailed, existing_store
 from monitor.config import AppConfig
-from monitor.daemon.report.output import make_report, parse_formats
+from monitor.daemon.report.output import ChartWorker, draw_here, make_report, parse_formats
 from monitor.daemon.report.period import PeriodError, parse_period
 
 
@@ -30,11 +31,16 @@ async def report_command(
         return 2
     # A command of its own making one report: the 10⁵ rows it reads make no reference cycles,
     # so the cycle collector's repeated passes over them (a tenth of the CPU time) wait till it
-    # ends; what the charts leave is collected then.
+    # ends.
     gc.disable()
     try:
         async with existing_store(config.database_path) as store:
-            files = await make_report(store, config, period, clock.now(), folder, formats)
+            with contextlib.ExitStack() as stack:
+                # The charts are drawn in a process of their own, its imports begun now.
+                draw = (stack.enter_context(ChartWorker()) if {"xlsx", "png"} & set(formats)
+                        else draw_here)
+                files = await make_report(store, config, period, clock.now(), folder, formats,
+                                          draw)
     except CommandFailed as exc:
         print(exc.message, file=sys.stderr)
         return exc.code
