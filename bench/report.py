@@ -13,8 +13,10 @@ Most incidents fall in 2026Q3, the rest in Q2 (the previous period and the spike
 Then `python -m monitor report --period 2026Q3 --format xlsx,csv,md,png` runs as a whole
 process, twice: the first run is cold (a new process, the store's pages just written, so in
 the OS cache but not in SQLite's), the second is warm. Each run's wall and CPU time and peak
-RSS (getrusage of the child) are printed; the targets are < 10 s and < 300 MB. An in-process run
-then splits the time (wall and CPU) into reading the store, computing and writing each file.
+RSS (getrusage of the child, its chart-drawing process included) are printed; the targets are
+< 10 s and < 300 MB. An in-process run then splits the time (wall and CPU) into reading the
+store, computing and writing each file (the command draws the charts in a process of its own,
+beside the rest; here they are drawn in turn).
 """
 
 from __future__ import annotations
