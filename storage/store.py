@@ -8,7 +8,7 @@ written down in docs/storage.md.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from connectors.base import Cursor
@@ -242,6 +242,17 @@ class Store(Protocol):
 
     async def mark_job_done(self, key: str, now: datetime) -> None:
         """Record a once-only scheduled job as done."""
+        ...
+
+    async def claim_job(self, key: str, now: datetime, hold: timedelta) -> bool:
+        """Claim a once-only job right before running it: False if it is done or another
+        claimer's claim still holds (on PostgreSQL while that daemon lives, however slow its
+        run; on SQLite, one daemon at a time, for `hold` from the claim). A claim is given
+        back by `release_job` and ends with `mark_job_done`."""
+        ...
+
+    async def release_job(self, key: str) -> None:
+        """Give back this store's claim of a job that did not run through."""
         ...
 
 

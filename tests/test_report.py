@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from monitor.config.settings import CalendarConfig
 from monitor.daemon.report.build import Report, build_report
 from monitor.daemon.report.figures import percentile
-from monitor.daemon.report.output import write_report
+from monitor.daemon.report.output import ChartWorker, write_report
 from monitor.daemon.report.period import parse_period
 from monitor.daemon.report.tables import report_tables
 from monitor.daemon.workcal import WorkingCalendar
@@ -214,3 +214,18 @@ async def test_a_late_interim_answer_is_late_whatever_term_it_starts(
     assert late in late_ids and timely not in late_ids
     assert late_ids[late].late_calendar == 17 * H
     assert late_ids[late].incident.first_due == local(10, 6, 17)
+
+
+def test_charts_drawn_in_a_process_of_their_own_are_the_same_files(
+    report: Report, tmp_path: Path
+) -> None:
+    # `monitor report` draws in a worker process, from the period's counters only.
+    here = write_report(report, tmp_path / "here", ZONE, ["png", "xlsx"])
+    with ChartWorker() as worker:
+        there = write_report(report, tmp_path / "there", ZONE, ["png", "xlsx"], worker)
+    assert [p.name for p in here] == [p.name for p in there]
+    for mine, theirs in zip(here, there, strict=True):
+        if mine.suffix == ".png":
+            assert mine.read_bytes() == theirs.read_bytes()
+    sheets = [load_workbook(p).sheetnames for p in (here[-1], there[-1])]
+    assert sheets[0] == sheets[1] and sheets[0][-1] == "Графики"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from monitor.config.settings import CalendarConfig
@@ -16,8 +18,11 @@ from monitor.daemon.report.figures import percentile
 from monitor.daemon.report.period import parse_period
 from monitor.daemon.report.tables import top_table
 from monitor.daemon.workcal import WorkingCalendar
+from storage.postgresql.adapter import translate
+from storage.postgresql.store import PostgresStore
 from storage.sql.timestamps import to_db
-from tests.report_store import AS_OF, ZONE, golden_store
+from tests.postgres import fresh_schema
+from tests.report_store import AS_OF, ZONE, fill_golden, golden_store
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "report.md"
 _QUERY = re.compile(r"<!-- query: (\w+) -->\n```sql\n(.*?)```", re.DOTALL)
@@ -90,3 +95,49 @@ def test_times_lateness_problems_and_spikes(golden: tuple[Path, Report]) -> None
     assert run(golden, "top_problems") == [tuple(row[:4]) for row in top.rows]
     assert run(golden, "spikes") == [(f"{s.week:%Y-%m-%d}", s.group, s.settlement, s.incidents,
                                       s.baseline) for s in report.spikes]
+
+
+_PG_QUERY = re.compile(r"<!-- query-postgresql: (\w+) -->\n```sql\n(.*?)```", re.DOTALL)
+PG_QUERIES = {**QUERIES, **dict(_PG_QUERY.findall(DOC.read_text(encoding="utf-8")))}
+"""PostgreSQL's text of each query: its own where docs/report.md gives one, else the same."""
+
+
+def _plain(value: Any) -> Any:
+    """A value as SQLite gives it: PostgreSQL's numerics as floats, its dates as text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+async def _run_on_postgresql() -> dict[str, list[tuple[Any, ...]]]:
+    start, end = PERIOD.bounds(ZONE)
+    # asyncpg binds by type: the span as the stored text, the moment and dates as themselves.
+    params = {"start": to_db(start), "end": to_db(end), "as_of": AS_OF,
+              "first": PERIOD.first, "last": PERIOD.last}
+    async with fresh_schema() as dsn:
+        store = await PostgresStore.open(dsn)
+        try:
+            await fill_golden(store)
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(dsn)
+        try:
+            found = {}
+            for name, sql in PG_QUERIES.items():
+                text, names = translate(sql)
+                rows = await conn.fetch(text, *(params[n] for n in names))
+                found[name] = [tuple(_plain(v) for v in row) for row in rows]
+            return found
+        finally:
+            await conn.close()
+
+
+def test_the_postgresql_queries_give_the_same_figures(golden: tuple[Path, Report]) -> None:
+    import asyncio
+
+    # Each SQLite answer is checked against the report's figures above; PostgreSQL's, on the
+    # same golden store, must be equal to it.
+    found = asyncio.run(_run_on_postgresql())
+    assert {name: run(golden, name) for name in QUERIES} == found

@@ -225,3 +225,35 @@ async def test_two_daemons_on_postgresql_send_the_curators_report_once(
             clock.advance(config.report.check_every)
             assert not await one.quarterly.tick() and not await two.quarterly.tick()
         assert [u.method for u in api.uploads] == ["sendDocument", "sendMediaGroup"]
+
+
+async def test_a_send_outlasting_the_check_is_not_begun_again_by_another_daemon(
+    tmp_path: Path, api: FakeBotApi, clock: ManualClock
+) -> None:
+    async with fresh_schema() as dsn:
+        store = await PostgresStore.open(dsn)
+        await fill_golden(store)
+        config = config_for(tmp_path, api, f"\n[report]\ncurator_chat = {CURATOR}\n")
+        config = config.model_copy(update={
+            "storage": StorageConfig(backend="postgresql"),
+            "telegram": config.telegram.model_copy(update={"timeout": timedelta(seconds=20)})})
+        env = {"MONITOR_BOT_TOKEN": api.token, "MONITOR_PG_DSN": dsn}
+        clock.set(datetime(2026, 1, 12, 9, 0, tzinfo=ZONE))
+        api.delay_next(3.0, method="sendDocument")  # the upload is slow
+        try:
+            async with App(config, clock=clock, env=env) as one, \
+                    App(config, clock=clock, env=env) as two:
+                sending = asyncio.create_task(one.quarterly.tick())
+                while "sendDocument" not in api.calls:
+                    await asyncio.sleep(0.01)  # until the first daemon's upload is under way
+                clock.advance(config.report.check_every)  # the next check: the other's moment
+                await one.fleet.renew()  # both heartbeats go on meanwhile
+                await two.fleet.renew()
+                assert not await two.quarterly.tick()
+                assert not sending.done()
+                assert await sending
+                assert not await two.quarterly.tick()
+        finally:
+            await store.close()
+        assert [(u.method, u.chat_id) for u in api.uploads] == [
+            ("sendDocument", CURATOR), ("sendMediaGroup", CURATOR)]

@@ -3,6 +3,7 @@ polls, versions, incidents, repeats, outbox; and SQLite's own migrations, plans 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from storage import (
     TopicRef,
     open_read_only_store,
 )
+from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
 from storage.sql.incidents import DUE_ALERTS
@@ -712,9 +714,100 @@ async def test_a_once_only_job_is_recorded_done(db: SqlStore) -> None:
     assert not await db.job_done("quarterly-report:2026Q4")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def two_stores(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Two claimers on one store, each backend: on PostgreSQL two daemons of the fleet."""
+    if request.param == "sqlite":
+        one, two = (await SqliteStore.open(tmp_path / "m.db"), await SqliteStore.open(
+            tmp_path / "m.db"))
+        yield one, two
+        await one.close()
+        await two.close()
+        return
+    async with fresh_schema() as dsn:
+        one, two = await PostgresStore.open(dsn), await PostgresStore.open(dsn)
+        for store in (one, two):
+            await PostgresFleet(store.pg).join(store.daemon, NOW, LEASE_TTL)
+        yield one, two
+        await one.close()
+        await two.close()
+
+
+LEASE_TTL = timedelta(minutes=2)
+HOLD = timedelta(minutes=30)
+
+
+async def test_a_once_only_job_is_claimed_by_one_claimer(two_stores) -> None:  # type: ignore[no-untyped-def]
+    one, two = two_stores
+    key = "quarterly-report:2026Q3"
+    # Both claim at once: one of them runs the job.
+    claims = await asyncio.gather(one.claim_job(key, NOW, HOLD), two.claim_job(key, NOW, HOLD))
+    assert sorted(claims) == [False, True]
+    holder, other = (one, two) if claims[0] else (two, one)
+    # A run that outlasts the checks: the other claimer still does not get it, the holder's
+    # retry does.
+    later = NOW + timedelta(minutes=1)
+    assert not await other.claim_job(key, later, HOLD)
+    assert await holder.claim_job(key, later, HOLD)
+    # Given back (the send failed): the other claimer takes it.
+    await holder.release_job(key)
+    await other.release_job(key)  # not its claim: nothing happens
+    assert await other.claim_job(key, later, HOLD)
+    assert not await holder.claim_job(key, later, HOLD)
+    # Done: no one claims it again, and no claim is left behind.
+    await other.mark_job_done(key, later)
+    assert not await holder.claim_job(key, later, HOLD)
+    assert not await other.claim_job(key, later, HOLD)
+    assert await other.database.fetchall("SELECT key FROM bot_state WHERE key LIKE 'claim:%'"
+                                         ) == []
+
+
+async def test_a_dead_claimers_claim_is_taken(two_stores) -> None:  # type: ignore[no-untyped-def]
+    one, two = two_stores
+    key = "quarterly-report:2026Q3"
+    assert await one.claim_job(key, NOW, HOLD)
+    assert not await two.claim_job(key, NOW + timedelta(minutes=1), HOLD)
+    # Killed while sending: on PostgreSQL its heartbeat lapses (a daemon that stops cleanly
+    # is dead at once), on SQLite its claim's term ends.
+    lapsed = NOW + max(LEASE_TTL, HOLD) + timedelta(seconds=1)
+    if isinstance(two, PostgresStore):
+        await PostgresFleet(two.pg).join(two.daemon, lapsed, LEASE_TTL)  # the other lives on
+    assert await two.claim_job(key, lapsed, HOLD)
+    assert not await one.claim_job(key, lapsed, HOLD)
+    if isinstance(two, PostgresStore):  # a stopped daemon's claim goes at once
+        await two.release_job(key)
+        assert await one.claim_job(key, lapsed, HOLD)
+        await PostgresFleet(one.pg).leave(one.daemon.id, lapsed)
+        assert await two.claim_job(key, lapsed, HOLD)
+
+
+async def test_a_damaged_claim_is_taken(db: SqlStore) -> None:
+    for value in ("not json", "[]", '{"by": 5}', '{"by": "x", "until": "yesterday"}',
+                  '{"by": "x", "until": "2026-11-25T04:00:00"}'):
+        async with db.database.transaction() as tx:
+            await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT"
+                             " (key) DO UPDATE SET value = excluded.value", ("claim:job", value))
+        assert await db.claim_job("job", NOW, HOLD), value
+
+
 async def test_a_big_read_streams_in_batches(db: SqlStore) -> None:
     await save(db, *(entry(str(n), f"{COMPLAINT} {n}", actionable=False) for n in range(5)))
     batches = [[row["external_id"] for row in batch] async for batch in db.database.stream(
         "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id",
         {"source": "news"}, size=2)]
     assert batches == [["0", "1"], ["2", "3"], ["4"]]
+
+
+async def test_a_read_stopped_early_leaves_the_store_usable(db: SqlStore) -> None:
+    # SQLite reads the next batch ahead: a caller that stops after the first must not leave
+    # that read (or the held connection) behind.
+    await save(db, *(entry(str(n), f"{COMPLAINT} {n}", actionable=False) for n in range(5)))
+    sql = "SELECT external_id FROM items WHERE source_id = :source ORDER BY external_id"
+    batches = db.database.stream(sql, {"source": "news"}, size=2)
+    async for batch in batches:
+        assert [row["external_id"] for row in batch] == ["0", "1"]
+        break
+    await batches.aclose()
+    assert len(await db.database.fetchall(sql, {"source": "news"})) == 5
+    await save(db, entry("5", f"{COMPLAINT} 5", actionable=False))  # a write gets the lock
+    assert len(await db.database.fetchall(sql, {"source": "news"})) == 6

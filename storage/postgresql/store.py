@@ -1,15 +1,13 @@
-"""The PostgreSQL store: the shared queries of `storage/sql/` on an asyncpg pool, and the one
-query several daemons need done differently: claiming an outbox row right before sending it."""
+"""The PostgreSQL store: the shared queries of `storage/sql/` on an asyncpg pool, and what
+several daemons need done differently: claiming an outbox row right before sending it, and
+when a once-only job's claim still holds."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from datetime import datetime
 
-from storage.fleet import DaemonInfo
 from storage.postgresql.connection import PostgresDatabase
+from storage.sql.db import Tx
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 
@@ -25,6 +23,8 @@ never taken, however slow its send; a dead one's is taken once its leases would 
 UPDATE's row lock makes two daemons claiming at once take turns; the second finds it claimed.
 A daemon killed between sending and marking sent leaves its row to be sent again: the same
 window one daemon has."""
+_ALIVE = "SELECT 1 FROM daemons WHERE id = ? AND stopped_at IS NULL AND alive_until > ?"
+"""A claim's holder still lives: not stopped, its heartbeat not lapsed (as in `_CLAIM`)."""
 
 
 class PostgresStore(SqlStore):
@@ -33,10 +33,6 @@ class PostgresStore(SqlStore):
     def __init__(self, database: PostgresDatabase) -> None:
         super().__init__(database)
         self.pg = database
-        host = socket.gethostname()
-        self.daemon = DaemonInfo(f"{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}", host,
-                                 os.getpid())
-        """This process as the fleet knows it: its leases and outbox claims carry its id."""
 
     @classmethod
     async def open(cls, dsn: str) -> PostgresStore:
@@ -49,3 +45,10 @@ class PostgresStore(SqlStore):
         async with self.pg.unlocked_transaction() as tx:
             return await tx.execute(_CLAIM, {"id": row_id, "me": self.daemon.id,
                                              "now": to_db(now)}) == 1
+
+    async def _claim_alive(
+        self, tx: Tx, holder: str | None, until: datetime | None, now: datetime
+    ) -> bool:
+        """A once-only job's claim holds while its daemon lives (not stopped, heartbeat not
+        lapsed), however slow its run: the discipline of the outbox's claims (`_CLAIM`)."""
+        return await tx.fetchone(_ALIVE, (holder, to_db(now))) is not None

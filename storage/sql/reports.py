@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 
 from storage.report_types import MessageCount, ReportIncident, ResponseEvent
-from storage.sql.db import Database
+from storage.sql.db import Database, Tx
 from storage.sql.outbox import add_notices
 from storage.sql.timestamps import to_db
 from storage.types import AlertMessage
@@ -59,13 +59,19 @@ async def report_incidents(
     tally: dict[int, dict[str, int]] = {}
     responses: dict[int, list[tuple[int, ResponseEvent]]] = defaultdict(list)
     first_due: dict[int, tuple[int, datetime]] = {}
-    names: dict[str, str] = {}
+    words: dict[str, str] = {}  # one string object for each of the few names that repeat
+    names: dict[str | None, str | None] = {}  # the same for names that may be missing
+    share = names.setdefault
     async for batch in db.stream(EVENTS.format(scope=scope), span):
         for event_id, number, kind, at, detail in batch:
             kinds = tally.get(number)
             if kinds is None:
                 kinds = tally[number] = {}
-            kinds[kind] = kinds.get(kind, 0) + 1
+            seen = kinds.get(kind)
+            if seen is None:
+                kinds[words.setdefault(kind, kind)] = 1
+            else:
+                kinds[kind] = seen + 1
             if kind in wanted:
                 moment = _answered_at(detail) or _moment(at)
                 responses[number].append((event_id, ResponseEvent(kind, moment)))
@@ -76,24 +82,18 @@ async def report_incidents(
     async for batch in db.stream(INCIDENTS.format(scope=scope), span):
         for (number, group, topic, topic_name, organisation, settlement, priority, status,
              opened_at, due_at, url, assignee, close_reason, repeats, where, im_topic) in batch:
+            answers = responses.pop(number, None)
             found.append(ReportIncident(
-                number, _shared(names, group), _shared(names, topic),
-                _shared(names, topic_name), _shared(names, organisation),
-                _shared(names, settlement), names.setdefault(priority, priority),
-                names.setdefault(status, status),
-                _moment(opened_at), _moment(due_at), url, _shared(names, assignee),
-                close_reason, int(repeats),
-                tuple(sorted((names.setdefault(k, k), n)
-                             for k, n in tally.pop(number, {}).items())),
-                tuple(event for _, event in sorted(responses.pop(number, ()))),
+                number, share(group, group), share(topic, topic), share(topic_name, topic_name),
+                share(organisation, organisation), share(settlement, settlement),
+                words.setdefault(priority, priority), words.setdefault(status, status),
+                _moment(opened_at), _moment(due_at), url, share(assignee, assignee),
+                close_reason, int(repeats), tuple(sorted(tally.pop(number, {}).items())),
+                () if answers is None else (answers[0][1],) if len(answers) == 1
+                else tuple(event for _, event in sorted(answers)),
                 first_due=first_due.pop(number, (0, None))[1],
-                municipality=_shared(names, where), im_topic=_shared(names, im_topic)))
+                municipality=share(where, where), im_topic=share(im_topic, im_topic)))
     return found
-
-
-def _shared(names: dict[str, str], value: str | None) -> str | None:
-    """One string object for each of the few names that repeat over thousands of rows."""
-    return None if value is None else names.setdefault(value, value)
 
 
 def _moment(value: str) -> datetime:
@@ -117,7 +117,10 @@ def _answered_at(detail: str) -> datetime | None:
 def _detail_moment(detail: str, *keys: str) -> datetime | None:
     """The first of `keys` an event's detail holds, as an aware moment; None if it holds none
     or the detail is damaged."""
-    if not any(key in detail for key in keys):
+    for key in keys:  # most details hold none: no JSON to parse
+        if key in detail:
+            break
+    else:
         return None
     try:
         said = json.loads(detail)
@@ -134,10 +137,66 @@ async def job_done(db: Database, key: str) -> bool:
 
 
 async def mark_job_done(db: Database, key: str, now: datetime) -> None:
-    """Record a once-only job as done."""
+    """Record a once-only job as done (its claim, if any, goes: nothing is left to claim)."""
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
                          " ON CONFLICT (key) DO NOTHING", (key, json.dumps({"at": to_db(now)})))
+        await tx.execute("DELETE FROM bot_state WHERE key = ?", (_CLAIM_OF + key,))
+
+
+_CLAIM_OF = "claim:"
+"""A once-only job's claim is the bot_state row `claim:<job key>`: {"by": claimer, "until":
+the claim's own term}."""
+
+ClaimAlive = Callable[[Tx, str | None, datetime | None, datetime], Awaitable[bool]]
+"""Whether a claim's holder still holds it at `now` (the backend's rule: see the stores)."""
+
+
+async def claim_job(
+    db: Database, key: str, me: str, now: datetime, hold: timedelta, alive: ClaimAlive
+) -> bool:
+    """Claim a once-only job for `me` right before running it: False when it is done, or
+    another claimer holds it and `alive` says it still lives. A claim already `me`'s is
+    renewed (a retry). Two claimers at once take turns: the row's key is unique and a
+    takeover only replaces the claim it read."""
+    mine = json.dumps({"by": me, "until": to_db(now + hold)})
+    claim = _CLAIM_OF + key
+    async with db.transaction() as tx:
+        if await tx.fetchone("SELECT 1 FROM bot_state WHERE key = ?", (key,)) is not None:
+            return False
+        if await tx.execute("INSERT INTO bot_state (key, value) VALUES (?, ?)"
+                            " ON CONFLICT (key) DO NOTHING", (claim, mine)) == 1:
+            return True
+        row = await tx.fetchone("SELECT value FROM bot_state WHERE key = ?", (claim,))
+        if row is None:
+            return False  # given back this instant: the next check claims it
+        holder, until = _claim(row["value"])
+        if holder != me and await alive(tx, holder, until, now):
+            return False
+        return await tx.execute("UPDATE bot_state SET value = ? WHERE key = ? AND value = ?",
+                                (mine, claim, row["value"])) == 1
+
+
+async def release_job(db: Database, key: str, me: str) -> None:
+    """Give back `me`'s claim of a job that did not run through (any claimer may try next)."""
+    claim = _CLAIM_OF + key
+    async with db.transaction() as tx:
+        row = await tx.fetchone("SELECT value FROM bot_state WHERE key = ?", (claim,))
+        if row is not None and _claim(row["value"])[0] == me:
+            await tx.execute("DELETE FROM bot_state WHERE key = ? AND value = ?",
+                             (claim, row["value"]))
+
+
+def _claim(value: str) -> tuple[str | None, datetime | None]:
+    """A claim's holder and term; (None, None) for a damaged claim (anyone may take it)."""
+    try:
+        said = json.loads(value)
+        holder, until = said.get("by"), datetime.fromisoformat(said.get("until"))
+    except (ValueError, AttributeError, TypeError):
+        return None, None
+    if not isinstance(holder, str) or until.tzinfo is None:
+        return None, None
+    return holder, until
 
 
 async def queue_spike_alert(

@@ -6,13 +6,17 @@ with its openers: a method added here works on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connectors.base import Cursor
+from storage.fleet import DaemonInfo
 from storage.report_types import MessageCount, ReportIncident
 from storage.sql import actions, conditions, deadlines, incidents, items, outbox, reports
-from storage.sql.db import Database
+from storage.sql.db import Database, Tx
 from storage.sql.events import events_of
 from storage.sql.repeats import REPEATS_OF, repeat_from
 from storage.sql.replay import forget_before
@@ -43,6 +47,15 @@ class SqlStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         """The connection itself: for the storage tests, never for `monitor/`."""
+        host = socket.gethostname()
+        self.daemon = DaemonInfo(f"{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}", host,
+                                 os.getpid())
+        """This process as the fleet knows it: its leases and claims carry its id."""
+
+    @property
+    def claimer(self) -> str:
+        """Who this store's claims (of outbox rows, of once-only jobs) are recorded as."""
+        return self.daemon.id
 
     async def close(self) -> None:
         """Wait for the running unit of work and release the backend."""
@@ -227,3 +240,20 @@ class SqlStore:
     async def mark_job_done(self, key: str, now: datetime) -> None:
         """Record a once-only job as done."""
         await reports.mark_job_done(self.database, key, now)
+
+    async def claim_job(self, key: str, now: datetime, hold: timedelta) -> bool:
+        """Claim a once-only job right before running it (see `storage.Store`)."""
+        return await reports.claim_job(self.database, key, self.claimer, now, hold,
+                                       self._claim_alive)
+
+    async def release_job(self, key: str) -> None:
+        """Give back this store's claim of a job that did not run through."""
+        await reports.release_job(self.database, key, self.claimer)
+
+    async def _claim_alive(
+        self, tx: Tx, holder: str | None, until: datetime | None, now: datetime
+    ) -> bool:
+        """Whether another claimer's claim still holds: on SQLite (one daemon at a time, the
+        instance lock) until the claim's own term ends: a daemon killed while sending leaves
+        its claim to lapse."""
+        return until is not None and until > now

@@ -97,13 +97,20 @@ class Database:
         self, sql: str, params: Params = (), size: int = STREAM_BATCH
     ) -> AsyncIterator[list[Row]]:
         """Run a read query and yield its rows in batches of `size` (big reads in little
-        memory); the connection is held until the last batch."""
+        memory); the connection is held until the last batch. The next batch is read while the
+        caller handles this one (SQLite works outside the GIL, on another core)."""
         async with self._lock:
             with storage_errors("чтение из базы не удалось"):
                 async with self._conn.execute(sql, bound(params)) as cursor:
-                    while rows := await cursor.fetchmany(size):
-                        batch: list[Row] = list(rows)
-                        yield batch
+                    ahead = asyncio.ensure_future(cursor.fetchmany(size))
+                    try:
+                        while rows := await ahead:
+                            ahead = asyncio.ensure_future(cursor.fetchmany(size))
+                            batch: list[Row] = list(rows)
+                            yield batch
+                    finally:  # the caller stopped early: the batch read ahead is not wanted
+                        if not ahead.cancel() and not ahead.cancelled():
+                            ahead.exception()  # retrieved, not logged as lost
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Run a read query and return the first row."""

@@ -85,8 +85,12 @@ class QuarterlyDelivery:
     """Sends the past quarter's report to `[report] curator_chat` once: from the start of the
     first working day after the quarter (or the next check, if the daemon was down then),
     until the end of that month. Each check runs on one daemon of all (`FleetMember.once` per
-    moment of `[report] check_every`); a sent report is recorded (`Store.mark_job_done`), a
-    failed one is tried again at the next check, by whichever daemon runs it."""
+    moment of `[report] check_every`), and the daemon claims the report before sending it
+    (`Store.claim_job`: a live daemon's claim is never taken, so a send outlasting
+    `check_every` is not begun again by another daemon); a sent report is recorded
+    (`Store.mark_job_done`), a failed one is given back and tried again at the next check, by
+    whichever daemon runs it. A daemon killed between sending and recording leaves the report
+    to be sent again: the outbox's window."""
 
     def __init__(
         self, config: AppConfig, store: Store, sender: AlertSender | None, clock: Clock,
@@ -135,14 +139,23 @@ class QuarterlyDelivery:
         waiting = [entry for entry in waiting if not await self._store.job_done(entry[0])]
         if not waiting:
             return False
-        if not await self._fleet.once(JOB, self._config.report.check_every):
+        every = self._config.report.check_every
+        if not await self._fleet.once(JOB, every):
             return False  # another daemon sharing the store runs this moment's check
         today = now.astimezone(self._calendar.zone).date()
         sent = False
         for key, chat, scope in waiting:
-            outcome = await send_report(self._store, self._config, self._sender, chat, period,
-                                        now, curator_caption(period, today, scope), scope)
+            if not await self._store.claim_job(key, now, every):
+                continue  # another daemon's send, begun at an earlier check, still runs
+            try:
+                outcome = await send_report(self._store, self._config, self._sender, chat,
+                                            period, now, curator_caption(period, today, scope),
+                                            scope)
+            except Exception:
+                await self._store.release_job(key)
+                raise
             if outcome.status != "sent":
+                await self._store.release_job(key)
                 log.warning("квартальный отчёт %s%s не доставлен в чат %s (%s); повторим при "
                             "следующей проверке", period.slug, whose(scope), chat, outcome.error)
                 continue

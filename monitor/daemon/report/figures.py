@@ -80,7 +80,14 @@ class PeriodFigures:
 
 def first_response(incident: ReportIncident) -> ResponseEvent | None:
     """The earliest response (interim or final) by its answer time, or None."""
-    return min(incident.responses, key=lambda r: r.at) if incident.responses else None
+    responses = incident.responses
+    if len(responses) < 2:  # most have one: no key function to call
+        return responses[0] if responses else None
+    return min(responses, key=_answer_time)
+
+
+def _answer_time(response: ResponseEvent) -> datetime:
+    return response.at
 
 
 def period_figures(
@@ -96,10 +103,19 @@ def period_figures(
     theme = _theme_namer(theme_of or {})
     by_org: dict[str, list[int]] = {}
     by_municipality: dict[str, list[int]] = {}
+    # Incidents per (group, theme, organisation, settlement, week), the tables summed from it:
+    # one count per incident instead of seven.
+    kinds: dict[_Kind, int] = {}
     for incident in incidents:
-        _count_incident(figures, incident, theme(incident))
-        week = monday(incident.opened_at.astimezone(calendar.zone).date())
-        figures.by_week_group[(week, incident.group_name or NO_GROUP)] += 1
+        kind = (incident.group_name or NO_GROUP, theme(incident),
+                incident.organisation or NO_ORGANISATION, incident.settlement or NO_SETTLEMENT,
+                monday(incident.opened_at.astimezone(calendar.zone).date()))
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if incident.municipality is not None:
+            figures.by_municipality[incident.municipality] += 1
+        for event, n in incident.events:
+            figures.events[event] += n
+            figures.reopened_incidents += event == REOPENED
         if incident.status == DISMISSED_STATUS:
             figures.dismissed.append(incident)
             continue
@@ -108,6 +124,7 @@ def period_figures(
             _tally(by_org, incident.organisation or NO_ORGANISATION, on_time)
             if incident.municipality is not None:
                 _tally(by_municipality, incident.municipality, on_time)
+    _count_kinds(figures, kinds)
     figures.first_working.sort()
     figures.first_calendar.sort()
     figures.on_time_by_organisation = {k: (v[0], v[1]) for k, v in sorted(by_org.items())}
@@ -127,21 +144,22 @@ def _theme_namer(theme_of: Mapping[str, str]) -> Callable[[ReportIncident], str]
     return name
 
 
-def _count_incident(figures: PeriodFigures, incident: ReportIncident, theme: str) -> None:
-    group = incident.group_name or NO_GROUP
-    settlement = incident.settlement or NO_SETTLEMENT
-    figures.incidents += 1
-    figures.by_group[group] += 1
-    figures.by_theme[theme] += 1
-    figures.by_organisation[incident.organisation or NO_ORGANISATION] += 1
-    figures.by_settlement[settlement] += 1
-    if incident.municipality is not None:
-        figures.by_municipality[incident.municipality] += 1
-    figures.by_group_settlement[(group, settlement)] += 1
-    figures.by_problem[(group, theme, settlement)] += 1
-    for kind, n in incident.events:
-        figures.events[kind] += n
-        figures.reopened_incidents += kind == REOPENED
+_Kind = tuple[str, str, str, str, date]
+"""(group, theme, organisation, settlement, Monday of the local week it was opened)."""
+
+
+def _count_kinds(figures: PeriodFigures, kinds: dict[_Kind, int]) -> None:
+    """Sum the incidents per kind into the tables (each table's keys in the order the
+    incidents first showed them, as if counted one by one)."""
+    for (group, theme, organisation, settlement, week), n in kinds.items():
+        figures.incidents += n
+        figures.by_group[group] += n
+        figures.by_theme[theme] += n
+        figures.by_organisation[organisation] += n
+        figures.by_settlement[settlement] += n
+        figures.by_group_settlement[(group, settlement)] += n
+        figures.by_problem[(group, theme, settlement)] += n
+        figures.by_week_group[(week, group)] += n
 
 
 def _tally(table: dict[str, list[int]], key: str, on_time: bool) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import multiprocessing
+from collections.abc import Callable, Collection
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,6 +14,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import AppConfig
 from monitor.config.municipalities import Municipalities
 from monitor.daemon.report.build import Report, Scope, build_report
+from monitor.daemon.report.figures import PeriodFigures
 from monitor.daemon.report.period import Period
 from monitor.daemon.report.render import markdown, write_csv
 from monitor.daemon.report.tables import report_tables
@@ -32,8 +36,20 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(asked))
 
 
+Draw = Callable[[Report, Path, str], list[Path]]
+"""Draws a report's charts into a folder under a file prefix; returns the PNG files."""
+
+
+def draw_here(report: Report, folder: Path, prefix: str) -> list[Path]:
+    """Draw the charts in this thread (matplotlib imported only when a chart is asked for)."""
+    from monitor.daemon.report.charts import write_charts
+
+    return write_charts(report, folder, prefix)
+
+
 def write_report(
-    report: Report, folder: Path, zone: ZoneInfo, formats: Collection[str] = FORMATS
+    report: Report, folder: Path, zone: ZoneInfo, formats: Collection[str] = FORMATS,
+    draw: Draw = draw_here,
 ) -> list[Path]:
     """Write the report in `formats` into `folder` (created if needed); return the files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,17 +59,19 @@ def write_report(
     tables = report_tables(report, zone)
     made: list[Path] = []
     charts: list[Path] = []
-    if "png" in formats or "xlsx" in formats:
-        from monitor.daemon.report.charts import write_charts  # matplotlib: only when needed
-
-        charts = write_charts(report, folder, prefix)
-        if "png" in formats:
-            made += charts
     if "xlsx" in formats:
         from monitor.daemon.report.xlsx import write_xlsx
 
-        made.append(write_xlsx(report, tables, folder / f"{prefix}.xlsx", zone, charts))
-    if "png" not in formats:
+        def drawn() -> list[Path]:  # after the tables' sheets: a worker draws meanwhile
+            charts.extend(draw(report, folder, prefix))
+            return charts
+
+        made.append(write_xlsx(report, tables, folder / f"{prefix}.xlsx", zone, drawn))
+    elif "png" in formats:
+        charts = draw(report, folder, prefix)
+    if "png" in formats:
+        made[:0] = charts
+    else:
         for chart in charts:  # drawn only to go into the workbook
             chart.unlink()
     if "csv" in formats:
@@ -63,6 +81,38 @@ def write_report(
         path.write_text(markdown(report, tables), encoding="utf-8")
         made.append(path)
     return made
+
+
+class ChartWorker:
+    """Draws the charts in a process of its own, started before the store is read so that its
+    imports (matplotlib's) and then its drawing run beside the reading and the workbook on
+    another core: for `monitor report`, a command of its own (a daemon draws in its thread).
+    `spawn`, not fork: the command has threads. Use as a context manager."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_import_charts)
+        self._pool.submit(int)  # start the process (and its imports) now
+
+    def __enter__(self) -> ChartWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def __call__(self, report: Report, folder: Path, prefix: str) -> list[Path]:
+        # The charts read the period's counters only: the long lists stay here.
+        slim = replace(report, now=_counters(report.now), before=_counters(report.before),
+                       spikes=[], spikes_before=[])
+        return self._pool.submit(draw_here, slim, folder, prefix).result()
+
+
+def _counters(figures: PeriodFigures) -> PeriodFigures:
+    return replace(figures, dismissed=[], late=[], first_working=[], first_calendar=[])
+
+
+def _import_charts() -> None:
+    import monitor.daemon.report.charts  # noqa: F401  (imported while the parent reads)
 
 
 def themes(config: AppConfig) -> dict[str, str]:
@@ -82,13 +132,14 @@ def report_scope(config: AppConfig, municipality: str | None) -> Scope | None:
 
 async def make_report(
     store: Store, config: AppConfig, period: Period, as_of: datetime, folder: Path,
-    formats: Collection[str] = FORMATS, scope: Scope | None = None,
+    formats: Collection[str] = FORMATS, scope: Scope | None = None, draw: Draw = draw_here,
 ) -> list[Path]:
-    """Read the period from the store and write its files (drawing runs in a worker thread,
-    so a daemon keeps polling meanwhile); of one municipality with `scope` (`report_scope`),
-    else of the whole store with a table by municipality (when there are any)."""
+    """Read the period from the store and write its files (in a worker thread, so a daemon
+    keeps polling meanwhile; the charts where `draw` draws them); of one municipality with
+    `scope` (`report_scope`), else of the whole store with a table by municipality (when there
+    are any)."""
     calendar = WorkingCalendar(config.calendar)
     names = {m.id: m.name for m in config.municipalities}
     report = await build_report(store, calendar, period, as_of, themes(config),
                                 scope, names)
-    return await asyncio.to_thread(write_report, report, folder, calendar.zone, formats)
+    return await asyncio.to_thread(write_report, report, folder, calendar.zone, formats, draw)

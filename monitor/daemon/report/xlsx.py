@@ -3,6 +3,7 @@ sheet per table, formatted for printing on A4, and a sheet with the charts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,11 @@ def excel_value(value: Cell, zone: ZoneInfo) -> str | int | float | datetime | N
 
 
 def write_xlsx(
-    report: Report, tables: list[Table], path: Path, zone: ZoneInfo, charts: list[Path]
+    report: Report, tables: list[Table], path: Path, zone: ZoneInfo,
+    charts: Callable[[], list[Path]],
 ) -> Path:
-    """Write the workbook; `charts` (PNG files) go on a sheet of their own."""
+    """Write the workbook; the PNG files `charts` gives, asked for once the tables' sheets are
+    written (they may be drawn meanwhile), go on a sheet of their own."""
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True,
                                            "strings_to_numbers": False,
                                            "strings_to_urls": False})
@@ -56,11 +59,12 @@ def write_xlsx(
                 f"{report.period.last:%d.%m.%Y}); составлен {report.made_at:%d.%m.%Y %H:%M}")
     for table in tables:
         _sheet(book.add_worksheet(SHEETS[table.key]), table, subtitle, zone, styles)
-    if charts:
+    pictures = charts()
+    if pictures:
         sheet = book.add_worksheet(CHART_SHEET)
         sheet.write(0, 0, f"Графики: {report.period.label}", styles.title)
         row = 2
-        for chart in charts:
+        for chart in pictures:
             sheet.insert_image(row, 0, str(chart), {"x_scale": 0.8, "y_scale": 0.8})
             with PilImage.open(chart) as image:
                 row += int(image.height * 0.8 / 20) + 2
