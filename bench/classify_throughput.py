@@ -414,7 +414,7 @@ def report(f: Figures) -> None:
     print(f"texts:                         {f.texts:,} ({f.data}), {f.words:.1f} words each")
     print(f"topics / noise / terms:        {len(f.ruleset.topics)} / {len(f.ruleset.noise)}"
           f" / {len(f.ruleset.terms):,}")
-    print(f"start-up, ready to classify:   {f.ready * 1000:,.0f} ms in-process,"
+    print(f"start-up, ready to classify:   {f.ready * 1000:,.0f} ms in-process"
           f" ({f.ready_cpu * 1000:,.0f} ms CPU, best of {PROCESS_ROUNDS}),"
           f" {f.process * 1000:,.0f} ms whole process (target < {TARGETS['startup']:g} s);"
           f" {f.first_ready * 1000:,.0f} ms with an empty rule cache")
