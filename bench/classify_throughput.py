@@ -49,7 +49,11 @@ from rules import RuleSet, TopicConfig, classify  # noqa: E402
 from rules.cache import CACHE_ENV  # noqa: E402
 from rules.morph import WORD_RE, analyzer, token_keys  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv"
+# The shared folder sits beside the main checkout, and two levels up from a worktree.
+DEFAULT_DATA = next(
+    (found for found in (folder / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv"
+                         for folder in (REPO.parent, REPO.parent.parent)) if found.exists()),
+    REPO.parent / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv")
 DEFAULT_CONFIG = REPO / "config.example.toml"
 SCALE = 10
 ROUNDS = 5
@@ -72,7 +76,7 @@ config = load_config({config!r}, env={{}}).config
 if {rules!r}:
     config = with_rules_from(config, Path({rules!r}))
 classify("яма на дороге", build_ruleset(config))
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, time.process_time())
 """
 
 
@@ -121,14 +125,16 @@ def classifier(ruleset: RuleSet) -> Callable[[str], object]:
 
 def startup_seconds(
     config: Path, cache: Path, rules: Path | None = None
-) -> tuple[float, float]:
-    """(ready after, whole process) in a fresh interpreter: imports, config, rules, morphology,
-    with the compiled rules cached in `cache` (a first call there compiles and stores them)."""
+) -> tuple[float, float, float]:
+    """(ready after, its CPU time, whole process) in a fresh interpreter: imports, config,
+    rules, morphology, with the compiled rules cached in `cache` (a first call there compiles
+    and stores them)."""
     code = STARTUP.format(repo=str(REPO), config=str(config), rules=str(rules or ""))
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=_env(cache))
-    return float(out.stdout.strip()), time.perf_counter() - started
+    ready, cpu = out.stdout.split()
+    return float(ready), float(cpu), time.perf_counter() - started
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -290,8 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts = load_texts(args.data, args.limit)
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        first_ready, _ = startup_seconds(args.config, folder / "cache")
-        ready, process = startup_seconds(args.config, folder / "cache")
+        first_ready, _, _ = startup_seconds(args.config, folder / "cache")
+        ready, ready_cpu, process = min(startup_seconds(args.config, folder / "cache")
+                                        for _ in range(PROCESS_ROUNDS))
         data = limited_file(texts, folder) if args.limit else args.data
         whole = whole_process(data, args.config, len(texts), folder)
     config = load_config(args.config, env={}).config
@@ -316,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_big = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         rules = write_rules(Path(folder) / "big.toml", [*config.topics, *generated])
-        ready_big, _ = startup_seconds(args.config, Path(folder) / "cache", rules)
+        ready_big, _, _ = startup_seconds(args.config, Path(folder) / "cache", rules)
     big_matched = sum(classify(text, big).topic is not None for text in texts)
     words, bigrams = corpus_vocabulary(texts, ruleset)
     stress = scaled(config, generated_topics(config.topics, SCALE, words, bigrams))
@@ -326,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "stress": classifier(stress)})
     report(Figures(
         texts=len(texts), data=args.data.name, ruleset=ruleset, big=big, stress=stress,
-        ready=ready, first_ready=first_ready, process=process, whole=whole,
+        ready=ready, ready_cpu=ready_cpu, first_ready=first_ready, process=process, whole=whole,
         compile=compile_seconds, compile_big=compile_big,
         ready_big=ready_big,
         matched=matched / len(texts), big_matched=big_matched / len(texts), cold=cold,
@@ -383,6 +390,7 @@ class Figures:
     big: RuleSet
     stress: RuleSet
     ready: float
+    ready_cpu: float
     first_ready: float
     process: float
     whole: Process
@@ -406,7 +414,8 @@ def report(f: Figures) -> None:
     print(f"texts:                         {f.texts:,} ({f.data}), {f.words:.1f} words each")
     print(f"topics / noise / terms:        {len(f.ruleset.topics)} / {len(f.ruleset.noise)}"
           f" / {len(f.ruleset.terms):,}")
-    print(f"start-up, ready to classify:   {f.ready * 1000:,.0f} ms in-process,"
+    print(f"start-up, ready to classify:   {f.ready * 1000:,.0f} ms in-process"
+          f" ({f.ready_cpu * 1000:,.0f} ms CPU, best of {PROCESS_ROUNDS}),"
           f" {f.process * 1000:,.0f} ms whole process (target < {TARGETS['startup']:g} s);"
           f" {f.first_ready * 1000:,.0f} ms with an empty rule cache")
     w = f.whole

@@ -6,13 +6,16 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import aiohttp
 from pydantic import BaseModel, field_validator
 
 from common.clock import Clock
 from common.durations import Duration
+
+if TYPE_CHECKING:
+    # Imported where a connector makes calls: the config only needs the settings models.
+    import aiohttp
 
 Cursor = Mapping[str, Any]
 """A connector's position, JSON-serialisable; stored by the poller, never by the connector."""

@@ -17,9 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import (
     PermanentSourceError,
@@ -30,6 +28,9 @@ from connectors.base import (
     unix_moment,
 )
 from connectors.tokens import Rests, shared
+
+if TYPE_CHECKING:
+    import aiohttp
 
 DEFAULT_BASE_URL = "https://api.ok.ru"
 UNSIGNED = frozenset({"access_token", "session_key", "sig"})
@@ -105,6 +106,8 @@ class OkClient:
         self._token = token
         self._key = application_key
         self._secret = application_secret
+        import aiohttp  # loaded by the session already; not for reading the config
+
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._pacer = shared(token, "pacer", make=lambda: Pacer(MARGIN / rate))
         # The slowest rate any source of the token asks for wins.
@@ -114,6 +117,7 @@ class OkClient:
 
     async def call(self, method: str, **params: str | int) -> Any:
         """Call one method and return its JSON answer; raise a classified SourceError."""
+        import aiohttp
         resting = self._rests.left(method)
         if resting > 0:
             raise _error(OkTransientError, f"OK: {method}: лимит вызовов исчерпан",

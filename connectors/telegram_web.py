@@ -6,11 +6,8 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeGuard
+from typing import TYPE_CHECKING, Literal, TypeGuard
 
-import aiohttp
-from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import PreformattedString
 from pydantic import ConfigDict, Field, field_validator
 
 from common.durations import PositiveDuration
@@ -27,6 +24,12 @@ from connectors.base import (
     register,
     retry_after_of,
 )
+
+if TYPE_CHECKING:
+    # aiohttp and bs4 are imported where pages are fetched and parsed: reading the config
+    # (every command) needs only the settings model.
+    import aiohttp
+    from bs4 import Tag
 
 USER_AGENT = "mcu-monitor/0.1"
 NETWORK = "telegram_web"
@@ -118,6 +121,9 @@ class _Message:
 
 def parse_page(html: str, channel: str) -> ParsedPage:
     """Parse a t.me/s/<channel> page; never raises on odd markup, describes it in notices."""
+    # bs4 is loaded here, by the first page, not by every command that reads the config.
+    from bs4 import BeautifulSoup, Tag
+
     soup = BeautifulSoup(html, "html.parser")
     history = soup.find(class_="tgme_channel_history")
     if not isinstance(history, Tag):
@@ -145,6 +151,8 @@ def parse_page(html: str, channel: str) -> ParsedPage:
 
 
 def _before_token(history: Tag, notices: list[str]) -> int | None:
+    from bs4 import Tag
+
     anchor = history.find("a", class_="tme_messages_more", attrs={"data-before": True})
     if not isinstance(anchor, Tag):
         return None
@@ -156,6 +164,8 @@ def _before_token(history: Tag, notices: list[str]) -> int | None:
 
 
 def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
+    from bs4 import Tag
+
     node = wrap.find(class_="tgme_widget_message")
     if not isinstance(node, Tag):
         notices.append("skipped a message wrap without a tgme_widget_message")
@@ -182,6 +192,8 @@ def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
 
 def _message_id(node: Tag, date_link: object, channel: str, notices: list[str]) -> int | None:
     """The id from data-post="<channel>/<id>", else from the permalink (seen on ad posts)."""
+    from bs4 import Tag
+
     data_post = node.get("data-post")
     if not isinstance(data_post, str) or not data_post:
         href = date_link.get("href") if isinstance(date_link, Tag) else None
@@ -202,6 +214,8 @@ def _message_id(node: Tag, date_link: object, channel: str, notices: list[str]) 
 
 
 def _published_at(date_link: object) -> datetime | None:
+    from bs4 import Tag
+
     time = date_link.find("time") if isinstance(date_link, Tag) else None
     raw = time.get("datetime") if isinstance(time, Tag) else None
     if not isinstance(raw, str):
@@ -214,6 +228,8 @@ def _published_at(date_link: object) -> datetime | None:
 
 
 def _permalink(date_link: object, channel: str, post_id: int) -> str:
+    from bs4 import Tag
+
     href = date_link.get("href") if isinstance(date_link, Tag) else None
     if isinstance(href, str) and href.startswith(("https://", "http://")):
         return href
@@ -221,6 +237,8 @@ def _permalink(date_link: object, channel: str, post_id: int) -> str:
 
 
 def _post_text(node: Tag) -> str:
+    from bs4 import Tag
+
     bubble = node.find(class_="tgme_widget_message_bubble")
     if not isinstance(bubble, Tag):
         return ""
@@ -232,6 +250,9 @@ def _post_text(node: Tag) -> str:
 
 def _visible_text(node: Tag) -> str:
     """Text as a reader sees it: <br> is a newline, raw line breaks are layout, not text."""
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
     parts: list[str] = []
     for piece in node.descendants:
         if isinstance(piece, Tag) and piece.name == "br":
@@ -242,6 +263,8 @@ def _visible_text(node: Tag) -> str:
 
 
 def _is_edited(node: Tag) -> bool:
+    from bs4 import Tag
+
     meta = node.find(class_="tgme_widget_message_meta")
     if not isinstance(meta, Tag):
         return False
@@ -266,6 +289,8 @@ class TelegramWebSource:
         self._settings = settings
         self._ctx = ctx
         self._label = f"канал @{settings.channel}"
+        import aiohttp
+
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout.total_seconds())
 
     async def fetch(self, cursor: Cursor | None) -> Page:
@@ -333,6 +358,8 @@ class TelegramWebSource:
         return page
 
     async def _download(self, before: int | None) -> str:
+        import aiohttp
+
         url = f"{self._settings.base_url}/s/{self._settings.channel}"
         params = {"before": str(before)} if before is not None else {}
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html", "Accept-Language": "en"}

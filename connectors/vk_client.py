@@ -13,12 +13,8 @@ import bisect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
-
-import jconfig
-import requests
-import vk_api
-from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.base import (
     PermanentSourceError,
@@ -27,6 +23,12 @@ from connectors.base import (
     retry_after_of,
 )
 from connectors.tokens import Rests, replace_shared, shared
+
+if TYPE_CHECKING:
+    # vk-api and requests are imported when a client is made: reading the config (every
+    # command) needs only the settings model.
+    import requests
+    from vk_api.exceptions import ApiError
 
 API_VERSION = "5.199"
 DEFAULT_BASE_URL = "https://api.vk.ru"
@@ -98,24 +100,31 @@ class RateLimiter:
         bisect.insort(self._times, moment)
 
 
-class _Session(requests.Session):
-    """A requests session aimed at `base` (a proxy, a mirror or a local fake), with a timeout,
-    ignoring proxy variables."""
+@cache
+def _session_class() -> type[requests.Session]:
+    """The session class, made when the first client is (requests loaded then)."""
+    import requests
 
-    def __init__(self, base: str, timeout: float) -> None:
-        super().__init__()
-        self.trust_env = False
-        self._base = base.rstrip("/")
-        self._timeout = timeout
+    class _Session(requests.Session):
+        """A requests session aimed at `base` (a proxy, a mirror or a local fake), with a
+        timeout, ignoring proxy variables."""
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        """Send the request to our base instead of VK's hard-coded host."""
-        kwargs.setdefault("timeout", self._timeout)
-        target = url.decode() if isinstance(url, bytes) else url
-        for host in ("https://api.vk.ru", "https://api.vk.com"):
-            if target.startswith(host):
-                target = self._base + target[len(host):]
-        return super().request(method, target, *args, **kwargs)
+        def __init__(self, base: str, timeout: float) -> None:
+            super().__init__()
+            self.trust_env = False
+            self._base = base.rstrip("/")
+            self._timeout = timeout
+
+        def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            """Send the request to our base instead of VK's hard-coded host."""
+            kwargs.setdefault("timeout", self._timeout)
+            target = url.decode() if isinstance(url, bytes) else url
+            for host in ("https://api.vk.ru", "https://api.vk.com"):
+                if target.startswith(host):
+                    target = self._base + target[len(host):]
+            return super().request(method, target, *args, **kwargs)
+
+    return _Session
 
 
 def _raise(error: ApiError) -> None:
@@ -126,8 +135,12 @@ class VkClient:
     """One token's calls: limited, in threads, errors classified once."""
 
     def __init__(self, token: str, kind: TokenKind, base_url: str, timeout: float) -> None:
+        import jconfig
+        import vk_api
+
+        session = _session_class()(base_url, timeout)  # type: ignore[call-arg]
         self._api = vk_api.VkApi(token=token, api_version=API_VERSION,
-                                 config=jconfig.MemoryConfig, session=_Session(base_url, timeout))
+                                 config=jconfig.MemoryConfig, session=session)
         self._api.RPS_DELAY = 0  # our shared limiter paces the token
         self._api.error_handlers[6] = _raise
         self._limiter = shared(token, kind, "rate", make=lambda: RateLimiter(RATES[kind]))
@@ -137,6 +150,9 @@ class VkClient:
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call one method and return its `response`; raise a classified SourceError."""
+        import requests
+        from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
+
         left = self._rests.left(method)
         if left > 0:
             raise TransientSourceError(f"VK: {method}: дневной лимит исчерпан", retry_after=left)

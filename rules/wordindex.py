@@ -124,10 +124,15 @@ class WordIndex:
     """As many NO_MATCH as a phrase reaches from its anchor. Put after a text's words, they
     are what a phrase check finds past the last word or, by a negative index, before the
     first: no bounds test in the loop."""
+    keys: frozenset[str] = field(init=False, repr=False)
+    """Every key above: a word with none of them matches nothing, found with one set test."""
     # Caches of what the frozen fields above determine: filling or clearing them changes no answer.
     memo: dict[str, Word] = field(default_factory=dict, repr=False)
     groups: dict[frozenset[int], Groups] = field(default_factory=dict, repr=False)
     shared: dict[Hashable, Word] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset((*self.words, *self.phrases, *self.slots)))
 
     def entry(self, token: str) -> Word:
         """What a text word does: remembered, or resolved now."""
@@ -136,18 +141,18 @@ class WordIndex:
 
     def resolve(self, token: str) -> Word:
         """What a text word does, computed once per distinct word."""
+        keys = known_keys(token, self.forms)
+        if keys is None:
+            keys = token_keys(token)
+        if self.keys.isdisjoint(keys):  # most words of a text
+            return self._remember(token, NO_MATCH)
         words: set[int] = set()
         phrases: set[int] = set()
         fills: set[int] = set()
-        keys = known_keys(token, self.forms)
-        for key in token_keys(token) if keys is None else keys:
+        for key in keys:
             words.update(self.words.get(key, ()))
             phrases.update(self.phrases.get(key, ()))
             fills.update(self.slots.get(key, ()))
-        if len(self.memo) >= MEMO_SIZE:
-            self.memo.clear()
-            self.groups.clear()
-            self.shared.clear()
         # Words that do the same share one entry («яма», «ямы», «яму»…): fewer objects for
         # the CPU cache to hold.
         slots = frozenset(fills)
@@ -161,8 +166,19 @@ class WordIndex:
             same = (counted, placed, id(groups), slots)  # groups: one object per phrase set
             entry = self.shared.get(same) or self.shared.setdefault(
                 same, Entry(counted, placed, groups, entry.fills))
+        return self._remember(token, entry)
+
+    def _remember(self, token: str, entry: Word) -> Word:
+        if len(self.memo) >= MEMO_SIZE:
+            self._forget()
         self.memo[token] = entry
         return entry
+
+    def _forget(self) -> None:
+        """Empty the caches when full (bounded memory)."""
+        self.memo.clear()
+        self.groups.clear()
+        self.shared.clear()
 
     def _groups(self, phrases: set[int]) -> Groups:
         """Phrases anchored on a word, grouped by the offset of their nearest other word."""

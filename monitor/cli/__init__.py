@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING
 
 from common.clock import Clock, FileClock, SystemClock
 from common.durations import parse_duration
-from monitor.cli.check_config import config_summary
 from monitor.cli.logs import TEXT_FORMAT, use_log_format
 from monitor.config import AppConfig, LoadedConfig, load_config
 from monitor.config.problems import ConfigError
-from storage import StorageError
 
 if TYPE_CHECKING:
     from monitor.daemon.reload import ReloadSignal
@@ -285,6 +283,8 @@ def _load(path: str) -> LoadedConfig | None:
 
 
 def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from monitor.cli.check_config import config_summary
+
     print(config_summary(loaded))
     if not args.online:
         return EXIT_OK
@@ -302,6 +302,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     # design and its leases divide the work, so no lock is taken there.
     from monitor.daemon.lock import StoreLock, StoreLockError
     from monitor.daemon.reload import ReloadSignal
+    from storage import StorageError
 
     location = loaded.config.store_location(os.environ)
     try:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,7 +46,9 @@ from rules import RuleSet
 from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
 from rules.opinion import Opinion, load_opinion
-from storage import PostgresLocation, StoreLocation, dsn_problem
+
+if TYPE_CHECKING:
+    from storage import StoreLocation
 
 RULE_PARTS = (*RULE_ARRAYS, "lists", "mentions")
 """Top-level keys of the rule part besides `[rules]`: `[[topics]]`, `[[noise]]`, … `[lists.*]`,
@@ -98,6 +100,8 @@ class AppConfig(BaseModel):
     def store_location(self, env: Mapping[str, str]) -> StoreLocation:
         """The configured store: the SQLite file, or PostgreSQL with its DSN from `env`."""
         if self.storage.backend == "postgresql":
+            from storage.location import PostgresLocation  # the package loads the store
+
             return PostgresLocation(self.storage.dsn_env, env.get(self.storage.dsn_env))
         return self.database_path
 
@@ -345,6 +349,8 @@ def _secret_warnings(
         warnings.append(Problem(file, lines.line_of(where), key_path(where), msg))
     warnings += _other_secrets(config, file, lines, env)
     if config.storage.backend == "postgresql":
+        from storage.location import dsn_problem
+
         problem = dsn_problem(env.get(config.storage.dsn_env), config.storage.dsn_env)
         if problem is not None:
             where = ("storage", "dsn_env")
