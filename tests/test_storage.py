@@ -327,6 +327,7 @@ PG_APPLIED = {
     "0006_outbox_notices": "de0171595e32041f",
     "0007_system_conditions": "273f3c811993b057",
     "0008_report_indexes": "f53b28a710168f83",
+    "0009_moved_stores": "2f17ac9383d9af81",
 }
 
 
