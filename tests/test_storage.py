@@ -31,7 +31,7 @@ from storage import (
 from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
 from storage.sql.incidents import DUE_ALERTS
-from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
+from storage.sql.repeats import BAND_HITS, FIND_SAME_TEXT, OPEN_IN_GROUP, TEXTS_OF
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
@@ -271,8 +271,11 @@ async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore
 @pytest.mark.parametrize(("query", "params", "driver"), [
     (FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги"),
      "incidents USING INDEX incidents_fingerprint (fingerprint=?"),
-    (FIND_BY_BANDS.format(marks=", ".join("?" * BANDS)),
-     (*range(BANDS), "2026-01-01", "Дороги", 20), "incident_bands USING PRIMARY KEY (band=?"),
+    (BAND_HITS.format(marks=", ".join("?" * BANDS)),
+     (*range(BANDS), "2026-01-01"), "incident_bands USING PRIMARY KEY (band=?"),
+    (OPEN_IN_GROUP.format(marks="?, ?, ?"), (1, 2, 3, "Дороги"),
+     "incidents USING INTEGER PRIMARY KEY (rowid=?"),
+    (TEXTS_OF.format(marks="?, ?"), (1, 2), "incidents USING INTEGER PRIMARY KEY (rowid=?"),
 ])
 async def test_repeats_are_found_through_their_keys_never_among_all_open_incidents(
     sqlite_db: SqliteStore, query: str, params: tuple[object, ...], driver: str
