@@ -147,10 +147,11 @@ async def begin_move(
 
 
 async def _past(tx: Tx, table: str, top: int) -> None:
-    """The table's sequence gives numbers after `top` (and after its own rows)."""
+    """The table's sequence gives numbers after `top`, its rows and what it gave (never back)."""
+    sequence = f"pg_get_serial_sequence('{table}', 'id')"
     await tx.execute(
-        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-        f" GREATEST((SELECT MAX(id) FROM {table}), ?, 1))", (top,))
+        f"SELECT setval({sequence}, GREATEST((SELECT MAX(id) FROM {table}), ?,"
+        f" pg_sequence_last_value({sequence}::regclass), 1))", (top,))
 
 
 async def finish_move(tx: Tx, move: Move, tables: Sequence[str]) -> None:
