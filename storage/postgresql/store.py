@@ -10,6 +10,7 @@ from datetime import datetime
 
 from storage.fleet import DaemonInfo
 from storage.postgresql.connection import PostgresDatabase
+from storage.sql.outbox import mark_sent_in
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 
@@ -49,3 +50,11 @@ class PostgresStore(SqlStore):
         async with self.pg.unlocked_transaction() as tx:
             return await tx.execute(_CLAIM, {"id": row_id, "me": self.daemon.id,
                                              "now": to_db(now)}) == 1
+
+    async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+        """Record a delivered alert without the writer lock: the row is this daemon's claim,
+        and marking it is one UPDATE by key plus an appended event, nothing read and checked
+        first (the row lock orders it against a cancellation). At 2,000 sources a lock turn
+        per sent alert halved what polls could write (bench/pg_fleet.py)."""
+        async with self.pg.unlocked_transaction() as tx:
+            await mark_sent_in(tx, row_id, message_id, now)
