@@ -121,6 +121,11 @@ async def move_sqlite_store(
         async with target.database.transaction() as tx:
             await _settle_basis(tx, move)
             await finish_move(tx, move, [t.name for t in TABLES if t.identity])
+        for table in (*TABLES, Table("moved_ids", ())):
+            # Fresh statistics for the planner: a bulk load leaves them empty or stale until
+            # autovacuum comes round (and it may be off), and plans chosen without them walk
+            # whole tables (docs/region.md).
+            await target.database.fetchall(f"ANALYZE {table.name}")
         counts.after = await count_rows(target.database)
         counts.moved, counts.renumbered = await moved_counts(target.database, move)
     finally:

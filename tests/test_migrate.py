@@ -185,6 +185,9 @@ async def test_two_municipalities_move_into_one_database(
             second = await move_sqlite_store(second_store, target)
             assert first.renumbered is None and second.renumbered == ((1, 5), (6, 10))
             assert second.before == first.after
+            stats = await target.database.fetchone(
+                "SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")
+            assert stats is not None and stats[0] == first.source["items"] * 2, "analysed"
             assert second.after == {t: first.source[t] + second.source[t] for t in first.source
                                     if t not in ("bot_state",)} | {
                 "bot_state": second.after["bot_state"]}

@@ -260,6 +260,19 @@ async def test_an_edit_never_opens_a_second_incident_nor_joins_another(db: SqlSt
     assert [(i.id, i.repeats) for i in await db.list_incidents()] == [(incident_id, 1)]
 
 
+async def test_a_poll_with_nothing_new_writes_nothing(db: SqlStore) -> None:
+    """No unit of work (no writer lock) for a poll that found nothing and kept its cursor."""
+    await db.save_items_and_cursor("news", [entry("1", COMPLAINT)], {"last_id": 1}, NOW)
+    later = NOW + timedelta(minutes=5)
+    nothing = await db.save_items_and_cursor("news", [], {"last_id": 1}, later, RULE)
+    assert (nothing.new_items, nothing.incidents, nothing.repeats) == (0, [], [])
+    sql = "SELECT updated_at FROM cursors WHERE source_id = 'news'"
+    assert (await db.database.fetchone(sql) or {})["updated_at"] == to_db(NOW), "untouched"
+    await db.save_items_and_cursor("news", [], {"last_id": 2}, later)
+    assert await db.load_cursor("news") == {"last_id": 2}, "a moved cursor is stored"
+    assert (await db.database.fetchone(sql) or {})["updated_at"] == to_db(later)
+
+
 async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT, actionable=False, settlement="Мартюш"))
     sql = "SELECT settlement FROM items WHERE external_id = '1'"
