@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -452,5 +454,30 @@ async def test_alert_schedules_notices_and_conditions_move_with_the_store(
             assert await target.due_alerts(START) == [], "the schedule moved, not restarted"
             assert await target.queue_notices("digest:1", notice, later) == 0
             assert not await target.set_condition("silent:news", True, notice, later)
+        finally:
+            await target.close()
+
+
+async def test_a_file_that_is_not_a_store_or_is_broken_stops_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    path = tmp_path / "m.db"
+    await _store_with(path, _entry("1"))
+    # An event naming an incident the file does not have (a hand-edited, broken file).
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("INSERT INTO incident_events (incident_id, at, kind, actor_kind)"
+                     " VALUES (42, ?, 'comment', 'system')", (START.isoformat(),))
+    async with fresh_schema() as dsn:
+        target = await PostgresStore.open(dsn)
+        try:
+            with pytest.raises(StorageError, match="не открыта: file is not a database"):
+                await move_sqlite_store(garbage, target)
+            with pytest.raises(StorageError, match="ссылка на incidents № 42, которого в файле"
+                                                   " нет: файл повреждён"):
+                await move_sqlite_store(path, target)
+            counts = await transfer.count_rows(target.database)
+            assert counts["incident_events"] == 0, "the broken batch is not half there"
         finally:
             await target.close()
