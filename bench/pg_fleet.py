@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
@@ -78,6 +80,9 @@ class Result:
     """Real seconds after the day until every incident was announced and every alert sent."""
     lags: list[float] = field(default_factory=list)
     """Real seconds from a day's post appearing to its item being stored."""
+    waits: Counter[str] = field(default_factory=Counter)
+    """What the daemons' PostgreSQL connections were doing, sampled 4 times a second."""
+    samples: int = 0
 
 
 class Run:
@@ -244,6 +249,29 @@ async def _until(count, target: int, seconds: float) -> None:  # type: ignore[no
         await asyncio.sleep(0.2)
 
 
+APP = "pg_fleet_daemon"
+"""The daemons' `application_name`: their connections in pg_stat_activity."""
+
+
+async def sample_waits(dsn: str, result: Result, stop: asyncio.Event) -> None:
+    """Count what the daemons' connections do (waiting on a lock, running a query, waiting for
+    their own process between statements of a transaction), 4 times a second."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not stop.is_set():
+            for row in await conn.fetch(
+                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query,"
+                    " '\\s+', ' ', 'g'), 70) AS q FROM pg_stat_activity"
+                    " WHERE application_name = $1 AND state <> 'idle'", APP):
+                wait = f"{row['wait_event_type']}:{row['wait_event']}" if row["wait_event"] \
+                    else "running"
+                result.waits[f"{row['state']:<19} {wait:<24} {row['q']}"] += 1
+            result.samples += 1
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()
+
+
 async def fleet(args: argparse.Namespace) -> Result:
     run = Run(args, f"PostgreSQL, {args.daemons} daemons", args.daemons)
     ttl = int(3 * run.speed)
@@ -251,9 +279,15 @@ async def fleet(args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory() as folder:
         async with fresh_schema() as dsn:
             store = await PostgresStore.open(dsn)
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(sample_waits(dsn, run.result, stop))
+            daemons = f"{dsn}&application_name={APP}"
             try:
-                await run.go(storage, {**os.environ, "MONITOR_PG_DSN": dsn}, store, Path(folder))
+                await run.go(storage, {**os.environ, "MONITOR_PG_DSN": daemons}, store,
+                             Path(folder))
             finally:
+                stop.set()
+                await sampler
                 await store.close()
     return run.result
 
@@ -295,6 +329,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print("".ljust(width) + "".join(r.label.ljust(44) for r in results))
     for label, value in rows:
         print(label.ljust(width) + "".join(value(r).ljust(44) for r in results))
+    for result in results:
+        if result.samples:
+            print(f"\n{result.label}: the daemons' connections, mean busy per sample"
+                  f" ({result.samples} samples of pg_stat_activity, 4/s):")
+            for what, n in result.waits.most_common(12):
+                print(f"  {n / result.samples:6.2f}  {what}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,21 +1,41 @@
 """Moving a municipality's SQLite store into PostgreSQL: every table, batch by batch.
 
-Rows keep their numbers (incident №, outbox and event ids: buttons under alerts already sent
-name them), so the target must be empty or an earlier run of the same move. Each batch is one
-transaction inserted with `ON CONFLICT DO NOTHING`: an interrupted move is run again and goes
-on; a finished one run again changes nothing. A row whose number the target already gives to
-another row (a different store moved in before) stops the move with a clear message.
+The first store moved into an empty database keeps its numbers (incident №, outbox and event
+ids). A store moved into a database that already holds another municipality's rows takes new
+numbers from the database's sequences; the old → new pairs are kept in `moved_ids`, written
+in the same transaction as the rows, so every reference (an incident's item, an event's
+incident, a version's item, a repeat, a thread, an outbox row, an event's `item_id`, an
+`undelivered:<outbox id>` notice) points at the moved row, and a run interrupted anywhere goes
+on where it stopped and a finished one run again changes nothing. Columns are copied by name:
+a column a later release adds moves with no change here.
+
+Two municipalities may name a source alike. Their posts then collide: it is the same source
+only when the posts both stores have (same source, same post id) have the same links; then its
+posts merge (one item, the incident already in the database gathers the other's events and
+alerts). Otherwise the move stops before copying anything and says which sources to rename
+(`rename`: the move stores them under the new name).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.postgresql.store import PostgresStore
 from storage.sql.db import Reader, Row, Tx
+from storage.sql.deadlines import BASIS_KEY
 from storage.sqlite.store import SqliteStore
+from storage.transfer_ids import (
+    IdMap,
+    Move,
+    begin_move,
+    check_sources,
+    finish_move,
+    moved_counts,
+    new_ids,
+    undelivered,
+)
 from storage.types import StorageError
 
 BATCH = 1000
@@ -23,39 +43,51 @@ BATCH = 1000
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A table to move: its key (batches are read in its order) and the columns that say a row
-    in the target with the same key is the same row."""
+    """A table to move: its key (batches are read in its order) and, for a table with its own
+    numbers, the columns that find the same row already in the database (None: none does)."""
 
     name: str
     key: tuple[str, ...]
-    same: tuple[str, ...]
     identity: bool = False
+    same: tuple[str, ...] | None = None
 
 
 TABLES = (
-    Table("items", ("id",), ("source_id", "external_id"), identity=True),
-    Table("item_versions", ("item_id", "version"), ()),
-    Table("cursors", ("source_id",), ()),
-    Table("incidents", ("id",), ("item_id",), identity=True),
-    Table("incident_repeats", ("item_id",), ("incident_id",)),
-    Table("incident_thread", ("source_id", "external_id"), ()),
-    Table("incident_bands", ("band", "opened_at", "incident_id"), ()),
-    Table("incident_events", ("id",), ("incident_id", "at", "kind"), identity=True),
-    Table("outbox", ("id",), ("incident_id", "reason", "chat_id"), identity=True),
-    Table("bot_state", ("key",), ()),
-    Table("bot_inbox", ("id",), ("update_id", "chat_id"), identity=True),
-    Table("system_conditions", ("key",), ()),
+    Table("items", ("id",), True, ("source_id", "external_id")),
+    Table("item_versions", ("item_id", "version")),
+    Table("cursors", ("source_id",)),
+    Table("incidents", ("id",), True, ("item_id",)),
+    Table("incident_repeats", ("item_id",)),
+    Table("incident_thread", ("source_id", "external_id")),
+    Table("incident_bands", ("band", "opened_at", "incident_id")),
+    Table("incident_events", ("id",), True),
+    Table("outbox", ("id",), True, ("incident_id", "reason", "chat_id")),
+    Table("bot_state", ("key",)),
+    Table("bot_inbox", ("id",), True, ("update_id", "chat_id")),
+    Table("system_conditions", ("key",)),
 )
 """In the order their references need. A table another release adds is listed here too."""
+
+REFERENCES = {"item_id": "items", "incident_id": "incidents"}
+"""Columns holding another table's number, whatever table they are in."""
 
 
 @dataclass
 class Counts:
-    """Rows per table: in the SQLite file, in PostgreSQL before the move and after it."""
+    """Rows per table: in the SQLite file, in PostgreSQL before the move and after it; for
+    tables with numbers, the rows of this store the database now holds (`moved`), and the
+    first and last incident numbers of the store before and after (when they changed)."""
 
     source: dict[str, int]
     before: dict[str, int]
-    after: dict[str, int]
+    after: dict[str, int] = field(default_factory=dict)
+    moved: dict[str, int] = field(default_factory=dict)
+    renumbered: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+    def short(self) -> list[str]:
+        """Tables with rows of the store that did not reach the database."""
+        return [t.name for t in TABLES if t.identity
+                and self.moved.get(t.name, 0) < self.source[t.name]]
 
 
 async def count_rows(db: Reader) -> dict[str, int]:
@@ -69,28 +101,33 @@ async def count_rows(db: Reader) -> dict[str, int]:
 
 async def move_sqlite_store(
     path: Path, target: PostgresStore, progress: Callable[[str, int], None] | None = None,
+    rename: Mapping[str, str] | None = None,
 ) -> Counts:
     """Copy every table of the SQLite store at `path` into `target`; return the counts."""
     if not path.is_file():
         raise StorageError(f"файла {path} нет")
     source = await SqliteStore.open(path)  # brings an older file up to this release first
     try:
-        counts = Counts(await count_rows(source.database),
-                        await count_rows(target.database), {})
+        counts = Counts(await count_rows(source.database), await count_rows(target.database))
+        move = await begin_move(source.database, target.database, path, dict(rename or {}))
+        await check_sources(source.database, target.database, move)
         for table in TABLES:
             columns = await _columns(source, target, table)
             async for rows in _batches(source, table, columns):
                 async with target.database.transaction() as tx:
-                    await _insert(tx, table, columns, rows)
+                    await _move_batch(tx, move, table, columns, rows)
                 if progress is not None:
                     progress(table.name, len(rows))
         async with target.database.transaction() as tx:
-            for table in TABLES:
-                if table.identity:
-                    await tx.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
-                        f" GREATEST((SELECT MAX(id) FROM {table.name}), 1))")
+            await _settle_basis(tx, move)
+            await finish_move(tx, move, [t.name for t in TABLES if t.identity])
+        for table in (*TABLES, Table("moved_ids", ())):
+            # Fresh statistics for the planner: a bulk load leaves them empty or stale until
+            # autovacuum comes round (and it may be off), and plans chosen without them walk
+            # whole tables (docs/region.md).
+            await target.database.fetchall(f"ANALYZE {table.name}")
         counts.after = await count_rows(target.database)
+        counts.moved, counts.renumbered = await moved_counts(target.database, move)
     finally:
         await source.close()
     return counts
@@ -127,21 +164,45 @@ async def _batches(
         after = tuple(rows[-1][key] for key in table.key)
 
 
-async def _insert(tx: Tx, table: Table, columns: list[str], rows: list[Row]) -> None:
-    """Insert a batch, skipping rows already there; a key taken by another row stops it."""
-    marks = ", ".join("?" * len(columns))
-    await tx.executemany(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-        " ON CONFLICT DO NOTHING", [tuple(row[c] for c in columns) for row in rows])
-    if not table.same:
+async def _move_batch(
+    tx: Tx, move: Move, table: Table, columns: list[str], rows: list[Row]
+) -> None:
+    """One batch in one transaction: references turned into the database's numbers, the
+    table's own numbers given (and remembered), the rows not there yet inserted."""
+    values = [dict(zip(columns, row, strict=True)) for row in rows]
+    if table.name == "bot_state" and not move.alone:
+        values = [row for row in values if row["key"] != BASIS_KEY]  # see _settle_basis
+    for row in values:
+        move.rename_row(table.name, row)
+    for column, parent in REFERENCES.items():
+        if column in columns:
+            ids = await IdMap.load(tx, move, parent, [r[column] for r in values])
+            for row in values:
+                row[column] = ids.get(row[column], table.name)
+    if table.name == "outbox":  # notices about other rows: after those rows have numbers
+        notices = [row for row in values if undelivered(row)]
+        values = await new_ids(tx, move, table.name, table.same,
+                               [row for row in values if not undelivered(row)])
+        await move.rewrite_reasons(tx, notices)
+        values += await new_ids(tx, move, table.name, table.same, notices)
+    elif table.identity:
+        values = await new_ids(tx, move, table.name, table.same, values)
+    if table.name == "incident_events":
+        await move.rewrite_detail(tx, values)
+    if not values:
         return
-    key = table.key[0]
-    wanted = {row[key]: tuple(row[c] for c in table.same) for row in rows}
-    found = await tx.fetchall(
-        f"SELECT {key}, {', '.join(table.same)} FROM {table.name} WHERE {key} = ANY(?)",
-        (list(wanted),))
-    for row in found:
-        if tuple(row[c] for c in table.same) != wanted[row[key]]:
-            raise StorageError(
-                f"в PostgreSQL {table.name} с {key} = {row[key]} — другая запись: перенос "
-                "идёт только в пустую базу (или в ту же, куда перенос уже начинался)")
+    marks = ", ".join("?" * len(columns))
+    conflict = "" if table.identity else " ON CONFLICT DO NOTHING"
+    await tx.executemany(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}){conflict}",
+        [tuple(row[c] for c in columns) for row in values])
+
+
+async def _settle_basis(tx: Tx, move: Move) -> None:
+    """Deadlines are stored with the calendar and policies they were computed under (the
+    basis). A store joining another's database was computed under its own: the database is
+    left without a basis, so the next daemon to start recomputes every open incident's
+    deadlines under the regional config (recomputation is idempotent). So does a store
+    moved again after another joined it."""
+    if not move.alone:
+        await tx.execute("DELETE FROM bot_state WHERE key = ?", (BASIS_KEY,))

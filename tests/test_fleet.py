@@ -6,6 +6,7 @@ Each test has a fresh schema; "daemons" are stores opened on it, as separate pro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -128,6 +129,29 @@ async def test_an_alert_is_claimed_by_one_daemon_while_it_lives(
     [row] = [r for r in await b.pending_alerts(NOW) if r.incident_id is None]
     assert (row.chat_id, row.thread_id) == (3, 7)
     assert await b.claim_alert(row.id, NOW) and not await a.claim_alert(row.id, NOW)
+
+
+async def test_marking_an_alert_sent_never_waits_for_another_daemon_s_unit_of_work(
+    stores: list[PostgresStore],
+) -> None:
+    """The writer lock covers units of work that check then write; marking a claimed row sent
+    checks nothing, so a long poll of another daemon does not hold it up."""
+    a, b = stores[:2]
+    await joined(a)
+    [incident] = (await a.save_items_and_cursor("news", [entry("1", "яма")], {}, NOW)).incidents
+    [due] = await a.due_alerts(NOW)
+    message = (AlertMessage(1, "Инцидент", None),)
+    await a.queue_alerts([AlertProgress(incident, due.next_alert_at, NOW, None,
+                                        (QueuedStep("opened", "opened", message),))], NOW)
+    [row] = await a.pending_alerts(NOW)
+    assert await a.claim_alert(row.id, NOW)
+    async with b.pg.transaction():  # b's unit of work holds the writer lock meanwhile
+        await asyncio.wait_for(a.mark_sent(row.id, 10, NOW), 10)
+        with pytest.raises(TimeoutError):  # a unit of work that checks waits its turn
+            await asyncio.wait_for(a.save_items_and_cursor(
+                "news", [entry("2", "яма во дворе")], {}, NOW), 1)
+    assert (await a.outbox_counts())["sent"] == 1
+    assert [e.kind for e in await a.events_of(incident)] == ["opened", "alerted"]
 
 
 async def test_sqlite_is_one_daemon_holding_everything(tmp_path: Path) -> None:

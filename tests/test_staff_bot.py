@@ -230,15 +230,35 @@ async def test_stale_forged_and_unknown_buttons_change_nothing(app: App, api: Fa
     assert await press(app, api, incident_id, "answer") == \
         "Инцидент №1 уже закрыт (ответ не нужен): ничего не изменено."
     message = alert_of(api, incident_id)
-    for data in ("inc:77:answer", "inc:1:delete", "inc:01:take", "x" * 64, "inc:1:topic:нет"):
+    for data in ("inc:1:delete", "inc:01:take", "x" * 64, "inc:1:topic:нет"):
         api.push_callback(DUTY_CHAT, IVANOVA, message["message_id"], data)
         await app.process_updates()
-        assert api.callback_answers[-1]["text"] in (
-            "Инцидента №77 нет.", "Кнопка не распознана: ничего не изменено.")
+        assert api.callback_answers[-1]["text"] == "Кнопка не распознана: ничего не изменено."
+    # Another number under this alert: the alert says which incident its buttons are about.
+    api.push_callback(DUTY_CHAT, IVANOVA, message["message_id"], "inc:77:answer")
+    await app.process_updates()
+    assert api.callback_answers[-1]["text"] == \
+        "Инцидент №1 уже закрыт (ответ не нужен): ничего не изменено."
     events = await app.store.events_of(incident_id)
     assert [e.kind for e in events] == ["opened", "alerted", "dismissed"]
     await app.process_updates()  # the next read confirms what was handled
     assert not api.pending_updates, "every update was confirmed"
+
+
+async def test_a_button_naming_another_number_acts_on_the_incident_of_its_alert(
+    app: App, api: FakeBotApi
+) -> None:
+    """After `monitor migrate` renumbered a municipality's incidents, buttons under alerts sent
+    before still carry the old numbers, which may now be another incident's: the alert the
+    button sits under says which incident it is."""
+    first = await open_incident(app)
+    second = await open_incident(app, "2", "Огромная яма во дворе на Мира 3, колесо пробили")
+    api.push_callback(DUTY_CHAT, IVANOVA, alert_of(api, second)["message_id"],
+                      f"inc:{first}:answer")
+    await app.process_updates()
+    assert [(i.id, i.status) for i in await app.store.list_incidents()] == \
+        [(first, "open"), (second, "answered")]
+    assert "Ответ дан" in shown(api, alert_of(api, second))["text"]
 
 
 async def test_another_topic_from_a_short_list(app: App, api: FakeBotApi) -> None:

@@ -35,7 +35,7 @@ from storage.postgresql.fleet import PostgresFleet
 from storage.postgresql.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgresql.store import PostgresStore
 from storage.sql.incidents import DUE_ALERTS
-from storage.sql.repeats import FIND_BY_BANDS, FIND_SAME_TEXT
+from storage.sql.repeats import BAND_HITS, FIND_SAME_TEXT, OPEN_IN_GROUP, TEXTS_OF
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
@@ -264,6 +264,19 @@ async def test_an_edit_never_opens_a_second_incident_nor_joins_another(db: SqlSt
     assert [(i.id, i.repeats) for i in await db.list_incidents()] == [(incident_id, 1)]
 
 
+async def test_a_poll_with_nothing_new_writes_nothing(db: SqlStore) -> None:
+    """No unit of work (no writer lock) for a poll that found nothing and kept its cursor."""
+    await db.save_items_and_cursor("news", [entry("1", COMPLAINT)], {"last_id": 1}, NOW)
+    later = NOW + timedelta(minutes=5)
+    nothing = await db.save_items_and_cursor("news", [], {"last_id": 1}, later, RULE)
+    assert (nothing.new_items, nothing.incidents, nothing.repeats) == (0, [], [])
+    sql = "SELECT updated_at FROM cursors WHERE source_id = 'news'"
+    assert (await db.database.fetchone(sql) or {})["updated_at"] == to_db(NOW), "untouched"
+    await db.save_items_and_cursor("news", [], {"last_id": 2}, later)
+    assert await db.load_cursor("news") == {"last_id": 2}, "a moved cursor is stored"
+    assert (await db.database.fetchone(sql) or {})["updated_at"] == to_db(later)
+
+
 async def test_the_settlement_is_stored_with_the_item_and_its_edits(db: SqlStore) -> None:
     await save(db, entry("1", COMPLAINT, actionable=False, settlement="Мартюш"))
     sql = "SELECT settlement FROM items WHERE external_id = '1'"
@@ -296,9 +309,11 @@ async def test_the_theme_and_address_are_stored_with_the_incident(db: SqlStore) 
 @pytest.mark.parametrize(("query", "params", "driver"), [
     (FIND_SAME_TEXT, ("fingerprint", "2026-01-01", "Дороги", None),
      "incidents USING INDEX incidents_fingerprint (fingerprint=?"),
-    (FIND_BY_BANDS.format(marks=", ".join("?" * BANDS)),
-     (*range(BANDS), "2026-01-01", "Дороги", None, 20),
-     "incident_bands USING PRIMARY KEY (band=?"),
+    (BAND_HITS.format(marks=", ".join("?" * BANDS)),
+     (*range(BANDS), "2026-01-01"), "incident_bands USING PRIMARY KEY (band=?"),
+    (OPEN_IN_GROUP.format(marks="?, ?, ?"), (1, 2, 3, "Дороги", None),
+     "incidents USING INTEGER PRIMARY KEY (rowid=?"),
+    (TEXTS_OF.format(marks="?, ?"), (1, 2), "incidents USING INTEGER PRIMARY KEY (rowid=?"),
 ])
 async def test_repeats_are_found_through_their_keys_never_among_all_open_incidents(
     sqlite_db: SqliteStore, query: str, params: tuple[object, ...], driver: str
@@ -357,6 +372,7 @@ PG_APPLIED = {
     "0008_report_indexes": "f53b28a710168f83",
     "0009_incident_municipality": "205790485efe04b8",
     "0010_incident_theme_address": "86ebdbe89d51df74",
+    "0011_moved_stores": "2f17ac9383d9af81",
 }
 
 

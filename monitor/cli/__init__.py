@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     _telegram_arguments(sub)
     sub.choices["migrate"].add_argument("--from-sqlite", required=True,
                                         help="файл SQLite, из которого переносить")
+    sub.choices["migrate"].add_argument(
+        "--rename-source", action="append", default=[], metavar="СТАРОЕ=НОВОЕ",
+        help="перенести источник под другим именем (как он назван в новой конфигурации)")
     _calendar_arguments(sub)
     sub.choices["backup"].add_argument(
         "path", help="файл копии или папка (тогда имя monitor-ДАТА-ВРЕМЯ.db)")
@@ -332,7 +335,8 @@ def _status(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.migrate import migrate_command
 
-    return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite)))
+    return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite),
+                                       args.rename_source))
 
 
 async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:

@@ -116,6 +116,7 @@ class StaffDesk:
             log.warning("бот: неизвестная кнопка %r от %s", query.data, actor.name)
             await self._sender.answer_callback(query.id, say.UNKNOWN_BUTTON)
             return False
+        press = await self._renumbered(press, message)
         if press.verb in ("topics", "back"):
             await self._show_choices(query, message, press)
             return False
@@ -130,6 +131,15 @@ class StaffDesk:
         if result.incident is not None:
             await self._refresh(message, result.incident)
         return True
+
+    async def _renumbered(self, press: Press, message: MaybeInaccessibleMessage) -> Press:
+        """The button names its incident's number, and so does the alert it sits under, which
+        wins: a store moved into a regional database (`monitor migrate`) renumbers incidents
+        after their alerts were sent."""
+        alert = await self._store.sent_alert(message.chat.id, message.message_id)
+        if alert is None or alert.incident_id in (None, press.incident_id):
+            return press
+        return replace(press, incident_id=alert.incident_id)
 
     def _button_action(self, press: Press, actor: Actor) -> Action | None:
         """The action a button asks for; None for a topic the config no longer has."""

@@ -9,6 +9,7 @@ the writes of all daemons are serialised, which is what breaks first as a region
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,9 @@ class PostgresDatabase:
         self._pool = pool
         self.where = where
         """The database as messages name it (no password)."""
+        self._writer = asyncio.Lock()
+        """This process's units of work queue here, not on the server: one pool connection
+        waits for the writer lock, the others stay free for reads and lease renewals."""
 
     @classmethod
     async def open(cls, dsn: str, max_connections: int = 5) -> PostgresDatabase:
@@ -64,10 +68,11 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         """A unit of work under the writer lock; commit on success, roll back on error."""
-        with storage_errors("запись в базу не удалась"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute(WRITER_LOCK)
-                yield PostgresTx(conn)
+        async with self._writer:
+            with storage_errors("запись в базу не удалась"):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await conn.execute(WRITER_LOCK)
+                    yield PostgresTx(conn)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read query and return all rows."""

@@ -238,4 +238,22 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE incidents ADD COLUMN im_topic TEXT",
         "ALTER TABLE incidents ADD COLUMN address TEXT",
     ]),
+    ("0011_moved_stores", [
+        # `monitor migrate`: each SQLite store moved in, and the numbers its rows took here
+        # (storage/transfer.py). A store moved into a database with another's rows is renumbered.
+        f"""CREATE TABLE moved_stores (
+            store TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            keeps_ids INTEGER NOT NULL,
+            started_at {TIME} NOT NULL,
+            last_run_at {TIME} NOT NULL,
+            finished_at {TIME})""",
+        """CREATE TABLE moved_ids (
+            store TEXT NOT NULL REFERENCES moved_stores(store),
+            tbl TEXT NOT NULL,
+            old_id BIGINT NOT NULL,
+            new_id BIGINT NOT NULL,
+            PRIMARY KEY (store, tbl, old_id))""",
+        "CREATE INDEX moved_ids_new ON moved_ids (store, tbl, new_id)",
+    ]),
 ]

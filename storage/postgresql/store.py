@@ -8,6 +8,7 @@ from datetime import datetime
 
 from storage.postgresql.connection import PostgresDatabase
 from storage.sql.db import Tx
+from storage.sql.outbox import mark_sent_in
 from storage.sql.store import SqlStore
 from storage.sql.timestamps import to_db
 
@@ -52,3 +53,11 @@ class PostgresStore(SqlStore):
         """A once-only job's claim holds while its daemon lives (not stopped, heartbeat not
         lapsed), however slow its run: the discipline of the outbox's claims (`_CLAIM`)."""
         return await tx.fetchone(_ALIVE, (holder, to_db(now))) is not None
+
+    async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+        """Record a delivered alert without the writer lock: the row is this daemon's claim,
+        and marking it is one UPDATE by key plus an appended event, nothing read and checked
+        first (the row lock orders it against a cancellation). At 2,000 sources a lock turn
+        per sent alert halved what polls could write (bench/pg_fleet.py)."""
+        async with self.pg.unlocked_transaction() as tx:
+            await mark_sent_in(tx, row_id, message_id, now)

@@ -23,8 +23,8 @@ from storage.types import SYSTEM, ClassifiedItem, PollResult, RepeatRule
 
 async def load_cursor(db: Database, source_id: str) -> Cursor | None:
     """Return the stored cursor of a source, or None before its first poll."""
-    row = await db.fetchone("SELECT cursor FROM cursors WHERE source_id = ?", (source_id,))
-    return None if row is None else json.loads(row["cursor"])
+    stored = await _stored_cursor(db, source_id)
+    return None if stored is None else json.loads(stored)
 
 
 async def save_items_and_cursor(
@@ -41,8 +41,11 @@ async def save_items_and_cursor(
     """
     result = PollResult()
     seen_at = to_db(now)
+    stored = json.dumps(dict(cursor), sort_keys=True)
+    if not entries and await _stored_cursor(db, source_id) == stored:
+        return result  # nothing new: no unit of work (each one queues for the writer lock)
     async with db.transaction() as tx:
-        if repeats is not None:
+        if repeats is not None and entries:
             await forget_texts_before(tx, now - repeats.window)
         for entry in entries:
             item_id, changed, is_new = await _upsert_item(tx, entry, seen_at, result)
@@ -59,9 +62,15 @@ async def save_items_and_cursor(
             "INSERT INTO cursors (source_id, cursor, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (source_id) DO UPDATE SET cursor = excluded.cursor, "
             "updated_at = excluded.updated_at",
-            (source_id, json.dumps(dict(cursor), sort_keys=True), seen_at),
+            (source_id, stored, seen_at),
         )
     return result
+
+
+async def _stored_cursor(db: Database, source_id: str) -> str | None:
+    """A source's cursor as stored (its JSON text), or None before its first poll."""
+    row = await db.fetchone("SELECT cursor FROM cursors WHERE source_id = ?", (source_id,))
+    return None if row is None else str(row["cursor"])
 
 
 async def _open_or_join(

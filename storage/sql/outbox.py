@@ -32,15 +32,21 @@ async def pending_alerts(db: Database, now: datetime, limit: int = 50) -> list[O
 async def mark_sent(db: Database, row_id: int, message_id: int | None, now: datetime) -> None:
     """Record a delivered alert, in the outbox and in its incident's log."""
     async with db.transaction() as tx:
-        row = await tx.fetchone(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?,"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ?"
-            " RETURNING incident_id, reason, chat_id",
-            (to_db(now), message_id, row_id),
-        )
-        if row is not None and row["incident_id"] is not None:
-            await add_event(tx, row["incident_id"], now, "alerted", SYSTEM,
-                            alert=row["reason"].split(":")[0], chat=row["chat_id"])
+        await mark_sent_in(tx, row_id, message_id, now)
+
+
+async def mark_sent_in(tx: Tx, row_id: int, message_id: int | None, now: datetime) -> None:
+    """`mark_sent` inside the caller's transaction. It checks nothing before writing: one
+    UPDATE of one row by its key, and an event appended."""
+    row = await tx.fetchone(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?,"
+        " attempts = attempts + 1, last_error = NULL WHERE id = ?"
+        " RETURNING incident_id, reason, chat_id",
+        (to_db(now), message_id, row_id),
+    )
+    if row is not None and row["incident_id"] is not None:
+        await add_event(tx, row["incident_id"], now, "alerted", SYSTEM,
+                        alert=row["reason"].split(":")[0], chat=row["chat_id"])
 
 
 async def mark_retry(

@@ -21,17 +21,27 @@ FIND_SAME_TEXT = (
 """An open incident of the group and municipality, opened since a moment, whose normalised text
 is the same."""
 
-FIND_BY_BANDS = (
-    "SELECT c.id, c.hits, i.text FROM ("
-    " SELECT incident_id AS id, COUNT(*) AS hits FROM incident_bands"
-    " WHERE band IN ({marks}) AND opened_at >= ? GROUP BY incident_id) AS c"
-    " CROSS JOIN incidents i"  # CROSS: in SQLite the band keys drive, never `status`
-    " WHERE i.id = c.id AND i.status IN ('open', 'in_work') AND i.group_name IS NOT DISTINCT FROM ?"
-    " AND i.municipality IS NOT DISTINCT FROM ?"
-    " ORDER BY c.hits DESC, c.id LIMIT ?"
+BAND_HITS = (
+    "SELECT incident_id, COUNT(*) AS hits FROM incident_bands"
+    " WHERE band IN ({marks}) AND opened_at >= ? GROUP BY incident_id"
 )
-"""Open incidents of the group and municipality, opened since a moment, sharing band keys: most
-shared first. (The same words in two municipalities are two problems.)"""
+"""Incidents opened since a moment sharing band keys with a text, and how many each shares."""
+
+OPEN_IN_GROUP = (
+    "SELECT id FROM incidents WHERE id IN ({marks}) AND status IN ('open', 'in_work')"
+    " AND group_name IS NOT DISTINCT FROM ? AND municipality IS NOT DISTINCT FROM ?"
+)
+"""Which of some incidents are open and of the group and municipality. (The same words in two
+municipalities are two problems.)"""
+
+TEXTS_OF = "SELECT id, text FROM incidents WHERE id IN ({marks})"
+
+_IDS_PER_QUERY = 500
+
+# The three steps are three index lookups by key on either backend. One join of the band
+# counts with incidents left the plan to statistics, and on tables PostgreSQL had not analysed
+# yet (a new region's first hours) it walked every open incident for every band count:
+# 0.3 s per new complaint at 2,000 incidents, under the writer lock (bench/pg_fleet.py).
 
 
 async def find_repeated_incident(
@@ -46,15 +56,33 @@ async def find_repeated_incident(
         return int(row["id"]), 1.0
     if text.short:
         return None
-    query = FIND_BY_BANDS.format(marks=", ".join("?" * len(text.bands)))
-    candidates = await tx.fetchall(query, (*text.bands, since, group, municipality,
-                                           MAX_CANDIDATES))
+    hits = {int(r[0]): int(r[1]) for r in await tx.fetchall(
+        BAND_HITS.format(marks=", ".join("?" * len(text.bands))), (*text.bands, since))}
+    found = list(hits)
+    eligible: list[int] = []
+    for start in range(0, len(found), _IDS_PER_QUERY):
+        chunk = found[start:start + _IDS_PER_QUERY]
+        eligible += [int(r[0]) for r in await tx.fetchall(
+            OPEN_IN_GROUP.format(marks=", ".join("?" * len(chunk))),
+            (*chunk, group, municipality))]
+    eligible.sort(key=lambda n: (-hits[n], n))
     best: tuple[int, float] | None = None
-    for candidate in candidates:
+    top = eligible[:MAX_CANDIDATES]
+    if not top:
+        return None
+    for candidate in await tx.fetchall(TEXTS_OF.format(marks=", ".join("?" * len(top))), top):
         score = resemblance(text, candidate["text"])
-        if score >= rule.similarity and (best is None or score > best[1]):
-            best = int(candidate["id"]), score
+        number = int(candidate["id"])
+        if score >= rule.similarity and (
+                best is None or score > best[1] or (score == best[1] and _before(
+                    number, best[0], hits))):
+            best = number, score
     return best
+
+
+def _before(number: int, other: int, hits: dict[int, int]) -> bool:
+    """Whether a candidate comes first among equals: more band keys shared, then older."""
+    return (-hits[number], number) < (-hits[other], other)
 
 
 async def remember_bands(
