@@ -12,12 +12,20 @@ the clock by the interval. The fakes share the process, so the RSS printed is th
 plus theirs (a ceiling on the daemon's own; their request logs are cleared every round, the
 posts they hold stay). With --faults the fake t.me fails that share of
 its requests. Targets (issue 14): RSS flat and under 150 MB, tasks and fds not growing.
+
+With --trace, tracemalloc runs and each hour also prints the size of the Python objects alive
+(what the interpreter holds, apart from the allocator's free-but-kept memory and C libraries'
+own, e.g. SQLite's page cache), and the run ends with the lines whose live memory grew most
+from the first hour to the last: RSS growing while the traced size stays flat is the allocator
+or a C library, not objects we keep. With --trim, glibc's `malloc_trim(0)` runs before each
+hourly reading (the freed heap pages handed back), which tells fragmentation from growth.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import logging
 import os
@@ -25,8 +33,10 @@ import random
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -81,12 +91,26 @@ words = ["яма"]
 """
 
 
+class Reading(NamedTuple):
+    """One hourly line."""
+
+    hour: int
+    rss: float
+    tasks: int
+    fds: int
+    posted: int
+    seconds: float
+    traced: float | None
+    """MB of live Python allocations (tracemalloc), None without --trace."""
+
+
 async def soak(sources: int, hours: int, interval: timedelta, faults: float, seed: int,
-               workdir: Path) -> list[tuple[int, float, int, int, int, float]]:
-    """Rows of (hour, RSS MB, tasks, fds, items so far, real seconds)."""
+               workdir: Path, trim: bool) -> tuple[list[Reading], list[str]]:
+    """The hourly readings, and (with tracemalloc on) the lines whose memory grew most."""
     rng = random.Random(seed)
     clock = ManualClock(START)
-    rows = []
+    rows: list[Reading] = []
+    growth: list[str] = []
     async with FakeTme("soak_0000") as tme, FakeBotApi() as bot:
         channels = [tme.channel] + [tme.add_channel(f"soak_{n:04d}") for n in range(1, sources)]
         if faults:
@@ -98,7 +122,8 @@ async def soak(sources: int, hours: int, interval: timedelta, faults: float, see
         rounds_an_hour = max(1, int(timedelta(hours=1) / interval))
         async with App(load_config(path, env=env).config, clock=clock, env=env,
                        rng=random.Random(seed)) as app:
-            rows.append(_row(0, posted, began))
+            rows.append(_row(0, posted, began, trim))
+            first: tracemalloc.Snapshot | None = None
             for hour in range(1, hours + 1):
                 for _ in range(rounds_an_hour):
                     for channel in rng.sample(channels, max(1, sources // 20)):
@@ -113,9 +138,21 @@ async def soak(sources: int, hours: int, interval: timedelta, faults: float, see
                     clock.advance(interval)
                     _forget(tme, bot)
                 gc.collect()
-                rows.append(_row(hour, posted, began))
+                rows.append(_row(hour, posted, began, trim))
                 print(_line(rows[-1]), flush=True)
-    return rows
+                if tracemalloc.is_tracing():
+                    first = first or tracemalloc.take_snapshot()
+            if first is not None:
+                growth = _grown(first, tracemalloc.take_snapshot())
+    return rows, growth
+
+
+def _grown(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 15) -> list[str]:
+    """The source lines whose live memory grew most between two snapshots."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    diff = last.filter_traces(ignore).compare_to(first.filter_traces(ignore), "lineno")
+    return [f"{d.size_diff / 1024:+9.1f} KiB {d.count_diff:+7d} blocks  "
+            f"{d.traceback[0].filename}:{d.traceback[0].lineno}" for d in diff[:top]]
 
 
 def _forget(tme: FakeTme, bot: FakeBotApi) -> None:
@@ -129,15 +166,26 @@ def _forget(tme: FakeTme, bot: FakeBotApi) -> None:
         tme.chaos.log.clear()
 
 
-def _row(hour: int, posted: int, began: float) -> tuple[int, float, int, int, int, float]:
-    return (hour, rss_mb(), len(asyncio.all_tasks()), open_fds(), posted,
-            time.perf_counter() - began)
+def _trim() -> None:
+    """Hand glibc's free heap pages back to the system (no-op off glibc)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
-def _line(row: tuple[int, float, int, int, int, float]) -> str:
-    hour, rss, tasks, fds, posted, seconds = row
-    return (f"{hour:>4}h  RSS {rss:7.1f} MB  tasks {tasks:>4}  fds {fds:>4}  "
-            f"posts {posted:>6}  real {seconds:7.1f} s")
+def _row(hour: int, posted: int, began: float, trim: bool) -> Reading:
+    if trim:
+        _trim()
+    traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None
+    return Reading(hour, rss_mb(), len(asyncio.all_tasks()), open_fds(), posted,
+                   time.perf_counter() - began, traced)
+
+
+def _line(row: Reading) -> str:
+    traced = f"  traced {row.traced:6.1f} MB" if row.traced is not None else ""
+    return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB{traced}  tasks {row.tasks:>4}  "
+            f"fds {row.fds:>4}  posts {row.posted:>6}  real {row.seconds:7.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,23 +195,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", default="15m")
     parser.add_argument("--faults", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--trace", action="store_true",
+                        help="tracemalloc: live Python memory beside RSS, and what grew")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) before each reading")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
     interval = parse_duration(args.interval)
-    print(f"command: python bench/soak.py --sources {args.sources} --hours {args.hours} "
-          f"--interval {args.interval}" + (f" --faults {args.faults}" if args.faults else ""))
-    print(f"cold: RSS {rss_mb():.1f} MB after imports, fds {open_fds()}")
+    print("command: python bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    arenas = os.environ.get("MALLOC_ARENA_MAX")
+    print(f"cold: RSS {rss_mb():.1f} MB after imports, fds {open_fds()}"
+          + (f"; MALLOC_ARENA_MAX={arenas}" if arenas else ""))
+    if args.trace:
+        tracemalloc.start()
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
-        rows = asyncio.run(soak(args.sources, args.hours, interval, args.faults, args.seed,
-                                Path(folder)))
+        rows, growth = asyncio.run(soak(args.sources, args.hours, interval, args.faults,
+                                        args.seed, Path(folder), args.trim))
     first, last = rows[1] if len(rows) > 1 else rows[0], rows[-1]
-    peak = max(row[1] for row in rows)
+    peak = max(row.rss for row in rows)
     print(f"start (app open, before the first poll): {_line(rows[0])}")
-    print(f"RSS after the first hour {first[1]:.1f} MB, at the end {last[1]:.1f} MB, "
-          f"peak {peak:.1f} MB (target < 150 MB, flat); tasks {first[2]} -> {last[2]}, "
-          f"fds {first[3]} -> {last[3]}")
-    flat = last[1] <= max(first[1] * 1.15, first[1] + 10) and last[2] <= first[2] \
-        and last[3] <= first[3] + 2
+    print(f"RSS after the first hour {first.rss:.1f} MB, at the end {last.rss:.1f} MB, "
+          f"peak {peak:.1f} MB (target < 150 MB, flat); tasks {first.tasks} -> {last.tasks}, "
+          f"fds {first.fds} -> {last.fds}")
+    if first.traced is not None and last.traced is not None:
+        hours = max(last.hour - first.hour, 1)
+        print(f"per simulated hour after the first: RSS {(last.rss - first.rss) / hours:+.2f} MB,"
+              f" traced Python memory {(last.traced - first.traced) / hours:+.2f} MB")
+        print("grew most, first hour -> end (tracemalloc, by line):")
+        print("\n".join(f"  {line}" for line in growth))
+    flat = last.rss <= max(first.rss * 1.15, first.rss + 10) and last.tasks <= first.tasks \
+        and last.fds <= first.fds + 2
     print("flat" if flat and peak < 150 else "GREW or over target")
     return 0 if flat and peak < 150 else 1
 

@@ -11,6 +11,7 @@ from typing import Literal, TypeGuard
 import aiohttp
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
+from bs4.exceptions import ParserRejectedMarkup
 from pydantic import ConfigDict, Field, field_validator
 
 from common.durations import PositiveDuration
@@ -108,6 +109,8 @@ class ParsedPage:
     oldest_id: int | None = None
     oldest_at: datetime | None = None
     truncated: bool = False
+    rejected: bool = False
+    """The HTML parser refused the markup (e.g. a `<![` section it does not know)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,10 @@ class _Message:
 
 def parse_page(html: str, channel: str) -> ParsedPage:
     """Parse a t.me/s/<channel> page; never raises on odd markup, describes it in notices."""
-    soup = BeautifulSoup(html, "html.parser")
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+    except ParserRejectedMarkup:  # found by atheris: `<![OCT x` stops html.parser
+        return ParsedPage(is_channel=False, rejected=True)
     history = soup.find(class_="tgme_channel_history")
     if not isinstance(history, Tag):
         return ParsedPage(is_channel=False)
@@ -319,6 +325,9 @@ class TelegramWebSource:
     async def _load(self, before: int | None) -> ParsedPage:
         html = await self._download(before)
         page = await asyncio.to_thread(parse_page, html, self._settings.channel)
+        if page.rejected:
+            msg = f"{self._label}: разметку страницы t.me не удалось разобрать"
+            raise PermanentSourceError(msg)
         if not page.is_channel:
             msg = (
                 f"{self._label}: предпросмотр канала недоступен — на странице t.me/s нет ленты "

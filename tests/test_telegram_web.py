@@ -174,6 +174,13 @@ def test_odd_markup_becomes_notices_not_exceptions() -> None:
     assert len(page.notices) == 7
 
 
+def test_markup_the_html_parser_rejects_is_not_an_exception() -> None:
+    """Found by atheris (bench/fuzz.py --atheris): a `<![` section with a keyword html.parser
+    does not know made BeautifulSoup raise ParserRejectedMarkup out of the parser."""
+    page = parse_page('<html><section class="tgme_channel_history"><![OCTwidget x', "c")
+    assert page.rejected and not page.is_channel and page.posts == []
+
+
 # --- fetch against the fake t.me ---------------------------------------------------------------
 
 
@@ -339,6 +346,15 @@ async def test_redirect_means_no_preview(tme, http, clock) -> None:
 async def test_contact_page_means_no_channel(tme, http, clock) -> None:
     tme.answer_contact_page()
     with pytest.raises(PermanentSourceError, match="@citynews"):
+        await make_source(tme.base_url, http, clock).fetch(None)
+
+
+async def test_a_page_the_parser_rejects_is_a_permanent_error(tme, http, clock,
+                                                             tmp_path: Path) -> None:
+    page = tmp_path / "rejected.html"
+    page.write_text('<html><section class="tgme_channel_history"><![OCT x', encoding="utf-8")
+    tme.answer_fixture(page)
+    with pytest.raises(PermanentSourceError, match="@citynews: разметку страницы t.me не "):
         await make_source(tme.base_url, http, clock).fetch(None)
 
 
