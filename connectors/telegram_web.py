@@ -131,7 +131,7 @@ def parse_page(html: str, channel: str) -> ParsedPage:
     notices: list[str] = []
     truncated = "</html>" not in html[-4096:].lower()
     if truncated:
-        notices.append("page looks truncated: no closing </html>")
+        notices.append("страница t.me, похоже, обрезана: нет закрывающего </html>")
     before = _before_token(history, notices)
     messages = [
         message
@@ -157,14 +157,14 @@ def _before_token(history: Tag, notices: list[str]) -> int | None:
     raw = anchor.get("data-before")
     if isinstance(raw, str) and _POST_ID.fullmatch(raw):
         return int(raw)
-    notices.append(f"ignored a non-numeric data-before {_short(raw)}")
+    notices.append(f"пропущен нечисловой data-before {_short(raw)}")
     return None
 
 
 def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
     node = wrap.find(class_="tgme_widget_message")
     if not isinstance(node, Tag):
-        notices.append("skipped a message wrap without a tgme_widget_message")
+        notices.append("пропущен блок сообщения без tgme_widget_message")
         return None
     date_link = node.find("a", class_="tgme_widget_message_date")
     post_id = _message_id(node, date_link, channel, notices)
@@ -172,7 +172,8 @@ def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
         return None
     published_at = _published_at(date_link)
     if published_at is None:
-        notices.append(f"skipped post {post_id}: no valid datetime (markup changed or truncated)")
+        notices.append(f"пропущен пост {post_id}: нет даты datetime (разметка изменилась или "
+                       "страница обрезана)")
         return None
     author = node.find(class_="tgme_widget_message_from_author")
     post = ParsedPost(
@@ -193,16 +194,16 @@ def _message_id(node: Tag, date_link: object, channel: str, notices: list[str]) 
         href = date_link.get("href") if isinstance(date_link, Tag) else None
         match = _PERMALINK.fullmatch(href) if isinstance(href, str) else None
         if match is None or match["channel"].lower() != channel.lower():
-            notices.append("skipped a message without data-post or permalink")
+            notices.append("пропущено сообщение без data-post и без постоянной ссылки")
             return None
-        notices.append("a message had no data-post; its id was taken from its permalink")
+        notices.append("у сообщения нет data-post; его номер взят из постоянной ссылки")
         return int(match["id"])
     name, _, raw_id = data_post.rpartition("/")
     if not _POST_ID.fullmatch(raw_id):
-        notices.append(f"skipped message {_short(data_post)}: id is not a number")
+        notices.append(f"пропущено сообщение {_short(data_post)}: номер — не число")
         return None
     if name.lower() != channel.lower():
-        notices.append(f"skipped message {_short(data_post)}: belongs to another channel")
+        notices.append(f"пропущено сообщение {_short(data_post)}: оно из другого канала")
         return None
     return int(raw_id)
 
@@ -297,8 +298,8 @@ class TelegramWebSource:
         next_cursor: dict[str, object] = {"last_id": top}
         if stop is not None:
             next_cursor = {"last_id": last_id, "resume": [stop, top]}
-            notices.append(f"stopped after max_pages={self._settings.max_pages} pages; "
-                           "the next poll reads on from the oldest page read")
+            notices.append(f"чтение остановлено после max_pages={self._settings.max_pages} "
+                           "страниц; следующий опрос продолжит с самой старой прочитанной")
         return Page(
             items=[self._item(chosen[post_id]) for post_id in sorted(chosen)],
             next_cursor=next_cursor,

@@ -152,7 +152,7 @@ async def test_content_it_does_not_understand_is_reported_once(world, caplog) ->
     counts = []
     for _ in range(2):
         await app.poll("news")
-        counts.append(sum("does not understand" in r.getMessage() for r in caplog.records))
+        counts.append(sum("не удалось прочитать" in r.getMessage() for r in caplog.records))
     assert counts[0] >= 1 and counts[1] == counts[0], "each kind of notice is logged once"
 
 
@@ -253,7 +253,7 @@ async def test_a_repost_in_another_community_joins_the_open_incident(region, cap
     assert (incident.url, incident.repeats) == ("https://t.me/kamensk_news/1", 1)
     [mention] = await app.store.repeats_of(incident.id)
     assert mention.url == "https://t.me/kamensk_chat/7"
-    assert "1 repeat(s) joined open incidents" in caplog.text
+    assert "повторов к открытым инцидентам 1" in caplog.text
 
 
 async def test_a_repost_after_the_window_opens_a_new_incident(region) -> None:  # type: ignore[no-untyped-def]

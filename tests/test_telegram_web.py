@@ -83,7 +83,7 @@ def test_post_without_data_post_takes_its_id_from_the_permalink() -> None:
     assert newest.id == 521
     assert newest.text.startswith("Комп для чайника - без лишних слов самый крупный канал")
     assert newest.published_at == datetime(2023, 5, 4, 17, 32, 31, tzinfo=UTC)
-    assert any("no data-post" in notice for notice in page.notices)
+    assert any("нет data-post" in notice for notice in page.notices)
 
 
 def test_album_is_one_post_keyed_on_its_first_id() -> None:
@@ -139,7 +139,7 @@ def test_truncated_page_keeps_the_complete_posts(name: str, fraction: float) -> 
     date_ends = {p.id: html.index("</time>", html.index(f'href="{p.url}"><time')) for p in full}
     assert cut.posts == [post for post in full if date_ends[post.id] < cut_at]
     if cut.is_channel:
-        assert any("truncated" in notice for notice in cut.notices)
+        assert any("обрезана" in notice for notice in cut.notices)
 
 
 def test_odd_markup_becomes_notices_not_exceptions() -> None:
@@ -331,8 +331,8 @@ async def test_truncated_page_yields_complete_posts_and_a_notice(tme, http, cloc
     page = await make_source(tme.base_url, http, clock).fetch(None)
     assert ids(page.items) == [1, 2, 3, 4]
     assert page.next_cursor == {"last_id": 4}
-    assert any("skipped post 5" in notice for notice in page.notices)
-    assert any("truncated" in notice for notice in page.notices)
+    assert any("пропущен пост 5" in notice for notice in page.notices)
+    assert any("обрезана" in notice for notice in page.notices)
 
 
 async def test_redirect_means_no_preview(tme, http, clock) -> None:

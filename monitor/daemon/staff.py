@@ -284,7 +284,7 @@ class StaffDesk:
         outcome = await send_report(self._store, self._config, self._sender, message.chat.id,
                                     period, now, say.report_caption(period.label))
         if outcome.status != "sent":
-            log.warning("bot: report for chat %s not sent: %s", message.chat.id, outcome.error)
+            log.warning("бот: отчёт в чат %s не отправлен: %s", message.chat.id, outcome.error)
 
     async def _reply(self, message: Message, text: str) -> None:
         outcome = await self._sender.send(message.chat.id, text)
