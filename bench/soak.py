@@ -9,8 +9,8 @@ database, the pollers, the outbox and the alert sender) runs in this process on 
 each round publishes posts (a third of them complaints) on random channels of a fake t.me,
 polls every source, ticks the deadlines and flushes the outbox to a fake Bot API, then moves
 the clock by the interval. The fakes share the process, so the RSS printed is the daemon's
-plus theirs (a ceiling on the daemon's own; their request logs are cleared every round, the
-posts they hold stay). With --faults the fake t.me fails that share of
+plus theirs (a ceiling on the daemon's own; what they keep is cleared every round, but a
+channel's newest page of posts). With --faults the fake t.me fails that share of
 its requests. Targets (issue 14): RSS flat and under 150 MB, tasks and fds not growing.
 
 With --trace, tracemalloc runs and each hour also prints the size of the Python objects alive
@@ -96,6 +96,7 @@ class Reading(NamedTuple):
 
     hour: int
     rss: float
+    """MB; with --trace, less what tracemalloc itself holds (its table of every block)."""
     tasks: int
     fds: int
     posted: int
@@ -156,12 +157,17 @@ def _grown(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 1
 
 
 def _forget(tme: FakeTme, bot: FakeBotApi) -> None:
-    """Clear the fakes' request logs (they keep every request: thousands an hour), so what
-    grows is the daemon's, not the test servers' bookkeeping."""
+    """Clear what the fakes keep (every request, every message sent, every post published:
+    thousands an hour), so what grows is the daemon's, not the test servers' bookkeeping. A
+    channel keeps its newest page of posts: the older ones were read polls ago."""
     tme.requests.clear()
+    for channel in tme.channels.values():
+        for post_id in sorted(channel.posts)[:-channel.page_size]:
+            channel.delete_post(post_id)
     for kept in (bot.calls, bot.sent, bot.delivered):
         kept.clear()
     bot.store.messages.clear()
+    bot.store.formatting.clear()
     if tme.chaos is not None:
         tme.chaos.log.clear()
 
@@ -178,7 +184,8 @@ def _row(hour: int, posted: int, began: float, trim: bool) -> Reading:
     if trim:
         _trim()
     traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None
-    return Reading(hour, rss_mb(), len(asyncio.all_tasks()), open_fds(), posted,
+    own = tracemalloc.get_tracemalloc_memory() / 2**20 if tracemalloc.is_tracing() else 0.0
+    return Reading(hour, rss_mb() - own, len(asyncio.all_tasks()), open_fds(), posted,
                    time.perf_counter() - began, traced)
 
 

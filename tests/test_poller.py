@@ -336,3 +336,23 @@ async def test_incidents_opened_while_joining_is_off_are_joined_once_it_is_on(
             "ok", [app.intake.classify(again, "t", clock.now())], {}, clock.now(),
             app.intake.repeats)
         assert result.repeats == [1]
+
+
+def test_the_daemon_forgets_words_past_its_bound_and_answers_the_same(tmp_path: Path) -> None:
+    """Every new number or name in a text is a word the classifier remembers (soak: the
+    daemon's memory grew with each post); the daemon's intake keeps at most its bound."""
+    path = tmp_path / "config.toml"
+    path.write_text(REPEATS_CONFIG.format(url="https://t.me"), encoding="utf-8")
+    config = load_config(path, env={}).config
+    ruleset = build_ruleset(config)
+    intake = Intake(config, ruleset, WorkingCalendar(config.calendar), word_memo_limit=50)
+    unbounded = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar),
+                       word_memo_limit=10**9)
+    for number in range(200):
+        item = Item("news", str(number), "https://t.me/kamensk_news/1",
+                    f"Яма у дома {number} на Ленина, кв {number + 1000}", START)
+        bounded_answer = intake.classify(item, "telegram_web", START)
+        assert len(ruleset.index.memo) <= 50
+        plain = unbounded.classify(item, "telegram_web", START)
+        assert (bounded_answer.topic, bounded_answer.why, bounded_answer.incident) == \
+            (plain.topic, plain.why, plain.incident)

@@ -16,6 +16,11 @@ from rules import RuleSet, classify
 from rules.answers import answer_kind, follow_up_kind
 from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
 
+WORD_MEMO_LIMIT = 1 << 14
+"""Distinct text words the daemon's classifier remembers (about 1 KB each, some 17 MB in all)
+before it forgets them: the classifier's own bound (MEMO_SIZE) suits a file of texts classified
+once, but in a daemon months of new numbers, names and typos would fill it to some 140 MB."""
+
 
 def content_hash(item: Item) -> str:
     """The hash of the text that tells an edit from a re-read."""
@@ -33,8 +38,10 @@ class Intake:
     def __init__(
         self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar,
         fingerprinter: Callable[[str], Fingerprint | None] | None = fingerprint,
+        word_memo_limit: int = WORD_MEMO_LIMIT,
     ) -> None:
         self._config = config
+        self._word_memo_limit = word_memo_limit
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
@@ -48,6 +55,7 @@ class Intake:
         The ruleset knows which sources require one of our places (`require_place`).
         """
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        self._ruleset.index.forget(self._word_memo_limit)
         incident = None
         if result.actionable and not item.is_official:
             facts = IncidentFacts(result.topic, result.group, result.priority or "normal",
