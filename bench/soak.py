@@ -30,6 +30,7 @@ import gc
 import logging
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -103,6 +104,8 @@ class Reading(NamedTuple):
     seconds: float
     traced: float | None
     """MB of live Python allocations (tracemalloc), None without --trace."""
+    arenas: tuple[float, float]
+    """MB held in pymalloc's arenas, MB of blocks in use there."""
 
 
 async def soak(sources: int, hours: int, interval: timedelta, faults: float, seed: int,
@@ -172,6 +175,27 @@ def _forget(tme: FakeTme, bot: FakeBotApi) -> None:
         tme.chaos.log.clear()
 
 
+def pymalloc_mb() -> tuple[float, float]:
+    """MB that Python's small-object allocator holds in arenas, and MB of blocks in use there
+    (sys._debugmallocstats): arenas held well beyond the blocks in use is fragmentation."""
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        stats = out.read().decode(errors="replace")
+    found = dict(re.findall(r"^# (arenas allocated current|bytes in allocated blocks)\s*="
+                            r"\s*([\d,]+)", stats, flags=re.MULTILINE))
+    arena = 1 << 20  # 3.10+ on 64-bit: 1 MiB arenas
+    held = int(found.get("arenas allocated current", "0").replace(",", "")) * arena
+    used = int(found.get("bytes in allocated blocks", "0").replace(",", ""))
+    return held / 2**20, used / 2**20
+
+
 def _trim() -> None:
     """Hand glibc's free heap pages back to the system (no-op off glibc)."""
     try:
@@ -186,12 +210,13 @@ def _row(hour: int, posted: int, began: float, trim: bool) -> Reading:
     traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None
     own = tracemalloc.get_tracemalloc_memory() / 2**20 if tracemalloc.is_tracing() else 0.0
     return Reading(hour, rss_mb() - own, len(asyncio.all_tasks()), open_fds(), posted,
-                   time.perf_counter() - began, traced)
+                   time.perf_counter() - began, traced, pymalloc_mb())
 
 
 def _line(row: Reading) -> str:
     traced = f"  traced {row.traced:6.1f} MB" if row.traced is not None else ""
-    return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB{traced}  tasks {row.tasks:>4}  "
+    arenas = f"  pymalloc {row.arenas[0]:5.1f} MB ({row.arenas[1]:5.1f} in use)"
+    return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB{traced}{arenas}  tasks {row.tasks:>4}  "
             f"fds {row.fds:>4}  posts {row.posted:>6}  real {row.seconds:7.1f} s")
 
 
