@@ -10,7 +10,7 @@ each round publishes posts (a third of them complaints) on random channels of a 
 polls every source, ticks the deadlines and flushes the outbox to a fake Bot API, then moves
 the clock by the interval. The fakes share the process, so the RSS printed is the daemon's
 plus theirs (a ceiling on the daemon's own; what they keep is cleared every round, but a
-channel's newest page of posts). With --faults the fake t.me fails that share of
+channel's newest post). With --faults the fake t.me fails that share of
 its requests. Targets (issue 14): RSS flat and under 150 MB, tasks and fds not growing.
 
 With --trace, tracemalloc runs and each hour also prints the size of the Python objects alive
@@ -23,6 +23,7 @@ hourly reading (the freed heap pages handed back), which tells fragmentation fro
 
 from __future__ import annotations
 
+import _sqlite3
 import argparse
 import asyncio
 import ctypes
@@ -60,6 +61,22 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_parts() -> str:
+    """RSS split into anonymous memory, mapped files and shared memory (/proc), and what SQLite
+    has allocated (sqlite3_memory_used, the page cache included)."""
+    fields = dict(line.split(":", 1) for line in
+                  Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    parts = [f"{name[3:].lower()} {int(fields[name].split()[0]) / 1024:.1f}"
+             for name in ("RssAnon", "RssFile", "RssShmem") if name in fields]
+    try:
+        used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+        used.restype = ctypes.c_int64
+        parts.append(f"sqlite {used() / 2**20:.1f}")
+    except (OSError, AttributeError):
+        pass
+    return ", ".join(parts)
 
 
 def open_fds() -> int:
@@ -104,6 +121,8 @@ class Reading(NamedTuple):
     seconds: float
     traced: float | None
     """MB of live Python allocations (tracemalloc), None without --trace."""
+    parts: str
+    """rss_parts()"""
     arenas: tuple[float, float]
     """MB held in pymalloc's arenas, MB of blocks in use there."""
 
@@ -162,10 +181,10 @@ def _grown(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 1
 def _forget(tme: FakeTme, bot: FakeBotApi) -> None:
     """Clear what the fakes keep (every request, every message sent, every post published:
     thousands an hour), so what grows is the daemon's, not the test servers' bookkeeping. A
-    channel keeps its newest page of posts: the older ones were read polls ago."""
+    channel keeps its newest post: the older ones were read polls ago."""
     tme.requests.clear()
     for channel in tme.channels.values():
-        for post_id in sorted(channel.posts)[:-channel.page_size]:
+        for post_id in sorted(channel.posts)[:-1]:
             channel.delete_post(post_id)
     for kept in (bot.calls, bot.sent, bot.delivered):
         kept.clear()
@@ -210,13 +229,14 @@ def _row(hour: int, posted: int, began: float, trim: bool) -> Reading:
     traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None
     own = tracemalloc.get_tracemalloc_memory() / 2**20 if tracemalloc.is_tracing() else 0.0
     return Reading(hour, rss_mb() - own, len(asyncio.all_tasks()), open_fds(), posted,
-                   time.perf_counter() - began, traced, pymalloc_mb())
+                   time.perf_counter() - began, traced, rss_parts(), pymalloc_mb())
 
 
 def _line(row: Reading) -> str:
     traced = f"  traced {row.traced:6.1f} MB" if row.traced is not None else ""
     arenas = f"  pymalloc {row.arenas[0]:5.1f} MB ({row.arenas[1]:5.1f} in use)"
-    return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB{traced}{arenas}  tasks {row.tasks:>4}  "
+    return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB ({row.parts}){traced}{arenas}  "
+            f"tasks {row.tasks:>4}  "
             f"fds {row.fds:>4}  posts {row.posted:>6}  real {row.seconds:7.1f} s")
 
 
