@@ -121,6 +121,10 @@ class _Message:
 
 def parse_page(html: str, channel: str) -> ParsedPage:
     """Parse a t.me/s/<channel> page; never raises on odd markup, describes it in notices."""
+    if "<" not in html:
+        # No markup, so no feed; and BeautifulSoup would warn that such text "looks like a
+        # URL" or a file name (MarkupResemblesLocatorWarning, found by the fuzz bench).
+        return ParsedPage(is_channel=False)
     try:
         soup = BeautifulSoup(html, "html.parser")
     except ParserRejectedMarkup:  # found by atheris: `<![OCT x` stops html.parser

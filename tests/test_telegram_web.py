@@ -181,6 +181,13 @@ def test_markup_the_html_parser_rejects_is_not_an_exception() -> None:
     assert page.rejected and not page.is_channel and page.posts == []
 
 
+@pytest.mark.parametrize("text", ["https://t.me/s/citynews", "citynews.html", "", "   "])
+def test_text_without_markup_is_no_channel_and_no_warning(text: str) -> None:
+    """Found by the fuzz bench: text that looks like a URL or a file name made BeautifulSoup
+    warn (MarkupResemblesLocatorWarning; an error under the suite's warning filter)."""
+    assert parse_page(text, "citynews") == ParsedPage(is_channel=False)
+
+
 # --- fetch against the fake t.me ---------------------------------------------------------------
 
 
