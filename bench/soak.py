@@ -8,10 +8,13 @@ The app object of the daemon (the same `App` `monitor run` builds: one HTTP sess
 database, the pollers, the outbox and the alert sender) runs in this process on a manual clock:
 each round publishes posts (a third of them complaints) on random channels of a fake t.me,
 polls every source, ticks the deadlines and flushes the outbox to a fake Bot API, then moves
-the clock by the interval. The fakes share the process, so the RSS printed is the daemon's
-plus theirs (a ceiling on the daemon's own; what they keep is cleared every round, but a
-channel's newest post). With --faults the fake t.me fails that share of
-its requests. Targets (issue 14): RSS flat and under 150 MB, tasks and fds not growing.
+the clock by the interval. The fakes run in a process of their own (their RSS is printed
+apart), so the RSS, tasks and fds read here are the daemon's; each round they drop what they
+kept (requests, messages sent, posts but each channel's newest). With --faults the fake t.me
+fails that share of its requests. Targets (issue 14): RSS flat and under 150 MB, tasks and fds
+not growing. Besides RSS each hour: its anonymous, file-backed and SQLite parts, and the MB
+Python's small-object allocator holds in arenas beside the MB of blocks in use there (arenas
+growing while the blocks in use stay flat is fragmentation, not objects kept).
 
 With --trace, tracemalloc runs and each hour also prints the size of the Python objects alive
 (what the interpreter holds, apart from the allocator's free-but-kept memory and C libraries'
@@ -29,6 +32,7 @@ import asyncio
 import ctypes
 import gc
 import logging
+import multiprocessing
 import os
 import random
 import re
@@ -37,6 +41,7 @@ import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NamedTuple
 
@@ -83,17 +88,17 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def config(tme: FakeTme, bot: FakeBotApi, sources: int, interval: timedelta) -> str:
+def config(tme_url: str, bot_url: str, sources: int, interval: timedelta) -> str:
     seconds = int(interval.total_seconds())
     channels = "".join(
         f'[[sources]]\nid = "c{n}"\nnetwork = "telegram_web"\nchannel = "soak_{n:04d}"\n'
-        f'base_url = "{tme.base_url}"\ninterval = "{seconds}s"\nmax_pages = 3\n\n'
+        f'base_url = "{tme_url}"\ninterval = "{seconds}s"\nmax_pages = 3\n\n'
         for n in range(sources))
     return f"""[storage]
 path = "m.db"
 
 [telegram]
-base_url = "{bot.base_url}"
+base_url = "{bot_url}"
 timeout = "5s"
 
 [[telegram.chats]]
@@ -125,48 +130,96 @@ class Reading(NamedTuple):
     """rss_parts()"""
     arenas: tuple[float, float]
     """MB held in pymalloc's arenas, MB of blocks in use there."""
+    fakes: float
+    """RSS of the fakes' process, MB."""
+
+
+class Fakes:
+    """The fake t.me and Bot API in a process of their own, so that the RSS read here is the
+    daemon's alone; each round they drop what they kept and publish the round's posts."""
+
+    def __init__(self, sources: int, faults: float, seed: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve_fakes, args=(child, sources, faults, seed),
+                                         daemon=True)
+
+    async def __aenter__(self) -> tuple[str, str, str]:
+        """Start them: the t.me and Bot API addresses and the bot's token."""
+        self._process.start()
+        urls: tuple[str, str, str] = await asyncio.to_thread(self._conn.recv)
+        return urls
+
+    async def publish(self, now: datetime) -> tuple[int, float]:
+        """One round's posts, dated `now`: posts so far and the fakes' RSS, MB."""
+        self._conn.send(now)
+        answer: tuple[int, float] = await asyncio.to_thread(self._conn.recv)
+        return answer
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._conn.send(None)
+        await asyncio.to_thread(self._process.join, 10)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def serve_fakes(conn: Connection, sources: int, faults: float, seed: int) -> None:
+    """The fakes' process."""
+    asyncio.run(_serve(conn, sources, faults, seed))
+
+
+async def _serve(conn: Connection, sources: int, faults: float, seed: int) -> None:
+    rng = random.Random(seed)
+    async with FakeTme("soak_0000") as tme, FakeBotApi() as bot:
+        channels = [tme.channel] + [tme.add_channel(f"soak_{n:04d}") for n in range(1, sources)]
+        if faults:
+            tme.chaos = Chaos.spread(faults, TME_FAULTS, seed=seed, hang=2.0)
+        conn.send((tme.base_url, bot.base_url, bot.token))
+        posted = 0
+        while (now := await asyncio.to_thread(conn.recv)) is not None:
+            _forget(tme, bot)
+            for channel in rng.sample(channels, max(1, sources // 20)):
+                words = " ".join(rng.sample(WORDS, 8))
+                text = f"Яма: {words}" if rng.random() < 0.33 else words.capitalize()
+                posted += 1
+                channel.add_post(posted + 1, now, f"{text} {posted + 1}")
+            conn.send((posted, rss_mb()))
 
 
 async def soak(sources: int, hours: int, interval: timedelta, faults: float, seed: int,
                workdir: Path, trim: bool) -> tuple[list[Reading], list[str]]:
     """The hourly readings, and (with tracemalloc on) the lines whose memory grew most."""
-    rng = random.Random(seed)
     clock = ManualClock(START)
     rows: list[Reading] = []
     growth: list[str] = []
-    async with FakeTme("soak_0000") as tme, FakeBotApi() as bot:
-        channels = [tme.channel] + [tme.add_channel(f"soak_{n:04d}") for n in range(1, sources)]
-        if faults:
-            tme.chaos = Chaos.spread(faults, TME_FAULTS, seed=seed, hang=2.0)
+    fakes = Fakes(sources, faults, seed)
+    tme_url, bot_url, token = await fakes.__aenter__()
+    try:
         path = workdir / "config.toml"
-        path.write_text(config(tme, bot, sources, interval), encoding="utf-8")
-        env = {"MONITOR_BOT_TOKEN": bot.token}
-        began, posted, next_id = time.perf_counter(), 0, 1
+        path.write_text(config(tme_url, bot_url, sources, interval), encoding="utf-8")
+        env = {"MONITOR_BOT_TOKEN": token}
+        began, posted, theirs = time.perf_counter(), 0, 0.0
         rounds_an_hour = max(1, int(timedelta(hours=1) / interval))
         async with App(load_config(path, env=env).config, clock=clock, env=env,
                        rng=random.Random(seed)) as app:
-            rows.append(_row(0, posted, began, trim))
+            rows.append(_row(0, posted, began, trim, theirs))
             first: tracemalloc.Snapshot | None = None
             for hour in range(1, hours + 1):
                 for _ in range(rounds_an_hour):
-                    for channel in rng.sample(channels, max(1, sources // 20)):
-                        words = " ".join(rng.sample(WORDS, 8))
-                        text = f"Яма: {words}" if rng.random() < 0.33 else words.capitalize()
-                        next_id += 1
-                        channel.add_post(next_id, clock.now(), f"{text} {next_id}")
-                        posted += 1
+                    posted, theirs = await fakes.publish(clock.now())
                     await app.poll_all()
                     await app.deadline_tick()
                     await app.flush_outbox()
                     clock.advance(interval)
-                    _forget(tme, bot)
                 gc.collect()
-                rows.append(_row(hour, posted, began, trim))
+                rows.append(_row(hour, posted, began, trim, theirs))
                 print(_line(rows[-1]), flush=True)
                 if tracemalloc.is_tracing():
                     first = first or tracemalloc.take_snapshot()
             if first is not None:
                 growth = _grown(first, tracemalloc.take_snapshot())
+    finally:
+        await fakes.__aexit__()
     return rows, growth
 
 
@@ -223,21 +276,21 @@ def _trim() -> None:
         pass
 
 
-def _row(hour: int, posted: int, began: float, trim: bool) -> Reading:
+def _row(hour: int, posted: int, began: float, trim: bool, fakes: float) -> Reading:
     if trim:
         _trim()
     traced = tracemalloc.get_traced_memory()[0] / 2**20 if tracemalloc.is_tracing() else None
     own = tracemalloc.get_tracemalloc_memory() / 2**20 if tracemalloc.is_tracing() else 0.0
     return Reading(hour, rss_mb() - own, len(asyncio.all_tasks()), open_fds(), posted,
-                   time.perf_counter() - began, traced, rss_parts(), pymalloc_mb())
+                   time.perf_counter() - began, traced, rss_parts(), pymalloc_mb(), fakes)
 
 
 def _line(row: Reading) -> str:
     traced = f"  traced {row.traced:6.1f} MB" if row.traced is not None else ""
     arenas = f"  pymalloc {row.arenas[0]:5.1f} MB ({row.arenas[1]:5.1f} in use)"
     return (f"{row.hour:>4}h  RSS {row.rss:7.1f} MB ({row.parts}){traced}{arenas}  "
-            f"tasks {row.tasks:>4}  "
-            f"fds {row.fds:>4}  posts {row.posted:>6}  real {row.seconds:7.1f} s")
+            f"tasks {row.tasks:>4}  fds {row.fds:>4}  posts {row.posted:>6}  "
+            f"real {row.seconds:7.1f} s  (fakes' process: RSS {row.fakes:.1f} MB)")
 
 
 def main(argv: list[str] | None = None) -> int:
