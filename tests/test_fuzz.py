@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from connectors.base import int_of
 from tests.conftest import ROOT
 from tests.fuzzing import TARGETS, Target, check_bot, check_config, check_ok, check_vk
 
@@ -41,6 +42,11 @@ def test_no_input_breaks_a_parser(target: Target) -> None:
     (check_vk, {"items": [{"id": 1, "owner_id": -1, "date": 1, "from_id": "²"}],
                 "type": "wall_reply_new"}),
     (check_vk, {"items": [{"id": "--5", "owner_id": -1, "date": 1}]}),
+    # Found by the 10^5 bench: "5\x1f" passed the digits check after strip() (which drops
+    # "\x1c".."\x1f") and then broke int() on the unstripped text.
+    (check_vk, {"items": [{"id": "5\x1f", "owner_id": -1, "date": 1}]}),
+    (check_vk, {"items": [{"id": 5, "owner_id": "9\x1e", "date": 1}]}),
+    (check_ok, {"comments": [{"id": "a", "date_ms": "5\x1c", "author_ref": "user:1"}]}),
     (check_ok, {"comments": [{"id": "a", "date_ms": 10**20, "author_ref": "user:1"}]}),
     (check_ok, {"comments": [{"id": "a", "date": "0001-01-01 00:00:00",
                               "author_ref": "user:1"}]}),
@@ -57,3 +63,10 @@ def test_a_duration_past_what_a_timedelta_holds_is_a_config_error(value: str) ->
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = text.replace('deadline_tick = "30s"', f"deadline_tick = {value}")
     assert check_config(text) == "rejected"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("5\x1f", 5), (" -7 ", -7), ("\x1e9\x1c", 9), ("²", None), ("--5", None), (True, None),
+])
+def test_int_of_reads_the_digits_it_checked(value: object, expected: int | None) -> None:
+    assert int_of(value) == expected
