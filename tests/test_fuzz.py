@@ -10,8 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from connectors.base import int_of
+from monitor.daemon.staff import _number
 from tests.conftest import ROOT
-from tests.fuzzing import TARGETS, Target, check_bot, check_config, check_ok, check_vk
+from tests.fuzzing import (
+    TARGETS,
+    Target,
+    check_bot,
+    check_config,
+    check_ok,
+    check_ok_bytes,
+    check_vk,
+)
 
 settings.register_profile(
     "suite", max_examples=200, deadline=None, derandomize=True, database=None,
@@ -70,3 +79,17 @@ def test_a_duration_past_what_a_timedelta_holds_is_a_config_error(value: str) ->
 ])
 def test_int_of_reads_the_digits_it_checked(value: object, expected: int | None) -> None:
     assert int_of(value) == expected
+
+
+@pytest.mark.parametrize("body", [b'{"error_code": "\\u00b2", "error_msg": "x"}',
+                                  b'{"error_code": "5\\u001f", "error_msg": "x"}'])
+def test_an_ok_error_code_that_is_no_ascii_number_is_no_crash(body: bytes) -> None:
+    """The same class as `int_of`'s: "²" passed `isdigit` in the OK client's error code."""
+    assert check_ok_bytes(body) in ("accepted", "rejected")
+
+
+@pytest.mark.parametrize(("written", "number"), [("²", None), ("№12", 12), ("#7", 7),
+                                                 ("١٢", None), ("1" * 13, None)])
+def test_an_incident_number_staff_write_is_ascii_digits(written: str, number: int | None) -> None:
+    """«/take ²» raised ValueError in the staff desk (its update was logged and dropped)."""
+    assert _number(written) == number

@@ -301,5 +301,7 @@ def _command(text: str) -> tuple[str, list[str]]:
 def _number(value: str) -> int | None:
     """An incident number as staff write it: «12», «№12», «#12»."""
     digits = value.lstrip("№#")
-    return int(digits) if digits.isdigit() and 0 < len(digits) <= 12 else None
+    # ASCII digits only: "²" passes isdigit and breaks int().
+    return int(digits) if digits.isascii() and digits.isdigit() and 0 < len(digits) <= 12 \
+        else None
 
