@@ -16,10 +16,11 @@ from rules import RuleSet, classify
 from rules.answers import answer_kind, follow_up_kind
 from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
 
-WORD_MEMO_LIMIT = 1 << 14
-"""Distinct text words the daemon's classifier remembers (about 1 KB each, some 17 MB in all)
+WORD_MEMO_LIMIT = 1 << 13
+"""Distinct text words the daemon's classifier remembers (about 1 KB each, some 9 MB in all)
 before it forgets them: the classifier's own bound (MEMO_SIZE) suits a file of texts classified
-once, but in a daemon months of new numbers, names and typos would fill it to some 140 MB."""
+once, but in a daemon months of new numbers, names and typos would fill it to some 140 MB. A
+forgotten word costs one more look-up when it comes again (tens of microseconds)."""
 
 
 def content_hash(item: Item) -> str:
