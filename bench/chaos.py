@@ -272,7 +272,10 @@ def report(result: Result, command: str) -> None:
     print(f"answered by an official: {found.answered_expected}, not marked answered: "
           f"{len(found.answered_not_marked)}")
     sent = sum(result.alerts_by_reason.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(result.alerts_by_reason.items()))
+    kinds: Counter[str] = Counter()
+    for reason, count in result.alerts_by_reason.items():  # "overdue:<moment>" -> "overdue"
+        kinds[":".join(reason.split(":")[:2 if reason.startswith("system:") else 1])] += count
+    reasons = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
     print(f"alerts sent: {sent} ({reasons}); due and not sent: {result.due_unqueued}; "
           f"outbox: {found.outbox}")
     share = 100 * found.duplicate_alerts / max(found.alerts_delivered, 1)

@@ -131,9 +131,9 @@ def int_of(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value)
-    return None
+    text = value.strip() if isinstance(value, str) else ""
+    # The stripped text: str.strip drops "\x1c".."\x1f" as spaces, int() refuses them.
+    return int(text) if _INTEGER.fullmatch(text) else None
 
 
 _INTEGER = re.compile(r"-?[0-9]{1,30}")

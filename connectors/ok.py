@@ -95,7 +95,7 @@ class OkSettings(SourceSettings):
     def _check_group_id(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)
-        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        if isinstance(value, str) and (int_of(value) or 0) > 0 and value.strip().isdigit():
             return value.strip()
         msg = (f'номер группы ОК {value!r} не подходит: нужны только цифры, например '
                '"55348644610059" (он есть в адресе ok.ru/group/…)')

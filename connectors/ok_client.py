@@ -175,14 +175,10 @@ class OkClient:
 def _code(answer: object, header: str | None) -> int | None:
     """The error code of an answer: the body's `error_code`, else the header's."""
     if isinstance(answer, Mapping) and "error_code" in answer:
-        raw = answer.get("error_code")
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.strip().isdigit():
-            return int(raw)
-    if header is not None and header.strip().isdigit():
-        return int(header)
-    return None
+        code = int_of(answer.get("error_code"))  # "²" passes isdigit and breaks int()
+        if code is not None:
+            return code
+    return int_of(header)
 
 
 def _error(

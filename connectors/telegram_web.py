@@ -111,6 +111,8 @@ class ParsedPage:
     oldest_id: int | None = None
     oldest_at: datetime | None = None
     truncated: bool = False
+    rejected: bool = False
+    """The HTML parser refused the markup (e.g. a `<![` section it does not know)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +125,23 @@ def parse_page(html: str, channel: str) -> ParsedPage:
     """Parse a t.me/s/<channel> page; never raises on odd markup, describes it in notices."""
     # bs4 is loaded here, by the first page, not by every command that reads the config.
     from bs4 import BeautifulSoup, Tag
+    from bs4.exceptions import ParserRejectedMarkup
 
-    soup = BeautifulSoup(html, "html.parser")
+    if "<" not in html:
+        # No markup, so no feed; and BeautifulSoup would warn that such text "looks like a
+        # URL" or a file name (MarkupResemblesLocatorWarning, found by the fuzz bench).
+        return ParsedPage(is_channel=False)
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+    except ParserRejectedMarkup:  # found by atheris: `<![OCT x` stops html.parser
+        return ParsedPage(is_channel=False, rejected=True)
     history = soup.find(class_="tgme_channel_history")
     if not isinstance(history, Tag):
         return ParsedPage(is_channel=False)
     notices: list[str] = []
     truncated = "</html>" not in html[-4096:].lower()
     if truncated:
-        notices.append("page looks truncated: no closing </html>")
+        notices.append("страница t.me, похоже, обрезана: нет закрывающего </html>")
     before = _before_token(history, notices)
     messages = [
         message
@@ -159,7 +169,7 @@ def _before_token(history: Tag, notices: list[str]) -> int | None:
     raw = anchor.get("data-before")
     if isinstance(raw, str) and _POST_ID.fullmatch(raw):
         return int(raw)
-    notices.append(f"ignored a non-numeric data-before {_short(raw)}")
+    notices.append(f"пропущен нечисловой data-before {_short(raw)}")
     return None
 
 
@@ -168,7 +178,7 @@ def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
 
     node = wrap.find(class_="tgme_widget_message")
     if not isinstance(node, Tag):
-        notices.append("skipped a message wrap without a tgme_widget_message")
+        notices.append("пропущен блок сообщения без tgme_widget_message")
         return None
     date_link = node.find("a", class_="tgme_widget_message_date")
     post_id = _message_id(node, date_link, channel, notices)
@@ -176,7 +186,8 @@ def _parse_wrap(wrap: Tag, channel: str, notices: list[str]) -> _Message | None:
         return None
     published_at = _published_at(date_link)
     if published_at is None:
-        notices.append(f"skipped post {post_id}: no valid datetime (markup changed or truncated)")
+        notices.append(f"пропущен пост {post_id}: нет даты datetime (разметка изменилась или "
+                       "страница обрезана)")
         return None
     author = node.find(class_="tgme_widget_message_from_author")
     post = ParsedPost(
@@ -199,16 +210,16 @@ def _message_id(node: Tag, date_link: object, channel: str, notices: list[str]) 
         href = date_link.get("href") if isinstance(date_link, Tag) else None
         match = _PERMALINK.fullmatch(href) if isinstance(href, str) else None
         if match is None or match["channel"].lower() != channel.lower():
-            notices.append("skipped a message without data-post or permalink")
+            notices.append("пропущено сообщение без data-post и без постоянной ссылки")
             return None
-        notices.append("a message had no data-post; its id was taken from its permalink")
+        notices.append("у сообщения нет data-post; его номер взят из постоянной ссылки")
         return int(match["id"])
     name, _, raw_id = data_post.rpartition("/")
     if not _POST_ID.fullmatch(raw_id):
-        notices.append(f"skipped message {_short(data_post)}: id is not a number")
+        notices.append(f"пропущено сообщение {_short(data_post)}: номер — не число")
         return None
     if name.lower() != channel.lower():
-        notices.append(f"skipped message {_short(data_post)}: belongs to another channel")
+        notices.append(f"пропущено сообщение {_short(data_post)}: оно из другого канала")
         return None
     return int(raw_id)
 
@@ -316,8 +327,8 @@ class TelegramWebSource:
         next_cursor: dict[str, object] = {"last_id": top}
         if stop is not None:
             next_cursor = {"last_id": last_id, "resume": [stop, top]}
-            notices.append(f"stopped after max_pages={self._settings.max_pages} pages; "
-                           "the next poll reads on from the oldest page read")
+            notices.append(f"чтение остановлено после max_pages={self._settings.max_pages} "
+                           "страниц; следующий опрос продолжит с самой старой прочитанной")
         return Page(
             items=[self._item(chosen[post_id]) for post_id in sorted(chosen)],
             next_cursor=next_cursor,
@@ -344,6 +355,9 @@ class TelegramWebSource:
     async def _load(self, before: int | None) -> ParsedPage:
         html = await self._download(before)
         page = await asyncio.to_thread(parse_page, html, self._settings.channel)
+        if page.rejected:
+            msg = f"{self._label}: разметку страницы t.me не удалось разобрать"
+            raise PermanentSourceError(msg)
         if not page.is_channel:
             msg = (
                 f"{self._label}: предпросмотр канала недоступен — на странице t.me/s нет ленты "

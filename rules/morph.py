@@ -149,6 +149,15 @@ Forms = dict[str, frozenset[str]]
 """A dictionary word form (ё written е) → the lemmas of `keys` it is a form of."""
 
 
+def forget_words(limit: int) -> None:
+    """Empty each memo of text words above that holds more than `limit` words (rule words'
+    `dictionary_lemmas` stay): what a long-running process calls to bound its memory, since
+    every new number, name or typo in a text is one more word remembered."""
+    for memo in (normalise_word, respelled, lemmas, token_keys):
+        if memo.cache_info().currsize > limit:
+            memo.cache_clear()
+
+
 def expand_forms(keys: Iterable[str]) -> Forms:
     """Every dictionary form of every lemma among `keys`, mapped to those lemmas.
 

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rules.morph import known_keys, token_keys
+from rules.morph import forget_words, known_keys, token_keys
 
 # Words resolved to what they do, per rule set; cleared when full to bound memory.
 MEMO_SIZE = 1 << 17
@@ -138,6 +138,14 @@ class WordIndex:
         """What a text word does: remembered, or resolved now."""
         found = self.memo.get(token)
         return self.resolve(token) if found is None else found
+
+    def forget(self, limit: int) -> None:
+        """Forget the resolved words (and the word memos of rules.morph) once more than
+        `limit` are kept: a bound tighter than MEMO_SIZE for a process that runs for months
+        (about 1 KB a word in all); answers stay the same, known words are resolved again."""
+        if len(self.memo) > limit:
+            self._forget()
+            forget_words(limit)
 
     def resolve(self, token: str) -> Word:
         """What a text word does, computed once per distinct word."""

@@ -9,7 +9,9 @@ bug. `check` returns "accepted" or "rejected" for the bench's counts.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -211,16 +213,50 @@ def check_callback_round_trip(case: tuple[int, str]) -> str:
 
 # --- config and rule files -------------------------------------------------------------
 
-EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines()
-RULES = (ROOT / "rules" / "rubricator.toml").read_text(encoding="utf-8").splitlines()
+SMALL_RULES = "rules.toml"
+"""What the fuzzed config includes instead of the whole shipped rubricator: the rubricator's
+tables that the example's overrides and SLA policies name, and the lists they use. Reading all
+320 KB and checking its thousand rules took 0.2 s a case (15 cases/s) and fuzzed the same
+trusted file each time; rubricator text itself is what the rule-file target mutates."""
+RUBRICATOR = (ROOT / "rules" / "rubricator.toml").read_text(encoding="utf-8").splitlines()
+EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
+    'include = ["builtin:rubricator"]', f'include = ["{SMALL_RULES}"]').splitlines()
+
+
+def _table_spans(lines: list[str]) -> list[tuple[int, int]]:
+    """Where each table of a TOML file starts and ends (the lines before the first left out)."""
+    heads = [n for n, line in enumerate(lines) if line.startswith("[")]
+    return list(zip(heads, [*heads[1:], len(lines)], strict=True))
+
+
+def _tables_of(lines: list[str], ids: set[str], lists: set[str], groups: set[str]) -> str:
+    """The topic tables with these ids, the [lists.NAME] tables with these names and the first
+    topic of each of these groups."""
+    wanted = {f'id = "{name}"' for name in ids} | {f"[lists.{name}]" for name in lists}
+    firsts = {f'group = "{name}"' for name in groups}
+    out = []
+    for start, end in _table_spans(lines):
+        head = {line.strip() for line in lines[start:start + 3]}
+        if wanted & head or firsts & head:
+            out.append("\n".join(lines[start:end]))
+            firsts -= head
+    return "\n".join(out)
+
+
+SMALL_RULE_TEXT = _tables_of(RUBRICATOR, {"road-potholes", "waste-containers", "tourism"},
+                             {"bins", "damaged"}, {"ЖКХ"})
+RULES = RUBRICATOR[:max(start for start, _ in _table_spans(RUBRICATOR[:400]))]
+"""The rubricator's first tables (whole ones), for the rule-file target."""
 _TOML_BITS = st.sampled_from([
     "[[sources]]", "[[topics]]", "[sla]", "[calendar]", "[telegram]", "[[telegram.chats]]",
     'id = "x"', "id = 1", 'network = "vk"', 'network = "telegram_web"', 'channel = "ab"',
     'interval = "0s"', 'interval = "-5m"', 'interval = 1e400', 'words = ["яма"]', "words = []",
     'first_response = "8h"', 'timezone = "Mars/Olympus"', "mon = [\"25:00-26:00\"]",
-    '[rules]', 'include = ["../../etc/passwd"]', 'include = ["builtin:rubricator"]',
-    'include = ["builtin:../x"]', 'pattern = "(("', 'regex = "(a+)+$"', "x = [", '"', "= 1",
-    "[[rules.exclude]]", "similarity = 7", "days_off = [\"2026-02-30\"]", "\x00", "﻿",
+    '[rules]', 'include = ["../../etc/passwd"]', 'include = ["builtin:no_such_rules"]',
+    'include = ["builtin:../x"]', f'include = ["{SMALL_RULES}", "{SMALL_RULES}"]',
+    'include = ["config.toml"]', 'include = ["rules.toml"]', 'pattern = "(("',
+    'regex = "(a+)+$"', "x = [", '"', "= 1",
+    "[[rules.exclude]]", "similarity = 7", "days_off = [\"2026-02-30\"]", "\x00", "\ufeff",
 ])
 
 
@@ -243,9 +279,18 @@ def _mutated(lines: list[str]) -> st.SearchStrategy[str]:
     return st.tuples(st.lists(step, min_size=1, max_size=6), st.booleans()).map(edit)
 
 
+_FOLDER: Path | None = None
+
+
 def _load(text: str, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
-    path = folder / name
+    """`text` written as `name` in this process's fuzzing folder (beside the small rule file);
+    one folder for every case, removed at exit."""
+    global _FOLDER
+    if _FOLDER is None:
+        _FOLDER = Path(tempfile.mkdtemp(prefix="fuzz-"))
+        atexit.register(shutil.rmtree, _FOLDER, ignore_errors=True)
+        (_FOLDER / SMALL_RULES).write_text(SMALL_RULE_TEXT, encoding="utf-8")
+    path = _FOLDER / name
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     return path
 
@@ -258,8 +303,6 @@ def check_config(text: str) -> str:
     except ConfigError as exc:
         assert exc.problems and all(str(p) for p in exc.problems)
         return "rejected"
-    finally:
-        _remove(path)
     return "accepted"
 
 
@@ -272,20 +315,13 @@ def check_rules(text: str) -> str:
     if _BASE is None:
         _BASE = load_config(_load('[storage]\npath = "m.db"\n' + PITS_TOPIC, "base.toml"),
                             env={}).config
-    path = _load(text, "rules.toml")
+    path = _load(text, "rule_file.toml")
     try:
         with_rules_from(_BASE, path)
     except ConfigError as exc:
         assert exc.problems and all(str(p) for p in exc.problems)
         return "rejected"
-    finally:
-        _remove(path)
     return "accepted"
-
-
-def _remove(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    path.parent.rmdir()
 
 
 # --- t.me markup ----------------------------------------------------------------------------
@@ -299,6 +335,7 @@ _HTML_BITS = st.sampled_from(
         'data-post="citynews/99999999999999999999"', 'data-post="other/7"', 'data-post="/"',
         '<a class="tme_messages_more" data-before="x">', '<a class="tme_messages_more" '
         'data-before="12">', "<br>", "</div>", "<div>", "<!--", "<![CDATA[", "&#0;", "&amp;",
+        "<![OCT ", "<![if x]>",
         '<a class="tgme_widget_message_date" href="https://t.me/citynews/5">', "</html>",
     ])
 TME_HTML = st.lists(_HTML_BITS | st.text(max_size=20), max_size=60).map("".join)
@@ -311,7 +348,7 @@ TARGETS = (
     Target("OK bytes", st.binary(max_size=200), check_ok_bytes),
     Target("Bot API update", near(BOT_UPDATE), check_bot),
     Target("config TOML", _mutated(EXAMPLE), check_config),
-    Target("rule file TOML", _mutated(RULES[:400]), check_rules),
+    Target("rule file TOML", _mutated(RULES), check_rules),
     Target("callback data", st.text(max_size=80) | st.binary(max_size=80) | _SCALARS
            | st.from_regex(r"inc:[0-9]{1,25}:[a-z_]{1,12}(:[\w.-]{0,45})?", fullmatch=True)
            | st.builds(lambda n, v: f"inc:{n}:{v}", st.integers(-5, 10**13), st.sampled_from(

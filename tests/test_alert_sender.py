@@ -253,7 +253,7 @@ async def test_token_revoked_after_startup_is_auth(
 
     outcome = await sender.send(STAFF_CHAT, "Жалоба")
 
-    assert outcome == SendOutcome("auth", error="Telegram refused the bot token")
+    assert outcome == SendOutcome("auth", error="Telegram отклонил токен бота")
 
 
 async def test_network_failure_at_startup_defers_init_to_first_send(
@@ -262,7 +262,7 @@ async def test_network_failure_at_startup_defers_init_to_first_send(
     api.fail_next(502, "Bad Gateway", method="getMe", times=2)
 
     async with AlertSender(config(api), api.token) as sender:
-        assert "unreachable at startup" in caplog.text
+        assert "недоступен при запуске" in caplog.text
         deferred = await sender.send(STAFF_CHAT, "Жалоба")
         delivered = await sender.send(STAFF_CHAT, "Жалоба")
         again = await sender.send(STAFF_CHAT, "Жалоба")
@@ -314,7 +314,7 @@ def test_retry_after_read_without_deprecation_warning(
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         flood = RetryAfter(7)
 
-    assert outcome_of(flood) == SendOutcome("retry", retry_after=7.0, error="Flood control")
+    assert outcome_of(flood) == SendOutcome("retry", retry_after=7.0, error="слишком часто (429)")
 
 
 # The fake itself: its bodies must match the captures it stands in for.

@@ -116,7 +116,7 @@ async def test_daemons_share_sources_and_take_over_a_killed_one(
             await processes[0].wait()
     for process, log in zip(processes[1:], logs, strict=True):
         assert process.returncode == 0, log
-    assert any("took over" in log for log in logs), logs
+    assert any("перехвачено аренд" in log for log in logs), logs
     counts = announced(api)
     assert len(counts) == 2 * len(CHANNELS), "every post opened its incident: none lost"
     assert set(counts.values()) == {1}, f"an alert sent twice: {counts}"

@@ -148,4 +148,4 @@ async def test_a_citizen_in_a_group_is_answered_in_the_thread(tmp_path: Path) ->
         log = stderr.decode()
         assert process.returncode == 0, log
     assert kinds(api, 1) == ["🆕 <b>Новый инцидент</b>"], "answered: no overdue alert"
-    assert "1 answered by an official reply" in log
+    assert "ответов официальных лиц 1" in log

@@ -68,7 +68,7 @@ async def test_a_400_drops_one_alert_and_the_rest_go_on(db: Store, caplog) -> No
         api.fail_next(400, "Bad Request: chat not found")
         result = await flush_outbox(db, sender, clock, settings(api))
     assert (result.sent, result.failed) == (1, 1)
-    assert "dropped after 1 attempt(s): Chat not found" in caplog.text
+    assert "отброшено после 1-й попытки: Chat not found" in caplog.text
     assert await db.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1, "cancelled": 0}
 
 
@@ -105,7 +105,7 @@ async def test_without_a_bot_alerts_go_to_the_log_once(db: Store, caplog) -> Non
     caplog.set_level(logging.WARNING)
     for _ in range(2):
         await flush_outbox(db, None, clock, TelegramConfig())
-    assert caplog.text.count("no bot to send it") == 2
+    assert caplog.text.count("бота для отправки нет") == 2
     assert await db.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0, "cancelled": 0}
 
 

@@ -152,7 +152,7 @@ async def test_content_it_does_not_understand_is_reported_once(world, caplog) ->
     counts = []
     for _ in range(2):
         await app.poll("news")
-        counts.append(sum("does not understand" in r.getMessage() for r in caplog.records))
+        counts.append(sum("не удалось прочитать" in r.getMessage() for r in caplog.records))
     assert counts[0] >= 1 and counts[1] == counts[0], "each kind of notice is logged once"
 
 
@@ -253,7 +253,7 @@ async def test_a_repost_in_another_community_joins_the_open_incident(region, cap
     assert (incident.url, incident.repeats) == ("https://t.me/kamensk_news/1", 1)
     [mention] = await app.store.repeats_of(incident.id)
     assert mention.url == "https://t.me/kamensk_chat/7"
-    assert "1 repeat(s) joined open incidents" in caplog.text
+    assert "повторов к открытым инцидентам 1" in caplog.text
 
 
 async def test_a_repost_after_the_window_opens_a_new_incident(region) -> None:  # type: ignore[no-untyped-def]
@@ -336,3 +336,23 @@ async def test_incidents_opened_while_joining_is_off_are_joined_once_it_is_on(
             "ok", [app.intake.classify(again, "t", clock.now())], {}, clock.now(),
             app.intake.repeats)
         assert result.repeats == [1]
+
+
+def test_the_daemon_forgets_words_past_its_bound_and_answers_the_same(tmp_path: Path) -> None:
+    """Every new number or name in a text is a word the classifier remembers (soak: the
+    daemon's memory grew with each post); the daemon's intake keeps at most its bound."""
+    path = tmp_path / "config.toml"
+    path.write_text(REPEATS_CONFIG.format(url="https://t.me"), encoding="utf-8")
+    config = load_config(path, env={}).config
+    ruleset = build_ruleset(config)
+    intake = Intake(config, ruleset, WorkingCalendar(config.calendar), word_memo_limit=50)
+    unbounded = Intake(config, build_ruleset(config), WorkingCalendar(config.calendar),
+                       word_memo_limit=10**9)
+    for number in range(200):
+        item = Item("news", str(number), "https://t.me/kamensk_news/1",
+                    f"Яма у дома {number} на Ленина, кв {number + 1000}", START)
+        bounded_answer = intake.classify(item, "telegram_web", START)
+        assert len(ruleset.index.memo) <= 50
+        plain = unbounded.classify(item, "telegram_web", START)
+        assert (bounded_answer.topic, bounded_answer.why, bounded_answer.incident) == \
+            (plain.topic, plain.why, plain.incident)

@@ -83,7 +83,7 @@ def test_post_without_data_post_takes_its_id_from_the_permalink() -> None:
     assert newest.id == 521
     assert newest.text.startswith("Комп для чайника - без лишних слов самый крупный канал")
     assert newest.published_at == datetime(2023, 5, 4, 17, 32, 31, tzinfo=UTC)
-    assert any("no data-post" in notice for notice in page.notices)
+    assert any("нет data-post" in notice for notice in page.notices)
 
 
 def test_album_is_one_post_keyed_on_its_first_id() -> None:
@@ -139,7 +139,7 @@ def test_truncated_page_keeps_the_complete_posts(name: str, fraction: float) -> 
     date_ends = {p.id: html.index("</time>", html.index(f'href="{p.url}"><time')) for p in full}
     assert cut.posts == [post for post in full if date_ends[post.id] < cut_at]
     if cut.is_channel:
-        assert any("truncated" in notice for notice in cut.notices)
+        assert any("обрезана" in notice for notice in cut.notices)
 
 
 def test_odd_markup_becomes_notices_not_exceptions() -> None:
@@ -172,6 +172,20 @@ def test_odd_markup_becomes_notices_not_exceptions() -> None:
     assert page.posts[0].url == "https://t.me/c/9"
     assert page.before is None
     assert len(page.notices) == 7
+
+
+def test_markup_the_html_parser_rejects_is_not_an_exception() -> None:
+    """Found by atheris (bench/fuzz.py --atheris): a `<![` section with a keyword html.parser
+    does not know made BeautifulSoup raise ParserRejectedMarkup out of the parser."""
+    page = parse_page('<html><section class="tgme_channel_history"><![OCTwidget x', "c")
+    assert page.rejected and not page.is_channel and page.posts == []
+
+
+@pytest.mark.parametrize("text", ["https://t.me/s/citynews", "citynews.html", "", "   "])
+def test_text_without_markup_is_no_channel_and_no_warning(text: str) -> None:
+    """Found by the fuzz bench: text that looks like a URL or a file name made BeautifulSoup
+    warn (MarkupResemblesLocatorWarning; an error under the suite's warning filter)."""
+    assert parse_page(text, "citynews") == ParsedPage(is_channel=False)
 
 
 # --- fetch against the fake t.me ---------------------------------------------------------------
@@ -324,8 +338,8 @@ async def test_truncated_page_yields_complete_posts_and_a_notice(tme, http, cloc
     page = await make_source(tme.base_url, http, clock).fetch(None)
     assert ids(page.items) == [1, 2, 3, 4]
     assert page.next_cursor == {"last_id": 4}
-    assert any("skipped post 5" in notice for notice in page.notices)
-    assert any("truncated" in notice for notice in page.notices)
+    assert any("пропущен пост 5" in notice for notice in page.notices)
+    assert any("обрезана" in notice for notice in page.notices)
 
 
 async def test_redirect_means_no_preview(tme, http, clock) -> None:
@@ -339,6 +353,15 @@ async def test_redirect_means_no_preview(tme, http, clock) -> None:
 async def test_contact_page_means_no_channel(tme, http, clock) -> None:
     tme.answer_contact_page()
     with pytest.raises(PermanentSourceError, match="@citynews"):
+        await make_source(tme.base_url, http, clock).fetch(None)
+
+
+async def test_a_page_the_parser_rejects_is_a_permanent_error(tme, http, clock,
+                                                             tmp_path: Path) -> None:
+    page = tmp_path / "rejected.html"
+    page.write_text('<html><section class="tgme_channel_history"><![OCT x', encoding="utf-8")
+    tme.answer_fixture(page)
+    with pytest.raises(PermanentSourceError, match="@citynews: разметку страницы t.me не "):
         await make_source(tme.base_url, http, clock).fetch(None)
 
 

@@ -119,12 +119,13 @@ def outcome_of(exc: TelegramError) -> SendOutcome:
     if isinstance(exc, _FloodControl):
         return SendOutcome("retry", retry_after=exc.seconds, error=exc.message)
     if isinstance(exc, RetryAfter):
-        return SendOutcome("retry", retry_after=_retry_after_seconds(exc), error="Flood control")
+        return SendOutcome("retry", retry_after=_retry_after_seconds(exc),
+                           error="слишком часто (429)")
     if isinstance(exc, InvalidToken):
         # PTB's own message for this case quotes the token.
-        return SendOutcome("auth", error="Telegram refused the bot token")
+        return SendOutcome("auth", error="Telegram отклонил токен бота")
     if isinstance(exc, ChatMigrated):
-        error = f"Group migrated to a supergroup, new chat id {exc.new_chat_id}"
+        error = f"группа стала супергруппой, новый id чата {exc.new_chat_id}"
         return SendOutcome("failed", error=error)
     if isinstance(exc, Forbidden | BadRequest):
         return SendOutcome("failed", error=exc.message)
@@ -197,7 +198,7 @@ class AlertSender:
 
     async def __aenter__(self) -> Self:
         if not self._token.strip():
-            raise TelegramAuthError("the bot token is empty")
+            raise TelegramAuthError("токен бота пуст")
         _guard_loggers(self._redactor)
         try:
             failure = await self._start()
@@ -209,7 +210,8 @@ class AlertSender:
             raise TelegramAuthError(failure.error)
         if failure is not None:
             _LOGGER.warning(
-                "Telegram Bot API unreachable at startup (%s); will retry before the first alert",
+                "Telegram Bot API недоступен при запуске (%s); новая попытка — перед первым "
+                "оповещением",
                 failure.error,
             )
         return self
@@ -246,7 +248,8 @@ class AlertSender:
         if outcome.status == "failed" and "can't parse entities" in (outcome.error or "").lower():
             # A formatting bug must not swallow the alert: staff still get the words.
             _LOGGER.warning(
-                "alert for chat %s has broken HTML (%s); resending as plain text",
+                "оповещение в чат %s с испорченной HTML-разметкой (%s); отправляется простым "
+                "текстом",
                 chat_id, outcome.error,
             )
             outcome = await self._attempt(bot, chat_id, without_formatting(html_text), None,
@@ -296,7 +299,7 @@ class AlertSender:
         except TelegramError as exc:
             return self._scrubbed(outcome_of(exc))
         except OSError as exc:
-            return SendOutcome("failed", error=f"file not readable: {exc}")
+            return SendOutcome("failed", error=f"файл не прочитан: {exc}")
         return SendOutcome("sent", message_id=message_id)
 
     async def _document(self, chat_id: int, path: Path, caption: str) -> int:

@@ -56,7 +56,8 @@ async def queue_due_alerts(
             try:
                 found.append(_progress(due, schedule, router, zone, now))
             except Exception:  # one incident's bug must not hold back every other alert
-                log.exception("alert steps of incident %s not worked out; trying again in %s",
+                log.exception("шаги оповещений инцидента %s не рассчитаны; новая попытка "
+                              "через %s",
                               due.incident.id, _RETRY_STEPS)
                 found.append(AlertProgress(due.incident.id, due.next_alert_at,
                                            due.alerted_until, now + _RETRY_STEPS))
@@ -120,7 +121,7 @@ async def flush_outbox(
         chat = batch[0].chat_id
         if sender is None or chat == LOG_CHAT:
             for row in batch:
-                log.warning("alert #%s (%s) for incident %s, no bot to send it:\n%s",
+                log.warning("оповещение #%s (%s) по инциденту %s — бота для отправки нет:\n%s",
                             row.id, row.reason, row.incident_id, row.text)
                 await store.mark_sent(row.id, None, clock.now())
                 result.sent += 1
@@ -180,7 +181,7 @@ async def _record(
     error = outcome.error or outcome.status
     flood = outcome.retry_after is not None  # a 429 delays, it never uses up attempts
     if outcome.status == "failed" or (not flood and row.attempts + 1 >= cfg.max_attempts):
-        log.error("alert #%s to chat %s dropped after %s attempt(s): %s",
+        log.error("оповещение #%s в чат %s отброшено после %s-й попытки: %s",
                   row.id, row.chat_id, row.attempts + 1, error)
         await store.mark_failed(row.id, error)
         result.failed += 1
@@ -190,7 +191,7 @@ async def _record(
         delay = timedelta(seconds=outcome.retry_after)
     await store.mark_retry(row.id, now + delay, error, count=not flood)
     result.retried += 1
-    log.warning("alert #%s to chat %s not sent (%s); next try in %ss",
+    log.warning("оповещение #%s в чат %s не отправлено (%s); следующая попытка через %s с",
                 row.id, row.chat_id, error, int(delay.total_seconds()))
     # A 429 or a refused token concern the whole bot: the other rows must wait too.
     return flood or outcome.status == "auth"

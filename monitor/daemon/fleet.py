@@ -67,12 +67,13 @@ class FleetMember:
     def _granted(self, grant: Grant) -> None:
         gained = sorted(grant.held - self.held)
         if grant.taken_over:
-            log.warning("took over %s lease(s) of a daemon that stopped renewing: %s",
+            log.warning("перехвачено аренд у демона, переставшего их продлевать: "
+                        "%s (%s)",
                         len(grant.taken_over), ", ".join(grant.taken_over))
         elif gained and self.fleet.shared:
-            log.info("took %s lease(s): %s", len(gained), ", ".join(gained))
+            log.info("взято аренд: %s (%s)", len(gained), ", ".join(gained))
         if grant.released:
-            log.info("gave back %s lease(s) for an even share: %s", len(grant.released),
+            log.info("отдано аренд для ровной доли: %s (%s)", len(grant.released),
                      ", ".join(grant.released))
         # A reload may have changed the names during the renewal: hold only what it still names.
         self.held = grant.held & frozenset(self._names)

@@ -32,6 +32,13 @@ def second_opinion(config: AppConfig) -> Opinion | None:
         return None
 
 
+WORD_MEMO_LIMIT = 1 << 13
+"""Distinct text words the daemon's classifier remembers (about 1 KB each, some 9 MB in all)
+before it forgets them: the classifier's own bound (MEMO_SIZE) suits a file of texts classified
+once, but in a daemon months of new numbers, names and typos would fill it to some 140 MB. A
+forgotten word costs one more look-up when it comes again (tens of microseconds)."""
+
+
 def content_hash(item: Item) -> str:
     """The hash of the text that tells an edit from a re-read."""
     return hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -48,8 +55,10 @@ class Intake:
     def __init__(
         self, config: AppConfig, ruleset: RuleSet, calendar: WorkingCalendar,
         fingerprinter: Callable[[str], Fingerprint | None] | None = fingerprint,
+        word_memo_limit: int = WORD_MEMO_LIMIT,
     ) -> None:
         self._config = config
+        self._word_memo_limit = word_memo_limit
         self._fingerprinter = fingerprinter
         self._ruleset = ruleset
         self._calendar = calendar
@@ -66,6 +75,7 @@ class Intake:
         The ruleset knows which sources require one of our places (`require_place`).
         """
         result = classify(item.text, self._ruleset, source=item.source_id, network=network)
+        self._ruleset.index.forget(self._word_memo_limit)
         if self._opinion is not None:
             result = self._opinion.consult(item.text, result)
         incident = None

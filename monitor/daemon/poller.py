@@ -101,11 +101,11 @@ class SourcePoller:
             kind = re.sub(r"\d+", "N", notice)  # one line per kind, not per post id
             if kind not in self._notices and len(self._notices) < 200:
                 self._notices.add(kind)
-                log.warning("source %s: skipped content it does not understand: %s",
+                log.warning("источник %s: пропущено то, что не удалось прочитать: %s",
                             self.settings.id, notice)
         if result.new_items or result.new_versions or result.incidents or result.repeats:
-            log.info("source %s: %s new item(s), %s edit(s), %s new incident(s),"
-                     " %s repeat(s) joined open incidents, %s answered by an official reply",
+            log.info("источник %s: новых сообщений %s, правок %s, новых инцидентов %s, "
+                     "повторов к открытым инцидентам %s, ответов официальных лиц %s",
                      self.settings.id, result.new_items, result.new_versions,
                      len(result.incidents), len(result.repeats), len(result.answered))
 

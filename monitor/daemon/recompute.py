@@ -68,6 +68,6 @@ async def recompute_deadlines(
             changed += await store.save_recomputed(changes, None, now)
     await store.save_recomputed([], basis, now)
     if changed:
-        log.info("deadlines recomputed for %s open incident(s): the calendar or the SLA "
-                 "policies changed", changed)
+        log.info("сроки пересчитаны у открытых инцидентов: %s (изменились календарь или "
+                 "политики SLA)", changed)
     return changed

@@ -304,7 +304,7 @@ class StaffDesk:
         outcome = await send_report(self._store, self._config, self._sender, message.chat.id,
                                     period, now, say.report_caption(label), scope)
         if outcome.status != "sent":
-            log.warning("bot: report for chat %s not sent: %s", message.chat.id, outcome.error)
+            log.warning("бот: отчёт в чат %s не отправлен: %s", message.chat.id, outcome.error)
 
     async def _reply(self, message: Message, text: str) -> None:
         outcome = await self._sender.send(message.chat.id, text)
@@ -321,5 +321,7 @@ def _command(text: str) -> tuple[str, list[str]]:
 def _number(value: str) -> int | None:
     """An incident number as staff write it: «12», «№12», «#12»."""
     digits = value.lstrip("№#")
-    return int(digits) if digits.isdigit() and 0 < len(digits) <= 12 else None
+    # ASCII digits only: "²" passes isdigit and breaks int().
+    return int(digits) if digits.isascii() and digits.isdigit() and 0 < len(digits) <= 12 \
+        else None
 
