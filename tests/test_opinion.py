@@ -190,6 +190,11 @@ def test_intake_and_check_config_use_the_configured_model(  # type: ignore[no-un
     entry = intake.classify(item, "vk", NOW)
     assert entry.group == "Обращение с отходами" and entry.actionable
     assert entry.incident is not None
+    # `monitor classify` gives the daemon's verdict, the model included, in both formats.
+    for fmt in ("json", "text"):
+        assert main(["classify", "--config", str(config.path), "--format", fmt,
+                     item.text]) == 0
+        assert "Обращение с отходами" in capsys.readouterr().out
     assert main(["check-config", "--config", str(config.path)]) == 0
     assert "Второе мнение: " + str(tmp_path / "model.json") in capsys.readouterr().out
     (tmp_path / "model.json").write_text("{", encoding="utf-8")

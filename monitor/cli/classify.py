@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.cli.tables import MAX_FIELD, InputError, open_input, open_table
-from monitor.config import AppConfig, build_ruleset
-from rules import classify
+from monitor.config import AppConfig, build_ruleset, second_opinion
+from rules import Classification, classify
 
 MAX_REMEMBERED = 1 << 16
 """Verdicts of distinct texts kept to answer repeats in a file (bounded memory)."""
@@ -103,6 +103,14 @@ def classify_command(
         return 2
     network = sources.get(source) if source is not None else None
     ruleset = build_ruleset(config)
+    opinion = second_opinion(config)
+
+    def verdict(text: str) -> Classification:
+        """The daemon's verdict: the rules, then the second opinion where they could not
+        decide (`[rules] second_opinion`)."""
+        found = classify(text, ruleset, source=source, network=network)
+        return found if opinion is None else opinion.consult(text, found)
+
     # The rule set is tens of thousands of objects that live to the end: out of the garbage
     # collector's sight, its full passes over a file's worth of verdicts cost less.
     gc.freeze()
@@ -127,15 +135,13 @@ def classify_command(
                 _print_error(number, error or "", fmt)
                 continue
             if fmt != "json":
-                result = classify(text, ruleset, source=source, network=network)
-                _print_result(text, result.as_dict())
+                _print_result(text, verdict(text).as_dict())
                 continue
             line = seen.get(text)
             if line is None:
                 if len(seen) >= MAX_REMEMBERED:
                     seen.clear()
-                line = seen[text] = classify(text, ruleset, source=source,
-                                             network=network).to_json() + "\n"
+                line = seen[text] = verdict(text).to_json() + "\n"
             batch.append(line)
             if len(batch) >= BATCH:
                 _flush(batch)

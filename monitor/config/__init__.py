@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from monitor.config.traps import trap_warnings
 from rules import RuleSet
 from rules.cache import compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
-from rules.opinion import Opinion, load_opinion
+from rules.opinion import Opinion, OpinionError, load_opinion
 
 if TYPE_CHECKING:
     from storage import StoreLocation
@@ -213,6 +214,17 @@ def configured_opinion(config: AppConfig) -> Opinion | None:
     cannot be used."""
     path = config.second_opinion_path
     return None if path is None else load_opinion(path)
+
+
+def second_opinion(config: AppConfig) -> Opinion | None:
+    """The configured second opinion for classifying (the daemon, `monitor classify`): a file
+    that cannot be used is logged and the rules work alone."""
+    try:
+        return configured_opinion(config)
+    except OpinionError as exc:
+        logging.getLogger("monitor.rules").error(
+            "второе мнение отключено, работают только правила: %s", exc)
+        return None
 
 
 def _with_book(config: AppConfig, book: RuleBook) -> AppConfig:

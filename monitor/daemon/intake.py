@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from common.fingerprints import Fingerprint, fingerprint
 from connectors.base import Item
-from monitor.config import AppConfig, configured_opinion
+from monitor.config import AppConfig, second_opinion
 from monitor.config.municipalities import Municipalities
 from monitor.config.policies import IncidentFacts, PolicyBook
 from monitor.daemon.deadlines import first_deadlines, follow_up_terms
 from monitor.daemon.workcal import WorkingCalendar
 from rules import RuleSet, classify
 from rules.answers import answer_kind, follow_up_kind
-from rules.opinion import Opinion, OpinionError
 from storage import ClassifiedItem, FollowUp, NewIncident, RepeatRule
-
-log = logging.getLogger("monitor.intake")
-
-
-def second_opinion(config: AppConfig) -> Opinion | None:
-    """The configured second opinion; a file that cannot be used is logged and the rules
-    work alone."""
-    try:
-        return configured_opinion(config)
-    except OpinionError as exc:
-        log.error("второе мнение отключено, работают только правила: %s", exc)
-        return None
-
 
 WORD_MEMO_LIMIT = 1 << 13
 """Distinct text words the daemon's classifier remembers (about 1 KB each, some 9 MB in all)
