@@ -26,8 +26,10 @@ ALLOWED = {
 
 OURS = ("common", "rules", "connectors", "storage", "monitor", "fakes")
 
-STORAGE_PUBLIC = {"store", "types", *storage.__all__}
-"""What other layers may import from `storage`: the interface, its types, the openers."""
+STORAGE_PUBLIC = {"store", "types", "location", *storage.__all__}
+"""What other layers may import from `storage`: the interface, its types, the openers, and
+where a store lives (`storage.location`: no backend in it, light enough for a command that only
+reads the config to import)."""
 
 
 def _layer(module: str) -> str | None:
