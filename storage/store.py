@@ -74,6 +74,14 @@ class Store(Protocol):
         """One incident by its number, or None."""
         ...
 
+    async def problem_incidents(
+        self, group: str, settlement: str, municipality: str | None, start: datetime,
+        end: datetime,
+    ) -> list[IncidentRow]:
+        """Incidents of `group` in `settlement` of `municipality` (None: none configured) opened
+        in [start, end), oldest first: what a spike of one problem is counted from."""
+        ...
+
     async def events_of(self, incident_id: int) -> list[IncidentEvent]:
         """An incident's event log, in the order it was written."""
         ...

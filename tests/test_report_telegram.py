@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from common.clock import ManualClock
 from monitor.config.settings import StorageConfig
 from monitor.daemon.app import REPORT_JOB, App
 from monitor.daemon.reload import reload_config
+from storage import ClassifiedItem
 from storage.postgresql.store import PostgresStore
 from tests.fakes.bot_api import FakeBotApi, Upload
 from tests.postgres import fresh_schema
@@ -183,6 +185,34 @@ async def test_a_spike_is_alerted_once_to_the_alert_chats(
         await app.alert_spikes(result.incidents)
     await app.flush_outbox()
     assert len([t for t in replies(api) if "Всплеск" in t]) == 2
+
+
+async def test_a_spike_counts_one_municipality_s_settlement(
+    app: App, api: FakeBotApi, clock: ManualClock
+) -> None:
+    """Two municipalities of a region may each have a «Кедровое»: their complaints are two
+    problems, not one spike (and a spike is counted from its problem's incidents alone)."""
+    def complaint(number: str, municipality: str) -> ClassifiedItem:
+        found = entry(number, f"нет воды в доме {number}", when=clock.now(),
+                      settlement="Кедровое")
+        assert found.incident is not None
+        return replace(found, incident=replace(found.incident, municipality=municipality))
+
+    for n in range(6):
+        clock.advance(timedelta(minutes=5))
+        result = await app.store.save_items_and_cursor(
+            "news", [complaint(f"a{n}", "aramil" if n % 2 else "sysert")], {}, clock.now())
+        await app.alert_spikes(result.incidents)
+    await app.flush_outbox()
+    assert [t for t in replies(api) if "Всплеск" in t] == []  # 3 and 3, not 6
+    for n in range(2):
+        clock.advance(timedelta(minutes=5))
+        result = await app.store.save_items_and_cursor(
+            "news", [complaint(f"b{n}", "sysert")], {}, clock.now())
+        await app.alert_spikes(result.incidents)
+    await app.flush_outbox()
+    assert [t.split("</b>")[0] for t in replies(api) if "Всплеск" in t] == [
+        "⚡️ <b>Всплеск: 5 жалоб(ы) «Дороги» — Кедровое за 1 ч 0 мин"]
 
 
 async def test_a_spike_goes_to_the_route_of_its_group_and_settlement(

@@ -722,6 +722,29 @@ async def test_a_spike_alert_is_queued_once_per_window(db: SqlStore) -> None:
     assert await db.queue_spike_alert(key, messages, again - timedelta(hours=1), again) == 2
 
 
+async def test_the_incidents_of_one_problem_in_a_span(db: SqlStore) -> None:
+    """What a spike is counted from: one group in one settlement of one municipality, opened in
+    the span, oldest first; other groups, settlements, municipalities and times left out."""
+    def placed(number: str, text: str, group: str = "Дороги", settlement: str = "Кедровое",
+               municipality: str | None = None, when: datetime = NOW) -> ClassifiedItem:
+        found = entry(number, text, group=group, settlement=settlement)
+        assert found.incident is not None
+        return replace(found, incident=replace(found.incident, municipality=municipality))
+
+    kept = await save(db, placed("1", "Яма у школы"), placed("2", "Яма у рынка"),
+                      placed("3", "Нет воды", group="ЖКХ"),
+                      placed("4", "Яма у почты", settlement="Лесной"),
+                      placed("5", "Яма у клуба", municipality="berezovsky"))
+    await save(db, placed("6", "Яма на мосту"), now=NOW + timedelta(hours=2))
+    first, second, _, _, other = kept.incidents
+    span = (NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
+    assert [i.id for i in await db.problem_incidents("Дороги", "Кедровое", None, *span)] == [
+        first, second]
+    assert [i.id for i in await db.problem_incidents(
+        "Дороги", "Кедровое", "berezovsky", *span)] == [other]
+    assert await db.problem_incidents("Дороги", "Нигде", None, *span) == []
+
+
 async def test_a_once_only_job_is_recorded_done(db: SqlStore) -> None:
     assert not await db.job_done("quarterly-report:2026Q3")
     await db.mark_job_done("quarterly-report:2026Q3", NOW)

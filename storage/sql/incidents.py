@@ -68,6 +68,26 @@ async def list_incidents(
     return [incident_row(r) for r in rows]
 
 
+PROBLEM = (
+    "SELECT {columns} FROM incidents WHERE opened_at >= ? AND opened_at < ?"
+    " AND group_name = ? AND settlement = ? AND municipality IS NOT DISTINCT FROM ?"
+    " ORDER BY opened_at, id"
+)
+"""Incidents of one problem (group, settlement, municipality) opened in a span: a range of the
+`incidents_opened` index, nothing read of other problems nor of event logs."""
+
+
+async def problem_incidents(
+    db: Database, group: str, settlement: str, municipality: str | None,
+    start: datetime, end: datetime,
+) -> list[IncidentRow]:
+    """Incidents of a group in a settlement (and municipality) opened in [start, end), oldest
+    first."""
+    rows = await db.fetchall(PROBLEM.format(columns=_COLUMNS),
+                             (to_db(start), to_db(end), group, settlement, municipality))
+    return [incident_row(r) for r in rows]
+
+
 async def incident(db: Database, incident_id: int) -> IncidentRow | None:
     """One incident by its number, or None."""
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))

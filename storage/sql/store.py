@@ -91,6 +91,14 @@ class SqlStore:
         """One incident by its number, or None."""
         return await incidents.incident(self.database, incident_id)
 
+    async def problem_incidents(
+        self, group: str, settlement: str, municipality: str | None, start: datetime,
+        end: datetime,
+    ) -> list[IncidentRow]:
+        """Incidents of one group in one settlement opened in a span (see `storage.Store`)."""
+        return await incidents.problem_incidents(self.database, group, settlement, municipality,
+                                                 start, end)
+
     async def events_of(self, incident_id: int) -> list[IncidentEvent]:
         """An incident's event log, in the order it was written."""
         return await events_of(self.database, incident_id)
