@@ -433,7 +433,8 @@ def _eval(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from monitor.cli.train import TrainSource, train_command
+    from monitor.cli.eval import EvalInput
+    from monitor.cli.train import train_command
 
     count = len(args.data)
     columns = {}
@@ -445,8 +446,8 @@ def _train(args: argparse.Namespace) -> int:
                   f"или {count} (по одному на файл)", file=sys.stderr)
             return EXIT_CONFIG
         columns[name] = given * count if len(given) == 1 else given
-    sources = [TrainSource(Path(data), text, label, Path(mapped) if mapped else None,
-                           flag or None)
+    sources = [EvalInput(Path(data), text, label, Path(mapped) if mapped else None,
+                         reaction_column=flag or None)
                for data, text, label, mapped, flag in zip(
                    args.data, columns["text_column"], columns["label_column"],
                    columns["label_map"], columns["actionable_column"], strict=True)]

@@ -79,13 +79,18 @@ class EvalInput:
         """Stream the records of the data file."""
         return read_rows(self.data, self.text_column, self.label_column, self.reaction_column)
 
+    def mapping(self) -> LabelMap:
+        """Label → ЦУР group: the label map's, else the groups by their own names; raises
+        ConfigError for a damaged map."""
+        return load_label_map(self.label_map) if self.label_map else {g: g for g in GROUPS}
+
 
 def eval_command(
     config: AppConfig, source: EvalInput, min_support: int = 20, fmt: str = "text"
 ) -> int:
     """Classify every labelled row and print the figures; return the exit code."""
     try:
-        mapping = load_label_map(source.label_map) if source.label_map else {g: g for g in GROUPS}
+        mapping = source.mapping()
         labels = Counter(label_key(r.label) for r in source.rows() if r.label is not None)
         missing = {k: n for k, n in labels.items() if k and k not in mapping}
         if missing and not source.skip_unmapped:

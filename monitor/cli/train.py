@@ -18,32 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from monitor.cli.classify import InputError
+from monitor.cli.eval import EvalInput
 from monitor.cli.labelled import (
     ALSO,
     LabelMap,
     html_to_text,
     label_key,
-    load_label_map,
     reaction_value,
-    read_rows,
 )
 from monitor.config.problems import ConfigError
-from rules import GROUPS
 from rules.opinion import NOISE, Opinion, features
 
 MIN_ROWS = 10
 ROUNDING = 5
-
-
-@dataclass(frozen=True, slots=True)
-class TrainSource:
-    """One labelled file and how to read it (as for `monitor eval`)."""
-
-    data: Path
-    text_column: str
-    label_column: str
-    label_map: Path | None = None
-    reaction_column: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +41,13 @@ class Example:
     label: str
 
 
-def examples_of(source: TrainSource) -> tuple[list[Example], int]:
-    """The usable rows of a file and how many were left out; raises InputError, ConfigError."""
-    mapping: LabelMap = load_label_map(source.label_map) if source.label_map else \
-        {g: g for g in GROUPS}
+def examples_of(source: EvalInput) -> tuple[list[Example], int]:
+    """The usable rows of a file (read as `monitor eval` reads it) and how many were left
+    out; raises InputError, ConfigError."""
+    mapping = source.mapping()
     found: list[Example] = []
     left_out = 0
-    for row in read_rows(source.data, source.text_column, source.label_column,
-                         source.reaction_column):
+    for row in source.rows():
         label = _label_of(row.label, row.reaction, mapping)
         if row.text is None or label is None or not row.text.strip():
             left_out += 1
@@ -146,7 +132,7 @@ def _descend(
     return weights, intercept
 
 
-def train_command(sources: Sequence[TrainSource], out: Path, c: float,
+def train_command(sources: Sequence[EvalInput], out: Path, c: float,
                   min_probability: float) -> int:
     """Read every file, fit the model, write it; print what it learnt from; exit code."""
     examples: list[Example] = []
