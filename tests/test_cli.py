@@ -207,3 +207,15 @@ def test_classify_jobs_must_be_a_small_whole_number(capsys) -> None:  # type: ig
         except SystemExit as exc:
             assert exc.code == 2
         assert "ожидалось целое число от 1 до 64" in capsys.readouterr().err
+
+
+def test_classify_long_repeated_texts_are_classified_again_not_remembered(
+    tmp_path: Path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr("monitor.cli.classify.REMEMBERED_CHARS", 10)
+    texts = ["Нет горячей воды третий день", "яма", "Нет горячей воды третий день", "яма"]
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert rows[0] == rows[2] and rows[1] == rows[3] and rows[0]["group"] == "ЖКХ"

@@ -20,15 +20,18 @@ from monitor.config import AppConfig, build_ruleset, second_opinion
 from rules import Classification, classify
 
 MAX_REMEMBERED = 1 << 16
-"""Verdicts of distinct texts kept to answer repeats in a file (bounded memory)."""
+"""Verdicts of distinct texts kept to answer repeats in a file (bounded memory)..."""
+REMEMBERED_CHARS = 1 << 12
+"""...of texts no longer than this: a file of long distinct texts is not held in memory."""
 _LINE_ENDS = ("\n", "\r")
 """Files are read with newline="": a line may end in \r\n, \n or a lone \r."""
 BATCH = 512
 """Lines written at once."""
 CHUNK = 1024
 """Records a worker process classifies at a time; a file of fewer is classified in-process."""
-CHUNK_CHARS = 1 << 22
-"""...and at most this many characters of text in a chunk (texts may be up to MAX_FIELD)."""
+CHUNK_CHARS = 1 << 20
+"""...and at most this many characters of text in a chunk, besides its last text (which
+may be up to MAX_FIELD)."""
 Record = tuple[int, str | None, str | None]
 """(line number, text or None, error or None) for one input record."""
 
@@ -266,9 +269,10 @@ class _Run:
                 self.output.error(number, error or "")
                 continue
             line = known or fresh[text]
-            if len(self.seen) >= MAX_REMEMBERED:
-                self.seen.clear()
-            self.seen[text] = line
+            if len(text) <= REMEMBERED_CHARS:
+                if len(self.seen) >= MAX_REMEMBERED:
+                    self.seen.clear()
+                self.seen[text] = line
             self.output.add(line)
 
 
