@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -219,3 +221,18 @@ def test_classify_long_repeated_texts_are_classified_again_not_remembered(
     assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 0
     rows = json_lines(capsys.readouterr().out)
     assert rows[0] == rows[2] and rows[1] == rows[3] and rows[0]["group"] == "ЖКХ"
+
+
+def test_classify_stops_quietly_when_the_reader_of_its_output_goes(tmp_path: Path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("Яма на дороге по Ленина\nНет горячей воды\n" * 20_000, encoding="utf-8")
+    with subprocess.Popen(
+        [sys.executable, "-m", "monitor", "classify", *CONFIG, "--format", "json",
+         "--input", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100)  # like `| head -c 100`: read a little, then go
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err

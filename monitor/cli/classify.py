@@ -132,21 +132,28 @@ def classify_command(
     pool: Pool | None = None
     run = _Run(output)
     try:
-        # The first chunk is classified here: a file no bigger needs no workers, and the
-        # words it resolved (a file's commonest) are remembered by every worker forked after.
-        first = next(chunks, None)
-        run.run((first,) if first else ())
-        workers = jobs or _cpus()
-        if first is not None and first.full and workers > 1 and _FORK:
-            pool = multiprocessing.get_context("fork").Pool(workers)
-        run.run(chunks, pool, workers)
+        try:
+            # The first chunk is classified here: a file no bigger needs no workers, and the
+            # words it resolved (a file's commonest) are remembered by every worker forked
+            # after.
+            first = next(chunks, None)
+            run.run((first,) if first else ())
+            workers = jobs or _cpus()
+            if first is not None and first.full and workers > 1 and _FORK:
+                pool = multiprocessing.get_context("fork").Pool(workers)
+            run.run(chunks, pool, workers)
+        finally:
+            if pool is not None:
+                pool.terminate()  # every result wanted is in by now, or none is wanted any more
+            output.flush()  # whatever ends the loop, what was classified is written
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if pool is not None:
-            pool.terminate()  # every result wanted is in by now, or none is wanted any more
-        output.flush()  # whatever ends the loop, what was classified is written
+    except BrokenPipeError:
+        # Whoever read the output has gone (`| head`): stop, without a traceback, and without
+        # another one when Python flushes standard output on its way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 1 if output.errors else 0
 
 
