@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,3 +153,86 @@ def test_classify_as_a_given_source_applies_scopes(tmp_path: Path, capsys) -> No
     assert json_lines(capsys.readouterr().out)[0]["topic"] == "ferry"
     assert main([*args, "--source", "nope"]) == 2
     assert "Источник 'nope' не описан" in capsys.readouterr().err
+
+
+def test_classify_a_big_file_in_worker_processes_as_one_process_would(
+    tmp_path: Path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """A file of more than one chunk goes to worker processes: the same lines in the same
+    order, errors in their place and repeats answered alike, whatever the number of jobs."""
+    monkeypatch.setattr("monitor.cli.classify.CHUNK", 3)
+    monkeypatch.setattr("monitor.cli.classify.MAX_REMEMBERED", 4)
+    texts = ["Яма на дороге по Ленина", "Нет горячей воды третий день", "Продам гараж",
+             "Спасибо за праздник!", "Мусор не вывозят неделю", "😀", "Яма на дороге по Ленина",
+             "Во дворе не горят фонари", "Нет горячей воды третий день", "Автобус 5 не пришёл"]
+    lines = [json.dumps({"text": text}, ensure_ascii=False) for text in texts * 3]
+    lines[4] = "{broken"
+    lines[13] = '{"text": 5}'
+    data = tmp_path / "in.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs = []
+    for jobs in ("1", "2", "3"):
+        assert main(["classify", *CONFIG, "--format", "json", "--input", str(data),
+                     "--jobs", jobs]) == 1
+        captured = capsys.readouterr()
+        outputs.append(captured.out)
+        assert captured.err.count("Ошибка:") == 2
+    assert outputs[0] == outputs[1] == outputs[2]
+    rows = json_lines(outputs[0])
+    assert len(rows) == 30 and [n for n, r in enumerate(rows) if "line" in r] == [4, 13]
+    assert rows[0] == rows[6] == rows[10] and rows[0]["group"] == "Дороги"
+    for fmt in ("text", "json"):
+        single = main(["classify", *CONFIG, "--format", fmt, "--input", str(data), "--jobs", "1"])
+        alone = capsys.readouterr().out
+        assert main(["classify", *CONFIG, "--format", fmt, "--input", str(data)]) == single
+        assert capsys.readouterr().out == alone
+
+
+def test_classify_in_workers_keeps_what_came_before_a_damaged_part(
+    tmp_path: Path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr("monitor.cli.classify.CHUNK", 2)
+    data = tmp_path / "in.csv"
+    rows = [f'{n},"Яма на дороге, дом {n}"' for n in range(1, 8)]
+    data.write_text("id,text\n" + "\n".join(rows) + '\n8,"' + "я" * 10_000_001 + '"\n9,яма\n',
+                    encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data),
+                 "--jobs", "2"]) == 2
+    captured = capsys.readouterr()
+    assert len(json_lines(captured.out)) == 7 and "CSV повреждён" in captured.err
+
+
+def test_classify_jobs_must_be_a_small_whole_number(capsys) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("0", "-1", "1.5", "два", "65"):
+        try:
+            main(["classify", *CONFIG, "--jobs", bad, "яма"])
+        except SystemExit as exc:
+            assert exc.code == 2
+        assert "ожидалось целое число от 1 до 64" in capsys.readouterr().err
+
+
+def test_classify_long_repeated_texts_are_classified_again_not_remembered(
+    tmp_path: Path, capsys, monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr("monitor.cli.classify.REMEMBERED_CHARS", 10)
+    texts = ["Нет горячей воды третий день", "яма", "Нет горячей воды третий день", "яма"]
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert main(["classify", *CONFIG, "--format", "json", "--input", str(data)]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert rows[0] == rows[2] and rows[1] == rows[3] and rows[0]["group"] == "ЖКХ"
+
+
+def test_classify_stops_quietly_when_the_reader_of_its_output_goes(tmp_path: Path) -> None:
+    data = tmp_path / "in.txt"
+    data.write_text("Яма на дороге по Ленина\nНет горячей воды\n" * 20_000, encoding="utf-8")
+    with subprocess.Popen(
+        [sys.executable, "-m", "monitor", "classify", *CONFIG, "--format", "json",
+         "--input", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100)  # like `| head -c 100`: read a little, then go
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err

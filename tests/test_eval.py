@@ -224,12 +224,15 @@ def test_scores_telling_complaints_from_noise(config: Path, tmp_path: Path, caps
                     data=data) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["reaction"] == {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3,
-                                  "accuracy": 3 / 5, "false_alarms": 1, "missed": 1, "rows": 5}
+                                  "accuracy": 3 / 5, "false_alarms": 1, "missed": 1, "rows": 5,
+                                  "noise_precision": 1 / 2, "noise_recall": 1 / 2,
+                                  "noise_f1": 1 / 2}
     assert report["unreadable_reaction_lines"] == [7]
     assert report["counts"]["evaluated"] == 3 and report["accuracy"] == 1.0
     assert run_eval(config, "--actionable-column", "reaction", data=data) == 0
     out = capsys.readouterr().out
     assert "Нужна ли реакция (5 стр.): точность 0.667, полнота 0.667" in out
+    assert "шум (не нужна реакция): точность 0.500, полнота 0.500, F1 0.500" in out
     assert "непонятная отметка реакции (нужно true/false, да/нет, 1/0): 1 стр. (строки 7)" in out
     assert run_eval(config, "--actionable-column", "needs", data=data) == 2
     assert "нет колонки 'needs'" in capsys.readouterr().err

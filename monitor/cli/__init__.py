@@ -32,6 +32,9 @@ CLOCK_FILE_ENV = "MONITOR_CLOCK_FILE"
 """Tests and the demo only: the daemon takes its time from this file (`FileClock`)."""
 
 
+MAX_JOBS = 64
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     parser = _parser()
@@ -85,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--text-column", default="text", help="колонка с текстом в CSV")
     classify.add_argument("--format", choices=["text", "json"], default="text")
     classify.add_argument("--source", help="id источника: темы с sources/networks как для него")
+    classify.add_argument("--jobs", type=_count, default=None,
+                          help="сколько процессов классифицируют файл (по умолчанию — по числу"
+                               " процессоров; 1 — в одном процессе)")
     _incidents_arguments(sub.choices["incidents"])
     _eval_arguments(sub.choices["eval"])
     sub.choices["export-labels"].add_argument(
@@ -250,6 +256,14 @@ def _positive(value: str) -> float:
     return number
 
 
+def _count(value: str) -> int:
+    """A whole number from 1 to 64 (worker processes)."""
+    if not value.strip().isdecimal() or not 1 <= int(value) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            f"ожидалось целое число от 1 до {MAX_JOBS}, получено {value!r}")
+    return int(value)
+
+
 def _probability(value: str) -> float:
     number = _float(value)
     if not 0 <= number <= 1:
@@ -380,7 +394,7 @@ def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     from monitor.cli.classify import classify_command
 
     return classify_command(loaded.config, args.texts, args.input, args.text_column,
-                            args.format, args.source)
+                            args.format, args.source, args.jobs)
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:

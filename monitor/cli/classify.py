@@ -5,8 +5,13 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import multiprocessing
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TextIO
 
@@ -15,11 +20,18 @@ from monitor.config import AppConfig, build_ruleset, second_opinion
 from rules import Classification, classify
 
 MAX_REMEMBERED = 1 << 16
-"""Verdicts of distinct texts kept to answer repeats in a file (bounded memory)."""
+"""Verdicts of distinct texts kept to answer repeats in a file (bounded memory)..."""
+REMEMBERED_CHARS = 1 << 12
+"""...of texts no longer than this: a file of long distinct texts is not held in memory."""
 _LINE_ENDS = ("\n", "\r")
 """Files are read with newline="": a line may end in \r\n, \n or a lone \r."""
 BATCH = 512
-"""JSON lines written at once."""
+"""Lines written at once."""
+CHUNK = 1024
+"""Records a worker process classifies at a time; a file of fewer is classified in-process."""
+CHUNK_CHARS = 1 << 20
+"""...and at most this many characters of text in a chunk, besides its last text (which
+may be up to MAX_FIELD)."""
 Record = tuple[int, str | None, str | None]
 """(line number, text or None, error or None) for one input record."""
 
@@ -90,9 +102,11 @@ def _table(path: Path, column: str) -> Iterator[Record]:
 
 def classify_command(
     config: AppConfig, texts: list[str], input_path: str | None, text_column: str, fmt: str,
-    source: str | None = None,
+    source: str | None = None, jobs: int | None = None,
 ) -> int:
-    """Print one classification per text, in input order; return the exit code."""
+    """Print one classification per text, in input order; return the exit code. A file of
+    more than CHUNK records is classified by `jobs` worker processes (default: one per CPU
+    available), the output the same as one process would write."""
     if not texts and not input_path:
         print("Укажите тексты или --input FILE", file=sys.stderr)
         return 2
@@ -101,64 +115,199 @@ def classify_command(
         known = ", ".join(sorted(sources)) or "нет ни одного"
         print(f"Источник {source!r} не описан в [[sources]] (есть: {known})", file=sys.stderr)
         return 2
-    network = sources.get(source) if source is not None else None
-    ruleset = build_ruleset(config)
-    opinion = second_opinion(config)
-
-    def verdict(text: str) -> Classification:
-        """The daemon's verdict: the rules, then the second opinion where they could not
-        decide (`[rules] second_opinion`)."""
-        found = classify(text, ruleset, source=source, network=network)
-        return found if opinion is None else opinion.consult(text, found)
-
+    global _RENDER
+    _RENDER = _renderer(config, source, sources.get(source) if source is not None else None,
+                        fmt)
     # The rule set is tens of thousands of objects that live to the end: out of the garbage
-    # collector's sight, its full passes over a file's worth of verdicts cost less.
+    # collector's sight, its full passes over a file's worth of verdicts cost less (and
+    # worker processes forked from here share its pages instead of copying them).
     gc.freeze()
     records: Iterator[Record] = iter(
         (n, t, None) for n, t in enumerate(texts, start=1)
     )
     if input_path:
         records = read_texts(Path(input_path), text_column)
-    errors = 0
-    # A verdict depends on the text alone here (one source for the whole run), and files
-    # repeat texts (28% of the St Petersburg appeals are exact copies): a repeat is written
-    # from memory. The memory is bounded: full, it starts again.
-    seen: dict[str, str] = {}
-    # JSON lines go out a batch at a time (one write call per batch, not per line); the
-    # batch is written before anything else is printed, so the order stays the input's.
-    batch: list[str] = []
+    output = _Output(fmt)
+    chunks = _chunks(records)
+    pool: Pool | None = None
+    run = _Run(output)
     try:
-        for number, text, error in records:
-            if error is not None or text is None:
-                errors += 1
-                _flush(batch)
-                _print_error(number, error or "", fmt)
-                continue
-            if fmt != "json":
-                _print_result(text, verdict(text).as_dict())
-                continue
-            line = seen.get(text)
-            if line is None:
-                if len(seen) >= MAX_REMEMBERED:
-                    seen.clear()
-                line = seen[text] = verdict(text).to_json() + "\n"
-            batch.append(line)
-            if len(batch) >= BATCH:
-                _flush(batch)
+        try:
+            # The first chunk is classified here: a file no bigger needs no workers, and the
+            # words it resolved (a file's commonest) are remembered by every worker forked
+            # after.
+            first = next(chunks, None)
+            run.run((first,) if first else ())
+            workers = jobs or _cpus()
+            if first is not None and first.full and workers > 1 and _FORK:
+                pool = multiprocessing.get_context("fork").Pool(workers)
+            run.run(chunks, pool, workers)
+        finally:
+            if pool is not None:
+                pool.terminate()  # every result wanted is in by now, or none is wanted any more
+            output.flush()  # whatever ends the loop, what was classified is written
     except InputError as exc:
-        _flush(batch)
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
-    finally:
-        _flush(batch)  # whatever ends the loop, what was classified is written
-    return 1 if errors else 0
+    except BrokenPipeError:
+        # Whoever read the output has gone (`| head`): stop, without a traceback, and without
+        # another one when Python flushes standard output on its way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 1 if output.errors else 0
 
 
-def _flush(batch: list[str]) -> None:
-    """Write the JSON lines kept in `batch` and empty it."""
-    if batch:
-        sys.stdout.write("".join(batch))
-        batch.clear()
+Render = Callable[[str], str]
+"""A text to the lines printed for it: its verdict as a JSON line or as readable text."""
+_RENDER: Render | None = None
+"""What worker processes render with: set before they are forked, so they inherit it."""
+_FORK = "fork" in multiprocessing.get_all_start_methods()
+
+
+def _renderer(config: AppConfig, source: str | None, network: str | None, fmt: str) -> Render:
+    """The daemon's verdict on a text (the rules, then the second opinion where they could
+    not decide, `[rules] second_opinion`), written out in `fmt`."""
+    ruleset = build_ruleset(config)
+    opinion = second_opinion(config)
+
+    def verdict(text: str) -> Classification:
+        found = classify(text, ruleset, source=source, network=network)
+        return found if opinion is None else opinion.consult(text, found)
+
+    if fmt == "json":
+        return lambda text: verdict(text).to_json() + "\n"
+    return lambda text: _readable(text, verdict(text).as_dict())
+
+
+def _render_texts(texts: list[str]) -> list[str]:
+    """What a worker process does with a chunk's new texts."""
+    assert _RENDER is not None  # noqa: S101 (set before any worker is forked)
+    return [_RENDER(text) for text in texts]
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Consecutive records, each with its line when an earlier chunk already rendered the
+    same text, and the distinct texts still to render."""
+
+    records: list[tuple[int, str | None, str | None, str | None]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    size: int = 0
+    full: bool = False
+
+
+def _chunks(records: Iterator[Record]) -> Iterator[_Chunk]:
+    """The records in chunks of at most CHUNK records and CHUNK_CHARS characters of text."""
+    chunk = _Chunk()
+    try:
+        for number, text, error in records:
+            chunk.records.append((number, text, error, None))
+            chunk.size += len(text or "")
+            if len(chunk.records) >= CHUNK or chunk.size >= CHUNK_CHARS:
+                chunk.full = True
+                yield chunk
+                chunk = _Chunk()
+    except InputError:
+        if chunk.records:
+            yield chunk  # what came before a damaged part of the file is still classified
+        raise
+    if chunk.records:
+        yield chunk
+
+
+class _Run:
+    """Chunks rendered (in a pool's workers, a few chunks ahead, or here) and their lines
+    written in input order."""
+
+    def __init__(self, output: _Output) -> None:
+        self.output = output
+        # A verdict depends on the text alone here (one source for the whole run), and
+        # files repeat texts (28% of the St Petersburg appeals are exact copies): a repeat
+        # is written from memory. The memory is bounded: full, it starts again.
+        self.seen: dict[str, str] = {}
+
+    def run(self, chunks: Iterable[_Chunk], pool: Pool | None = None, workers: int = 0) -> None:
+        """Render and write every chunk, with `pool` (of `workers`) up to two chunks per
+        worker ahead of the writing."""
+        pending: deque[tuple[_Chunk, Callable[[], list[str]]]] = deque()
+        try:
+            for chunk in chunks:
+                self.prepare(chunk)
+                if pool is None:
+                    self.write(chunk, _render_texts(chunk.texts))
+                    continue
+                pending.append((chunk, pool.apply_async(_render_texts, (chunk.texts,)).get))
+                self.drain(pending, keep=2 * workers)
+        except InputError:
+            self.drain(pending)  # a damaged part of the file ends the reading, not what came before
+            raise
+        self.drain(pending)
+
+    def drain(self, pending: deque[tuple[_Chunk, Callable[[], list[str]]]], keep: int = 0) -> None:
+        """Wait for the oldest chunks in the workers and write them, until `keep` are left."""
+        while len(pending) > keep:
+            chunk, lines = pending.popleft()
+            self.write(chunk, lines())
+
+    def prepare(self, chunk: _Chunk) -> None:
+        """Note the lines of texts already rendered, and which texts are new."""
+        new: set[str] = set()
+        for place, (number, text, error, _) in enumerate(chunk.records):
+            if text is None or error is not None:
+                continue
+            known = self.seen.get(text)
+            if known is not None:
+                chunk.records[place] = (number, text, error, known)
+            elif text not in new:
+                new.add(text)
+                chunk.texts.append(text)
+
+    def write(self, chunk: _Chunk, lines: list[str]) -> None:
+        """Write a chunk's records in order: lines, and errors in their place."""
+        fresh = dict(zip(chunk.texts, lines, strict=True))
+        for number, text, error, known in chunk.records:
+            if error is not None or text is None:
+                self.output.error(number, error or "")
+                continue
+            line = known or fresh[text]
+            if len(text) <= REMEMBERED_CHARS:
+                if len(self.seen) >= MAX_REMEMBERED:
+                    self.seen.clear()
+                self.seen[text] = line
+            self.output.add(line)
+
+
+class _Output:
+    """Lines to standard output a batch at a time, errors in their place."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.errors = 0
+        # One write call per batch, not per line; the batch is written before anything
+        # else is printed, so the order stays the input's.
+        self.batch: list[str] = []
+
+    def add(self, line: str) -> None:
+        self.batch.append(line)
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def error(self, number: int, error: str) -> None:
+        self.errors += 1
+        self.flush()
+        _print_error(number, error, self.fmt)
+
+    def flush(self) -> None:
+        """Write the lines kept and forget them."""
+        if self.batch:
+            sys.stdout.write("".join(self.batch))
+            self.batch.clear()
 
 
 def _print_error(number: int, error: str, fmt: str) -> None:
@@ -170,7 +319,7 @@ def _print_error(number: int, error: str, fmt: str) -> None:
     print(f"Ошибка: {error}", file=sys.stderr)
 
 
-def _print_result(text: str, result: dict[str, object]) -> None:
+def _readable(text: str, result: dict[str, object]) -> str:
     short = " ".join(text.split())
     short = short[:77] + "…" if len(short) > 78 else short
     group = result["group"] or "—"
@@ -178,5 +327,5 @@ def _print_result(text: str, result: dict[str, object]) -> None:
     place = ", ".join(str(p) for p in (result["settlement"], result["address"]) if p) \
         or "место не найдено"
     why = "; ".join(str(w) for w in result["why"]) or "ничего не совпало"  # type: ignore[attr-defined]
-    print(f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}, {place}]:"
-          f" {why}")
+    return (f"{short}\n  → {group} / {result['topic'] or '—'} [{mark}, {result['score']}, {place}]:"
+            f" {why}\n")

@@ -55,10 +55,7 @@ class GroupScore:
     @classmethod
     def of(cls, group: str, hits: int, support: int, predicted: int) -> GroupScore:
         """Score a group from its counts; an empty ratio counts as 0."""
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return cls(group, precision, recall, f1, support, predicted)
+        return cls(group, *_prf(hits, predicted, support), support, predicted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +215,11 @@ class ReactionScore:
     false_alarms: int
     missed: int
     rows: int
+    noise_precision: float
+    """The same three for the other class, rows that need no reaction: how many of the rows
+    the rules let pass are noise, and how much of the noise they let pass."""
+    noise_recall: float
+    noise_f1: float
 
     @classmethod
     def of(cls, counts: Counter[tuple[bool, bool]]) -> ReactionScore | None:
@@ -226,11 +228,19 @@ class ReactionScore:
         if not rows:
             return None
         hits, alarms, missed = counts[(True, True)], counts[(False, True)], counts[(True, False)]
-        precision = hits / (hits + alarms) if hits + alarms else 0.0
-        recall = hits / (hits + missed) if hits + missed else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        accuracy = (hits + counts[(False, False)]) / rows
-        return cls(precision, recall, f1, accuracy, alarms, missed, rows)
+        quiet = counts[(False, False)]
+        precision, recall, f1 = _prf(hits, hits + alarms, hits + missed)
+        accuracy = (hits + quiet) / rows
+        return cls(precision, recall, f1, accuracy, alarms, missed, rows,
+                   *_prf(quiet, quiet + missed, quiet + alarms))
+
+
+def _prf(hits: int, predicted: int, support: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 of a class from its counts; an empty ratio counts as 0."""
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
 
 
 def scores(pairs: Counter[tuple[str, str]]) -> list[GroupScore]:
@@ -359,6 +369,8 @@ def _print_reaction(report: Report) -> None:
         print(f"Нужна ли реакция ({score.rows} стр.): точность {score.precision:.3f}, "
               f"полнота {score.recall:.3f}, F1 {score.f1:.3f}, доля верных {score.accuracy:.3f}; "
               f"лишних срабатываний {score.false_alarms}, пропущено {score.missed}")
+        print(f"  шум (не нужна реакция): точность {score.noise_precision:.3f}, "
+              f"полнота {score.noise_recall:.3f}, F1 {score.noise_f1:.3f}")
     if report.unreadable_flags:
         total = report.counts["unreadable_flags"]
         more = ", …" if total > len(report.unreadable_flags) else ""
