@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import gc
 import json
 import subprocess
 import sys
@@ -11,6 +13,8 @@ from pathlib import Path
 
 from connectors.base import Item
 from monitor.cli import main
+from monitor.cli.classify import _renderer
+from monitor.config import load_config
 from storage import ClassifiedItem, NewIncident, open_store
 from tests.conftest import EXAMPLE_CONFIG
 
@@ -236,3 +240,25 @@ def test_classify_stops_quietly_when_the_reader_of_its_output_goes(tmp_path: Pat
         err = process.stderr.read().decode()
         assert process.wait(timeout=120) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_classifying_makes_no_reference_cycles() -> None:
+    """`monitor classify` turns the cycle collector off while it runs: verdicts, their
+    reasons, the second opinion and the lines written must leave no cyclic garbage, cold
+    (words met for the first time) or warm."""
+    config = load_config(EXAMPLE_CONFIG, env={}).config
+    data = Path(__file__).parent / "data"
+    texts = [row["text"] for name in ("social_probe_3.csv", "social_probe_5.csv")
+             for row in csv.DictReader(
+                 (data / name).read_text(encoding="utf-8").splitlines())]
+    texts += ["", "😀" * 50, "<script>alert(1)</script> яма", "а" * 5000, "Ленина 5 нет воды"]
+    for fmt in ("json", "text"):
+        render = _renderer(config, None, None, fmt)
+        gc.collect()
+        gc.disable()
+        try:
+            for text in texts * 2:
+                render(text)
+            assert gc.collect() == 0
+        finally:
+            gc.enable()

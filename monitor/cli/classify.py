@@ -119,33 +119,20 @@ def classify_command(
     _RENDER = _renderer(config, source, sources.get(source) if source is not None else None,
                         fmt)
     # The rule set is tens of thousands of objects that live to the end: out of the garbage
-    # collector's sight, its full passes over a file's worth of verdicts cost less (and
-    # worker processes forked from here share its pages instead of copying them).
+    # collector's sight (and worker processes forked from here share its pages instead of
+    # copying them). Classifying makes no reference cycles (a test checks), so the collector's
+    # passes over a file's worth of verdicts, in this process and its workers, wait till the
+    # command ends.
     gc.freeze()
+    gc.disable()
     records: Iterator[Record] = iter(
         (n, t, None) for n, t in enumerate(texts, start=1)
     )
     if input_path:
         records = read_texts(Path(input_path), text_column)
     output = _Output(fmt)
-    chunks = _chunks(records)
-    pool: Pool | None = None
-    run = _Run(output)
     try:
-        try:
-            # The first chunk is classified here: a file no bigger needs no workers, and the
-            # words it resolved (a file's commonest) are remembered by every worker forked
-            # after.
-            first = next(chunks, None)
-            run.run((first,) if first else ())
-            workers = jobs or _cpus()
-            if first is not None and first.full and workers > 1 and _FORK:
-                pool = multiprocessing.get_context("fork").Pool(workers)
-            run.run(chunks, pool, workers)
-        finally:
-            if pool is not None:
-                pool.terminate()  # every result wanted is in by now, or none is wanted any more
-            output.flush()  # whatever ends the loop, what was classified is written
+        _classify_records(records, output, jobs or _cpus())
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
@@ -154,7 +141,29 @@ def classify_command(
         # another one when Python flushes standard output on its way out.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        gc.enable()
     return 1 if output.errors else 0
+
+
+def _classify_records(records: Iterator[Record], output: _Output, workers: int) -> None:
+    """Classify the records and write their lines; past the first chunk, in `workers`
+    worker processes."""
+    chunks = _chunks(records)
+    run = _Run(output)
+    pool: Pool | None = None
+    try:
+        # The first chunk is classified here: a file no bigger needs no workers, and the
+        # words it resolved (a file's commonest) are remembered by every worker forked after.
+        first = next(chunks, None)
+        run.run((first,) if first else ())
+        if first is not None and first.full and workers > 1 and _FORK:
+            pool = multiprocessing.get_context("fork").Pool(workers)
+        run.run(chunks, pool, workers)
+    finally:
+        if pool is not None:
+            pool.terminate()  # every result wanted is in by now, or none is wanted any more
+        output.flush()  # whatever ends the loop, what was classified is written
 
 
 Render = Callable[[str], str]
