@@ -240,6 +240,9 @@ class _Run:
         # files repeat texts (28% of the St Petersburg appeals are exact copies): a repeat
         # is written from memory. The memory is bounded: full, it starts again.
         self.seen: dict[str, str] = {}
+        # Texts sent to the workers in chunks not written yet: a repeat of one is not sent
+        # again, its line is remembered by the time its own chunk is written.
+        self.sent: set[str] = set()
 
     def run(self, chunks: Iterable[_Chunk], pool: Pool | None = None, workers: int = 0) -> None:
         """Render and write every chunk, with `pool` (of `workers`) up to two chunks per
@@ -266,15 +269,15 @@ class _Run:
 
     def prepare(self, chunk: _Chunk) -> None:
         """Note the lines of texts already rendered, and which texts are new."""
-        new: set[str] = set()
         for place, (number, text, error, _) in enumerate(chunk.records):
             if text is None or error is not None:
                 continue
             known = self.seen.get(text)
             if known is not None:
                 chunk.records[place] = (number, text, error, known)
-            elif text not in new:
-                new.add(text)
+            elif text not in self.sent:
+                if len(text) <= REMEMBERED_CHARS:
+                    self.sent.add(text)
                 chunk.texts.append(text)
 
     def write(self, chunk: _Chunk, lines: list[str]) -> None:
@@ -284,12 +287,15 @@ class _Run:
             if error is not None or text is None:
                 self.output.error(number, error or "")
                 continue
-            line = known or fresh[text]
+            # A repeat of a text sent in this chunk or an earlier one: its line is fresh or
+            # remembered (unless the memory started again meanwhile: rendered here then).
+            line = known or fresh.get(text) or self.seen.get(text) or _render_texts([text])[0]
             if len(text) <= REMEMBERED_CHARS:
                 if len(self.seen) >= MAX_REMEMBERED:
                     self.seen.clear()
                 self.seen[text] = line
             self.output.add(line)
+        self.sent.difference_update(chunk.texts)
 
 
 class _Output:
