@@ -226,9 +226,10 @@ def test_the_shipped_model_is_what_the_documented_command_builds(tmp_path: Path)
     shipped = load_opinion(Path(opinion_module.__file__).parent / "second-opinion.json")
     out = tmp_path / "again.json"
     data = Path(__file__).parent / "data"
-    assert main(["train", "--data", str(data / "social_probe.csv"), "--data",
-                 str(data / "social_probe_3.csv"), "--text-column", "text", "--label-column",
-                 "group", "--actionable-column", "actionable", "--out", str(out)]) == 0
+    sets = [argument for name in ("", "_3", "_5", "_6", "_7")
+            for argument in ("--data", str(data / f"social_probe{name}.csv"))]
+    assert main(["train", *sets, "--text-column", "text", "--label-column", "group",
+                 "--actionable-column", "actionable", "--out", str(out)]) == 0
     again = load_opinion(out)
     assert again.classes == shipped.classes and again.vocabulary.keys() == shipped.vocabulary.keys()
     assert all(abs(a - b) < 1e-3 for f, (_, weights) in again.vocabulary.items()
