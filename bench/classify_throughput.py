@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from daybench import print_targets  # noqa: E402
 
+from monitor.cli.classify import available_cpus  # noqa: E402
 from monitor.config import AppConfig, build_ruleset, load_config  # noqa: E402
 from rules import RuleSet, TopicConfig, classify  # noqa: E402
 from rules.cache import CACHE_ENV  # noqa: E402
@@ -199,7 +200,7 @@ def whole_process(data: Path, config: Path, texts: int, folder: Path) -> Process
             best[f"{name}_cpu"] = max(best[f"{name}_cpu"], cpu)
     return Process(best["classify"], first, best["floor"], best["single"],
                    best["classify_cpu"], best["floor_cpu"], best["single_cpu"],
-                   len(os.sched_getaffinity(0)))
+                   available_cpus())
 
 
 def limited_file(texts: Sequence[str], folder: Path) -> Path:

@@ -21,16 +21,10 @@ from monitor.daemon.workcal import WorkingCalendar
 from rules import classify
 from rules import opinion as opinion_module
 from rules.opinion import NOISE, OpinionError, load_opinion
+from tests.conftest import PITS_TOPIC
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-RULES = """
-[[topics]]
-id = "pits"
-group = "Дороги"
-name = "Ямы"
-organisation = "УГХ"
-words = ["яма"]
-"""
+RULES = PITS_TOPIC
 ROWS = [
     *[(f"{w} на улице {n}, просим убрать", "Обращение с отходами", "true")
       for n in range(6) for w in ("мусор", "свалка")],

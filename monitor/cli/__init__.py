@@ -293,9 +293,7 @@ def _load(path: str) -> LoadedConfig | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"Конфигурация {path} содержит ошибки ({len(exc.problems)}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(exc.described(f"Конфигурация {path} содержит ошибки"), file=sys.stderr)
         return None
 
 

@@ -132,7 +132,7 @@ def classify_command(
         records = read_texts(Path(input_path), text_column)
     output = _Output(fmt)
     try:
-        _classify_records(records, output, jobs or _cpus())
+        _classify_records(records, output, jobs or available_cpus())
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
@@ -194,8 +194,8 @@ def _render_texts(texts: list[str]) -> list[str]:
     return [_RENDER(text) for text in texts]
 
 
-def _cpus() -> int:
-    """CPUs this process may run on."""
+def available_cpus() -> int:
+    """CPUs this process may run on: how many worker processes classify a file by default."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
 
@@ -207,21 +207,21 @@ class _Chunk:
 
     records: list[tuple[int, str | None, str | None, str | None]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    size: int = 0
     full: bool = False
+    """Cut at a limit, not at the end of the input: more records may follow."""
 
 
 def _chunks(records: Iterator[Record]) -> Iterator[_Chunk]:
     """The records in chunks of at most CHUNK records and CHUNK_CHARS characters of text."""
-    chunk = _Chunk()
+    chunk, size = _Chunk(), 0
     try:
         for number, text, error in records:
             chunk.records.append((number, text, error, None))
-            chunk.size += len(text or "")
-            if len(chunk.records) >= CHUNK or chunk.size >= CHUNK_CHARS:
+            size += len(text or "")
+            if len(chunk.records) >= CHUNK or size >= CHUNK_CHARS:
                 chunk.full = True
                 yield chunk
-                chunk = _Chunk()
+                chunk, size = _Chunk(), 0
     except InputError:
         if chunk.records:
             yield chunk  # what came before a damaged part of the file is still classified

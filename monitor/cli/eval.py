@@ -99,10 +99,7 @@ def eval_command(
         print(f"Ошибка: {exc}", file=sys.stderr)
         return 2
     except ConfigError as exc:
-        print(f"Карта меток {source.label_map} содержит ошибки ({len(exc.problems)}):",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(exc.described(f"Карта меток {source.label_map} содержит ошибки"), file=sys.stderr)
         return 2
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)

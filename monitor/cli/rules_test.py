@@ -237,9 +237,7 @@ def rules_test_command(config: AppConfig, rules_path: str, limit: int, fmt: str)
     try:
         new_config = with_rules_from(config, Path(rules_path))
     except ConfigError as exc:
-        print(f"Правила {rules_path} содержат ошибки ({len(exc.problems)}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(exc.described(f"Правила {rules_path} содержат ошибки"), file=sys.stderr)
         return 2
     return replay_command(config, new_config, limit, fmt, label=rules_path)
 

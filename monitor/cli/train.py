@@ -142,9 +142,7 @@ def train_command(sources: Sequence[EvalInput], out: Path, c: float,
             examples += found
             print(f"{source.data}: строк для обучения {len(found)}, не учтено {left_out}")
     except ConfigError as exc:
-        print(f"Карта меток содержит ошибки ({len(exc.problems)}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print(exc.described("Карта меток содержит ошибки"), file=sys.stderr)
         return 2
     except InputError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)

@@ -31,6 +31,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
+    def described(self, heading: str) -> str:
+        """«heading (N):» and every problem on a line of its own, as commands print them."""
+        return "\n".join((f"{heading} ({len(self.problems)}):",
+                          *(f"  {problem}" for problem in self.problems)))
+
 
 def problems_from(
     exc: ValidationError, file: str, lines: LineIndex, prefix: tuple[str | int, ...]
