@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import mul
 from pathlib import Path
 
 from rules.engine import Classification
@@ -55,17 +56,22 @@ class Opinion:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Class → probability for a text (sublinear tf-idf, l2-normalised, softmax)."""
-        weights: list[tuple[float, tuple[float, ...]]] = []
+        values: list[float] = []
+        rows: list[tuple[float, ...]] = []
         for feature, count in features(text).items():
             known = self.vocabulary.get(feature)
             if known is not None:
-                weights.append(((1.0 + math.log(count)) * known[0], known[1]))
-        norm = math.sqrt(sum(value * value for value, _ in weights)) or 1.0
-        logits = list(self.intercept)
-        for value, row in weights:
-            scaled = value / norm
-            for k, w in enumerate(row):
-                logits[k] += scaled * w
+                values.append((1.0 + math.log(count)) * known[0])
+                rows.append(known[1])
+        norm = math.sqrt(sum(value * value for value in values)) or 1.0
+        scaled = [value / norm for value in values]
+        # Per class, its intercept plus each feature's share in the features' order (the
+        # same sums, added in the same order, as a loop over features would make), the
+        # products and the sum made in C: a Python loop over features × classes cost a
+        # twentieth of classifying a file.
+        logits = [sum(map(mul, scaled, column), start)
+                  for start, column in zip(self.intercept, zip(*rows, strict=True), strict=True)] \
+            if rows else list(self.intercept)
         top = max(logits)
         exps = [math.exp(x - top) for x in logits]
         total = sum(exps)
