@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from common.clock import Clock
 from common.durations import Duration
@@ -86,6 +86,10 @@ class PermanentSourceError(SourceError):
 
 class SourceSettings(BaseModel):
     """Fields every `[[sources]]` table has; connectors subclass it with their own keys."""
+
+    # A connector's validators are built when a source of its network is first read: reading
+    # a config builds only those of the networks it uses.
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     network: str
