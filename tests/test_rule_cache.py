@@ -1,17 +1,20 @@
-"""The compiled rule set on disk (rules/cache.py) and the word forms that replace parsing."""
+"""The compiled rule set and the parsed rule files on disk (rules/cache.py), and the word forms
+that replace parsing."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from monitor.config import build_ruleset, load_config
+from monitor.config.problems import ConfigError
 from rules import Classification, classify
-from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir
+from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir, parsed_toml
 from rules.morph import EXACT, expand_forms, known_keys, token_keys
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"
@@ -123,6 +126,75 @@ def test_only_the_latest_rule_sets_are_kept(cache: Path, monkeypatch: pytest.Mon
     for count in (1, 2, 3):
         build_ruleset(config.model_copy(update={"topics": config.topics[count:]}))
     assert len(cached_files(cache)) == 2
+
+
+def parses(folder: Path) -> list[Path]:
+    return sorted(folder.glob("toml-*.pickle"))
+
+
+def test_a_second_start_parses_no_toml(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = load_config(CONFIG, env={}).config
+    assert len(parses(cache)) == 2  # the config and the rubricator it includes
+    assert all(p.stat().st_mode & 0o077 == 0 for p in parses(cache))
+
+    def no_parsing(text: str) -> object:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(tomllib, "loads", no_parsing)
+    assert load_config(CONFIG, env={}).config == first
+
+
+TOML_VALUES = """
+date = 2024-01-31
+moment = 2024-01-31T08:30:00
+zoned = 2024-01-31T08:30:00+03:00
+utc = 2024-01-31T08:30:00Z
+time = 08:30:00.25
+numbers = [1, -2.5, inf, 0x1F]
+flags = { yes = true, no = false }
+[[tables]]
+text = 'яма "на" дороге'
+"""
+
+
+def test_a_stored_parse_is_what_parsing_gives(cache: Path) -> None:
+    expected = tomllib.loads(TOML_VALUES)
+    assert parsed_toml(TOML_VALUES) == expected
+    [stored] = parses(cache)
+    again = parsed_toml(TOML_VALUES)
+    assert again == expected
+    assert repr(again) == repr(expected)  # the same types: dates, zones, floats
+    assert parses(cache) == [stored]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "hostile", "not a table"])
+def test_a_damaged_or_hostile_parse_is_parsed_again(cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    damage: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    parsed_toml(TOML_VALUES)
+    [stored] = parses(cache)
+    data = stored.read_bytes()
+    stored.write_bytes({"garbage": b"\x80\x05not a pickle at all", "truncated": data[:100],
+                        "hostile": pickle.dumps(_Payload()),
+                        "not a table": pickle.dumps([1, 2])}[damage])
+    assert parsed_toml(TOML_VALUES) == tomllib.loads(TOML_VALUES)
+    assert not (tmp_path / "hacked").exists()
+    assert stored.read_bytes() == data  # written again
+
+
+def test_broken_toml_is_reported_as_without_the_cache(cache: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[storage]\npath = "m.db"\n[sla\nfirst_response = "8h"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as cached:
+        load_config(broken, env={})
+    assert parses(cache) == []
+    monkeypatch.setenv(CACHE_ENV, "off")
+    with pytest.raises(ConfigError) as plain:
+        load_config(broken, env={})
+    assert cached.value.problems == plain.value.problems
 
 
 def test_cache_folder_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
