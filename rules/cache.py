@@ -1,16 +1,18 @@
 """A compiled rule set kept on disk between runs, so a command starts without compiling;
-beside it, the parse of each rule file read (the shipped rubricator takes 50 ms to parse).
+beside it, the parse of each rule file read (the shipped rubricator takes 50 ms to parse)
+and the checked second-opinion model (40 ms to read and check the shipped one).
 
 A rule set's file is named by a digest of everything the rule set is made from (the rules as
 validated, the gazetteer, the code of this package, the morphology dictionary, Python's
 version): a change to any of them names another file; a parse's file by a digest of the TOML
-text and Python's version. They live in the user's cache folder
+text and Python's version; a model's by a digest of its file and the same code and versions.
+They live in the user's cache folder
 ($MONITOR_CACHE_DIR, else $XDG_CACHE_HOME/mcu-monitor, else ~/.cache/mcu-monitor;
 MONITOR_CACHE_DIR=off turns the cache off). A file that is not ours, can be written by
-others, is too big, is damaged or names anything but the classes it may hold (the rule set's
-own; the dates and times of TOML) is not loaded: the rules are compiled (the file parsed)
-again and the file replaced. Failing to write it only costs the next start-up its speed. The
-KEEP most recent files of each kind are kept, older ones removed.
+others, is too big, is damaged or names anything but the classes it may hold (this package's
+own; the dates and times of TOML) is not loaded: the rules are compiled (the file parsed, the
+model read) again and the file replaced. Failing to write it only costs the next start-up its
+speed. The KEEP most recent files of each kind are kept, older ones removed.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rules import opinion as model_file
 from rules.compiler import compile_rules
 from rules.engine import RuleSet
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.opinion import Opinion, load_opinion
 from rules.places import SettlementLike
 
 CACHE_ENV = "MONITOR_CACHE_DIR"
@@ -47,7 +51,7 @@ _SAFE_GLOBALS = frozenset({("re", "_compile")})
 _TOML_GLOBALS = frozenset(("datetime", name)
                           for name in ("date", "time", "datetime", "timezone", "timedelta"))
 """What a parsed TOML file holds besides dicts, lists, strings, numbers and booleans."""
-_RULES, _PARSED = "rules-", "toml-"
+_RULES, _PARSED, _MODEL = "rules-", "toml-", "opinion-"
 
 
 def cache_dir() -> Path | None:
@@ -94,6 +98,33 @@ def parsed_toml(text: str) -> dict[str, Any]:
     raw = tomllib.loads(text)
     _write(path, raw, _PARSED)
     return raw
+
+
+def cached_opinion(path: Path) -> Opinion:
+    """load_opinion(path), through the cache; raises OpinionError as it does (a model that is
+    refused is not stored)."""
+    folder = cache_dir()
+    content = _content_digest(path)
+    if folder is None or content is None:
+        return load_opinion(path)
+    stored = folder / f"{_MODEL}{digest({'second_opinion': content})}.pickle"
+    found = _read(stored, _RulesUnpickler)
+    if isinstance(found, Opinion):
+        return found
+    model = load_opinion(path)
+    if _content_digest(path) == content:  # not rewritten while it was read
+        _write(stored, model, _MODEL)
+    return model
+
+
+def _content_digest(path: Path) -> str | None:
+    """A digest of a model file's bytes; None if it cannot be read or is too big to be one."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(model_file.MAX_BYTES + 1)
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest() if len(data) <= model_file.MAX_BYTES else None
 
 
 def digest(inputs: object) -> str:

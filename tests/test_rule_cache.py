@@ -1,8 +1,9 @@
-"""The compiled rule set and the parsed rule files on disk (rules/cache.py), and the word forms
-that replace parsing."""
+"""The compiled rule set, the parsed rule files and the checked model on disk (rules/cache.py),
+and the word forms that replace parsing."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tomllib
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import build_ruleset, load_config
+import rules.opinion
+from monitor.config import build_ruleset, configured_opinion, load_config
 from monitor.config.problems import ConfigError
 from rules import Classification, classify
-from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir, parsed_toml
+from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir, cached_opinion, parsed_toml
 from rules.morph import EXACT, expand_forms, known_keys, token_keys
+from rules.opinion import OpinionError, load_opinion
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"
 TEXTS = (
@@ -195,6 +198,67 @@ def test_broken_toml_is_reported_as_without_the_cache(cache: Path, tmp_path: Pat
     with pytest.raises(ConfigError) as plain:
         load_config(broken, env={})
     assert cached.value.problems == plain.value.problems
+
+
+def models(folder: Path) -> list[Path]:
+    return sorted(folder.glob("opinion-*.pickle"))
+
+
+def test_a_second_start_reads_no_model_file(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(CONFIG, env={}).config
+    first = configured_opinion(config)
+    [stored] = models(cache)
+    assert stored.stat().st_mode & 0o077 == 0
+
+    def no_reading(path: Path) -> object:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr("rules.cache.load_opinion", no_reading)
+    again = configured_opinion(config)
+    assert again == first
+    assert again is not first
+
+
+def test_a_changed_model_is_read_again(cache: Path, tmp_path: Path) -> None:
+    shipped = Path(rules.opinion.__file__).parent / "second-opinion.json"
+    path = tmp_path / "model.json"
+    data = json.loads(shipped.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert cached_opinion(path) == load_opinion(shipped)
+    data["min_probability"] = 0.99
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert cached_opinion(path).min_probability == 0.99
+    assert len(models(cache)) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "hostile", "not a model"])
+def test_a_damaged_or_hostile_stored_model_is_read_again(cache: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         damage: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(CONFIG, env={}).config
+    expected = configured_opinion(config)
+    [stored] = models(cache)
+    data = stored.read_bytes()
+    stored.write_bytes({"garbage": b"\x80\x05not a pickle at all",
+                        "hostile": pickle.dumps(_Payload()),
+                        "not a model": pickle.dumps("not a model")}[damage])
+    assert configured_opinion(config) == expected
+    assert not (tmp_path / "hacked").exists()
+    assert stored.read_bytes() == data  # written again
+
+
+def test_a_refused_model_is_refused_as_without_the_cache(cache: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.json"
+    path.write_text('{"format": "something else"}', encoding="utf-8")
+    with pytest.raises(OpinionError) as cached:
+        cached_opinion(path)
+    assert models(cache) == []
+    monkeypatch.setenv(CACHE_ENV, "off")
+    with pytest.raises(OpinionError) as plain:
+        cached_opinion(path)
+    assert str(cached.value) == str(plain.value)
 
 
 def test_cache_folder_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
