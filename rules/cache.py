@@ -1,6 +1,6 @@
 """A compiled rule set kept on disk between runs, so a command starts without compiling;
-beside it, the parse of each rule file read (the shipped rubricator takes 50 ms to parse)
-and the checked second-opinion model (40 ms to read and check the shipped one).
+beside it, the parse of each config and rule file read (the shipped rubricator takes 50 ms
+to parse) and the checked second-opinion model (40 ms to read and check the shipped one).
 
 A rule set's file is named by a digest of everything the rule set is made from (the rules as
 validated, the gazetteer, the code of this package, the morphology dictionary, Python's
@@ -34,10 +34,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rules import opinion as model_file
 from rules.compiler import compile_rules
 from rules.engine import RuleSet
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.opinion import MAX_BYTES as MAX_MODEL_BYTES
 from rules.opinion import Opinion, load_opinion
 from rules.places import SettlementLike
 
@@ -121,10 +121,10 @@ def _content_digest(path: Path) -> str | None:
     """A digest of a model file's bytes; None if it cannot be read or is too big to be one."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(model_file.MAX_BYTES + 1)
+            data = handle.read(MAX_MODEL_BYTES + 1)
     except OSError:
         return None
-    return hashlib.sha256(data).hexdigest() if len(data) <= model_file.MAX_BYTES else None
+    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_MODEL_BYTES else None
 
 
 def digest(inputs: object) -> str:
@@ -160,7 +160,8 @@ def rule_inputs(
 
 
 class _RulesUnpickler(pickle.Unpickler):
-    """Builds only the rule set's own classes and the few built-ins they are made of."""
+    """Builds only the classes of this package (a rule set's, a model's) and the few built-ins
+    they are made of."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _SAFE_GLOBALS:
