@@ -18,7 +18,6 @@ speed. The KEEP most recent files of each kind are kept, older ones removed.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import hashlib
 import inspect
 import io
@@ -229,7 +228,6 @@ def _read(path: Path, unpickler: type[pickle.Unpickler]) -> object:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
-    collecting = gc.isenabled()
     try:
         with os.fdopen(descriptor, "rb") as handle:
             if not _trusted(os.fstat(handle.fileno())) or not _trusted(os.stat(path.parent)):
@@ -237,15 +235,9 @@ def _read(path: Path, unpickler: type[pickle.Unpickler]) -> object:
             data = handle.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             return None
-        # Loading a rule set makes some 180,000 objects and no garbage: collections on the
-        # way would only walk them again and again.
-        gc.disable()
         return unpickler(io.BytesIO(data)).load()
     except Exception:  # noqa: BLE001 - any damage means: compile (parse) again
         return None
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _write(path: Path, value: object, kind: str) -> None:
