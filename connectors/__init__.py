@@ -1,7 +1,7 @@
-"""Connectors: the Source protocol and every built-in network, registered on import."""
+"""Connectors: the Source protocol and every built-in network, registered on first lookup."""
 
-# Built-in connectors register exactly as a new one would: by being imported.
-from connectors import ok, telegram_bot, telegram_web, vk  # noqa: F401
+# Built-in connectors register exactly as a new one would, by being imported: registry()
+# imports one when its network is first looked up (connectors.base.BUILT_IN).
 from connectors.base import (
     ConnectorSpec,
     Cursor,

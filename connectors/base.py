@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from common.clock import Clock
 from common.durations import Duration
@@ -86,6 +87,10 @@ class PermanentSourceError(SourceError):
 
 class SourceSettings(BaseModel):
     """Fields every `[[sources]]` table has; connectors subclass it with their own keys."""
+
+    # A connector's validators are built when a source of its network is first read: reading
+    # a config builds only those of the networks it uses.
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     network: str
@@ -196,6 +201,11 @@ class ConnectorSpec:
 
 
 _REGISTRY: dict[str, ConnectorSpec] = {}
+BUILT_IN = {network: f"connectors.{network}" for network in ("ok", "telegram_bot", "telegram_web",
+                                                             "vk")}
+"""The built-in networks and their modules. A module registers its network when imported, as a
+new connector would; it is imported when its network's spec is first looked up: reading a
+config loads only the connectors of the networks it has."""
 
 
 def register(spec: ConnectorSpec) -> ConnectorSpec:
@@ -209,4 +219,22 @@ def register(spec: ConnectorSpec) -> ConnectorSpec:
 
 def registry() -> Mapping[str, ConnectorSpec]:
     """Return the registered connectors by network name."""
-    return dict(_REGISTRY)
+    return _Registry()
+
+
+class _Registry(Mapping[str, ConnectorSpec]):
+    """The registered networks and the built-in ones, whose modules are imported on lookup."""
+
+    def __getitem__(self, network: str) -> ConnectorSpec:
+        if network not in _REGISTRY and network in BUILT_IN:
+            importlib.import_module(BUILT_IN[network])
+        return _REGISTRY[network]
+
+    def __contains__(self, network: object) -> bool:
+        return network in _REGISTRY or network in BUILT_IN
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*BUILT_IN, *_REGISTRY]))
+
+    def __len__(self) -> int:
+        return len(BUILT_IN.keys() | _REGISTRY.keys())

@@ -10,7 +10,6 @@ md5(access_token + application secret). OK answers errors with HTTP 200, an
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -83,10 +82,16 @@ class Pacer:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._next = 0.0
+        # asyncio is imported where a client is made: reading the config (every command)
+        # needs only the settings models.
+        import asyncio
+
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         """Wait for this call's turn."""
+        import asyncio
+
         async with self._lock:
             wait = self._next - time.monotonic()
             if wait > 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,8 +25,8 @@ from connectors.base import (
 )
 
 if TYPE_CHECKING:
-    # aiohttp and bs4 are imported where pages are fetched and parsed: reading the config
-    # (every command) needs only the settings model.
+    # asyncio, aiohttp and bs4 are imported where pages are fetched and parsed: reading the
+    # config (every command) needs only the settings model.
     import aiohttp
     from bs4 import Tag
 
@@ -353,6 +352,8 @@ class TelegramWebSource:
         return pages, None
 
     async def _load(self, before: int | None) -> ParsedPage:
+        import asyncio
+
         html = await self._download(before)
         page = await asyncio.to_thread(parse_page, html, self._settings.channel)
         if page.rejected:

@@ -4,12 +4,16 @@ token, so the token itself is kept nowhere but in its clients."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    # asyncio is imported when a client asks for its token's share: reading the config
+    # (every command) needs only the settings models.
+    import asyncio
 
 T = TypeVar("T")
 
@@ -23,6 +27,8 @@ def _key(token: str, what: tuple[str, ...]) -> tuple[str, ...]:
 
 def shared(token: str, *what: str, make: Callable[[], T]) -> T:
     """The token's `what` on the running loop, made by `make` the first time it is asked for."""
+    import asyncio
+
     book = _BOOKS.setdefault(asyncio.get_running_loop(), {})
     key = _key(token, what)
     if key not in book:
@@ -33,6 +39,8 @@ def shared(token: str, *what: str, make: Callable[[], T]) -> T:
 def replace_shared(token: str, *what: str, value: object) -> None:
     """Give the token's later clients on the running loop `value` (a bench's limiter on
     simulated time); clients made before keep what they have."""
+    import asyncio
+
     _BOOKS.setdefault(asyncio.get_running_loop(), {})[_key(token, what)] = value
 
 

@@ -8,7 +8,6 @@ it (3 calls/s for a service token, 20/s for a community token). vk-api's own err
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
 from collections import deque
@@ -25,8 +24,10 @@ from connectors.base import (
 from connectors.tokens import Rests, replace_shared, shared
 
 if TYPE_CHECKING:
-    # vk-api and requests are imported when a client is made: reading the config (every
-    # command) needs only the settings model.
+    # asyncio, vk-api and requests are imported when a client is made: reading the config
+    # (every command) needs only the settings model.
+    import asyncio
+
     import requests
     from vk_api.exceptions import ApiError
 
@@ -66,6 +67,8 @@ class RateLimiter:
         self, per_second: int, clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        import asyncio
+
         # The real monotonic clock and sleep unless given: a bench simulating a day passes a
         # pair that moves simulated time, so its waits take no real time.
         self.per_second = per_second
@@ -135,6 +138,8 @@ class VkClient:
     """One token's calls: limited, in threads, errors classified once."""
 
     def __init__(self, token: str, kind: TokenKind, base_url: str, timeout: float) -> None:
+        import asyncio
+
         import jconfig
         import vk_api
 
@@ -150,6 +155,8 @@ class VkClient:
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call one method and return its `response`; raise a classified SourceError."""
+        import asyncio
+
         import requests
         from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 

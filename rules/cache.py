@@ -1,18 +1,25 @@
-"""A compiled rule set kept on disk between runs, so a command starts without compiling.
+"""A compiled rule set kept on disk between runs, so a command starts without compiling;
+beside it, the parse of each config and rule file read (the shipped rubricator takes 50 ms
+to parse) and the checked second-opinion model (40 ms to read and check the shipped one).
 
-The file is named by a digest of everything the rule set is made from (the rules as
+A rule set's file is named by a digest of everything the rule set is made from (the rules as
 validated, the gazetteer, the code of this package, the morphology dictionary, Python's
-version): a change to any of them names another file. It lives in the user's cache folder
+version): a change to any of them names another file; a parse's file by a digest of the TOML
+text and Python's version; a model's by a digest of its file and the same code and versions.
+They live in the user's cache folder
 ($MONITOR_CACHE_DIR, else $XDG_CACHE_HOME/mcu-monitor, else ~/.cache/mcu-monitor;
 MONITOR_CACHE_DIR=off turns the cache off). A file that is not ours, can be written by
-others, is too big, is damaged or names anything but the rule set's own classes is not
-loaded: the rules are compiled again and the file replaced. Failing to write it only costs
-the next start-up its speed. The KEEP most recent files are kept, older ones removed.
+others, is too big, is damaged or names anything but the classes it may hold (this package's
+own; the dates and times of TOML) is not loaded: the rules are compiled (the file parsed, the
+model read) again and the file replaced. Failing to write it only costs the next start-up its
+speed. The KEEP most recent files of each kind are kept, older ones removed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -20,6 +27,7 @@ import pickle
 import stat
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +36,8 @@ from typing import Any
 from rules.compiler import compile_rules
 from rules.engine import RuleSet
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
+from rules.opinion import MAX_BYTES as MAX_MODEL_BYTES
+from rules.opinion import Opinion, load_opinion
 from rules.places import SettlementLike
 
 CACHE_ENV = "MONITOR_CACHE_DIR"
@@ -37,6 +47,10 @@ KEEP = 8
 _PACKAGE = Path(__file__).resolve().parent
 _OWN = "rules."
 _SAFE_GLOBALS = frozenset({("re", "_compile")})
+_TOML_GLOBALS = frozenset(("datetime", name)
+                          for name in ("date", "time", "datetime", "timezone", "timedelta"))
+"""What a parsed TOML file holds besides dicts, lists, strings, numbers and booleans."""
+_RULES, _PARSED, _MODEL = "rules-", "toml-", "opinion-"
 
 
 def cache_dir() -> Path | None:
@@ -59,13 +73,57 @@ def cached_ruleset(inputs: object, build: Callable[[], RuleSet]) -> RuleSet:
     folder = cache_dir()
     if folder is None:
         return build()
-    path = folder / f"rules-{digest(inputs)}.pickle"
+    path = folder / f"{_RULES}{digest(inputs)}.pickle"
     found = load(path)
     if found is not None:
         return found
     ruleset = build()
     store(path, ruleset)
     return ruleset
+
+
+def parsed_toml(text: str) -> dict[str, Any]:
+    """tomllib.loads(text), through the cache; raises TOMLDecodeError as it does (a file that
+    does not parse is not stored)."""
+    folder = cache_dir()
+    if folder is None:
+        return tomllib.loads(text)
+    hasher = hashlib.sha256(text.encode())
+    hasher.update(f"{sys.version_info[:3]}/{pickle.HIGHEST_PROTOCOL}".encode())
+    path = folder / f"{_PARSED}{hasher.hexdigest()}.pickle"
+    found = _read(path, _TomlUnpickler)
+    if isinstance(found, dict):
+        return found
+    raw = tomllib.loads(text)
+    _write(path, raw, _PARSED)
+    return raw
+
+
+def cached_opinion(path: Path) -> Opinion:
+    """load_opinion(path), through the cache; raises OpinionError as it does (a model that is
+    refused is not stored)."""
+    folder = cache_dir()
+    content = _content_digest(path)
+    if folder is None or content is None:
+        return load_opinion(path)
+    stored = folder / f"{_MODEL}{digest({'second_opinion': content})}.pickle"
+    found = _read(stored, _RulesUnpickler)
+    if isinstance(found, Opinion):
+        return found
+    model = load_opinion(path)
+    if _content_digest(path) == content:  # not rewritten while it was read
+        _write(stored, model, _MODEL)
+    return model
+
+
+def _content_digest(path: Path) -> str | None:
+    """A digest of a model file's bytes; None if it cannot be read or is too big to be one."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_MODEL_BYTES + 1)
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_MODEL_BYTES else None
 
 
 def digest(inputs: object) -> str:
@@ -101,7 +159,8 @@ def rule_inputs(
 
 
 class _RulesUnpickler(pickle.Unpickler):
-    """Builds only the rule set's own classes and the few built-ins they are made of."""
+    """Builds only the classes of this package (a rule set's, a model's) and the few built-ins
+    they are made of."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _SAFE_GLOBALS:
@@ -115,8 +174,56 @@ class _RulesUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(msg)
 
 
+class _TomlUnpickler(pickle.Unpickler):
+    """Builds only what a parsed TOML file holds."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _TOML_GLOBALS:
+            return super().find_class(module, name)
+        msg = f"{module}.{name} is not part of a parsed TOML file"
+        raise pickle.UnpicklingError(msg)
+
+
+class _Pickler(pickle.Pickler):
+    """Stores a slotted dataclass as a call of its class with its field values: that loads
+    sooner than the state dataclasses give it (a rule set holds thousands of terms)."""
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._fields: dict[type, tuple[str, ...]] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        names = self._fields.get(kind)
+        if names is None:
+            names = self._fields[kind] = _made_by_init(kind)
+        return (kind, tuple(getattr(obj, name) for name in names)) if names else NotImplemented
+
+
+def _made_by_init(kind: type) -> tuple[str, ...]:
+    """The fields of a slotted dataclass whose generated __init__ takes exactly them and does
+    nothing more (no __post_init__), in order; () for any other class."""
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is None or not params.init or "__slots__" not in kind.__dict__ \
+            or hasattr(kind, "__post_init__"):
+        return ()
+    names = tuple(f.name for f in dataclasses.fields(kind))
+    return names if tuple(inspect.signature(kind).parameters) == names else ()
+
+
 def load(path: Path) -> RuleSet | None:
     """The rule set stored at `path`, or None if there is none we can trust."""
+    found = _read(path, _RulesUnpickler)
+    return found if isinstance(found, RuleSet) else None
+
+
+def store(path: Path, ruleset: RuleSet) -> None:
+    """Write `ruleset` to `path` atomically, readable and writable by this user only."""
+    _write(path, ruleset, _RULES)
+
+
+def _read(path: Path, unpickler: type[pickle.Unpickler]) -> object:
+    """What is stored at `path`, or None if there is nothing we can trust."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
@@ -128,33 +235,35 @@ def load(path: Path) -> RuleSet | None:
             data = handle.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             return None
-        found = _RulesUnpickler(io.BytesIO(data)).load()
-    except Exception:  # noqa: BLE001 - any damage means: compile again
+        return unpickler(io.BytesIO(data)).load()
+    except Exception:  # noqa: BLE001 - any damage means: compile (parse) again
         return None
-    return found if isinstance(found, RuleSet) else None
 
 
-def store(path: Path, ruleset: RuleSet) -> None:
-    """Write `ruleset` to `path` atomically, readable and writable by this user only."""
+def _write(path: Path, value: object, kind: str) -> None:
+    """Write `value` to `path` (a file of `kind`) atomically, readable and writable by this
+    user only."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        data = pickle.dumps(ruleset, protocol=pickle.HIGHEST_PROTOCOL)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".rules-")
+        buffer = io.BytesIO()
+        _Pickler(buffer).dump(value)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}")
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
+                handle.write(buffer.getbuffer())
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        _prune(path.parent)
+        _prune(path.parent, kind)
     except (OSError, pickle.PicklingError, RecursionError):
         return
 
 
-def _prune(folder: Path) -> None:
-    """Keep the KEEP most recently written rule sets: every edit of the rules makes a file."""
-    stored = sorted(folder.glob("rules-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _prune(folder: Path, kind: str) -> None:
+    """Keep the KEEP most recently written files of a kind: every edit of the rules makes one."""
+    stored = sorted(folder.glob(f"{kind}*.pickle"), key=lambda p: p.stat().st_mtime,
+                    reverse=True)
     for old in stored[KEEP:]:
         old.unlink(missing_ok=True)
 

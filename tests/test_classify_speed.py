@@ -88,6 +88,6 @@ def test_classify_start_up_loads_no_network_or_store_code() -> None:
                           cwd=REPO, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"')))
-    heavy = {"aiohttp", "bs4", "vk_api", "requests", "asyncpg", "storage", "matplotlib",
-             "openpyxl", "aiogram", "telegram"}
+    heavy = {"asyncio", "aiohttp", "bs4", "vk_api", "requests", "asyncpg", "storage",
+             "matplotlib", "openpyxl", "aiogram", "telegram"}
     assert not loaded & heavy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,17 @@ def test_rule_terms_the_classifier_cannot_use_are_config_errors(write_config) ->
     found = problems_of(path)
     assert len(found) == 2
     assert all(p.startswith(f"{path}:1: topics[0]: тема 'pits'") for p in found), found
+
+
+def test_reading_a_config_loads_only_the_connectors_of_its_networks() -> None:
+    # The example's one source is telegram_web; the other networks are still known by name.
+    code = ("import sys\n"
+            "from monitor.config import load_config, rule_context\n"
+            f"config = load_config({str(EXAMPLE_CONFIG)!r}, env={{}}).config\n"
+            "print(sorted(rule_context(config).networks))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('connectors.')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=EXAMPLE_CONFIG.parent, check=True, timeout=120)
+    networks, loaded = done.stdout.splitlines()
+    assert networks == "['ok', 'telegram_bot', 'telegram_web', 'vk']"
+    assert loaded == "['connectors.base', 'connectors.telegram_web']"

@@ -1,18 +1,24 @@
-"""The compiled rule set on disk (rules/cache.py) and the word forms that replace parsing."""
+"""The compiled rule set, the parsed rule files and the checked model on disk (rules/cache.py),
+and the word forms that replace parsing."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import tomllib
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from monitor.config import build_ruleset, load_config
+import rules.opinion
+from monitor.config import build_ruleset, configured_opinion, load_config
+from monitor.config.problems import ConfigError
 from rules import Classification, classify
-from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir
+from rules.cache import CACHE_ENV, MAX_BYTES, cache_dir, cached_opinion, parsed_toml
 from rules.morph import EXACT, expand_forms, known_keys, token_keys
+from rules.opinion import OpinionError, load_opinion
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"
 TEXTS = (
@@ -123,6 +129,136 @@ def test_only_the_latest_rule_sets_are_kept(cache: Path, monkeypatch: pytest.Mon
     for count in (1, 2, 3):
         build_ruleset(config.model_copy(update={"topics": config.topics[count:]}))
     assert len(cached_files(cache)) == 2
+
+
+def parses(folder: Path) -> list[Path]:
+    return sorted(folder.glob("toml-*.pickle"))
+
+
+def test_a_second_start_parses_no_toml(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = load_config(CONFIG, env={}).config
+    assert len(parses(cache)) == 2  # the config and the rubricator it includes
+    assert all(p.stat().st_mode & 0o077 == 0 for p in parses(cache))
+
+    def no_parsing(text: str) -> object:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(tomllib, "loads", no_parsing)
+    assert load_config(CONFIG, env={}).config == first
+
+
+TOML_VALUES = """
+date = 2024-01-31
+moment = 2024-01-31T08:30:00
+zoned = 2024-01-31T08:30:00+03:00
+utc = 2024-01-31T08:30:00Z
+time = 08:30:00.25
+numbers = [1, -2.5, inf, 0x1F]
+flags = { yes = true, no = false }
+[[tables]]
+text = 'яма "на" дороге'
+"""
+
+
+def test_a_stored_parse_is_what_parsing_gives(cache: Path) -> None:
+    expected = tomllib.loads(TOML_VALUES)
+    assert parsed_toml(TOML_VALUES) == expected
+    [stored] = parses(cache)
+    again = parsed_toml(TOML_VALUES)
+    assert again == expected
+    assert repr(again) == repr(expected)  # the same types: dates, zones, floats
+    assert parses(cache) == [stored]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "hostile", "not a table"])
+def test_a_damaged_or_hostile_parse_is_parsed_again(cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    damage: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    parsed_toml(TOML_VALUES)
+    [stored] = parses(cache)
+    data = stored.read_bytes()
+    stored.write_bytes({"garbage": b"\x80\x05not a pickle at all", "truncated": data[:100],
+                        "hostile": pickle.dumps(_Payload()),
+                        "not a table": pickle.dumps([1, 2])}[damage])
+    assert parsed_toml(TOML_VALUES) == tomllib.loads(TOML_VALUES)
+    assert not (tmp_path / "hacked").exists()
+    assert stored.read_bytes() == data  # written again
+
+
+def test_broken_toml_is_reported_as_without_the_cache(cache: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[storage]\npath = "m.db"\n[sla\nfirst_response = "8h"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as cached:
+        load_config(broken, env={})
+    assert parses(cache) == []
+    monkeypatch.setenv(CACHE_ENV, "off")
+    with pytest.raises(ConfigError) as plain:
+        load_config(broken, env={})
+    assert cached.value.problems == plain.value.problems
+
+
+def models(folder: Path) -> list[Path]:
+    return sorted(folder.glob("opinion-*.pickle"))
+
+
+def test_a_second_start_reads_no_model_file(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(CONFIG, env={}).config
+    first = configured_opinion(config)
+    [stored] = models(cache)
+    assert stored.stat().st_mode & 0o077 == 0
+
+    def no_reading(path: Path) -> object:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr("rules.cache.load_opinion", no_reading)
+    again = configured_opinion(config)
+    assert again == first
+    assert again is not first
+
+
+def test_a_changed_model_is_read_again(cache: Path, tmp_path: Path) -> None:
+    shipped = Path(rules.opinion.__file__).parent / "second-opinion.json"
+    path = tmp_path / "model.json"
+    data = json.loads(shipped.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert cached_opinion(path) == load_opinion(shipped)
+    data["min_probability"] = 0.99
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert cached_opinion(path).min_probability == 0.99
+    assert len(models(cache)) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "hostile", "not a model"])
+def test_a_damaged_or_hostile_stored_model_is_read_again(cache: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         damage: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(CONFIG, env={}).config
+    expected = configured_opinion(config)
+    [stored] = models(cache)
+    data = stored.read_bytes()
+    stored.write_bytes({"garbage": b"\x80\x05not a pickle at all",
+                        "hostile": pickle.dumps(_Payload()),
+                        "not a model": pickle.dumps("not a model")}[damage])
+    assert configured_opinion(config) == expected
+    assert not (tmp_path / "hacked").exists()
+    assert stored.read_bytes() == data  # written again
+
+
+def test_a_refused_model_is_refused_as_without_the_cache(cache: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.json"
+    path.write_text('{"format": "something else"}', encoding="utf-8")
+    with pytest.raises(OpinionError) as cached:
+        cached_opinion(path)
+    assert models(cache) == []
+    monkeypatch.setenv(CACHE_ENV, "off")
+    with pytest.raises(OpinionError) as plain:
+        cached_opinion(path)
+    assert str(cached.value) == str(plain.value)
 
 
 def test_cache_folder_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

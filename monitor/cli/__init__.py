@@ -4,7 +4,6 @@ export-labels, train, rules test, rules list, telegram chats, calendar, routes t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -303,6 +302,8 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     print(config_summary(loaded))
     if not args.online:
         return EXIT_OK
+    import asyncio
+
     from monitor.cli.online import online_checks
 
     checks = asyncio.run(online_checks(loaded.config, os.environ))
@@ -312,6 +313,8 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
     # One daemon per SQLite file (its lock); on PostgreSQL several daemons share the store by
     # design and its leases divide the work, so no lock is taken there.
@@ -339,12 +342,16 @@ def _clock() -> Clock:
 
 
 def _status(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.status import status_command
 
     return asyncio.run(status_command(loaded.config, _clock()))
 
 
 def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.migrate import migrate_command
 
     return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite),
@@ -352,6 +359,8 @@ def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
+    import asyncio
+
     from monitor.daemon.app import App
     from monitor.daemon.systemd import Notifier
 
@@ -377,6 +386,8 @@ async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
 
 
 def _backup(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.backup import backup_command
 
     return asyncio.run(backup_command(loaded.config, Path(args.path), datetime.now()))  # noqa: DTZ005 (the admin's local time names the file)
@@ -396,6 +407,8 @@ def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.incidents import IncidentRequest, incidents_command
 
     request = IncidentRequest(args.action, args.id, args.overdue, args.format, args.link,
@@ -404,6 +417,8 @@ def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _export_labels(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.export_labels import export_labels
 
     return asyncio.run(export_labels(loaded.config, Path(args.out)))
@@ -423,6 +438,8 @@ def _routes(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.telegram_chats import telegram_chats
 
     return asyncio.run(telegram_chats(loaded.config.telegram))
@@ -467,6 +484,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    import asyncio
+
     from monitor.cli.report import report_command
 
     clock = FileClock(os.environ[CLOCK_FILE_ENV]) if os.environ.get(CLOCK_FILE_ENV) else None

@@ -44,9 +44,9 @@ from monitor.config.settings import (
 from monitor.config.tomllines import LineIndex
 from monitor.config.traps import trap_warnings
 from rules import RuleSet
-from rules.cache import compile_cached
+from rules.cache import cached_opinion, compile_cached
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
-from rules.opinion import Opinion, OpinionError, load_opinion
+from rules.opinion import Opinion, OpinionError
 
 if TYPE_CHECKING:
     from storage import StoreLocation
@@ -213,7 +213,7 @@ def configured_opinion(config: AppConfig) -> Opinion | None:
     """The configured second opinion, or None; raises OpinionError (Russian) for a file that
     cannot be used."""
     path = config.second_opinion_path
-    return None if path is None else load_opinion(path)
+    return None if path is None else cached_opinion(path)
 
 
 def second_opinion(config: AppConfig) -> Opinion | None:

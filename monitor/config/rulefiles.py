@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 import rules
 from monitor.config.problems import ConfigError, Problem, key_path, problems_from
 from monitor.config.tomllines import LineIndex
+from rules.cache import parsed_toml
 from rules.model import (
     ListConfig,
     MatchRules,
@@ -82,7 +83,7 @@ def read_toml(path: Path) -> tuple[dict[str, Any], LineIndex]:
     """Parse one TOML file; raise ConfigError naming the file (and line) if it cannot be."""
     text = _read_text(path)
     try:
-        raw = tomllib.loads(text)
+        raw = parsed_toml(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = _AT_LINE.search(message)
