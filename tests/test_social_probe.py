@@ -16,6 +16,7 @@ from monitor.config import build_ruleset, load_config
 from rules import RuleSet, classify
 
 PROBE = Path(__file__).resolve().parent / "data" / "social_probe.csv"
+ADVERSARIAL = PROBE.parent / "complaints_with_noise_words.csv"
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +37,17 @@ def test_the_probe_stays_above_its_floor(ruleset: RuleSet) -> None:
     precision, recall = len(right) / len(flagged), len(right) / len(wanted)
     groups = sum(v.group == row["group"] for row, v in wanted) / len(wanted)
     assert precision >= 0.9 and recall >= 0.95 and groups >= 0.78, (precision, recall, groups)
+
+
+def test_noise_rules_leave_complaints_that_borrow_their_words(ruleset: RuleSet) -> None:
+    """tests/data/complaints_with_noise_words.md: complaints written with each noise rule's
+    words (a noise rule that swallows one is a missed incident) and noise posts written with
+    complaint words. 6 complaints and 2 controls were wrong when the floor was set."""
+    with ADVERSARIAL.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 201
+    wrong = [row for row in rows
+             if classify(row["text"], ruleset).actionable != (row["actionable"] == "true")]
+    missed = [row["text"] for row in wrong if row["actionable"] == "true"]
+    alarms = [row["text"] for row in wrong if row["actionable"] == "false"]
+    assert len(missed) <= 7 and len(alarms) <= 3, (missed, alarms)
