@@ -220,7 +220,7 @@ def test_the_shipped_model_is_what_the_documented_command_builds(tmp_path: Path)
     shipped = load_opinion(Path(opinion_module.__file__).parent / "second-opinion.json")
     out = tmp_path / "again.json"
     data = Path(__file__).parent / "data"
-    sets = [argument for name in ("", "_3", "_5", "_6", "_7", "_8")
+    sets = [argument for name in ("", "_3", "_5", "_6", "_7", "_8", "_9", "_10", "_11")
             for argument in ("--data", str(data / f"social_probe{name}.csv"))]
     assert main(["train", *sets, "--text-column", "text", "--label-column", "group",
                  "--actionable-column", "actionable", "--out", str(out)]) == 0
