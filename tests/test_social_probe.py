@@ -42,14 +42,16 @@ def test_the_probe_stays_above_its_floor(ruleset: RuleSet) -> None:
 def test_noise_rules_leave_complaints_that_borrow_their_words(ruleset: RuleSet) -> None:
     """tests/data/complaints_with_noise_words.md: complaints written with each noise rule's
     words (a noise rule that swallows one is a missed incident) and noise posts written with
-    complaint words: 219 complaints and 42 controls, the last 60 rows for the five newest noise
-    rules. 6 complaints (all in the older rows) and 7 controls (2 older, 5 newer) were wrong
-    when the floor was set."""
+    complaint words: 269 complaints and 52 controls; rows 202-261 cover the seventh round's five
+    noise rules, the last 60 rows the five after them (safety-leaflets, trade-adverts,
+    witness-appeals, developer-promo, parents-talk). 10 complaints (6 older, 4 in the last block:
+    three taken by ads, one by thanks with safety-leaflets) and 12 controls (7 older, 5 in the
+    last block) were wrong when the floor was set."""
     with ADVERSARIAL.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 261
+    assert len(rows) == 321
     wrong = [row for row in rows
              if classify(row["text"], ruleset).actionable != (row["actionable"] == "true")]
     missed = [row["text"] for row in wrong if row["actionable"] == "true"]
     alarms = [row["text"] for row in wrong if row["actionable"] == "false"]
-    assert len(missed) <= 7 and len(alarms) <= 8, (missed, alarms)
+    assert len(missed) <= 11 and len(alarms) <= 13, (missed, alarms)
