@@ -9,10 +9,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common.clock import Clock, FileClock, SystemClock
 from common.durations import parse_duration
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.daemon.reload import ReloadSignal
 
 log = logging.getLogger("monitor")
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 INCIDENT_ACTIONS = ("list", "show", "answer", "dismiss", "take", "interim")
@@ -302,19 +303,15 @@ def _check_config(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     print(config_summary(loaded))
     if not args.online:
         return EXIT_OK
-    import asyncio
-
     from monitor.cli.online import online_checks
 
-    checks = asyncio.run(online_checks(loaded.config, os.environ))
+    checks = _run_loop(online_checks(loaded.config, os.environ))
     print("Проверка токенов и чатов (по одному безвредному запросу):")
     print("\n".join(str(check) for check in checks) or "  проверять нечего")
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     # The app itself says once what it skips (missing tokens, no chats); no need to repeat it.
     # One daemon per SQLite file (its lock); on PostgreSQL several daemons share the store by
     # design and its leases divide the work, so no lock is taken there.
@@ -325,7 +322,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     location = loaded.config.store_location(os.environ)
     try:
         with StoreLock(location) if isinstance(location, Path) else contextlib.nullcontext():
-            asyncio.run(_daemon(loaded.config, ReloadSignal()))
+            _run_loop(_daemon(loaded.config, ReloadSignal()))
     except StoreLockError as exc:
         print(f"Ошибка: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -335,6 +332,14 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_loop(work: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(work): asyncio is imported by the commands that run a loop, not by reading
+    the config (every command; `classify` above all starts without it)."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
 def _clock() -> Clock:
     """The system clock, or the file clock of tests and the demo."""
     path = os.environ.get(CLOCK_FILE_ENV)
@@ -342,19 +347,15 @@ def _clock() -> Clock:
 
 
 def _status(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.status import status_command
 
-    return asyncio.run(status_command(loaded.config, _clock()))
+    return _run_loop(status_command(loaded.config, _clock()))
 
 
 def _migrate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.migrate import migrate_command
 
-    return asyncio.run(migrate_command(loaded.config, Path(args.from_sqlite),
+    return _run_loop(migrate_command(loaded.config, Path(args.from_sqlite),
                                        args.rename_source))
 
 
@@ -386,11 +387,9 @@ async def _daemon(config: AppConfig, hup: ReloadSignal) -> None:
 
 
 def _backup(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.backup import backup_command
 
-    return asyncio.run(backup_command(loaded.config, Path(args.path), datetime.now()))  # noqa: DTZ005 (the admin's local time names the file)
+    return _run_loop(backup_command(loaded.config, Path(args.path), datetime.now()))  # noqa: DTZ005 (the admin's local time names the file)
 
 
 def _reload(loaded: LoadedConfig, args: argparse.Namespace) -> int:
@@ -407,21 +406,17 @@ def _classify(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _incidents(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.incidents import IncidentRequest, incidents_command
 
     request = IncidentRequest(args.action, args.id, args.overdue, args.format, args.link,
                               args.reason, args.municipality)
-    return asyncio.run(incidents_command(loaded.config, SystemClock(), request))
+    return _run_loop(incidents_command(loaded.config, SystemClock(), request))
 
 
 def _export_labels(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.export_labels import export_labels
 
-    return asyncio.run(export_labels(loaded.config, Path(args.out)))
+    return _run_loop(export_labels(loaded.config, Path(args.out)))
 
 
 def _routes(loaded: LoadedConfig, args: argparse.Namespace) -> int:
@@ -438,11 +433,9 @@ def _routes(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _telegram(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.telegram_chats import telegram_chats
 
-    return asyncio.run(telegram_chats(loaded.config.telegram))
+    return _run_loop(telegram_chats(loaded.config.telegram))
 
 
 def _calendar(loaded: LoadedConfig, args: argparse.Namespace) -> int:
@@ -484,12 +477,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    import asyncio
-
     from monitor.cli.report import report_command
 
     clock = FileClock(os.environ[CLOCK_FILE_ENV]) if os.environ.get(CLOCK_FILE_ENV) else None
-    return asyncio.run(report_command(loaded.config, clock or SystemClock(), args.period,
+    return _run_loop(report_command(loaded.config, clock or SystemClock(), args.period,
                                       args.out, args.format, args.municipality))
 
 
