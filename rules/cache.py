@@ -36,8 +36,7 @@ from typing import Any
 from rules.compiler import compile_rules
 from rules.engine import RuleSet
 from rules.model import ListConfig, MentionsConfig, NoiseConfig, RulesConfig, TopicConfig
-from rules.opinion import MAX_BYTES as MAX_MODEL_BYTES
-from rules.opinion import Opinion, load_opinion
+from rules.opinion import Opinion, load_opinion, opinion_from, read_model
 from rules.places import SettlementLike
 
 CACHE_ENV = "MONITOR_CACHE_DIR"
@@ -103,27 +102,19 @@ def cached_opinion(path: Path) -> Opinion:
     """load_opinion(path), through the cache; raises OpinionError as it does (a model that is
     refused is not stored)."""
     folder = cache_dir()
-    content = _content_digest(path)
-    if folder is None or content is None:
+    if folder is None:
         return load_opinion(path)
+    # The bytes read are the ones digested and the ones parsed: what is stored is always the
+    # model of the file its name says, even if the file is rewritten meanwhile.
+    raw = read_model(path)
+    content = hashlib.sha256(raw).hexdigest()
     stored = folder / f"{_MODEL}{digest({'second_opinion': content})}.pickle"
     found = _read(stored, _RulesUnpickler)
     if isinstance(found, Opinion):
         return found
-    model = load_opinion(path)
-    if _content_digest(path) == content:  # not rewritten while it was read
-        _write(stored, model, _MODEL)
+    model = opinion_from(raw, path)
+    _write(stored, model, _MODEL)
     return model
-
-
-def _content_digest(path: Path) -> str | None:
-    """A digest of a model file's bytes; None if it cannot be read or is too big to be one."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_MODEL_BYTES + 1)
-    except OSError:
-        return None
-    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_MODEL_BYTES else None
 
 
 def digest(inputs: object) -> str:

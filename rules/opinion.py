@@ -128,6 +128,11 @@ class Opinion:
 
 def load_opinion(path: Path) -> Opinion:
     """Read and check a model file; raise OpinionError (Russian) for anything unusable."""
+    return opinion_from(read_model(path), path)
+
+
+def read_model(path: Path) -> bytes:
+    """A model file's bytes; OpinionError (Russian) if it cannot be read or is too big."""
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
@@ -135,6 +140,11 @@ def load_opinion(path: Path) -> Opinion:
         raise OpinionError(f"модель {path} не прочитана: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:
         raise OpinionError(f"модель {path} больше {MAX_BYTES // 2**20} МБ")
+    return raw
+
+
+def opinion_from(raw: bytes, path: Path) -> Opinion:
+    """The model in a file's bytes (`path` names it in errors); OpinionError if unusable."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

@@ -210,10 +210,10 @@ def test_a_second_start_reads_no_model_file(cache: Path, monkeypatch: pytest.Mon
     [stored] = models(cache)
     assert stored.stat().st_mode & 0o077 == 0
 
-    def no_reading(path: Path) -> object:
+    def no_reading(raw: bytes, path: Path) -> object:
         raise AssertionError("read again")
 
-    monkeypatch.setattr("rules.cache.load_opinion", no_reading)
+    monkeypatch.setattr("rules.cache.opinion_from", no_reading)
     again = configured_opinion(config)
     assert again == first
     assert again is not first
