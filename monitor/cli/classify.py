@@ -11,13 +11,16 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from monitor.cli.tables import MAX_FIELD, InputError, open_input, open_table
 from monitor.config import AppConfig, build_ruleset, second_opinion
 from rules import Classification, classify
+
+if TYPE_CHECKING:
+    # The pool module is imported by get_context().Pool when a file needs workers.
+    from multiprocessing.pool import Pool
 
 MAX_REMEMBERED = 1 << 16
 """Verdicts of distinct texts kept to answer repeats in a file (bounded memory)..."""
