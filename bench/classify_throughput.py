@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from daybench import print_targets  # noqa: E402
+from daybench import print_targets, shared_data  # noqa: E402
 
 from monitor.cli.classify import available_cpus  # noqa: E402
 from monitor.config import AppConfig, build_ruleset, load_config  # noqa: E402
@@ -52,11 +52,7 @@ from rules import RuleSet, TopicConfig, classify  # noqa: E402
 from rules.cache import CACHE_ENV  # noqa: E402
 from rules.morph import WORD_RE, analyzer, token_keys  # noqa: E402
 
-# The shared folder sits beside the main checkout, and two levels up from a worktree.
-DEFAULT_DATA = next(
-    (found for found in (folder / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv"
-                         for folder in (REPO.parent, REPO.parent.parent)) if found.exists()),
-    REPO.parent / "shared" / "data" / "nash_spb_2020_2021" / "appeals.csv")
+DEFAULT_DATA = shared_data("nash_spb_2020_2021", "appeals.csv")
 DEFAULT_CONFIG = REPO / "config.example.toml"
 SCALE = 10
 ROUNDS = 5

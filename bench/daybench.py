@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -67,3 +68,12 @@ def print_targets(results: Sequence[tuple[str, bool]]) -> int:
     summary = f"{missed} of {len(results)} MISSED" if missed else "all met"
     print(f"targets:                       {summary}")
     return 1 if missed else 0
+
+
+def shared_data(*parts: str) -> Path:
+    """A file of the shared data folder (../shared/data): beside the main checkout, or two
+    levels up from a worktree; the first place when it is in neither."""
+    repo = Path(__file__).resolve().parent.parent
+    places = [folder / "shared" / "data" / Path(*parts) for folder in (repo.parent,
+                                                                        repo.parent.parent)]
+    return next((found for found in places if found.exists()), places[0])

@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from daybench import shared_data  # noqa: E402
+
 from monitor.cli.labelled import html_to_text  # noqa: E402
 from monitor.config import build_ruleset, load_config  # noqa: E402
 from rules import RuleSet, classify  # noqa: E402
@@ -46,8 +48,8 @@ from rules.opinion import NOISE, Opinion, load_opinion  # noqa: E402
 PROBES = ("social_probe.csv", "social_probe_3.csv", "social_probe_5.csv", "social_probe_6.csv",
           "social_probe_7.csv")
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.99)
-KURSK = Path("/work/shared/data/kursk_appeals_2022/train_dataset_train.csv")
-SPB = Path("/work/shared/data/nash_spb_2020_2021/appeals.csv")
+KURSK = shared_data("kursk_appeals_2022", "train_dataset_train.csv")
+SPB = shared_data("nash_spb_2020_2021", "appeals.csv")
 
 
 @dataclass(frozen=True, slots=True)
